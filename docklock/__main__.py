@@ -1,0 +1,5 @@
+"""Allows `python -m docklock`."""
+
+from docklock.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,561 @@
+"""Typed, immutable resources built from validated spec documents.
+
+Invariant: `Resource.from_dict` is only called on documents that already passed the
+kind's JSON Schema (docklock.load does that), so it applies defaults but does not
+re-check types. Every class round-trips: `X.from_dict(x.to_dict()) == x`.
+Addresses look like `Service/default/web`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from docklock.errors import Location
+
+API_VERSION = "docklock.io/v1"
+DEFAULT_NAMESPACE = "default"
+
+
+class Kind(str, Enum):
+    CLUSTER = "Cluster"
+    SERVICE = "Service"
+    JOB = "Job"
+    IMAGE = "Image"
+    NETWORK = "Network"
+    VOLUME = "Volume"
+    CAGE_PROFILE = "CageProfile"
+    POLICY = "Policy"
+
+
+class Condition(str, Enum):
+    STARTED = "started"
+    HEALTHY = "healthy"
+    COMPLETED = "completed"
+
+
+@dataclass(frozen=True, order=True)
+class Address:
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}"
+
+    @classmethod
+    def parse(cls, text: str, *, default_kind: str = "Service") -> Address:
+        """Parse `Kind/ns/name`, `Kind/name` (default namespace) or a bare `name`."""
+        parts = text.split("/")
+        if len(parts) == 3:
+            return cls(parts[0], parts[1], parts[2])
+        if len(parts) == 2:
+            return cls(parts[0], DEFAULT_NAMESPACE, parts[1])
+        if len(parts) == 1 and parts[0]:
+            return cls(default_kind, DEFAULT_NAMESPACE, parts[0])
+        raise ValueError(f"not an address: {text!r} (expected Kind/namespace/name)")
+
+
+def _t(items: Any) -> tuple[Any, ...]:
+    return tuple(items or ())
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None and v != () and v != {}}
+
+
+@dataclass(frozen=True)
+class Metadata:
+    name: str
+    namespace: str = DEFAULT_NAMESPACE
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Metadata:
+        return cls(
+            name=d["name"],
+            namespace=d.get("namespace", DEFAULT_NAMESPACE),
+            labels=dict(d.get("labels", {})),
+            annotations=dict(d.get("annotations", {})),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
+        if self.labels:
+            out["labels"] = dict(self.labels)
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        return out
+
+
+# ---------------------------------------------------------------- service parts
+
+
+@dataclass(frozen=True)
+class Dependency:
+    name: str
+    kind: str = "Service"
+    condition: Condition = Condition.STARTED
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Dependency:
+        return cls(d["name"], d.get("kind", "Service"), Condition(d.get("condition", "started")))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "condition": self.condition.value}
+
+
+@dataclass(frozen=True)
+class Port:
+    container: int
+    host: int | None = None
+    protocol: str = "tcp"
+    hostIp: str = "127.0.0.1"  # noqa: N815 - spec field name
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Port:
+        return cls(d["container"], d.get("host"), d.get("protocol", "tcp"),
+                   d.get("hostIp", "127.0.0.1"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none({"container": self.container, "host": self.host,
+                           "protocol": self.protocol, "hostIp": self.hostIp})
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """An environment value; `sensitive` values are masked in every output."""
+
+    name: str
+    value: str
+    sensitive: bool = False
+
+    @classmethod
+    def from_spec(cls, name: str, raw: Any) -> EnvVar:
+        if isinstance(raw, Mapping):
+            return cls(name, str(raw.get("value", "")), bool(raw.get("sensitive", False)))
+        return cls(name, str(raw))
+
+    def to_spec(self) -> Any:
+        if self.sensitive:
+            return {"value": self.value, "sensitive": True}
+        return self.value
+
+
+def _env_from(d: Mapping[str, Any] | None) -> tuple[EnvVar, ...]:
+    return tuple(EnvVar.from_spec(k, v) for k, v in sorted((d or {}).items()))
+
+
+def _env_to(env: tuple[EnvVar, ...]) -> dict[str, Any]:
+    return {e.name: e.to_spec() for e in env}
+
+
+@dataclass(frozen=True)
+class VolumeMount:
+    name: str
+    path: str
+    readOnly: bool = False  # noqa: N815
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> VolumeMount:
+        return cls(d["name"], d["path"], bool(d.get("readOnly", False)))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "path": self.path}
+        if self.readOnly:
+            out["readOnly"] = True
+        return out
+
+
+@dataclass(frozen=True)
+class Healthcheck:
+    command: tuple[str, ...]
+    interval: str = "2s"
+    timeout: str = "5s"
+    retries: int = 5
+    startPeriod: str = "0s"  # noqa: N815
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Healthcheck:
+        return cls(_t(d["command"]), d.get("interval", "2s"), d.get("timeout", "5s"),
+                   int(d.get("retries", 5)), d.get("startPeriod", "0s"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"command": list(self.command), "interval": self.interval,
+                "timeout": self.timeout, "retries": self.retries,
+                "startPeriod": self.startPeriod}
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpus: float | None = None
+    memory: str | None = None  # e.g. 64Mi, 1Gi, 512M
+    pids: int | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> Limits:
+        d = d or {}
+        return cls(d.get("cpus"), d.get("memory"), d.get("pids"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none({"cpus": self.cpus, "memory": self.memory, "pids": self.pids})
+
+
+@dataclass(frozen=True)
+class Capability:
+    name: str
+    reason: str = ""
+
+    @classmethod
+    def from_spec(cls, raw: Any) -> Capability:
+        if isinstance(raw, Mapping):
+            return cls(str(raw["name"]).upper(), str(raw.get("reason", "")))
+        return cls(str(raw).upper())
+
+    def to_spec(self) -> Any:
+        return {"name": self.name, "reason": self.reason} if self.reason else self.name
+
+
+# ---------------------------------------------------------------- kinds' specs
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    image: str
+    command: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] = ()
+    replicas: int = 1
+    cage: str | None = None  # None: the cluster's securityLevel
+    dependsOn: tuple[Dependency, ...] = ()  # noqa: N815
+    ports: tuple[Port, ...] = ()
+    env: tuple[EnvVar, ...] = ()
+    networks: tuple[str, ...] = ()
+    volumes: tuple[VolumeMount, ...] = ()
+    healthcheck: Healthcheck | None = None
+    resources: Limits = field(default_factory=Limits)
+    user: str | None = None
+    workdir: str | None = None
+    capAdd: tuple[Capability, ...] = ()  # noqa: N815
+    restart: str = "no"
+    stopTimeout: int = 10  # noqa: N815
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ServiceSpec:
+        hc = d.get("healthcheck")
+        return cls(
+            image=d["image"],
+            command=_t(d.get("command")),
+            entrypoint=_t(d.get("entrypoint")),
+            replicas=int(d.get("replicas", 1)),
+            cage=d.get("cage"),
+            dependsOn=tuple(Dependency.from_dict(x) for x in d.get("dependsOn", ())),
+            ports=tuple(Port.from_dict(x) for x in d.get("ports", ())),
+            env=_env_from(d.get("env")),
+            networks=_t(d.get("networks")),
+            volumes=tuple(VolumeMount.from_dict(x) for x in d.get("volumes", ())),
+            healthcheck=Healthcheck.from_dict(hc) if hc else None,
+            resources=Limits.from_dict(d.get("resources")),
+            user=d.get("user"),
+            workdir=d.get("workdir"),
+            capAdd=tuple(Capability.from_spec(x) for x in d.get("capAdd", ())),
+            restart=d.get("restart", "no"),
+            stopTimeout=int(d.get("stopTimeout", 10)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none({
+            "image": self.image,
+            "command": list(self.command) or None,
+            "entrypoint": list(self.entrypoint) or None,
+            "replicas": self.replicas,
+            "cage": self.cage,
+            "dependsOn": [x.to_dict() for x in self.dependsOn] or None,
+            "ports": [x.to_dict() for x in self.ports] or None,
+            "env": _env_to(self.env) or None,
+            "networks": list(self.networks) or None,
+            "volumes": [x.to_dict() for x in self.volumes] or None,
+            "healthcheck": self.healthcheck.to_dict() if self.healthcheck else None,
+            "resources": self.resources.to_dict() or None,
+            "user": self.user,
+            "workdir": self.workdir,
+            "capAdd": [c.to_spec() for c in self.capAdd] or None,
+            "restart": self.restart,
+            "stopTimeout": self.stopTimeout,
+        })
+
+
+@dataclass(frozen=True)
+class JobInput:
+    path: str  # workspace-relative host path, mounted read-only
+    mount: str  # path inside the container
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> JobInput:
+        return cls(d["path"], d["mount"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "mount": self.mount}
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    image: str
+    command: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] = ()
+    cage: str | None = None
+    seed: int = 0
+    env: tuple[EnvVar, ...] = ()
+    inputs: tuple[JobInput, ...] = ()
+    outputs: str | None = None  # folder inside the container captured after the run
+    timeout: int = 300
+    dependsOn: tuple[Dependency, ...] = ()  # noqa: N815
+    networks: tuple[str, ...] = ()
+    volumes: tuple[VolumeMount, ...] = ()
+    resources: Limits = field(default_factory=Limits)
+    user: str | None = None
+    workdir: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> JobSpec:
+        return cls(
+            image=d["image"],
+            command=_t(d.get("command")),
+            entrypoint=_t(d.get("entrypoint")),
+            cage=d.get("cage"),
+            seed=int(d.get("seed", 0)),
+            env=_env_from(d.get("env")),
+            inputs=tuple(JobInput.from_dict(x) for x in d.get("inputs", ())),
+            outputs=d.get("outputs"),
+            timeout=int(d.get("timeout", 300)),
+            dependsOn=tuple(Dependency.from_dict(x) for x in d.get("dependsOn", ())),
+            networks=_t(d.get("networks")),
+            volumes=tuple(VolumeMount.from_dict(x) for x in d.get("volumes", ())),
+            resources=Limits.from_dict(d.get("resources")),
+            user=d.get("user"),
+            workdir=d.get("workdir"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none({
+            "image": self.image,
+            "command": list(self.command) or None,
+            "entrypoint": list(self.entrypoint) or None,
+            "cage": self.cage,
+            "seed": self.seed,
+            "env": _env_to(self.env) or None,
+            "inputs": [x.to_dict() for x in self.inputs] or None,
+            "outputs": self.outputs,
+            "timeout": self.timeout,
+            "dependsOn": [x.to_dict() for x in self.dependsOn] or None,
+            "networks": list(self.networks) or None,
+            "volumes": [x.to_dict() for x in self.volumes] or None,
+            "resources": self.resources.to_dict() or None,
+            "user": self.user,
+            "workdir": self.workdir,
+        })
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """An image built locally: `ref` is the tag services use in `image:`."""
+
+    ref: str
+    context: str  # workspace-relative folder
+    containerfile: str = "Containerfile"
+    buildArgs: Mapping[str, str] = field(default_factory=dict)  # noqa: N815
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ImageSpec:
+        return cls(d["ref"], d["context"], d.get("containerfile", "Containerfile"),
+                   dict(d.get("buildArgs", {})))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"ref": self.ref, "context": self.context,
+                               "containerfile": self.containerfile}
+        if self.buildArgs:
+            out["buildArgs"] = dict(self.buildArgs)
+        return out
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    driver: str = "bridge"
+    internal: bool = False
+    subnet: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> NetworkSpec:
+        return cls(d.get("driver", "bridge"), bool(d.get("internal", False)), d.get("subnet"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none({"driver": self.driver, "internal": self.internal,
+                           "subnet": self.subnet})
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    driver: str = "local"
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> VolumeSpec:
+        return cls(d.get("driver", "local"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"driver": self.driver}
+
+
+@dataclass(frozen=True)
+class CageProfileSpec:
+    """A named cage that extends a built-in level."""
+
+    extends: str = "hardened"
+    denySyscalls: tuple[str, ...] = ()  # noqa: N815
+    allowSyscalls: tuple[str, ...] = ()  # noqa: N815
+    capAdd: tuple[Capability, ...] = ()  # noqa: N815
+    memory: str | None = None
+    pids: int | None = None
+    env: tuple[EnvVar, ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CageProfileSpec:
+        return cls(
+            extends=d.get("extends", "hardened"),
+            denySyscalls=_t(d.get("denySyscalls")),
+            allowSyscalls=_t(d.get("allowSyscalls")),
+            capAdd=tuple(Capability.from_spec(x) for x in d.get("capAdd", ())),
+            memory=d.get("memory"),
+            pids=d.get("pids"),
+            env=_env_from(d.get("env")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none({
+            "extends": self.extends,
+            "denySyscalls": list(self.denySyscalls) or None,
+            "allowSyscalls": list(self.allowSyscalls) or None,
+            "capAdd": [c.to_spec() for c in self.capAdd] or None,
+            "memory": self.memory,
+            "pids": self.pids,
+            "env": _env_to(self.env) or None,
+        })
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """BISO rules kept as validated plain data; docklock.policy interprets them."""
+
+    rules: tuple[Mapping[str, Any], ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PolicySpec:
+        return cls(tuple(dict(r) for r in d.get("rules", ())))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rules": [dict(r) for r in self.rules]}
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    url: str | None = None  # None: the local default Podman
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Node:
+        return cls(d["name"], d.get("url"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none({"name": self.name, "url": self.url})
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """The workspace file docklock.yaml is itself a Cluster document."""
+
+    specs: tuple[str, ...] = ("specs",)
+    securityLevel: str = "standard"  # noqa: N815
+    nodes: tuple[Node, ...] = ()
+    policies: tuple[str, ...] = ()
+    signingKey: str | None = None  # noqa: N815
+    podmanUrl: str | None = None  # noqa: N815
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ClusterSpec:
+        return cls(
+            specs=_t(d.get("specs", ("specs",))),
+            securityLevel=d.get("securityLevel", "standard"),
+            nodes=tuple(Node.from_dict(n) for n in d.get("nodes", ())),
+            policies=_t(d.get("policies")),
+            signingKey=d.get("signingKey"),
+            podmanUrl=d.get("podmanUrl"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none({
+            "specs": list(self.specs),
+            "securityLevel": self.securityLevel,
+            "nodes": [n.to_dict() for n in self.nodes] or None,
+            "policies": list(self.policies) or None,
+            "signingKey": self.signingKey,
+            "podmanUrl": self.podmanUrl,
+        })
+
+
+Spec = (ServiceSpec | JobSpec | ImageSpec | NetworkSpec | VolumeSpec | CageProfileSpec
+        | PolicySpec | ClusterSpec)
+
+SPEC_TYPES: dict[str, Any] = {
+    Kind.SERVICE.value: ServiceSpec,
+    Kind.JOB.value: JobSpec,
+    Kind.IMAGE.value: ImageSpec,
+    Kind.NETWORK.value: NetworkSpec,
+    Kind.VOLUME.value: VolumeSpec,
+    Kind.CAGE_PROFILE.value: CageProfileSpec,
+    Kind.POLICY.value: PolicySpec,
+    Kind.CLUSTER.value: ClusterSpec,
+}
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One validated document. `location` is where the document starts (not compared)."""
+
+    kind: str
+    metadata: Metadata
+    spec: Spec
+    api_version: str = API_VERSION
+    location: Location | None = field(default=None, compare=False)
+
+    @property
+    def address(self) -> Address:
+        return Address(self.kind, self.metadata.namespace, self.metadata.name)
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.namespace
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], location: Location | None = None) -> Resource:
+        kind = d["kind"]
+        spec_type = SPEC_TYPES[kind]
+        return cls(
+            kind=kind,
+            metadata=Metadata.from_dict(d["metadata"]),
+            spec=spec_type.from_dict(d.get("spec") or {}),
+            api_version=d.get("apiVersion", API_VERSION),
+            location=location,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "metadata": self.metadata.to_dict(),
+            "spec": self.spec.to_dict(),
+        }

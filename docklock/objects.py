@@ -1,0 +1,276 @@
+"""Concrete Podman objects: what render produces, what state records, what runtime reads.
+
+These are the shared vocabulary of render → plan → apply → runtime. A desired object is
+pure data with a config hash over exactly the fields that decide whether the object must
+change (like docker compose's config-hash label). Live objects are what one labelled
+list call to Podman returns. Nothing here talks to Podman or touches files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from docklock.model import Address, EnvVar, Healthcheck, Port
+
+LABEL_PREFIX = "io.docklock."
+LABEL_MANAGED_BY = LABEL_PREFIX + "managed-by"
+LABEL_CLUSTER = LABEL_PREFIX + "cluster"
+LABEL_ADDRESS = LABEL_PREFIX + "address"
+LABEL_REPLICA = LABEL_PREFIX + "replica"
+LABEL_CONFIG_HASH = LABEL_PREFIX + "config-hash"
+LABEL_CAGE = LABEL_PREFIX + "cage"
+MANAGED_BY = "docklock"
+
+
+class ObjectKind(str, Enum):
+    IMAGE = "image"
+    NETWORK = "network"
+    VOLUME = "volume"
+    CONTAINER = "container"
+
+
+def canonical_json(value: Any) -> bytes:
+    """Deterministic JSON bytes (sorted keys, no spaces) used for every hash and signature."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_json_default).encode("utf-8")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (tuple, frozenset)):
+        return list(value)
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class CageSettings:
+    """The effective cage of one container, resolved from a level or a CageProfile.
+
+    `digest` covers every field including the seccomp profile's content digest, so a
+    change of profile content changes the container's config hash (a planned replace).
+    """
+
+    name: str  # the level or CageProfile name asked for
+    level: str  # effective built-in level: standard | hardened | deterministic
+    cap_drop: tuple[str, ...] = ("ALL",)
+    cap_add: tuple[str, ...] = ()
+    no_new_privileges: bool = True
+    read_only: bool = False
+    tmpfs: Mapping[str, str] = field(default_factory=dict)  # path -> mount options
+    seccomp_profile_path: str | None = None  # None: Podman's default profile
+    seccomp_digest: str | None = None
+    network_none: bool = False
+    hostname: str | None = None
+    pids_limit: int | None = None
+    memory: str | None = None
+    env: tuple[EnvVar, ...] = ()  # pinned env, overrides the spec's
+    timezone: str | None = None
+    umask: str | None = None
+    random_source: str | None = None  # host file bound over /dev/urandom and /dev/random
+    denied_syscalls: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "level": self.level,
+            "cap_drop": list(self.cap_drop), "cap_add": list(self.cap_add),
+            "no_new_privileges": self.no_new_privileges, "read_only": self.read_only,
+            "tmpfs": dict(self.tmpfs), "seccomp_profile_path": self.seccomp_profile_path,
+            "seccomp_digest": self.seccomp_digest, "network_none": self.network_none,
+            "hostname": self.hostname, "pids_limit": self.pids_limit, "memory": self.memory,
+            "env": [[e.name, e.value, e.sensitive] for e in self.env],
+            "timezone": self.timezone, "umask": self.umask,
+            "random_source": self.random_source,
+            "denied_syscalls": list(self.denied_syscalls),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CageSettings:
+        return cls(
+            name=d["name"], level=d["level"],
+            cap_drop=tuple(d.get("cap_drop", ())), cap_add=tuple(d.get("cap_add", ())),
+            no_new_privileges=bool(d.get("no_new_privileges", True)),
+            read_only=bool(d.get("read_only", False)), tmpfs=dict(d.get("tmpfs", {})),
+            seccomp_profile_path=d.get("seccomp_profile_path"),
+            seccomp_digest=d.get("seccomp_digest"),
+            network_none=bool(d.get("network_none", False)), hostname=d.get("hostname"),
+            pids_limit=d.get("pids_limit"), memory=d.get("memory"),
+            env=tuple(EnvVar(n, v, s) for n, v, s in d.get("env", ())),
+            timezone=d.get("timezone"), umask=d.get("umask"),
+            random_source=d.get("random_source"),
+            denied_syscalls=tuple(d.get("denied_syscalls", ())),
+        )
+
+    @property
+    def digest(self) -> str:
+        body = self.to_dict()
+        # The host path of the profile is an artefact of where the workspace lives; the
+        # content digest is what matters for "did the cage change".
+        body.pop("seccomp_profile_path")
+        body.pop("random_source")
+        return sha256_hex(canonical_json(body))
+
+
+@dataclass(frozen=True)
+class Mount:
+    type: str  # volume | bind | tmpfs
+    source: str
+    target: str
+    read_only: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "source": self.source, "target": self.target,
+                "read_only": self.read_only}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Mount:
+        return cls(d["type"], d["source"], d["target"], bool(d.get("read_only", False)))
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    """Everything needed to create one container; runtime maps it to podman-py."""
+
+    name: str
+    image: str
+    command: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] = ()
+    env: tuple[EnvVar, ...] = ()
+    ports: tuple[Port, ...] = ()
+    networks: tuple[str, ...] = ()  # Podman network names
+    mounts: tuple[Mount, ...] = ()
+    healthcheck: Healthcheck | None = None
+    user: str | None = None
+    workdir: str | None = None
+    cpus: float | None = None
+    memory: str | None = None
+    pids_limit: int | None = None
+    restart: str = "no"
+    stop_timeout: int = 10
+    cage: CageSettings = field(default_factory=lambda: CageSettings("standard", "standard"))
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def hashed_fields(self) -> dict[str, Any]:
+        """The fields whose change means a new container (labels excluded: they hold the hash)."""
+        return {
+            "name": self.name, "image": self.image,
+            "command": list(self.command), "entrypoint": list(self.entrypoint),
+            "env": [[e.name, e.value] for e in self.env],
+            "ports": [p.to_dict() for p in self.ports],
+            "networks": list(self.networks), "mounts": [m.to_dict() for m in self.mounts],
+            "healthcheck": self.healthcheck.to_dict() if self.healthcheck else None,
+            "user": self.user, "workdir": self.workdir, "cpus": self.cpus,
+            "memory": self.memory, "pids_limit": self.pids_limit, "restart": self.restart,
+            "stop_timeout": self.stop_timeout, "cage": self.cage.digest,
+        }
+
+    def config_hash(self) -> str:
+        return sha256_hex(canonical_json(self.hashed_fields()))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.hashed_fields()
+        d["env"] = [[e.name, e.value, e.sensitive] for e in self.env]
+        d["cage"] = self.cage.to_dict()
+        d["labels"] = dict(self.labels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ContainerConfig:
+        hc = d.get("healthcheck")
+        return cls(
+            name=d["name"], image=d["image"], command=tuple(d.get("command", ())),
+            entrypoint=tuple(d.get("entrypoint", ())),
+            env=tuple(EnvVar(n, v, s) for n, v, s in d.get("env", ())),
+            ports=tuple(Port.from_dict(p) for p in d.get("ports", ())),
+            networks=tuple(d.get("networks", ())),
+            mounts=tuple(Mount.from_dict(m) for m in d.get("mounts", ())),
+            healthcheck=Healthcheck.from_dict(hc) if hc else None,
+            user=d.get("user"), workdir=d.get("workdir"), cpus=d.get("cpus"),
+            memory=d.get("memory"), pids_limit=d.get("pids_limit"),
+            restart=d.get("restart", "no"), stop_timeout=int(d.get("stop_timeout", 10)),
+            cage=CageSettings.from_dict(d["cage"]), labels=dict(d.get("labels", {})),
+        )
+
+
+@dataclass(frozen=True)
+class DesiredObject:
+    """One concrete Podman object a resource renders to.
+
+    `key` is unique across the workspace: `<object kind>:<podman name>`. `config` is the
+    object's full configuration as plain data (ContainerConfig.to_dict() for containers),
+    `config_hash` decides update/replace, `depends_on` lists keys that must exist first.
+    """
+
+    key: str
+    kind: ObjectKind
+    address: Address  # the resource it came from
+    name: str  # the Podman name
+    config: Mapping[str, Any]
+    config_hash: str
+    replica: int | None = None
+    depends_on: tuple[str, ...] = ()
+    sensitive: tuple[str, ...] = ()  # config paths to mask, e.g. "env.PASSWORD"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key, "kind": self.kind.value, "address": str(self.address),
+            "name": self.name, "config": dict(self.config), "config_hash": self.config_hash,
+            "replica": self.replica, "depends_on": list(self.depends_on),
+            "sensitive": list(self.sensitive),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DesiredObject:
+        return cls(
+            key=d["key"], kind=ObjectKind(d["kind"]), address=Address.parse(d["address"]),
+            name=d["name"], config=dict(d["config"]), config_hash=d["config_hash"],
+            replica=d.get("replica"), depends_on=tuple(d.get("depends_on", ())),
+            sensitive=tuple(d.get("sensitive", ())),
+        )
+
+
+@dataclass(frozen=True)
+class LiveObject:
+    """What Podman reports for one object carrying DockLock labels (or a named object)."""
+
+    key: str
+    kind: ObjectKind
+    name: str
+    id: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    status: str = ""  # containers: created | running | exited | ... ; others: "present"
+    health: str = ""  # healthy | unhealthy | starting | "" (no healthcheck)
+    image: str = ""
+    exit_code: int | None = None
+    ports: tuple[str, ...] = ()
+
+    @property
+    def config_hash(self) -> str:
+        return self.labels.get(LABEL_CONFIG_HASH, "")
+
+    @property
+    def address(self) -> str:
+        return self.labels.get(LABEL_ADDRESS, "")
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """One node's live view: every object keyed like DesiredObject.key."""
+
+    objects: Mapping[str, LiveObject] = field(default_factory=dict)
+    api_calls: int = 0  # how many Podman API calls the refresh cost (tested)
+
+
+def object_key(kind: ObjectKind, name: str) -> str:
+    return f"{kind.value}:{name}"
