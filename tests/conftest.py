@@ -1,0 +1,158 @@
+"""The Podman test harness: a private Podman API service with a throwaway store.
+
+Session-scoped: one `podman system service` per test run, with its own storage root,
+runroot and containers.conf under a temporary folder, and a small busybox image built
+from Debian's busybox-static (no registry is reachable). Tests never touch the host's
+default Podman store. At the end every container is removed and the service stopped.
+
+If Podman cannot start a container the Podman tests FAIL with the reason (they never
+skip): CI must prove they ran.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_IMAGE = "localhost/docklock-test/busybox:1"
+
+
+@dataclass
+class PodmanHarness:
+    """Handles on the private Podman: its API URL, CLI options and environment."""
+
+    base: Path
+    url: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    image: str = TEST_IMAGE
+    log: Path = field(default_factory=Path)
+
+    @property
+    def global_args(self) -> list[str]:
+        return ["--root", str(self.base / "root"), "--runroot", str(self.base / "run")]
+
+    def podman(self, *args: str, check: bool = True,
+               timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run the podman CLI against the private store (for out-of-band changes)."""
+        return subprocess.run(["podman", *self.global_args, *args], env=self.env,
+                              capture_output=True, text=True, check=check, timeout=timeout)
+
+    def containers(self, label: str = "io.docklock.managed-by=docklock") -> list[str]:
+        out = self.podman("ps", "-a", "--filter", f"label={label}", "--format", "{{.Names}}")
+        return sorted(line for line in out.stdout.splitlines() if line)
+
+    def cli_env(self, **extra: str) -> dict[str, str]:
+        """Environment for running `docklock` as a subprocess against this Podman."""
+        env = dict(self.env)
+        env["DOCKLOCK_PODMAN_URL"] = self.url
+        env["NO_COLOR"] = "1"
+        env.update(extra)
+        return env
+
+    def start_service(self) -> None:
+        sock = self.base / "api.sock"
+        if sock.exists():
+            sock.unlink()
+        log = self.log.open("ab")
+        self.process = subprocess.Popen(
+            ["podman", *self.global_args, "system", "service", "--time=0", self.url],
+            env=self.env, stdout=log, stderr=log, start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while not sock.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"podman system service did not start:\n{self.log_tail()}")
+            time.sleep(0.05)
+
+    def stop_service(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=15)
+        self.process = None
+
+    def log_tail(self, n: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+    def remove_all(self) -> None:
+        self.podman("rm", "-af", "-t", "0", check=False)
+        self.podman("pod", "rm", "-af", check=False)
+        self.podman("network", "prune", "-f", check=False)
+        self.podman("volume", "prune", "-f", check=False)
+
+
+def _fail(reason: str) -> None:
+    pytest.fail(f"the Podman test harness cannot run: {reason}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def podman_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodmanHarness]:
+    """A private Podman API service with a throwaway store and the busybox test image."""
+    if shutil.which("podman") is None:
+        _fail("no podman binary; run the README's set-up command (./dev test)")
+    base = tmp_path_factory.mktemp("podman")
+    conf = base / "containers.conf"
+    shutil.copy(REPO / "tools" / "containers.conf", conf)
+    env = dict(os.environ)
+    env["CONTAINERS_CONF"] = str(conf)
+    env.pop("CONTAINER_HOST", None)
+    env.pop("DOCKLOCK_PODMAN_URL", None)
+    harness = PodmanHarness(base=base, url=f"unix://{base / 'api.sock'}", env=env,
+                            log=base / "service.log")
+    built = subprocess.run([str(REPO / "tools" / "busybox-image"), TEST_IMAGE,
+                            *harness.global_args], env=env, capture_output=True, text=True,
+                           check=False)
+    if built.returncode != 0:
+        _fail(f"building the busybox image failed: {built.stderr.strip()}")
+    probe = harness.podman("run", "--rm", "--network", "none", TEST_IMAGE, "echo", "ok",
+                           check=False)
+    if probe.returncode != 0 or probe.stdout.strip() != "ok":
+        _fail(f"podman cannot start a container: {probe.stderr.strip()}")
+    try:
+        harness.start_service()
+    except RuntimeError as exc:
+        _fail(str(exc))
+    try:
+        yield harness
+    finally:
+        harness.remove_all()
+        harness.stop_service()
+        # The store holds root-owned overlay mounts; unmount before the tmp dir is reaped.
+        harness.podman("system", "reset", "-f", check=False, timeout=60)
+
+
+@pytest.fixture
+def podman(podman_harness: PodmanHarness) -> Iterator[PodmanHarness]:
+    """Per-test view of the harness that removes every container the test left behind."""
+    if podman_harness.process is None or podman_harness.process.poll() is not None:
+        podman_harness.start_service()
+    yield podman_harness
+    podman_harness.remove_all()
+
+
+def run_cli(args: Sequence[str], *, cwd: Path | None = None,
+            env: dict[str, str] | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the installed `docklock` CLI as a user would (a real process)."""
+    exe = shutil.which("docklock") or str(Path(sys.executable).parent / "docklock")
+    return subprocess.run([exe, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
