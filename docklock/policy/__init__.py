@@ -1,0 +1,69 @@
+"""BISO policies: rules as JSON Schema with compliance controls, checked before Podman.
+
+Public API (everything else is internal):
+
+- `evaluate(resources, *, cluster, packs, policies, today) -> PolicyReport` checks every
+  resource against the enabled built-in packs and the workspace's Policy documents;
+  raises ValidationError for malformed rules or unknown packs.
+- `evaluate_workspace(resources, cluster, *, today=None)` does the same for a loaded
+  workspace (Policy documents picked out of `resources`, packs from the Cluster spec).
+- `check_policies_valid(policies) -> list[Diagnostic]` lists every problem in Policy
+  documents (validate calls it to report them with every other spec problem).
+- `PolicyReport` (digest, deny_failures, warnings, summary, frameworks, to_dict,
+  to_diagnostics) and the renderers `render_text`, `render_json`, `render_sarif`,
+  `render_framework`.
+- `effective_view(resource, cluster_spec, profiles)` is the document an assert sees.
+"""
+
+from docklock.policy.catalog import pack_names
+from docklock.policy.engine import (
+    PolicyException,
+    Rule,
+    Selector,
+    active_rules,
+    check_policies_valid,
+    effective_view,
+    evaluate,
+    evaluate_workspace,
+    image_pinned,
+    runs_as_non_root,
+)
+from docklock.policy.report import render_framework, render_json, render_sarif, render_text
+from docklock.policy.results import (
+    ControlStatus,
+    ControlView,
+    ExceptionRef,
+    FrameworkView,
+    PolicyReport,
+    RuleInfo,
+    RuleResult,
+    Status,
+    Summary,
+)
+
+__all__ = [
+    "ControlStatus",
+    "ControlView",
+    "ExceptionRef",
+    "FrameworkView",
+    "PolicyException",
+    "PolicyReport",
+    "Rule",
+    "RuleInfo",
+    "RuleResult",
+    "Selector",
+    "Status",
+    "Summary",
+    "active_rules",
+    "check_policies_valid",
+    "effective_view",
+    "evaluate",
+    "evaluate_workspace",
+    "image_pinned",
+    "pack_names",
+    "render_framework",
+    "render_json",
+    "render_sarif",
+    "render_text",
+    "runs_as_non_root",
+]

@@ -1,0 +1,92 @@
+"""Built-in policy packs shipped inside the package (docklock/policy/packs/*.yaml).
+
+`baseline.yaml` is an ordinary `kind: Policy` document holding the ten hardening
+checks and their control mappings. Every other file is a framework catalog: the
+framework's control prefix (SOC2, ISO27001, HIPAA, CIS-Docker), the controls' titles,
+and which packs it selects from; enabling `builtin:soc2` activates the selected packs'
+rules that list at least one SOC2 control. The control mapping lives on the rules only,
+so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from docklock.errors import Location
+from docklock.model import Resource
+
+BUILTIN_PREFIX = "builtin:"
+RULE_PACKS = ("baseline",)
+
+
+@dataclass(frozen=True)
+class Framework:
+    """A framework catalog: control id (without prefix) → title, in catalog order."""
+
+    name: str  # pack name, e.g. soc2
+    prefix: str  # control prefix, e.g. SOC2
+    title: str
+    selects: tuple[str, ...]
+    controls: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Framework:
+        return cls(
+            name=str(d["name"]),
+            prefix=str(d["framework"]),
+            title=str(d["title"]),
+            selects=tuple(str(s) for s in d.get("selects", RULE_PACKS)),
+            controls=tuple((str(c["id"]), str(c["title"])) for c in d.get("controls", ())),
+        )
+
+    def title_of(self, control: str) -> str:
+        return dict(self.controls).get(control, "")
+
+
+def _packs_dir() -> Any:
+    return resources.files("docklock.policy") / "packs"
+
+
+def _load_yaml(name: str) -> Any:
+    text = (_packs_dir() / f"{name}.yaml").read_text(encoding="utf-8")
+    return YAML(typ="safe", pure=True).load(text)
+
+
+@cache
+def pack_names() -> tuple[str, ...]:
+    """Every built-in pack name (rule packs and framework packs), sorted."""
+    names = [p.name.removesuffix(".yaml") for p in _packs_dir().iterdir()
+             if p.name.endswith(".yaml")]
+    return tuple(sorted(names))
+
+
+@cache
+def rule_pack(name: str) -> Resource:
+    """A built-in rule pack as a Policy resource (location: the packaged file)."""
+    doc = _load_yaml(name)
+    return Resource.from_dict(doc, Location(f"{BUILTIN_PREFIX}{name}", 1, 1))
+
+
+@cache
+def frameworks() -> Mapping[str, Framework]:
+    """Framework catalogs keyed by control prefix (SOC2, ISO27001, HIPAA, CIS-Docker)."""
+    out: dict[str, Framework] = {}
+    for name in pack_names():
+        if name in RULE_PACKS:
+            continue
+        fw = Framework.from_dict(_load_yaml(name))
+        out[fw.prefix] = fw
+    return out
+
+
+def framework_by_pack(name: str) -> Framework | None:
+    for fw in frameworks().values():
+        if fw.name == name:
+            return fw
+    return None

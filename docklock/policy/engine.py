@@ -1,0 +1,852 @@
+"""BISO policy engine: rules as JSON Schema, matched to resources, with exceptions.
+
+A rule (Polaris style) is an `assert` JSON Schema plus metadata: which resources it
+matches and excludes (Kyverno style: kinds, namespaces, names, label selector), whether a
+failure denies or warns (Conftest style), the compliance controls it evidences (Trivy
+compliance style) and time-boxed exceptions. Rules come from built-in packs named in
+docklock.yaml (`spec.policies`) and from `kind: Policy` documents, which are always
+active.
+
+Each rule's assert is checked against the resource *view*: `resource.to_dict()` plus,
+for Service and Job, an `effective` object computed from the resource's effective cage
+(`effective_view`). Invariants: the engine never prints, never touches Podman or files
+outside the package; `evaluate` is a pure function of its arguments (`today` included),
+so the report digest is reproducible; each assert is compiled once and each distinct
+projection of a view is validated once per rule (see `_projection`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from typing import Any, cast
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, best_match
+from jsonschema.validators import validator_for
+from referencing import Registry
+from referencing import Resource as SchemaResource
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
+
+from docklock.cage import STANDARD, resolve_cage
+from docklock.errors import CageError, Diagnostic, Location, PolicyError, raise_if_errors
+from docklock.model import (
+    Address,
+    CageProfileSpec,
+    ClusterSpec,
+    JobSpec,
+    Kind,
+    PolicySpec,
+    Resource,
+    ServiceSpec,
+)
+from docklock.objects import CageSettings, canonical_json, sha256_hex
+from docklock.policy import catalog
+from docklock.policy._projection import FULL, ReadTree, key_function, project, read_set
+from docklock.policy.results import (
+    ControlStatus,
+    ControlView,
+    ExceptionRef,
+    FrameworkView,
+    PolicyReport,
+    RuleInfo,
+    RuleResult,
+    Status,
+)
+from docklock.workspace import package_data
+
+SEVERITIES = ("low", "medium", "high", "critical")
+ENFORCEMENTS = ("deny", "warn")
+POLICY_SCHEMA_ID = "https://docklock.io/schemas/policy.schema.json"
+_GLOB_CHARS = frozenset("*?[")
+_PINNED_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+Locate = Callable[[Resource, str], Location | None]
+
+
+# ---------------------------------------------------------------- selectors
+
+
+@dataclass(frozen=True)
+class LabelRequirement:
+    """One matchExpressions entry: In / NotIn / Exists / DoesNotExist."""
+
+    key: str
+    operator: str
+    values: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LabelRequirement:
+        return cls(str(d["key"]), str(d["operator"]), tuple(str(v) for v in d.get("values", ())))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"key": self.key, "operator": self.operator}
+        if self.values:
+            out["values"] = list(self.values)
+        return out
+
+    def holds(self, labels: Mapping[str, str]) -> bool:
+        present = self.key in labels
+        if self.operator == "Exists":
+            return present
+        if self.operator == "DoesNotExist":
+            return not present
+        if self.operator == "In":
+            return present and labels[self.key] in self.values
+        # NotIn: like Kubernetes, a missing label satisfies NotIn.
+        return not present or labels[self.key] not in self.values
+
+
+@dataclass(frozen=True)
+class Selector:
+    """`match` / `exclude`: every given criterion must hold; list entries are alternatives."""
+
+    kinds: tuple[str, ...]
+    namespaces: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    match_labels: Mapping[str, str] = field(default_factory=dict)
+    expressions: tuple[LabelRequirement, ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Selector:
+        labels = d.get("labels") or {}
+        return cls(
+            kinds=tuple(str(k) for k in d.get("kinds", ("*",))),
+            namespaces=tuple(str(n) for n in d.get("namespaces", ())),
+            names=tuple(str(n) for n in d.get("names", ())),
+            match_labels={str(k): str(v) for k, v in (labels.get("matchLabels") or {}).items()},
+            expressions=tuple(LabelRequirement.from_dict(e)
+                              for e in labels.get("matchExpressions", ())),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kinds": list(self.kinds)}
+        if self.namespaces:
+            out["namespaces"] = list(self.namespaces)
+        if self.names:
+            out["names"] = list(self.names)
+        labels: dict[str, Any] = {}
+        if self.match_labels:
+            labels["matchLabels"] = dict(self.match_labels)
+        if self.expressions:
+            labels["matchExpressions"] = [e.to_dict() for e in self.expressions]
+        if labels:
+            out["labels"] = labels
+        return out
+
+    @property
+    def any_kind(self) -> bool:
+        return "*" in self.kinds
+
+    def kind_matches(self, kind: str) -> bool:
+        return self.any_kind or kind in self.kinds
+
+    @property
+    def trivial(self) -> bool:
+        """Only kinds are given: every resource of those kinds is selected."""
+        return not (self.namespaces or self.names or self.match_labels or self.expressions)
+
+    def selects(self, resource: Resource) -> bool:
+        """Namespace, name and label criteria (the kind is checked separately)."""
+        if self.namespaces and not _glob_any(resource.namespace, self.namespaces):
+            return False
+        if self.names and not _glob_any(resource.name, self.names):
+            return False
+        labels = resource.metadata.labels
+        if any(labels.get(k) != v for k, v in self.match_labels.items()):
+            return False
+        return all(e.holds(labels) for e in self.expressions)
+
+    def covers(self, resource: Resource) -> bool:
+        return self.kind_matches(resource.kind) and self.selects(resource)
+
+
+def _glob_any(text: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(text, p) if _GLOB_CHARS & set(p) else text == p
+               for p in patterns)
+
+
+# ---------------------------------------------------------------- exceptions
+
+
+@dataclass(frozen=True)
+class PolicyException:
+    """An accepted risk for one address (or an address glob), valid through `expires`."""
+
+    address: str
+    reason: str
+    expires: date | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PolicyException:
+        return cls(str(d["address"]), str(d["reason"]), _parse_date(d.get("expires")))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"address": self.address, "reason": self.reason}
+        if self.expires is not None:
+            out["expires"] = self.expires.isoformat()
+        return out
+
+    def covers(self, address: Address) -> bool:
+        if _GLOB_CHARS & set(self.address):
+            return fnmatch.fnmatchcase(str(address), self.address)
+        try:
+            return Address.parse(self.address, default_kind=address.kind) == address
+        except ValueError:
+            return False
+
+    def expired_on(self, today: date) -> bool:
+        """Expiry dates are inclusive: an exception expiring today still applies."""
+        return self.expires is not None and today > self.expires
+
+    def ref(self, today: date) -> ExceptionRef:
+        return ExceptionRef(self.address, self.reason, self.expires, self.expired_on(today))
+
+
+def _parse_date(value: Any) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+# ---------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One validated rule. `source` is `builtin:<pack>` or the Policy document's address."""
+
+    id: str
+    assert_schema: Any
+    match: Selector
+    exclude: Selector | None = None
+    title: str = ""
+    severity: str = "medium"
+    message: str = ""
+    enforcement: str = "deny"
+    controls: tuple[str, ...] = ()
+    exceptions: tuple[PolicyException, ...] = ()
+    source: str = ""
+    location: Location | None = field(default=None, compare=False)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "",
+                  location: Location | None = None) -> Rule:
+        """Build from a rule that passed `check_policies_valid` (defaults applied here)."""
+        d = _plain(d)
+        exclude = d.get("exclude")
+        return cls(
+            id=d["id"],
+            assert_schema=d["assert"],
+            match=Selector.from_dict(d["match"]),
+            exclude=Selector.from_dict(exclude) if exclude is not None else None,
+            title=d.get("title", ""),
+            severity=d.get("severity", "medium"),
+            message=d.get("message", ""),
+            enforcement=d.get("enforcement", "deny"),
+            controls=tuple(d.get("controls", ())),
+            exceptions=tuple(PolicyException.from_dict(e) for e in d.get("exceptions", ())),
+            source=source,
+            location=location,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id, "title": self.title, "severity": self.severity,
+            "message": self.message, "enforcement": self.enforcement,
+            "match": self.match.to_dict(), "assert": self.assert_schema,
+            "controls": list(self.controls),
+            "exceptions": [e.to_dict() for e in self.exceptions],
+        }
+        if self.exclude is not None:
+            out["exclude"] = self.exclude.to_dict()
+        return out
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + sha256_hex(canonical_json(self.to_dict()))
+
+    def frameworks(self) -> set[str]:
+        return {c.split(":", 1)[0] for c in self.controls}
+
+    def info(self) -> RuleInfo:
+        return RuleInfo(self.id, self.title or self.id, self.severity, self.enforcement,
+                        self.message, self.controls, self.source, self.digest,
+                        self.location)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copy: YAML mappings → dict, sequences → list, dates → ISO strings."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def policy_rules(policy: Resource) -> list[Rule]:
+    """The rules of one (valid) Policy resource."""
+    spec = policy.spec
+    if not isinstance(spec, PolicySpec):
+        raise PolicyError(f"{policy.address} is not a Policy", location=policy.location)
+    source = _source_of(policy)
+    return [Rule.from_dict(r, source=source, location=policy.location) for r in spec.rules]
+
+
+def _source_of(policy: Resource) -> str:
+    if policy.location is not None and policy.location.file.startswith(catalog.BUILTIN_PREFIX):
+        return policy.location.file
+    return str(policy.address)
+
+
+# ---------------------------------------------------------------- validation of policies
+
+
+@cache
+def _policy_schema() -> dict[str, Any]:
+    path = package_data("schemas") / "policy.schema.json"
+    return cast(dict[str, Any], json.loads(path.read_text(encoding="utf-8")))
+
+
+@cache
+def _spec_validator() -> Any:
+    schema = _policy_schema()
+    registry: Registry = Registry().with_resource(
+        POLICY_SCHEMA_ID, SchemaResource.from_contents(schema))
+    return Draft202012Validator({"$ref": f"{POLICY_SCHEMA_ID}#/properties/spec"},
+                                registry=registry)
+
+
+def check_policies_valid(policies: Sequence[Resource], *,
+                         locate: Locate | None = None) -> list[Diagnostic]:
+    """Every problem in the given Policy resources, as error diagnostics.
+
+    Checks each document's spec against schemas/policy.schema.json, then what a schema
+    cannot: each assert is itself a valid JSON Schema with only local references,
+    In/NotIn expressions have values, exception dates are real dates, exception
+    addresses parse, and rule ids are unique across documents. `locate(resource, path)`
+    may map a JSON path inside the document to its file:line (the loader knows);
+    otherwise diagnostics point at the document.
+    """
+    diags: list[Diagnostic] = []
+    seen: dict[str, str] = {}
+    for policy in policies:
+        def where(path: str, policy: Resource = policy) -> Location | None:
+            found = locate(policy, path) if locate is not None else None
+            return found or policy.location
+
+        if not isinstance(policy.spec, PolicySpec):
+            diags.append(Diagnostic(f"{policy.address} is not a Policy document",
+                                    where(""), hint="only kind: Policy holds rules"))
+            continue
+        spec = _plain(policy.spec.to_dict())
+        for err in sorted(_spec_validator().iter_errors(spec), key=lambda e: list(e.path)):
+            path = _json_path(("spec", *err.absolute_path))
+            diags.append(Diagnostic(f"{policy.address}: {err.message}", where(path), path,
+                                    hint="see schemas/policy.schema.json for the rule format"))
+        for index, raw in enumerate(spec.get("rules", [])):
+            if not isinstance(raw, dict):
+                continue
+            base = f"spec.rules[{index}]"
+            rule_id = str(raw.get("id", f"#{index}"))
+            for path, message, hint in _rule_problems(raw, rule_id):
+                full = f"{base}.{path}" if path else base
+                diags.append(Diagnostic(f"{policy.address}: rule {rule_id}: {message}",
+                                        where(full), full, hint=hint))
+            if "id" in raw:
+                if rule_id in seen:
+                    diags.append(Diagnostic(
+                        f"{policy.address}: rule id {rule_id} is already defined in "
+                        f"{seen[rule_id]}", where(f"{base}.id"), f"{base}.id",
+                        hint="rule ids are unique across every Policy and built-in pack"))
+                else:
+                    seen[rule_id] = str(policy.address)
+    return diags
+
+
+def _rule_problems(rule: Mapping[str, Any], rule_id: str) -> list[tuple[str, str, str]]:
+    problems: list[tuple[str, str, str]] = []
+    if "assert" in rule:
+        problems.extend(_assert_problems(rule["assert"]))
+    for part in ("match", "exclude"):
+        sel = rule.get(part)
+        if not isinstance(sel, Mapping):
+            continue
+        labels = sel.get("labels")
+        exprs = labels.get("matchExpressions", []) if isinstance(labels, Mapping) else []
+        for i, expr in enumerate(exprs if isinstance(exprs, list) else []):
+            if not isinstance(expr, Mapping):
+                continue
+            op, values = expr.get("operator"), expr.get("values")
+            path = f"{part}.labels.matchExpressions[{i}]"
+            if op in ("In", "NotIn") and not values:
+                problems.append((path, f"operator {op} needs a non-empty `values` list",
+                                 "list the label values to compare with"))
+            if op in ("Exists", "DoesNotExist") and values:
+                problems.append((path, f"operator {op} takes no `values`",
+                                 "remove `values`, or use In/NotIn"))
+    for i, exc in enumerate(rule.get("exceptions", []) or []):
+        if not isinstance(exc, Mapping):
+            continue
+        path = f"exceptions[{i}]"
+        try:
+            _parse_date(exc.get("expires"))
+        except ValueError:
+            problems.append((f"{path}.expires", f"{exc.get('expires')!r} is not a date",
+                             "write the last day the exception applies as YYYY-MM-DD"))
+        address = str(exc.get("address", ""))
+        if address and not _GLOB_CHARS & set(address):
+            try:
+                Address.parse(address)
+            except ValueError as err:
+                problems.append((f"{path}.address", str(err),
+                                 "write the address as Kind/namespace/name, e.g. "
+                                 "Service/default/web, or use a glob"))
+    return problems
+
+
+def _assert_problems(schema: Any) -> list[tuple[str, str, str]]:
+    hint = "an assert is a JSON Schema (Draft 2020-12) the resource view must satisfy"
+    if not isinstance(schema, (Mapping, bool)):
+        return []  # the document schema already reports the wrong type
+    cls: Any = Draft202012Validator
+    if isinstance(schema, Mapping) and "$schema" in schema:
+        cls = validator_for(schema, default=None)
+        if cls is None:
+            return [("assert.$schema",
+                     f"unknown JSON Schema dialect {schema['$schema']!r}",
+                     "omit $schema (Draft 2020-12 is the default) or name a published draft")]
+    try:
+        cls.check_schema(schema)
+    except SchemaError as err:
+        path = _json_path(("assert", *err.absolute_path))
+        return [(path, f"assert is not a valid JSON Schema: {err.message}", hint)]
+    problems: list[tuple[str, str, str]] = []
+    refs = list(_refs(schema, ("assert",)))
+    # Nested $id changes what a local reference means; only then skip the lookup.
+    resolver = None if _has_nested_id(schema) else _local_resolver(schema)
+    for path, ref in refs:
+        if not ref.startswith("#"):
+            problems.append((path, f"assert refers to {ref!r}; only local references "
+                             "(#/$defs/...) are allowed",
+                             "copy the referenced schema into the assert's $defs"))
+            continue
+        if resolver is None:
+            continue
+        try:
+            resolver.lookup(ref)
+        except Unresolvable:
+            problems.append((path, f"assert refers to {ref!r}, which does not exist "
+                             "in the assert", "add it under $defs or fix the reference"))
+    return problems
+
+
+_ASSERT_URI = "urn:docklock:assert"
+
+
+def _local_resolver(schema: Any) -> Any:
+    resource = SchemaResource.from_contents(schema, default_specification=DRAFT202012)
+    return Registry().with_resource(_ASSERT_URI, resource).resolver(base_uri=_ASSERT_URI)
+
+
+def _has_nested_id(schema: Any) -> bool:
+    if isinstance(schema, Mapping):
+        return "$id" in schema or any(_has_nested_id(v) for v in schema.values())
+    if isinstance(schema, list):
+        return any(_has_nested_id(v) for v in schema)
+    return False
+
+
+def _refs(schema: Any, at: tuple[Any, ...]) -> Iterable[tuple[str, str]]:
+    if isinstance(schema, Mapping):
+        for key, value in schema.items():
+            if key in ("$ref", "$dynamicRef") and isinstance(value, str):
+                yield _json_path((*at, key)), value
+            elif key not in ("const", "enum", "default", "examples"):
+                yield from _refs(value, (*at, key))
+    elif isinstance(schema, list):
+        for i, value in enumerate(schema):
+            yield from _refs(value, (*at, i))
+
+
+def _json_path(parts: Iterable[Any]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+# ---------------------------------------------------------------- packs
+
+
+def resolve_packs(packs: Sequence[str]) -> tuple[list[Rule], list[Diagnostic]]:
+    """The rules enabled by `spec.policies` names, deduplicated, and unknown-name errors.
+
+    Only `builtin:<pack>` names are resolved here; other entries name workspace files of
+    Policy documents, which docklock.load reads and evaluate receives as `policies`.
+    """
+    rules: dict[str, Rule] = {}
+    diags: list[Diagnostic] = []
+    available = ", ".join(f"{catalog.BUILTIN_PREFIX}{n}" for n in catalog.pack_names())
+    for name in packs:
+        if not name.startswith(catalog.BUILTIN_PREFIX):
+            continue  # a file of Policy documents: docklock.load passes them as policies
+        bare = name.removeprefix(catalog.BUILTIN_PREFIX)
+        if bare not in catalog.pack_names():
+            diags.append(Diagnostic(
+                f"unknown policy pack {name!r}", path="spec.policies",
+                hint=f"built-in packs are {available}; write your own rules as "
+                     "kind: Policy documents in the spec folders"))
+            continue
+        framework = catalog.framework_by_pack(bare)
+        sources = framework.selects if framework is not None else (bare,)
+        for source in sources:
+            for rule in policy_rules(catalog.rule_pack(source)):
+                if framework is None or framework.prefix in rule.frameworks():
+                    rules.setdefault(rule.id, rule)
+    return list(rules.values()), diags
+
+
+def active_rules(packs: Sequence[str], policies: Sequence[Resource], *,
+                 locate: Locate | None = None) -> list[Rule]:
+    """Pack rules plus every Policy document's rules, sorted by id; raises on any problem."""
+    diags = check_policies_valid(policies, locate=locate)
+    pack_rules, pack_diags = resolve_packs(packs)
+    diags.extend(pack_diags)
+    raise_if_errors(diags)
+    by_id = {r.id: r for r in pack_rules}
+    for policy in policies:
+        for rule in policy_rules(policy):
+            if rule.id in by_id:
+                diags.append(Diagnostic(
+                    f"{policy.address}: rule id {rule.id} is already defined in "
+                    f"{by_id[rule.id].source}", rule.location, "spec.rules",
+                    hint="rule ids are unique across every Policy and built-in pack; "
+                         "rename the rule"))
+                continue
+            by_id[rule.id] = rule
+    raise_if_errors(diags)
+    return sorted(by_id.values(), key=lambda r: r.id)
+
+
+# ---------------------------------------------------------------- compiled asserts
+
+
+class _Compiled:
+    """A rule's assert compiled once, with a verdict cache keyed by the view projection."""
+
+    __slots__ = ("cache", "key", "tree", "validator")
+    _MAX_CACHE = 100_000
+
+    def __init__(self, schema: Any) -> None:
+        cls = (validator_for(schema, default=Draft202012Validator)
+               if isinstance(schema, Mapping) else Draft202012Validator)
+        # An empty registry: asserts may only use local references, and jsonschema must
+        # never try to fetch a remote one.
+        self.validator = cls(schema, registry=Registry())
+        self.tree: ReadTree = read_set(schema)
+        self.key = key_function(self.tree)
+        self.cache: dict[Any, tuple[bool, str, str]] = {}
+
+    def check(self, view: Mapping[str, Any]) -> tuple[bool, str, str]:
+        """(passed, detail message, JSON path of the failing part)."""
+        if self.tree is FULL:
+            return self._run(view)
+        key = self.key(view)
+        hit = self.cache.get(key)
+        if hit is None:
+            # Validate the projection, not the view, so the detail message is a function
+            # of the key alone and a cache hit can never show another resource's data.
+            hit = self._run(project(view, self.tree))
+            if len(self.cache) >= self._MAX_CACHE:
+                self.cache.clear()
+            self.cache[key] = hit
+        return hit
+
+    def _run(self, instance: Any) -> tuple[bool, str, str]:
+        try:
+            if self.validator.is_valid(instance):
+                return (True, "", "")
+            err = best_match(self.validator.iter_errors(instance))
+        except Unresolvable as exc:
+            raise PolicyError(f"a policy assert has an unresolvable reference: {exc}",
+                              hint="use local references (#/$defs/...) only") from exc
+        path = _json_path(err.absolute_path)
+        where = f"{path}: " if path else ""
+        return (False, f"{where}{err.message}", path)
+
+
+@cache
+def _compiled_for(schema_json: str) -> _Compiled:
+    return _Compiled(json.loads(schema_json))
+
+
+def _compile(rule: Rule) -> _Compiled:
+    return _compiled_for(json.dumps(rule.assert_schema, sort_keys=True))
+
+
+# ---------------------------------------------------------------- the resource view
+
+def resolve_cage_settings(name: str | None, *, floor: str,
+                          profiles: Mapping[str, CageProfileSpec],
+                          seed: int | None = None) -> CageSettings | None:
+    """The effective cage of a workload, or None when it cannot be resolved at all.
+
+    The one place the policy engine depends on docklock.cage. A cage weaker than the
+    floor is a CageError that validation reports on its own; the policy view then shows
+    the cage as asked (so cage-hardened says why), resolved against the weakest floor.
+    An unknown cage or a broken profile gives None: the most pessimistic view.
+    """
+    try:
+        return resolve_cage(name, floor=floor, profiles=profiles, seed=seed)
+    except CageError:
+        pass
+    try:
+        return resolve_cage(name or floor, floor=STANDARD, profiles=profiles, seed=seed)
+    except CageError:
+        return None
+
+
+def image_pinned(ref: str) -> bool:
+    """Pinned by digest (`@sha256:<64 hex>`) or by an explicit tag that is not `latest`."""
+    if "@" in ref:
+        return bool(_PINNED_DIGEST.search(ref))
+    last = ref.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return False
+    tag = last.rsplit(":", 1)[1]
+    return tag not in ("", "latest")
+
+
+def runs_as_non_root(user: str | None) -> bool:
+    """A spec `user` naming someone other than root/UID 0 (no user: the image's, i.e. root)."""
+    if not user:
+        return False
+    name = user.split(":", 1)[0].strip()
+    return name not in ("", "root", "0")
+
+
+def _cap(name: str) -> str:
+    return name.upper().removeprefix("CAP_")
+
+
+def effective_view(resource: Resource, cluster_spec: ClusterSpec,
+                   profiles: Mapping[str, CageProfileSpec], *,
+                   cages: dict[tuple[str | None, int | None], CageSettings | None] | None = None,
+                   ) -> dict[str, Any]:
+    """The document a rule's assert sees: `resource.to_dict()` plus `effective`.
+
+    `effective` (Service and Job only) holds what the container will really get:
+    cageName, cageLevel (standard|hardened|deterministic, "unknown" if unresolvable),
+    readOnlyRoot, noNewPrivileges, capDrop, capAdd (cage + spec, CAP_ prefix dropped),
+    seccompProfile (a profile is applied; Podman's default counts), seccomp
+    (default|generated|none), privileged/hostNetwork/hostPid/hostIpc (always false:
+    DockLock offers no way to ask for them), networkNone, user, runAsNonRoot,
+    memoryLimit/cpuLimit/pidsLimit (spec resources, else the cage's defaults), image,
+    imagePinned and healthcheck. `cages` memoises cage resolution across resources.
+    """
+    view = resource.to_dict()
+    spec = resource.spec
+    if not isinstance(spec, (ServiceSpec, JobSpec)):
+        return view
+    seed = spec.seed if isinstance(spec, JobSpec) else None
+    key = (spec.cage, seed)
+    if cages is not None and key in cages:
+        settings = cages[key]
+    else:
+        settings = resolve_cage_settings(spec.cage, floor=cluster_spec.securityLevel,
+                                         profiles=profiles, seed=seed)
+        if cages is not None:
+            cages[key] = settings
+    spec_caps = {_cap(c.name) for c in spec.capAdd} if isinstance(spec, ServiceSpec) else set()
+    limits = spec.resources
+    if settings is None:
+        effective: dict[str, Any] = {
+            "cageName": spec.cage or cluster_spec.securityLevel, "cageLevel": "unknown",
+            "readOnlyRoot": False, "noNewPrivileges": False, "capDrop": [],
+            "capAdd": sorted(spec_caps), "seccompProfile": False, "seccomp": "none",
+            "networkNone": False, "memoryLimit": limits.memory, "cpuLimit": limits.cpus,
+            "pidsLimit": limits.pids,
+        }
+    else:
+        effective = {
+            "cageName": settings.name, "cageLevel": settings.level,
+            "readOnlyRoot": settings.read_only,
+            "noNewPrivileges": settings.no_new_privileges,
+            "capDrop": sorted(_cap(c) for c in settings.cap_drop),
+            "capAdd": sorted({_cap(c) for c in settings.cap_add} | spec_caps),
+            # No DockLock cage runs unconfined: without a generated profile Podman's
+            # default seccomp profile applies, which CIS 5.21 accepts.
+            "seccompProfile": True,
+            "seccomp": "generated" if settings.denied_syscalls else "default",
+            "networkNone": settings.network_none,
+            "memoryLimit": limits.memory or settings.memory,
+            "cpuLimit": limits.cpus,
+            "pidsLimit": limits.pids or settings.pids_limit,
+        }
+    effective.update({
+        "privileged": False, "hostNetwork": False, "hostPid": False, "hostIpc": False,
+        "user": spec.user, "runAsNonRoot": runs_as_non_root(spec.user),
+        "image": spec.image, "imagePinned": image_pinned(spec.image),
+        "healthcheck": isinstance(spec, ServiceSpec) and spec.healthcheck is not None,
+    })
+    view["effective"] = effective
+    return view
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def evaluate(resources: Sequence[Resource], *, cluster: ClusterSpec, packs: Sequence[str],
+             policies: Sequence[Resource], today: date,
+             locate: Locate | None = None) -> PolicyReport:
+    """Check every resource against every active rule.
+
+    `packs` are docklock.yaml's `spec.policies` names (builtin:baseline, builtin:soc2...);
+    `policies` the workspace's Policy documents (always active). Policy documents among
+    `resources` are not checked. Raises ValidationError listing every malformed rule or
+    unknown pack; otherwise returns the report (deny failures are data, not exceptions).
+    """
+    rules = active_rules(packs, policies, locate=locate)
+    targets = sorted((r for r in resources if r.kind != Kind.POLICY.value),
+                     key=lambda r: (str(r.address), r.kind))
+    addresses = [r.address for r in targets]
+    address_text = [str(a) for a in addresses]
+    profiles = {r.name: r.spec for r in targets if isinstance(r.spec, CageProfileSpec)}
+    cages: dict[tuple[str | None, int | None], CageSettings | None] = {}
+    compiled = [_compile(rule) for rule in rules]
+    failed_status = [Status.FAIL if r.enforcement == "deny" else Status.WARN for r in rules]
+    rules_for_kind: dict[str, list[int]] = {}
+    buckets: list[list[RuleResult]] = [[] for _ in rules]
+    # Enum member lookups are slow in a 100,000-iteration loop; bind them once.
+    passed_, skip, excepted = Status.PASS, Status.SKIP, Status.EXCEPTED
+    # Resource by resource, so each view is built once and dropped when its rules are
+    # done: fewer live objects keeps the garbage collector's passes cheap at 10k+.
+    for i, res in enumerate(targets):
+        wanted = rules_for_kind.get(res.kind)
+        if wanted is None:
+            wanted = rules_for_kind[res.kind] = [
+                j for j, r in enumerate(rules) if r.match.kind_matches(res.kind)]
+        view: dict[str, Any] | None = None
+        text = address_text[i]
+        for j in wanted:
+            rule = rules[j]
+            out = buckets[j]
+            if not rule.match.trivial and not rule.match.selects(res):
+                out.append(RuleResult(rule.id, text, skip,
+                                      "not selected by match (namespaces, names or labels)",
+                                      location=res.location))
+                continue
+            if rule.exclude is not None and rule.exclude.covers(res):
+                out.append(RuleResult(rule.id, text, skip, "excluded by the rule's exclude",
+                                      location=res.location))
+                continue
+            if view is None:
+                view = effective_view(res, cluster, profiles, cages=cages)
+            passed, detail, path = compiled[j].check(view)
+            if passed:
+                out.append(RuleResult(rule.id, text, passed_, location=res.location))
+                continue
+            status = failed_status[j]
+            exc = _exception_for(rule, addresses[i], today) if rule.exceptions else None
+            if exc is not None and not exc.expired:
+                status = excepted
+            out.append(RuleResult(rule.id, text, status, rule.message or rule.title,
+                                  detail, path, exc, res.location))
+    results = [result for bucket in buckets for result in bucket]
+    frameworks = _framework_views(rules, results)
+    return PolicyReport.build(on=today, packs=tuple(packs),
+                              rules=tuple(r.info() for r in rules), results=tuple(results),
+                              frameworks=frameworks)
+
+
+def evaluate_workspace(resources: Sequence[Resource], cluster: ClusterSpec, *,
+                       today: date | None = None, locate: Locate | None = None,
+                       ) -> PolicyReport:
+    """`evaluate` for a loaded workspace: Policy documents are taken from `resources`,
+    packs from `cluster.policies`, `today` defaults to the local date.
+
+    What validate and plan call: `report.to_diagnostics()` gives deny failures as errors
+    and warnings as warnings; `report.digest` is what the plan and ledger record.
+    """
+    policies = [r for r in resources if r.kind == Kind.POLICY.value]
+    return evaluate(resources, cluster=cluster, packs=cluster.policies, policies=policies,
+                    today=today or date.today(), locate=locate)
+
+
+def _exception_for(rule: Rule, address: Address, today: date) -> ExceptionRef | None:
+    """The unexpired exception covering `address`, else the latest expired one, else None."""
+    best: PolicyException | None = None
+    for exc in rule.exceptions:
+        if not exc.covers(address):
+            continue
+        if not exc.expired_on(today):
+            return exc.ref(today)
+        if best is None or (best.expires or date.min) < (exc.expires or date.min):
+            best = exc
+    return best.ref(today) if best is not None else None
+
+
+def _framework_views(rules: Sequence[Rule],
+                     results: Sequence[RuleResult]) -> dict[str, FrameworkView]:
+    per_rule: dict[str, dict[Status, int]] = {r.id: dict.fromkeys(Status, 0) for r in rules}
+    failing: dict[str, list[str]] = {r.id: [] for r in rules}
+    for res in results:
+        per_rule[res.rule][res.status] += 1
+        if res.status in (Status.FAIL, Status.WARN):
+            failing[res.rule].append(f"{res.rule} {res.address}")
+
+    # Every built-in catalog is shown (uncovered controls are an answer too), then any
+    # framework only user rules mention (e.g. NIST:AC-6).
+    wanted: dict[str, None] = dict.fromkeys(catalog.frameworks())
+    for rule in rules:
+        for prefix in sorted(rule.frameworks()):
+            wanted[prefix] = None
+
+    views: dict[str, FrameworkView] = {}
+    known = catalog.frameworks()
+    for prefix in wanted:
+        fw = known.get(prefix)
+        control_ids: dict[str, str] = dict(fw.controls) if fw is not None else {}
+        mapped: dict[str, list[Rule]] = {}
+        for rule in rules:
+            for control in rule.controls:
+                fw_prefix, _, cid = control.partition(":")
+                if fw_prefix == prefix:
+                    control_ids.setdefault(cid, "")
+                    mapped.setdefault(cid, []).append(rule)
+        controls = []
+        for cid, title in control_ids.items():
+            checks = mapped.get(cid, [])
+            counts = {s: sum(per_rule[r.id][s] for r in checks) for s in Status}
+            if not checks:
+                status = ControlStatus.NOT_COVERED
+            elif counts[Status.FAIL]:
+                status = ControlStatus.FAIL
+            elif counts[Status.WARN]:
+                status = ControlStatus.WARN
+            elif counts[Status.PASS] or counts[Status.EXCEPTED]:
+                status = ControlStatus.PASS
+            else:
+                status = ControlStatus.NOT_EVALUATED
+            controls.append(ControlView(
+                id=cid, title=title, checks=tuple(r.id for r in checks), status=status,
+                passed=counts[Status.PASS], failed=counts[Status.FAIL],
+                warned=counts[Status.WARN], excepted=counts[Status.EXCEPTED],
+                failing=tuple(f for r in checks for f in failing[r.id])))
+        views[prefix] = FrameworkView(prefix, fw.title if fw is not None else prefix,
+                                      tuple(controls))
+    return views
