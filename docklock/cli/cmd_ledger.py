@@ -1,0 +1,180 @@
+"""`docklock ledger verify|show|proof|verify-proof|repair`: the CLI over docklock.ledger."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from docklock.cli._common import Output, workspace_of
+from docklock.errors import EXIT_ERROR, EXIT_OK, KeyMaterialError, WorkspaceError
+from docklock.ledger import (
+    Entry,
+    InclusionProof,
+    KeyLookup,
+    Keyring,
+    Ledger,
+    load_keyring,
+    prove_inclusion,
+    verify_inclusion_proof,
+    verify_ledger,
+)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+             common: argparse.ArgumentParser) -> None:
+    ledger = sub.add_parser("ledger", parents=[common], help="inspect and verify the ledger",
+                            description="The signed, append-only ledger of plans and applies.")
+    lsub = ledger.add_subparsers(dest="ledger_command", metavar="SUBCOMMAND")
+
+    p = lsub.add_parser("verify", parents=[common], help="recompute and check the whole ledger",
+                        description="Recompute every leaf and root, verify every checkpoint's "
+                                    "hybrid signature; exit 1 naming the first bad entry or "
+                                    "checkpoint.")
+    p.add_argument("--from-checkpoint", action="store_true",
+                   help="start from the second-newest checkpoint instead of entry 0")
+    p.add_argument("--json", action="store_true", help="machine-readable report")
+    p.set_defaults(handler=cmd_verify)
+
+    p = lsub.add_parser("show", parents=[common], help="list ledger entries")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--tail", type=int, metavar="N", help="only the last N entries")
+    p.set_defaults(handler=cmd_show)
+
+    p = lsub.add_parser("proof", parents=[common],
+                        help="inclusion proof of one entry against the newest checkpoint")
+    p.add_argument("seq", type=int, metavar="SEQ", help="entry sequence number")
+    p.add_argument("--out", metavar="FILE", help="write the proof here instead of stdout")
+    p.set_defaults(handler=cmd_proof)
+
+    p = lsub.add_parser("verify-proof", parents=[common],
+                        help="check an inclusion proof offline")
+    p.add_argument("file", metavar="FILE", help="proof written by `ledger proof`")
+    p.add_argument("--key", metavar="KEYRING",
+                   help="public keyring to trust (default: the workspace's docklock.pub)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_verify_proof)
+
+    p = lsub.add_parser("repair", parents=[common],
+                        help="move a torn last line (after a crash) aside")
+    p.set_defaults(handler=cmd_repair)
+
+    ledger.set_defaults(handler=lambda _args, _out: _usage(ledger))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return EXIT_ERROR
+
+
+def cmd_verify(args: argparse.Namespace, out: Output) -> int:
+    paths = workspace_of(args)
+    report = verify_ledger(paths, from_checkpoint=args.from_checkpoint)
+    if args.json:
+        out.json(report.to_dict())
+    else:
+        _render_report(report.to_dict(), out)
+    if report.problem is not None:
+        out.error(report.problem.error().explain())
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _render_report(r: dict[str, Any], out: Output) -> None:
+    if r["problem"]:
+        out.line(out.paint("ledger verification FAILED", "red") + f" ({r['origin']})")
+        out.line(f"  at {r['problem']['where']}: {r['problem']['message']}")
+        return
+    scope = ("all entries" if r["verified_from"] == 0
+             else f"entries from seq {r['verified_from']}")
+    keys = ", ".join(k[:16] for k in r["keys"]) or "none"
+    out.line(out.paint("ledger OK", "green") + f" ({r['origin']})")
+    out.line(f"  {r['entries']} entries, {scope} recomputed; root {r['root']}")
+    out.line(f"  {r['checked_checkpoints']} of {r['checkpoints']} checkpoints verified "
+             f"(hybrid signatures by {keys})")
+    if r["unsigned_tail"]:
+        out.line(out.paint(f"  {r['unsigned_tail']} entries after the newest checkpoint are "
+                           "not signed yet", "yellow"))
+    out.line(f"  {r['seconds']:.2f} s")
+
+
+def _summary(e: Entry) -> str:
+    p = e.payload
+    for key in ("summary", "address", "action", "message"):
+        if key in p:
+            return str(p[key])
+    text = json.dumps(dict(p), sort_keys=True, separators=(",", ":"))
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def cmd_show(args: argparse.Namespace, out: Output) -> int:
+    paths = workspace_of(args)
+    ledger = Ledger.open(paths)
+    entries = (ledger.tail(args.tail) if args.tail is not None else list(ledger.entries()))
+    latest = ledger.latest_checkpoint()
+    if args.json:
+        out.json({"origin": ledger.origin, "size": ledger.size,
+                  "checkpoint": latest.summary() if latest else None,
+                  "entries": [e.to_dict() for e in entries]})
+        return EXIT_OK
+    head = f"{ledger.origin}: {ledger.size} entries"
+    head += (f", newest checkpoint at size {latest.size} (key {latest.keyid[:16]})"
+             if latest else ", no checkpoint yet")
+    out.line(out.paint(head, "bold"))
+    for e in entries:
+        serial = "-" if e.serial is None else str(e.serial)
+        commit = (e.commit or "-")[:8]
+        out.line(f"{e.seq:>7}  {e.time[:19]}Z  {e.type.value:<12} serial {serial:>4}  "
+                 f"{commit:<8}  {e.actor}  {_summary(e)}")
+    return EXIT_OK
+
+
+def cmd_proof(args: argparse.Namespace, out: Output) -> int:
+    paths = workspace_of(args)
+    proof = prove_inclusion(Ledger.open(paths), args.seq)
+    text = json.dumps(proof.to_dict(), indent=2, sort_keys=True) + "\n"
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        out.info(f"inclusion proof of entry seq {args.seq} against checkpoint size "
+                 f"{proof.tree_size} written to {args.out}")
+    else:
+        out.stdout.write(text)
+    return EXIT_OK
+
+
+def _trusted_keys(args: argparse.Namespace) -> KeyLookup:
+    if args.key:
+        return Keyring.load(Path(args.key))
+    try:
+        paths = workspace_of(args)
+    except WorkspaceError as exc:
+        raise KeyMaterialError("no keyring to verify the proof against",
+                               hint="pass --key docklock.pub, or run inside the workspace") \
+            from exc
+    return load_keyring(paths)
+
+
+def cmd_verify_proof(args: argparse.Namespace, out: Output) -> int:
+    proof = InclusionProof.load(Path(args.file))
+    entry = verify_inclusion_proof(proof, _trusted_keys(args))
+    if args.json:
+        out.json({"ok": True, "origin": proof.origin, "seq": entry.seq,
+                  "tree_size": proof.tree_size, "entry": entry.to_dict()})
+    else:
+        out.line(out.paint("proof OK", "green")
+                 + f": entry seq {entry.seq} ({entry.type.value}, {entry.time}) is in "
+                   f"{proof.origin} at size {proof.tree_size}, checkpoint signed by a "
+                   "trusted hybrid key")
+    return EXIT_OK
+
+
+def cmd_repair(args: argparse.Namespace, out: Output) -> int:
+    moved = Ledger.open(workspace_of(args)).repair()
+    if not moved:
+        out.line("nothing to repair: every ledger line is complete")
+    for path in moved:
+        out.line(f"moved an incomplete last line to {path}")
+    if moved:
+        out.info("run `docklock ledger verify` next")
+    return EXIT_OK

@@ -1,0 +1,77 @@
+"""The signed plan/apply ledger: hybrid keys, RFC 9162 Merkle tree, checkpoints, proofs.
+
+Only this package writes `.docklock/ledger/` and `.docklock/keys/`. Engines use the facade:
+
+    signer = load_signer(paths)                      # or ensure_keys(paths) on first use
+    ledger = Ledger.open(paths)                      # cluster name from docklock.yaml
+    entry = ledger.append("plan", {...}, serial=3)   # < 1 ms, fdatasync'd
+    cp = ledger.checkpoint(signer)                   # once per command
+    envelope = sign_plan(plan_dict, signer)          # saved plans (DSSE)
+    plan = open_plan(envelope, load_verifier(paths)) # raises EnvelopeError(check=...)
+
+See docs/adr/0002-ledger-format.md for the formats.
+"""
+
+from docklock.ledger.dsse import (
+    PLAN_PAYLOAD_TYPE,
+    EnvelopeError,
+    is_envelope,
+    open_envelope,
+    open_plan,
+    pae,
+    sign_envelope,
+    sign_plan,
+)
+from docklock.ledger.keys import (
+    ALGORITHMS,
+    DEFAULT_ALGORITHM,
+    HybridPublicKey,
+    HybridSignatureError,
+    HybridSigner,
+    HybridVerifier,
+    KeyLookup,
+    Keyring,
+    Signer,
+    ensure_keys,
+    init_keys,
+    keys_exist,
+    load_keyring,
+    load_signer,
+    load_verifier,
+    public_keyring_path,
+    signing_key_path,
+)
+from docklock.ledger.merkle import CompactRange, ProofError
+from docklock.ledger.note import CheckpointBody, NoteError, origin_for
+from docklock.ledger.rotation import RotationResult, rotate_keys
+from docklock.ledger.store import (
+    Checkpoint,
+    Entry,
+    EntryType,
+    Ledger,
+    TreeState,
+    actor,
+    cluster_name,
+    git_commit,
+)
+from docklock.ledger.verify import (
+    InclusionProof,
+    Problem,
+    VerifyReport,
+    prove_inclusion,
+    verify_inclusion_proof,
+    verify_ledger,
+)
+
+__all__ = [
+    "ALGORITHMS", "DEFAULT_ALGORITHM", "PLAN_PAYLOAD_TYPE",
+    "Checkpoint", "CheckpointBody", "CompactRange", "Entry", "EntryType", "EnvelopeError",
+    "HybridPublicKey", "HybridSignatureError", "HybridSigner", "HybridVerifier",
+    "InclusionProof", "KeyLookup", "Keyring", "Ledger", "NoteError", "Problem", "ProofError",
+    "RotationResult", "Signer", "TreeState", "VerifyReport",
+    "actor", "cluster_name", "ensure_keys", "git_commit", "init_keys", "is_envelope",
+    "keys_exist", "load_keyring", "load_signer", "load_verifier", "open_envelope",
+    "open_plan", "origin_for", "pae", "prove_inclusion", "public_keyring_path", "rotate_keys",
+    "sign_envelope", "sign_plan", "signing_key_path", "verify_inclusion_proof",
+    "verify_ledger",
+]

@@ -1,0 +1,513 @@
+"""Hybrid signing keys (ML-DSA + Ed25519), the Signer/Verifier abstraction, and key files.
+
+A hybrid signature follows the construction of the IETF composite ML-DSA draft
+(draft-ietf-lamps-pq-composite-sigs): both components sign the same message
+representative
+
+    M' = Prefix || Label || len(ctx) || ctx || SHA-512(M)
+
+with Prefix = "CompositeAlgorithmSignatures2025", the ML-DSA half signed with its FIPS 204
+context set to Label, and the signature is mldsaSig || ed25519Sig. A signature verifies
+only if BOTH halves do; a failure says which half. `ctx` is DockLock's application
+context ("docklock/checkpoint", "docklock/dsse", ...), so a signature made for one use is
+never valid for another.
+
+Key files (see docs/adr/0002-ledger-format.md):
+- `.docklock/keys/signing.key`: the current private key, two PKCS#8 PEM blocks (ML-DSA
+  seed form, then Ed25519), mode 0600, encrypted when DOCKLOCK_KEY_PASSPHRASE is set;
+- `.docklock/keys/retired/<keyid16>.key`: private keys replaced by `keys rotate`;
+- `docklock.pub` at the workspace root: the public keyring (JSON), committed to git so
+  reviewers and CI verify without any private key. It lists every key the ledger was
+  ever signed with and marks the current one.
+
+Key id = hex SHA-256(mldsaPK || ed25519PK), the composite public key encoding of the draft.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa
+
+from docklock.errors import KeyMaterialError, Location, SignatureError
+from docklock.workspace import WorkspacePaths
+
+PREFIX = b"CompositeAlgorithmSignatures2025"
+PASSPHRASE_ENV = "DOCKLOCK_KEY_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
+PUBLIC_KEYRING = "docklock.pub"
+SIGNING_KEY = "signing.key"
+KEYRING_FORMAT = "docklock.io/keyring/v1"
+ED25519_PUBLIC_SIZE = 32
+ED25519_SIGNATURE_SIZE = 64
+
+_MLDSA_PRIVATE = mldsa.MLDSA65PrivateKey | mldsa.MLDSA87PrivateKey
+_MLDSA_PUBLIC = mldsa.MLDSA65PublicKey | mldsa.MLDSA87PublicKey
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """One composite pairing: names, label and component sizes."""
+
+    name: str  # DockLock's name, used in files and on the command line
+    label: bytes  # the composite draft's Label (domain separator)
+    mldsa_name: str  # for messages: "ML-DSA-87"
+    mldsa_public_size: int
+    mldsa_signature_size: int
+    registered: bool  # does the composite draft register this pairing?
+
+    @property
+    def signature_size(self) -> int:
+        return self.mldsa_signature_size + ED25519_SIGNATURE_SIZE
+
+    @property
+    def public_size(self) -> int:
+        return self.mldsa_public_size + ED25519_PUBLIC_SIZE
+
+    def generate_mldsa(self) -> _MLDSA_PRIVATE:
+        if self.mldsa_name == "ML-DSA-87":
+            return mldsa.MLDSA87PrivateKey.generate()
+        return mldsa.MLDSA65PrivateKey.generate()
+
+    def load_mldsa_public(self, raw: bytes) -> _MLDSA_PUBLIC:
+        if self.mldsa_name == "ML-DSA-87":
+            return mldsa.MLDSA87PublicKey.from_public_bytes(raw)
+        return mldsa.MLDSA65PublicKey.from_public_bytes(raw)
+
+
+# ML-DSA-87 + Ed25519 is the seed's "Dilithium5" level; the draft pairs ML-DSA-87 with
+# P-384/Ed448 instead, so its label is DockLock's own, built the draft's way.
+MLDSA87_ED25519 = Algorithm("mldsa87-ed25519", b"COMPSIG-MLDSA87-Ed25519-SHA512",
+                            "ML-DSA-87", 2592, 4627, registered=False)
+MLDSA65_ED25519 = Algorithm("mldsa65-ed25519", b"COMPSIG-MLDSA65-Ed25519-SHA512",
+                            "ML-DSA-65", 1952, 3309, registered=True)
+ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (MLDSA87_ED25519, MLDSA65_ED25519)}
+DEFAULT_ALGORITHM = MLDSA87_ED25519.name
+
+# Application contexts (the composite `ctx`): one per kind of signed object.
+CTX_CHECKPOINT = b"docklock/checkpoint"
+CTX_DSSE = b"docklock/dsse"
+CTX_ROTATION = b"docklock/key-rotation"
+
+
+def algorithm(name: str) -> Algorithm:
+    try:
+        return ALGORITHMS[name]
+    except KeyError:
+        raise KeyMaterialError(f"unknown key algorithm {name!r}",
+                               hint=f"use one of: {', '.join(ALGORITHMS)}") from None
+
+
+def message_representative(alg: Algorithm, message: bytes, context: bytes = b"") -> bytes:
+    """M' = Prefix || Label || len(ctx) || ctx || SHA-512(M)."""
+    if len(context) > 255:
+        raise SignatureError(f"signature context is {len(context)} bytes; at most 255 allowed")
+    return (PREFIX + alg.label + bytes([len(context)]) + context
+            + hashlib.sha512(message).digest())
+
+
+class HybridSignatureError(SignatureError):
+    """A hybrid signature failed; `failed` names the halves that did not verify."""
+
+    def __init__(self, message: str, *, failed: tuple[str, ...] = (), hint: str = "",
+                 location: Location | None = None) -> None:
+        super().__init__(message, hint=hint, location=location)
+        self.failed = failed
+
+
+@dataclass(frozen=True)
+class HybridPublicKey:
+    """The public half of a hybrid key; `keyid` is hex SHA-256(mldsaPK || ed25519PK)."""
+
+    algorithm: str
+    mldsa: bytes
+    ed25519: bytes
+    created: str = ""
+
+    def __post_init__(self) -> None:
+        alg = algorithm(self.algorithm)
+        if len(self.mldsa) != alg.mldsa_public_size or len(self.ed25519) != ED25519_PUBLIC_SIZE:
+            raise KeyMaterialError(
+                f"{self.algorithm} public key has the wrong size "
+                f"({len(self.mldsa)}+{len(self.ed25519)} bytes)")
+
+    @property
+    def alg(self) -> Algorithm:
+        return algorithm(self.algorithm)
+
+    @property
+    def composite(self) -> bytes:
+        return self.mldsa + self.ed25519
+
+    @property
+    def keyid(self) -> str:
+        return hashlib.sha256(self.composite).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "algorithm": self.algorithm, "keyid": self.keyid,
+            "public_key": base64.b64encode(self.composite).decode("ascii"),
+        }
+        if self.created:
+            d["created"] = self.created
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> HybridPublicKey:
+        try:
+            alg = algorithm(str(d["algorithm"]))
+            raw = base64.b64decode(str(d["public_key"]), validate=True)
+        except (KeyError, ValueError) as exc:
+            raise KeyMaterialError(f"malformed public key entry: {exc}") from exc
+        if len(raw) != alg.public_size:
+            raise KeyMaterialError(f"{alg.name} public key must be {alg.public_size} bytes, "
+                                   f"got {len(raw)}")
+        key = cls(alg.name, raw[:alg.mldsa_public_size], raw[alg.mldsa_public_size:],
+                  str(d.get("created", "")))
+        claimed = d.get("keyid")
+        if claimed is not None and claimed != key.keyid:
+            raise KeyMaterialError(f"public key entry claims key id {claimed}, "
+                                   f"but its key hashes to {key.keyid}")
+        return key
+
+
+@runtime_checkable
+class Signer(Protocol):
+    """Anything that makes hybrid signatures over canonical bytes."""
+
+    @property
+    def public_key(self) -> HybridPublicKey: ...
+
+    @property
+    def keyid(self) -> str: ...
+
+    def sign(self, message: bytes, *, context: bytes = b"") -> bytes: ...
+
+
+class KeyLookup(Protocol):
+    """Where verifiers find the trusted public key for a key id."""
+
+    def lookup(self, keyid: str) -> HybridVerifier | None: ...
+
+    def trusted_keyids(self) -> tuple[str, ...]: ...
+
+
+class HybridVerifier:
+    """Verifies composite signatures for one public key."""
+
+    def __init__(self, public_key: HybridPublicKey) -> None:
+        self.public_key = public_key
+        alg = public_key.alg
+        self._alg = alg
+        self._mldsa = alg.load_mldsa_public(public_key.mldsa)
+        self._ed = ed25519.Ed25519PublicKey.from_public_bytes(public_key.ed25519)
+
+    @property
+    def keyid(self) -> str:
+        return self.public_key.keyid
+
+    def lookup(self, keyid: str) -> HybridVerifier | None:
+        return self if keyid == self.keyid else None
+
+    def trusted_keyids(self) -> tuple[str, ...]:
+        return (self.keyid,)
+
+    def verify(self, message: bytes, signature: bytes, *, context: bytes = b"") -> None:
+        """Raise HybridSignatureError unless both halves verify over M'."""
+        alg = self._alg
+        if len(signature) != alg.signature_size:
+            raise HybridSignatureError(
+                f"{alg.name} signature must be {alg.signature_size} bytes, got "
+                f"{len(signature)}", failed=(alg.mldsa_name, "Ed25519"))
+        m_prime = message_representative(alg, message, context)
+        failed: list[str] = []
+        try:
+            self._mldsa.verify(signature[:alg.mldsa_signature_size], m_prime, alg.label)
+        except InvalidSignature:
+            failed.append(alg.mldsa_name)
+        try:
+            self._ed.verify(signature[alg.mldsa_signature_size:], m_prime)
+        except InvalidSignature:
+            failed.append("Ed25519")
+        if failed:
+            halves = " and ".join(failed)
+            raise HybridSignatureError(
+                f"the {halves} half of the hybrid signature does not verify with key "
+                f"{self.keyid[:16]}", failed=tuple(failed))
+
+
+class HybridSigner:
+    """A hybrid private key; implements `Signer`."""
+
+    def __init__(self, alg: Algorithm, mldsa_key: _MLDSA_PRIVATE,
+                 ed_key: ed25519.Ed25519PrivateKey, *, created: str = "") -> None:
+        self.alg = alg
+        self._mldsa = mldsa_key
+        self._ed = ed_key
+        self._public = HybridPublicKey(
+            alg.name, mldsa_key.public_key().public_bytes_raw(),
+            ed_key.public_key().public_bytes_raw(), created)
+
+    @classmethod
+    def generate(cls, algorithm_name: str = DEFAULT_ALGORITHM) -> HybridSigner:
+        alg = algorithm(algorithm_name)
+        return cls(alg, alg.generate_mldsa(), ed25519.Ed25519PrivateKey.generate(),
+                   created=_now())
+
+    @property
+    def public_key(self) -> HybridPublicKey:
+        return self._public
+
+    @property
+    def keyid(self) -> str:
+        return self._public.keyid
+
+    def verifier(self) -> HybridVerifier:
+        return HybridVerifier(self._public)
+
+    def sign(self, message: bytes, *, context: bytes = b"") -> bytes:
+        m_prime = message_representative(self.alg, message, context)
+        return self._mldsa.sign(m_prime, self.alg.label) + self._ed.sign(m_prime)
+
+    def to_pem(self, passphrase: str | None) -> bytes:
+        """Two PKCS#8 PEM blocks (ML-DSA, then Ed25519), encrypted if a passphrase is given."""
+        enc: serialization.KeySerializationEncryption = (
+            serialization.BestAvailableEncryption(passphrase.encode("utf-8"))
+            if passphrase else serialization.NoEncryption())
+        fmt = serialization.PrivateFormat.PKCS8
+        pem = serialization.Encoding.PEM
+        header = (f"# docklock hybrid signing key {self.alg.name} keyid {self.keyid}\n"
+                  f"# created {self._public.created}\n").encode()
+        return (header + self._mldsa.private_bytes(pem, fmt, enc)
+                + self._ed.private_bytes(pem, fmt, enc))
+
+    @classmethod
+    def from_pem(cls, data: bytes, passphrase: str | None, *, source: str = "key") -> HybridSigner:
+        blocks = _pem_blocks(data)
+        if len(blocks) != 2:
+            raise KeyMaterialError(f"{source} must hold two PEM private keys, found {len(blocks)}")
+        secret = passphrase.encode("utf-8") if passphrase else None
+        keys: list[Any] = []
+        for block in blocks:
+            encrypted = b"ENCRYPTED" in block.split(b"\n", 1)[0]
+            if encrypted and secret is None:
+                raise KeyMaterialError(f"{source} is encrypted",
+                                       hint=f"set {PASSPHRASE_ENV} to its passphrase")
+            try:
+                keys.append(serialization.load_pem_private_key(
+                    block, secret if encrypted else None))
+            except (ValueError, TypeError) as exc:
+                raise KeyMaterialError(f"cannot read {source}: {exc}",
+                                       hint=f"check {PASSPHRASE_ENV}") from exc
+        ml, ed = keys
+        if not isinstance(ed, ed25519.Ed25519PrivateKey):
+            raise KeyMaterialError(f"{source}: second key is not Ed25519")
+        if isinstance(ml, mldsa.MLDSA87PrivateKey):
+            alg = MLDSA87_ED25519
+        elif isinstance(ml, mldsa.MLDSA65PrivateKey):
+            alg = MLDSA65_ED25519
+        else:
+            raise KeyMaterialError(f"{source}: first key is not ML-DSA-65 or ML-DSA-87")
+        created = ""
+        for line in data.splitlines():
+            if line.startswith(b"# created "):
+                created = line[len(b"# created "):].decode("utf-8", "replace").strip()
+        return cls(alg, ml, ed, created=created)
+
+
+def _pem_blocks(data: bytes) -> list[bytes]:
+    blocks: list[bytes] = []
+    current: list[bytes] = []
+    for line in data.splitlines(keepends=True):
+        if line.startswith(b"-----BEGIN "):
+            current = [line]
+        elif current:
+            current.append(line)
+            if line.startswith(b"-----END "):
+                blocks.append(b"".join(current))
+                current = []
+    return blocks
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """Trusted public keys in order of creation; `current` signs new checkpoints."""
+
+    keys: tuple[HybridPublicKey, ...]
+    current: str
+    source: str = PUBLIC_KEYRING
+    _by_id: dict[str, HybridVerifier] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.current not in {k.keyid for k in self.keys}:
+            raise KeyMaterialError(f"{self.source}: current key {self.current[:16]} is not listed",
+                                   location=Location(self.source))
+
+    def lookup(self, keyid: str) -> HybridVerifier | None:
+        if keyid not in self._by_id:
+            for k in self.keys:
+                if k.keyid == keyid:
+                    self._by_id[keyid] = HybridVerifier(k)
+                    break
+            else:
+                return None
+        return self._by_id[keyid]
+
+    def trusted_keyids(self) -> tuple[str, ...]:
+        return tuple(k.keyid for k in self.keys)
+
+    def current_key(self) -> HybridPublicKey:
+        return next(k for k in self.keys if k.keyid == self.current)
+
+    def current_verifier(self) -> HybridVerifier:
+        verifier = self.lookup(self.current)
+        assert verifier is not None  # guaranteed by __post_init__
+        return verifier
+
+    def with_key(self, key: HybridPublicKey, *, make_current: bool) -> Keyring:
+        keys = (*(k for k in self.keys if k.keyid != key.keyid), key)
+        return Keyring(keys, key.keyid if make_current else self.current, self.source)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": KEYRING_FORMAT, "current": self.current,
+                "keys": [k.to_dict() for k in self.keys]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = PUBLIC_KEYRING) -> Keyring:
+        if d.get("format") != KEYRING_FORMAT:
+            raise KeyMaterialError(f"{source} is not a DockLock keyring "
+                                   f"(format {d.get('format')!r})", location=Location(source))
+        keys = tuple(HybridPublicKey.from_dict(k) for k in d.get("keys", ()))
+        if not keys:
+            raise KeyMaterialError(f"{source} lists no keys", location=Location(source))
+        return cls(keys, str(d.get("current", "")), source)
+
+    @classmethod
+    def load(cls, path: Path) -> Keyring:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise KeyMaterialError(f"no public keyring at {path}",
+                                   hint="run `docklock keys init`") from None
+        except (OSError, ValueError) as exc:
+            raise KeyMaterialError(f"cannot read {path}: {exc}",
+                                   location=Location(str(path))) from exc
+        if not isinstance(data, dict):
+            raise KeyMaterialError(f"{path} is not a JSON object", location=Location(str(path)))
+        return cls.from_dict(data, source=str(path))
+
+    def save(self, path: Path) -> None:
+        _atomic_write(path, (json.dumps(self.to_dict(), indent=2) + "\n").encode(), mode=0o644)
+
+
+# ------------------------------------------------------------------ workspace key files
+
+
+def public_keyring_path(paths: WorkspacePaths) -> Path:
+    return paths.root / PUBLIC_KEYRING
+
+
+def signing_key_path(paths: WorkspacePaths) -> Path:
+    return paths.keys / SIGNING_KEY
+
+
+def retired_key_path(paths: WorkspacePaths, keyid: str) -> Path:
+    return paths.keys / "retired" / f"{keyid[:16]}.key"
+
+
+def passphrase_from_env() -> str | None:
+    return os.environ.get(PASSPHRASE_ENV) or None
+
+
+def keys_exist(paths: WorkspacePaths) -> bool:
+    return signing_key_path(paths).exists()
+
+
+def load_signer(paths: WorkspacePaths, passphrase: str | None = None) -> HybridSigner:
+    """The current signing key; refuses a key file readable by group or others."""
+    path = signing_key_path(paths)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise KeyMaterialError(f"no signing key at {path}",
+                               hint="run `docklock keys init`") from None
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyMaterialError(
+            f"{path} is accessible by group or others (mode {stat.S_IMODE(st.st_mode):04o})",
+            location=Location(str(path)), hint=f"chmod 600 {path}")
+    secret = passphrase if passphrase is not None else passphrase_from_env()
+    return HybridSigner.from_pem(path.read_bytes(), secret, source=str(path))
+
+
+def load_keyring(paths: WorkspacePaths) -> Keyring:
+    return Keyring.load(public_keyring_path(paths))
+
+
+def load_verifier(paths: WorkspacePaths) -> HybridVerifier:
+    """A verifier for the workspace's current public key (from docklock.pub)."""
+    return load_keyring(paths).current_verifier()
+
+
+def init_keys(paths: WorkspacePaths, algorithm_name: str = DEFAULT_ALGORITHM, *,
+              force: bool = False, passphrase: str | None = None) -> HybridSigner:
+    """Create a new signing key and a keyring holding only its public key."""
+    if keys_exist(paths) and not force:
+        raise KeyMaterialError(
+            f"a signing key already exists at {signing_key_path(paths)}",
+            hint="use `docklock keys rotate` to replace it and keep the ledger verifiable, "
+                 "or `keys init --force` to overwrite it")
+    signer = HybridSigner.generate(algorithm_name)
+    write_signing_key(paths, signer, passphrase)
+    Keyring((signer.public_key,), signer.keyid).save(public_keyring_path(paths))
+    return signer
+
+
+def ensure_keys(paths: WorkspacePaths, algorithm_name: str = DEFAULT_ALGORITHM, *,
+                passphrase: str | None = None) -> HybridSigner:
+    """Load the signing key, creating it (and docklock.pub) on first use."""
+    if keys_exist(paths):
+        return load_signer(paths, passphrase)
+    return init_keys(paths, algorithm_name, passphrase=passphrase)
+
+
+def write_signing_key(paths: WorkspacePaths, signer: HybridSigner,
+                      passphrase: str | None = None, *, path: Path | None = None) -> Path:
+    target = path or signing_key_path(paths)
+    secret = passphrase if passphrase is not None else passphrase_from_env()
+    _atomic_write(target, signer.to_pem(secret), mode=0o600)
+    return target
+
+
+def _atomic_write(path: Path, data: bytes, *, mode: int) -> None:
+    """Write via a temp file created with `mode` (never briefly world-readable), then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if mode == 0o600:
+        path.parent.chmod(0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

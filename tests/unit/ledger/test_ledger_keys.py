@@ -1,0 +1,190 @@
+"""Hybrid keys: the composite construction, both-halves rule, key files and keyring."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa
+
+from docklock.errors import KeyMaterialError
+from docklock.ledger import (
+    ALGORITHMS,
+    HybridPublicKey,
+    HybridSignatureError,
+    HybridSigner,
+    HybridVerifier,
+    Keyring,
+    ensure_keys,
+    init_keys,
+    load_keyring,
+    load_signer,
+    load_verifier,
+    public_keyring_path,
+    signing_key_path,
+)
+from docklock.ledger.keys import MLDSA65_ED25519, MLDSA87_ED25519, message_representative
+from docklock.workspace import WorkspacePaths
+
+
+@pytest.fixture(scope="module", params=sorted(ALGORITHMS))
+def key(request: pytest.FixtureRequest) -> HybridSigner:
+    return HybridSigner.generate(request.param)
+
+
+def test_message_representative_is_the_composite_draft_layout() -> None:
+    m = message_representative(MLDSA65_ED25519, b"hello", b"ctx")
+    expected = (b"CompositeAlgorithmSignatures2025" + b"COMPSIG-MLDSA65-Ed25519-SHA512"
+                + b"\x03" + b"ctx" + hashlib.sha512(b"hello").digest())
+    assert m == expected
+    assert message_representative(MLDSA87_ED25519, b"hello").startswith(
+        b"CompositeAlgorithmSignatures2025COMPSIG-MLDSA87-Ed25519-SHA512\x00")
+
+
+def test_sign_and_verify(key: HybridSigner) -> None:
+    sig = key.sign(b"message", context=b"docklock/test")
+    assert len(sig) == key.alg.signature_size
+    key.verifier().verify(b"message", sig, context=b"docklock/test")
+
+
+def test_components_sign_the_message_representative(key: HybridSigner) -> None:
+    """Each half is an ordinary signature over M' (ML-DSA with ctx = Label)."""
+    sig = key.sign(b"payload", context=b"c")
+    m_prime = message_representative(key.alg, b"payload", b"c")
+    pub = key.public_key
+    n = key.alg.mldsa_signature_size
+    mpk = (mldsa.MLDSA87PublicKey if key.alg is MLDSA87_ED25519
+           else mldsa.MLDSA65PublicKey).from_public_bytes(pub.mldsa)
+    mpk.verify(sig[:n], m_prime, key.alg.label)
+    ed25519.Ed25519PublicKey.from_public_bytes(pub.ed25519).verify(sig[n:], m_prime)
+
+
+@pytest.mark.parametrize("half", ["mldsa", "ed25519", "both"])
+def test_either_half_failing_fails_and_is_named(key: HybridSigner, half: str) -> None:
+    sig = bytearray(key.sign(b"m"))
+    n = key.alg.mldsa_signature_size
+    if half in ("mldsa", "both"):
+        sig[10] ^= 1
+    if half in ("ed25519", "both"):
+        sig[n + 10] ^= 1
+    with pytest.raises(HybridSignatureError) as info:
+        key.verifier().verify(b"m", bytes(sig))
+    expected = {"mldsa": (key.alg.mldsa_name,), "ed25519": ("Ed25519",),
+                "both": (key.alg.mldsa_name, "Ed25519")}[half]
+    assert info.value.failed == expected
+    assert expected[0] in info.value.message
+
+
+def test_halves_from_different_messages_do_not_combine(key: HybridSigner) -> None:
+    n = key.alg.mldsa_signature_size
+    a, b = key.sign(b"a"), key.sign(b"b")
+    with pytest.raises(HybridSignatureError) as info:
+        key.verifier().verify(b"a", a[:n] + b[n:])
+    assert info.value.failed == ("Ed25519",)
+
+
+def test_context_separates_uses(key: HybridSigner) -> None:
+    sig = key.sign(b"m", context=b"docklock/dsse")
+    with pytest.raises(HybridSignatureError):
+        key.verifier().verify(b"m", sig, context=b"docklock/checkpoint")
+
+
+def test_wrong_key_and_wrong_length(key: HybridSigner) -> None:
+    other = HybridSigner.generate(key.alg.name)
+    with pytest.raises(HybridSignatureError):
+        other.verifier().verify(b"m", key.sign(b"m"))
+    with pytest.raises(HybridSignatureError):
+        key.verifier().verify(b"m", key.sign(b"m")[:-1])
+
+
+def test_keyid_is_sha256_of_concatenated_public_keys(key: HybridSigner) -> None:
+    pub = key.public_key
+    assert pub.keyid == hashlib.sha256(pub.mldsa + pub.ed25519).hexdigest()
+    assert HybridPublicKey.from_dict(pub.to_dict()) == pub
+    tampered = pub.to_dict() | {"keyid": "00" * 32}
+    with pytest.raises(KeyMaterialError):
+        HybridPublicKey.from_dict(tampered)
+
+
+def test_init_writes_private_0600_and_public_keyring(workspace: WorkspacePaths) -> None:
+    signer = init_keys(workspace, "mldsa65-ed25519")
+    private = signing_key_path(workspace)
+    assert private.stat().st_mode & 0o777 == 0o600
+    assert private.parent.stat().st_mode & 0o777 == 0o700
+    text = private.read_text()
+    assert text.count("-----BEGIN PRIVATE KEY-----") == 2
+    keyring = load_keyring(workspace)
+    assert public_keyring_path(workspace) == workspace.root / "docklock.pub"
+    assert keyring.current == signer.keyid
+    assert load_signer(workspace).keyid == signer.keyid
+    assert load_verifier(workspace).keyid == signer.keyid
+    assert "PRIVATE" not in public_keyring_path(workspace).read_text()
+
+
+def test_init_refuses_to_overwrite_without_force(workspace: WorkspacePaths) -> None:
+    first = init_keys(workspace)
+    with pytest.raises(KeyMaterialError) as info:
+        init_keys(workspace)
+    assert "keys rotate" in info.value.hint
+    second = init_keys(workspace, force=True)
+    assert second.keyid != first.keyid
+    assert ensure_keys(workspace).keyid == second.keyid
+
+
+def test_passphrase_encrypts_the_private_key(workspace: WorkspacePaths,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKLOCK_KEY_PASSPHRASE", "correct horse")
+    signer = init_keys(workspace)
+    text = signing_key_path(workspace).read_text()
+    assert text.count("-----BEGIN ENCRYPTED PRIVATE KEY-----") == 2
+    assert load_signer(workspace).keyid == signer.keyid
+    monkeypatch.setenv("DOCKLOCK_KEY_PASSPHRASE", "wrong")
+    with pytest.raises(KeyMaterialError):
+        load_signer(workspace)
+    monkeypatch.delenv("DOCKLOCK_KEY_PASSPHRASE")
+    with pytest.raises(KeyMaterialError, match="is encrypted") as info:
+        load_signer(workspace)
+    assert "DOCKLOCK_KEY_PASSPHRASE" in info.value.hint
+
+
+def test_group_readable_private_key_is_refused(workspace: WorkspacePaths) -> None:
+    init_keys(workspace)
+    os.chmod(signing_key_path(workspace), 0o640)
+    with pytest.raises(KeyMaterialError, match="mode 0640") as info:
+        load_signer(workspace)
+    assert "chmod 600" in info.value.hint
+
+
+def test_missing_keys_explain_themselves(workspace: WorkspacePaths) -> None:
+    for load in (load_signer, load_keyring):
+        with pytest.raises(KeyMaterialError) as info:
+            load(workspace)
+        assert "keys init" in info.value.hint
+
+
+def test_keyring_round_trip_and_lookup(tmp_path: Path) -> None:
+    a, b = HybridSigner.generate(), HybridSigner.generate("mldsa65-ed25519")
+    ring = Keyring((a.public_key,), a.keyid).with_key(b.public_key, make_current=True)
+    path = tmp_path / "docklock.pub"
+    ring.save(path)
+    loaded = Keyring.load(path)
+    assert loaded.current == b.keyid
+    assert loaded.trusted_keyids() == (a.keyid, b.keyid)
+    verifier = loaded.lookup(a.keyid)
+    assert isinstance(verifier, HybridVerifier)
+    verifier.verify(b"x", a.sign(b"x"))
+    assert loaded.lookup("00" * 32) is None
+    with pytest.raises(KeyMaterialError):
+        Keyring((a.public_key,), b.keyid)
+
+
+def test_corrupt_keyring_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "docklock.pub"
+    path.write_text('{"format": "something else"}')
+    with pytest.raises(KeyMaterialError, match="not a DockLock keyring"):
+        Keyring.load(path)
+    path.write_text("not json")
+    with pytest.raises(KeyMaterialError):
+        Keyring.load(path)
