@@ -112,6 +112,10 @@ def podman_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodmanH
     base = tmp_path_factory.mktemp("podman")
     conf = base / "containers.conf"
     shutil.copy(REPO / "tools" / "containers.conf", conf)
+    # Rootful Podman keeps network definitions in /etc/containers/networks, shared by every
+    # store on the host: keep ours private so another run's prune cannot remove them.
+    with conf.open("a") as fh:
+        fh.write(f'\n[network]\nnetwork_config_dir = "{base / "networks"}"\n')
     env = dict(os.environ)
     env["CONTAINERS_CONF"] = str(conf)
     env.pop("CONTAINER_HOST", None)

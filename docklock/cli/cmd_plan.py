@@ -1,0 +1,139 @@
+"""`docklock plan` (what would change, and why) and `docklock force-unlock`.
+
+The CLI layer only: load → render → read state (under the lock, released at once) →
+refresh → diff → print. Every decision lives in docklock.render and docklock.plan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+from docklock.cli._common import Output, workspace_of
+from docklock.errors import EXIT_CHANGES, EXIT_OK, LockError
+from docklock.plan import (
+    RENDERERS,
+    Plan,
+    PlanOptions,
+    build_plan,
+    git_info,
+    render_text,
+    save_plan,
+)
+from docklock.render import render_workspace
+from docklock.state import StateStore, utc_now
+from docklock.state.store import gc_paused
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def duration(text: str) -> float:
+    """`30`, `30s`, `1.5m`, `500ms` -> seconds (argparse type)."""
+    m = _DURATION.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 30s, 2m)")
+    return float(m.group(1)) * _UNIT[m.group(2)]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+             common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "plan", parents=[common], help="show what apply would change, and why",
+        description="Compare the specs with the recorded state (and, unless --no-refresh, "
+                    "with live Podman) and show every planned change. Exit 0 when there "
+                    "is nothing to do; with --detailed-exitcode, 2 when there are changes.")
+    p.add_argument("--out", metavar="FILE", type=Path,
+                   help="save the plan, signed, for `docklock apply FILE`")
+    p.add_argument("--detailed-exitcode", action="store_true",
+                   help="exit 2 when the plan has changes (0 none, 1 error)")
+    p.add_argument("--format", choices=sorted(RENDERERS), default="text",
+                   help="output format (json is stable: docs/plan-json.md)")
+    p.add_argument("--target", action="append", default=[], metavar="ADDR",
+                   help="plan only this address (and what it depends on); repeatable")
+    p.add_argument("--replace", action="append", default=[], metavar="ADDR",
+                   help="replace this address's objects even if unchanged; repeatable")
+    p.add_argument("--destroy", action="store_true", help="plan to destroy everything")
+    p.add_argument("--refresh", action=argparse.BooleanOptionalAction, default=True,
+                   help="read live Podman state (default) or plan from recorded state only")
+    p.add_argument("--lock-timeout", type=duration, default=0.0, metavar="SECONDS",
+                   help="wait this long for the state lock instead of failing at once")
+    p.add_argument("--cue", metavar="PATH", default=None,
+                   help="cue executable to export CUE agreements with")
+    p.set_defaults(handler=cmd_plan)
+
+    f = sub.add_parser(
+        "force-unlock", parents=[common], help="remove a stuck state lock",
+        description="Remove the state lock record. Use the LOCK_ID printed by the 'state "
+                    "is locked' error; without it, --yes removes whatever lock is there. "
+                    "Only do this when the holder is gone or stuck.")
+    f.add_argument("lock_id", nargs="?", metavar="LOCK_ID")
+    f.add_argument("--yes", action="store_true",
+                   help="remove the current lock without naming its id")
+    f.set_defaults(handler=cmd_force_unlock)
+
+
+def cmd_plan(args: argparse.Namespace, out: Output) -> int:
+    plan = make_cli_plan(args)
+    if args.out is not None:
+        paths = workspace_of(args)
+        save_plan(plan, args.out, paths)
+    if args.format == "text":
+        out.line(render_text(plan, out.paint).rstrip("\n"))
+    else:
+        out.line(RENDERERS[args.format](plan).rstrip("\n"))
+    if args.out is not None:
+        out.info(f"Saved the plan to {args.out}; apply it with `docklock apply {args.out}`.")
+    if args.detailed_exitcode and plan.has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def make_cli_plan(args: argparse.Namespace) -> Plan:
+    """The whole pipeline for `docklock plan` (also used by tests in-process)."""
+    from docklock.load import load_workspace
+
+    paths = workspace_of(args)
+    with gc_paused():  # large acyclic data; see docklock.state.store.gc_paused
+        ws = load_workspace(paths, cue=args.cue)
+        rendered = render_workspace(ws)
+    store = StateStore(paths)
+    # Plan writes no state: the lock is held only while reading, so a concurrent apply
+    # is noticed (and waited for with --lock-timeout) but not blocked for long.
+    with store.lock(command="docklock plan", timeout=args.lock_timeout):
+        state = store.read(cluster=ws.cluster_name)
+    options = PlanOptions(destroy=args.destroy, targets=tuple(args.target),
+                          replace=tuple(args.replace), refresh=args.refresh)
+    common: dict[str, Any] = {
+        "cluster": ws.cluster_name, "spec_digest": ws.spec_digest, "files": ws.files,
+        "options": options, "git": git_info(paths.root),
+        "warnings": (*(str(w) for w in ws.warnings), *rendered.warnings),
+        "created": utc_now(),
+    }
+    if not args.refresh:
+        plan, _ = build_plan(rendered.objects, state, **common)
+        return plan
+    from docklock.runtime.podman import connect
+
+    with connect(getattr(args, "podman_url", None),
+                 workspace_url=ws.cluster_spec.podmanUrl) as runtime:
+        plan, _ = build_plan(rendered.objects, state, reader=runtime, **common)
+    return plan
+
+
+def cmd_force_unlock(args: argparse.Namespace, out: Output) -> int:
+    paths = workspace_of(args)
+    if args.lock_id is None and not args.yes:
+        raise LockError("force-unlock needs the LOCK_ID to remove",
+                        hint="copy it from the 'state is locked' message, or pass --yes "
+                             "to remove whatever lock is there")
+    store = StateStore(paths)
+    info, held = store.force_unlock(args.lock_id)
+    what = info.describe() if info else "an unnamed lock"
+    out.line(f"Removed {what}.")
+    if held:
+        out.info(out.paint("Warning: ", "yellow") + "that process still held the lock; "
+                 "if it is still running it may write state concurrently. Stop it first.")
+    return EXIT_OK

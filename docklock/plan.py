@@ -1,0 +1,1251 @@
+"""The plan: diff of desired objects against recorded (and optionally live) state.
+
+This module owns the Plan data (Action, Reason, FieldDiff, Change, Plan with a format
+version and to_dict/from_dict), the pure `diff()` that computes it, the freshness checks
+apply uses on a saved plan, and the text/JSON/markdown renderers (pure: they return str).
+
+Invariants:
+- `diff()` is a pure function of (desired objects, recorded state, live state, options);
+  two runs on the same input give identical `changes`, ordered topologically over
+  `depends_on`, ties broken by (address, kind, replica, key).
+- A plan never holds a sensitive value: configs and field diffs carry "(sensitive)"
+  instead. Apply re-renders from the specs and checks each object's config hash against
+  the plan (`bind_desired`), so the plan does not need the secret to be applied.
+- Recorded and live state stay apart: `Change.before` is what state recorded,
+  `Change.live` what Podman reported; drift is their difference.
+See docs/adr/0001-plan-actions.md for why actions and reasons are what they are, and
+docs/plan-json.md for the JSON form.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import subprocess
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from docklock import __version__
+from docklock.errors import DockLockError, StalePlanError
+from docklock.model import Address
+from docklock.objects import (
+    LABEL_ADDRESS,
+    LABEL_CLUSTER,
+    LABEL_MANAGED_BY,
+    LABEL_REPLICA,
+    MANAGED_BY,
+    DesiredObject,
+    LiveObject,
+    LiveState,
+    ObjectKind,
+)
+from docklock.state.model import (
+    RecordedObject,
+    State,
+    recorded_config,
+)
+from docklock.state.store import atomic_write_bytes, gc_paused
+from docklock.workspace import WorkspacePaths
+
+PLAN_FORMAT = 1
+SENSITIVE = "(sensitive)"
+
+_KIND_RANK = {ObjectKind.IMAGE: 0, ObjectKind.VOLUME: 1, ObjectKind.NETWORK: 2,
+              ObjectKind.CONTAINER: 3}
+# Objects whose replacement forces the containers using them to be replaced too: a
+# container is bound to the image id, network and volume it was created with.
+_BINDING_KINDS = frozenset({ObjectKind.IMAGE, ObjectKind.NETWORK, ObjectKind.VOLUME})
+_RUNNING = frozenset({"running"})
+
+
+class PlanError(DockLockError):
+    """The plan's options do not fit the workspace (e.g. a --target matching nothing)."""
+
+
+class Action(StrEnum):
+    """What apply does to one object (Terraform's plan actions, replace kept as one).
+
+    `replace` is delete+create; `Change.create_before_destroy` says which order is
+    allowed. `update` is only used where Podman changes the object in place; today that
+    is starting a container that was stopped out of band.
+    """
+
+    NOOP = "no-op"
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
+
+    @property
+    def symbol(self) -> str:
+        return _SYMBOLS[self]
+
+
+_SYMBOLS = {Action.NOOP: " ", Action.CREATE: "+", Action.UPDATE: "~",
+            Action.REPLACE: "-/+", Action.DELETE: "-"}
+
+
+class Reason(StrEnum):
+    """Why a change is planned; stable codes (docs/plan-json.md)."""
+
+    NEW = "new"  # in the specs, never created
+    SPEC_CHANGED = "spec-changed"  # desired config hash differs from the recorded one
+    MISSING_LIVE = "missing-live"  # recorded, but Podman no longer has it
+    CHANGED_OUT_OF_BAND = "changed-out-of-band"  # live hash label / id / image differs
+    STOPPED_OUT_OF_BAND = "stopped-out-of-band"  # live container not running
+    NOT_IN_SPECS = "not-in-specs"  # recorded (or labelled live) but no longer rendered
+    REPLACE_REQUESTED = "replace-requested"  # --replace
+    ADOPTED = "adopted"  # live object with this cluster's labels, missing from state
+    DEPENDENCY_REPLACED = "dependency-replaced"  # its image/network/volume is replaced
+    DESTROY_REQUESTED = "destroy-requested"  # --destroy
+
+
+@dataclass(frozen=True)
+class FieldDiff:
+    """One changed config field. Paths: `image`, `command`, `env.NAME`, `cage.level`, ...
+
+    `before`/`after` are None when the field is absent on that side; for sensitive
+    fields both are "(sensitive)" (or None), never the value.
+    """
+
+    path: str
+    before: Any
+    after: Any
+    sensitive: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "before": self.before, "after": self.after,
+                "sensitive": self.sensitive}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FieldDiff:
+        return cls(d["path"], d.get("before"), d.get("after"), bool(d.get("sensitive")))
+
+
+@dataclass(frozen=True)
+class Before:
+    """The object as recorded in state (masked config; omitted for no-op changes)."""
+
+    id: str
+    config_hash: str
+    image_id: str | None = None
+    config: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "config_hash": self.config_hash, "image_id": self.image_id,
+                "config": dict(self.config) if self.config is not None else None}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Before:
+        cfg = d.get("config")
+        return cls(d["id"], d["config_hash"], d.get("image_id"),
+                   dict(cfg) if cfg is not None else None)
+
+
+@dataclass(frozen=True)
+class After:
+    """The desired object (masked config; omitted for no-op changes)."""
+
+    config_hash: str
+    config: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"config_hash": self.config_hash,
+                "config": dict(self.config) if self.config is not None else None}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> After:
+        cfg = d.get("config")
+        return cls(d["config_hash"], dict(cfg) if cfg is not None else None)
+
+
+@dataclass(frozen=True)
+class Live:
+    """What Podman reported for the object at refresh time."""
+
+    id: str
+    config_hash: str = ""
+    status: str = ""
+    image: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "config_hash": self.config_hash, "status": self.status,
+                "image": self.image}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Live:
+        return cls(d["id"], d.get("config_hash", ""), d.get("status", ""),
+                   d.get("image", ""))
+
+    @classmethod
+    def of(cls, obj: LiveObject) -> Live:
+        return cls(obj.id, obj.config_hash, obj.status, obj.image)
+
+
+@dataclass(frozen=True)
+class Change:
+    """The planned action for one Podman object.
+
+    Meaning of `before` (recorded state), `after` (desired) and `live` per action:
+    - no-op: before = recorded (None when adopted: then `live` names the object to
+      record), after = desired; configs omitted to keep plans small.
+    - create: before = None (new) or the recorded object Podman lost (missing-live;
+      apply drops that record); after = desired.
+    - update: before = recorded (None when adopted), after = desired; `fields` lists what
+      changes in place (today only `status: <live status> -> running`, i.e. start it).
+    - replace: before = recorded (None when adopted with a different hash), after =
+      desired; the object to remove is `existing_id` (live id when refreshed).
+    - delete: before = recorded (None for a labelled live object never recorded:
+      `live` names it), after = None.
+    `live` is None when the plan was made with --no-refresh or Podman has no such object.
+    """
+
+    key: str
+    kind: ObjectKind
+    address: str
+    name: str
+    action: Action
+    reasons: tuple[Reason, ...] = ()
+    fields: tuple[FieldDiff, ...] = ()
+    details: tuple[str, ...] = ()
+    before: Before | None = None
+    after: After | None = None
+    live: Live | None = None
+    replica: int | None = None
+    depends_on: tuple[str, ...] = ()
+    create_before_destroy: bool = False
+
+    @property
+    def is_change(self) -> bool:
+        return self.action is not Action.NOOP
+
+    @property
+    def existing_id(self) -> str | None:
+        """The Podman id apply acts on for update/replace/delete (live wins)."""
+        if self.live is not None:
+            return self.live.id
+        return self.before.id if self.before is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key, "kind": self.kind.value, "address": self.address,
+            "name": self.name, "replica": self.replica, "action": self.action.value,
+            "reasons": [r.value for r in self.reasons],
+            "fields": [f.to_dict() for f in self.fields],
+            "details": list(self.details),
+            "before": self.before.to_dict() if self.before else None,
+            "after": self.after.to_dict() if self.after else None,
+            "live": self.live.to_dict() if self.live else None,
+            "depends_on": list(self.depends_on),
+            "create_before_destroy": self.create_before_destroy,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Change:
+        return cls(
+            key=d["key"], kind=ObjectKind(d["kind"]), address=d["address"], name=d["name"],
+            action=Action(d["action"]),
+            reasons=tuple(Reason(r) for r in d.get("reasons", ())),
+            fields=tuple(FieldDiff.from_dict(f) for f in d.get("fields", ())),
+            details=tuple(d.get("details", ())),
+            before=Before.from_dict(d["before"]) if d.get("before") else None,
+            after=After.from_dict(d["after"]) if d.get("after") else None,
+            live=Live.from_dict(d["live"]) if d.get("live") else None,
+            replica=d.get("replica"), depends_on=tuple(d.get("depends_on", ())),
+            create_before_destroy=bool(d.get("create_before_destroy", False)),
+        )
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    destroy: bool = False
+    targets: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+    refresh: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"destroy": self.destroy, "targets": list(self.targets),
+                "replace": list(self.replace), "refresh": self.refresh}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PlanOptions:
+        return cls(bool(d.get("destroy", False)), tuple(d.get("targets", ())),
+                   tuple(d.get("replace", ())), bool(d.get("refresh", True)))
+
+
+@dataclass(frozen=True)
+class GitInfo:
+    commit: str
+    dirty: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"commit": self.commit, "dirty": self.dirty}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> GitInfo:
+        return cls(d["commit"], bool(d["dirty"]))
+
+
+@dataclass(frozen=True)
+class PolicyInfo:
+    """The policy check the plan was made with (filled in by docklock.policy)."""
+
+    digest: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"digest": self.digest, "warnings": list(self.warnings)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PolicyInfo:
+        return cls(d.get("digest"), tuple(d.get("warnings", ())))
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Counts per action; add/change/destroy count a replace as add+destroy (Terraform)."""
+
+    create: int = 0
+    update: int = 0
+    replace: int = 0
+    delete: int = 0
+    noop: int = 0
+    adopt: int = 0
+
+    @property
+    def add(self) -> int:
+        return self.create + self.replace
+
+    @property
+    def change(self) -> int:
+        return self.update
+
+    @property
+    def destroy(self) -> int:
+        return self.delete + self.replace
+
+    @property
+    def has_changes(self) -> bool:
+        return self.create + self.update + self.replace + self.delete > 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {"add": self.add, "change": self.change, "destroy": self.destroy,
+                "create": self.create, "update": self.update, "replace": self.replace,
+                "delete": self.delete, "no-op": self.noop, "adopt": self.adopt}
+
+    @classmethod
+    def of(cls, changes: Iterable[Change]) -> Summary:
+        counts = dict.fromkeys(Action, 0)
+        adopt = 0
+        for c in changes:
+            counts[c.action] += 1
+            if c.action is Action.NOOP and Reason.ADOPTED in c.reasons:
+                adopt += 1
+        return cls(counts[Action.CREATE], counts[Action.UPDATE], counts[Action.REPLACE],
+                   counts[Action.DELETE], counts[Action.NOOP], adopt)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A reviewable, saveable plan, bound to the state and specs it was made from.
+
+    `lineage`/`serial` are the state's at plan time (None/0 for a never-written state:
+    the first apply writes serial 1, so the same plan is stale afterwards).
+    `spec_digest` and `files` ({relpath: sha256}) bind it to the spec files.
+    """
+
+    cluster: str
+    lineage: str | None
+    serial: int
+    spec_digest: str
+    changes: tuple[Change, ...]
+    files: Mapping[str, str] = field(default_factory=dict)
+    options: PlanOptions = field(default_factory=PlanOptions)
+    created: str = ""
+    git: GitInfo | None = None
+    warnings: tuple[str, ...] = ()
+    policy: PolicyInfo = field(default_factory=PolicyInfo)
+    docklock_version: str = __version__
+    format: int = PLAN_FORMAT
+
+    @property
+    def summary(self) -> Summary:
+        return Summary.of(self.changes)
+
+    @property
+    def has_changes(self) -> bool:
+        return self.summary.has_changes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format, "docklock_version": self.docklock_version,
+            "cluster": self.cluster, "lineage": self.lineage, "serial": self.serial,
+            "spec_digest": self.spec_digest,
+            "files": {k: self.files[k] for k in sorted(self.files)},
+            "git": self.git.to_dict() if self.git else None,
+            "created": self.created, "options": self.options.to_dict(),
+            "summary": self.summary.to_dict(),
+            "changes": [c.to_dict() for c in self.changes],
+            "warnings": list(self.warnings), "policy": self.policy.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Plan:
+        fmt = d.get("format")
+        if fmt != PLAN_FORMAT:
+            raise StalePlanError(f"plan format {fmt!r} is not supported (expected "
+                                 f"{PLAN_FORMAT})", hint="make a new plan with this DockLock")
+        try:
+            return cls(
+                cluster=d["cluster"], lineage=d.get("lineage"), serial=int(d["serial"]),
+                spec_digest=d["spec_digest"],
+                changes=tuple(Change.from_dict(c) for c in d.get("changes", ())),
+                files=dict(d.get("files", {})),
+                options=PlanOptions.from_dict(d.get("options", {})),
+                created=d.get("created", ""),
+                git=GitInfo.from_dict(d["git"]) if d.get("git") else None,
+                warnings=tuple(d.get("warnings", ())),
+                policy=PolicyInfo.from_dict(d.get("policy") or {}),
+                docklock_version=d.get("docklock_version", ""), format=fmt,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StalePlanError(f"the plan is malformed: {type(exc).__name__}: {exc}",
+                                 hint="make a new plan with `docklock plan --out`") from exc
+
+
+# ====================================================================== freshness
+
+
+def check_plan_current(plan: Plan, state: State, *, spec_digest: str,
+                       files: Mapping[str, str] | None = None) -> None:
+    """Raise StalePlanError unless `plan` was made against exactly this state and specs."""
+    if plan.lineage != state.lineage or plan.serial != state.serial:
+        made = f"lineage {plan.lineage or '(empty state)'} serial {plan.serial}"
+        now = f"lineage {state.lineage or '(empty state)'} serial {state.serial}"
+        raise StalePlanError(f"stale plan: made against {made}, state is now {now}",
+                             hint="run `docklock plan --out FILE` again")
+    if plan.spec_digest != spec_digest:
+        changed = ""
+        if files is not None:
+            names = sorted(k for k in set(plan.files) | set(files)
+                           if plan.files.get(k) != files.get(k))
+            changed = f" ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})"
+        raise StalePlanError(f"stale plan: the spec files changed since it was made{changed}",
+                             hint="run `docklock plan --out FILE` again")
+
+
+def bind_desired(plan: Plan, desired: Iterable[DesiredObject]) -> dict[str, DesiredObject]:
+    """Match re-rendered desired objects to the plan's changes by key and config hash.
+
+    Apply calls this after re-rendering the specs: the plan holds no secrets, so the
+    real configs come from the render, and the hash check proves they are what the
+    reviewer saw. Returns key -> desired object for every change with an `after`.
+    """
+    by_key = {o.key: o for o in desired}
+    bound: dict[str, DesiredObject] = {}
+    for change in plan.changes:
+        if change.after is None:
+            continue
+        obj = by_key.get(change.key)
+        if obj is None or obj.config_hash != change.after.config_hash:
+            raise StalePlanError(
+                f"stale plan: {change.key} renders differently than when planned",
+                hint="the specs, cages or images changed; make a new plan")
+        bound[change.key] = obj
+    return bound
+
+
+# ====================================================================== masking
+
+
+def mask_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A config for display and plan files: sensitive env values become "(sensitive)"."""
+    out = dict(config)
+    if "env" in out:
+        out["env"] = _mask_env(out["env"])
+    cage = out.get("cage")
+    if isinstance(cage, Mapping) and "env" in cage:
+        cage = dict(cage)
+        cage["env"] = _mask_env(cage["env"])
+        out["cage"] = cage
+    return out
+
+
+def _mask_env(entries: Any) -> Any:
+    if not isinstance(entries, list):
+        return entries
+    return [[e[0], SENSITIVE, True] if isinstance(e, list) and len(e) == 3 and e[2] else e
+            for e in entries]
+
+
+def _mask_desired(obj: DesiredObject) -> dict[str, Any]:
+    config = dict(obj.config)
+    masked = mask_config(config)
+    if obj.sensitive:
+        for path in obj.sensitive:
+            _mask_named(masked, path)
+    return masked
+
+
+def _mask_named(config: dict[str, Any], path: str) -> None:
+    prefix, _, name = path.rpartition(".")
+    holder: Any = config
+    if prefix == "cage.env":
+        holder = config.get("cage")
+        if not isinstance(holder, dict):
+            return
+    elif prefix != "env":
+        return
+    entries = holder.get("env")
+    if isinstance(entries, list):
+        holder["env"] = [[name, SENSITIVE, True] if isinstance(e, list) and e and e[0] == name
+                         else e for e in entries]
+
+
+# ====================================================================== field diff
+
+_Flat = dict[str, tuple[Any, bool]]  # path -> (value, sensitive)
+
+
+def _flatten(config: Mapping[str, Any]) -> _Flat:
+    flat: _Flat = {}
+    for key, value in config.items():
+        if key == "labels":
+            continue  # labels hold the hash itself; they are not a cause of change
+        if key == "env" and isinstance(value, list):
+            _flatten_env(flat, "env.", value)
+        elif isinstance(value, Mapping):
+            for sub in sorted(value):
+                sv = value[sub]
+                if sub == "env" and isinstance(sv, list):
+                    _flatten_env(flat, f"{key}.env.", sv)
+                else:
+                    flat[f"{key}.{sub}"] = (sv, False)
+        else:
+            flat[key] = (value, False)
+    return flat
+
+
+def _flatten_env(flat: _Flat, prefix: str, entries: list[Any]) -> None:
+    for entry in entries:
+        if isinstance(entry, list) and len(entry) >= 2:
+            flat[f"{prefix}{entry[0]}"] = (entry[1], bool(entry[2]) if len(entry) > 2
+                                           else False)
+
+
+def field_diffs(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
+    """Field-by-field differences of two recorded-form configs (sensitive = digests)."""
+    fb, fa = _flatten(before), _flatten(after)
+    diffs: list[FieldDiff] = []
+    for path in sorted(set(fb) | set(fa)):
+        b, a = fb.get(path), fa.get(path)
+        if b is not None and a is not None and b[0] == a[0]:
+            continue
+        # Recorded-form configs flag sensitive values (and hold digests, not values).
+        sensitive = bool((b and b[1]) or (a and a[1]))
+        if sensitive:
+            diffs.append(FieldDiff(path, SENSITIVE if b else None,
+                                   SENSITIVE if a else None, True))
+        else:
+            diffs.append(FieldDiff(path, b[0] if b else None, a[0] if a else None))
+    return tuple(diffs)
+
+
+# ====================================================================== diff
+
+
+def _same_id(a: str, b: str) -> bool:
+    """Podman ids compare by prefix: lists may give short ids, inspect long ones."""
+    a = a.removeprefix("sha256:")
+    b = b.removeprefix("sha256:")
+    if not a or not b:
+        return True  # nothing to compare
+    n = min(len(a), len(b))
+    if n < 12:
+        return a == b
+    return a[:n] == b[:n]
+
+
+def _is_ours(obj: LiveObject, cluster: str | None) -> bool:
+    labels = obj.labels
+    return (labels.get(LABEL_MANAGED_BY) == MANAGED_BY
+            and (cluster is None or labels.get(LABEL_CLUSTER) == cluster)
+            and bool(labels.get(LABEL_ADDRESS)))
+
+
+@dataclass
+class _Work:
+    """Mutable scratch record for one key while diffing (never escapes diff())."""
+
+    key: str
+    kind: ObjectKind
+    address: str
+    name: str
+    replica: int | None
+    depends_on: tuple[str, ...]
+    desired: DesiredObject | None
+    recorded: RecordedObject | None
+    live: LiveObject | None
+    action: Action = Action.NOOP
+    reasons: list[Reason] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
+    fields: tuple[FieldDiff, ...] = ()
+
+
+def diff(
+    desired: Sequence[DesiredObject],
+    state: State,
+    live: LiveState | None = None,
+    *,
+    options: PlanOptions | None = None,
+    cluster: str | None = None,
+    live_kinds: Collection[ObjectKind] | None = None,
+) -> tuple[tuple[Change, ...], tuple[str, ...]]:
+    """Compute every object's change. Returns (changes in apply order, warnings).
+
+    `live` None means --no-refresh: decide from recorded state alone. `live_kinds` says
+    which kinds the refresh listed (default: all); a recorded object of an unlisted
+    kind is never called missing. `cluster` limits adoption to live objects labelled
+    with this cluster.
+    """
+    opts = options or PlanOptions()
+    desired_by_key: dict[str, DesiredObject] = {}
+    for obj in desired:
+        if obj.key in desired_by_key:
+            raise PlanError(f"two objects render to the same Podman name {obj.key} "
+                            f"({desired_by_key[obj.key].address} and {obj.address})",
+                            hint="rename one of the resources")
+        desired_by_key[obj.key] = obj
+    recorded = state.objects_by_key()
+    refreshed: frozenset[ObjectKind] = frozenset()
+    live_objects: Mapping[str, LiveObject] = {}
+    if live is not None:
+        refreshed = frozenset(ObjectKind) if live_kinds is None else frozenset(live_kinds)
+        live_objects = live.objects
+    warnings: list[str] = []
+
+    work: dict[str, _Work] = {}
+    for key, obj in desired_by_key.items():
+        rec = recorded.get(key)
+        work[key] = _Work(key, obj.kind, str(obj.address), obj.name, obj.replica,
+                          tuple(obj.depends_on), obj, rec[1] if rec else None,
+                          live_objects.get(key))
+    for key, (address, robj) in recorded.items():
+        if key not in work:
+            work[key] = _Work(key, robj.kind, address, robj.name, robj.replica,
+                              robj.depends_on, None, robj, live_objects.get(key))
+    for key, lobj in live_objects.items():
+        if key not in work and lobj.kind in refreshed and _is_ours(lobj, cluster):
+            work[key] = _Work(key, lobj.kind, lobj.address, lobj.name,
+                              _replica_of(lobj), (), None, None, lobj)
+
+    replace_keys = _select(opts.replace, work, closure=None, what="--replace",
+                           only_desired=True) if opts.replace else frozenset()
+
+    if opts.destroy:
+        # Only what exists (recorded or live) can be destroyed; the rest is not planned.
+        work = {k: w for k, w in work.items() if w.recorded is not None or w.live is not None}
+    for w in work.values():
+        if opts.destroy:
+            _decide_destroy(w, refreshed)
+        else:
+            _decide(w, refreshed, w.key in replace_keys, cluster, warnings)
+
+    order = _topological(work)
+    if not opts.destroy:
+        _cascade(order, work)
+
+    if opts.targets:
+        selected = _select(opts.targets, work,
+                           closure="dependents" if opts.destroy else "dependencies",
+                           what="--target", only_desired=False)
+        order = [k for k in order if k in selected]
+
+    return tuple(_to_change(work[k]) for k in order), tuple(sorted(warnings))
+
+
+def _replica_of(obj: LiveObject) -> int | None:
+    raw = obj.labels.get(LABEL_REPLICA)
+    return int(raw) if raw and raw.isdigit() else None
+
+
+def _decide_destroy(w: _Work, refreshed: frozenset[ObjectKind]) -> None:
+    w.action = Action.DELETE
+    w.reasons.append(Reason.DESTROY_REQUESTED)
+    if w.recorded is None:
+        w.reasons.append(Reason.ADOPTED)
+        w.details.append("found in Podman with this cluster's labels but not in state")
+    elif w.kind in refreshed and w.live is None:
+        w.reasons.append(Reason.MISSING_LIVE)
+        w.details.append("already gone from Podman; only the record is removed")
+    w.desired = None
+
+
+def _decide(w: _Work, refreshed: frozenset[ObjectKind], replace: bool,
+            cluster: str | None, warnings: list[str]) -> None:
+    d, r, lv = w.desired, w.recorded, w.live
+    known = w.kind in refreshed  # did the refresh look at this kind?
+    if d is None:
+        w.action = Action.DELETE
+        w.reasons.append(Reason.NOT_IN_SPECS)
+        if r is None:
+            w.reasons.append(Reason.ADOPTED)
+            w.details.append("found in Podman with this cluster's labels but not in state")
+        elif known and lv is None:
+            w.reasons.append(Reason.MISSING_LIVE)
+            w.details.append("already gone from Podman; only the record is removed")
+        return
+
+    if r is None:
+        if lv is not None and _is_ours(lv, cluster):
+            _decide_adopt(w, d, lv, replace)
+            return
+        if lv is not None and w.kind is not ObjectKind.IMAGE:
+            # Images are re-tagged by a build; anything else would collide on the name.
+            warnings.append(f"{w.kind.value} {w.name} already exists in Podman and is not "
+                            "managed by DockLock; creating it will fail until it is removed")
+        w.action = Action.CREATE
+        w.reasons.append(Reason.NEW)
+        return
+
+    if d.config_hash != r.config_hash:
+        w.reasons.append(Reason.SPEC_CHANGED)
+        w.fields = field_diffs(r.config, recorded_config(d)) if r.config else ()
+        if not w.fields:
+            w.details.append(f"config hash {_short(r.config_hash)} -> "
+                             f"{_short(d.config_hash)}")
+    if replace:
+        w.reasons.append(Reason.REPLACE_REQUESTED)
+    stopped = False
+    if known:
+        if lv is None:
+            w.reasons.insert(0, Reason.MISSING_LIVE)
+            w.details.append(f"recorded {w.kind.value} {_short(r.id)} is gone from Podman")
+            w.action = Action.CREATE
+            return
+        oob = _out_of_band(w, r, lv)
+        if oob:
+            w.reasons.append(Reason.CHANGED_OUT_OF_BAND)
+            w.details.extend(oob)
+        if w.kind is ObjectKind.CONTAINER and lv.status not in _RUNNING:
+            stopped = True
+            w.reasons.append(Reason.STOPPED_OUT_OF_BAND)
+            w.details.append(f"live container is {lv.status or 'not running'}")
+    if any(x in w.reasons for x in (Reason.SPEC_CHANGED, Reason.REPLACE_REQUESTED,
+                                    Reason.CHANGED_OUT_OF_BAND)):
+        w.action = Action.REPLACE
+    elif stopped:
+        w.action = Action.UPDATE
+        w.fields = (FieldDiff("status", lv.status if lv else None, "running"),)
+    else:
+        w.action = Action.NOOP
+
+
+def _out_of_band(w: _Work, r: RecordedObject, lv: LiveObject) -> list[str]:
+    found: list[str] = []
+    if lv.config_hash and lv.config_hash != r.config_hash:
+        found.append(f"live config-hash {_short(lv.config_hash)} differs from recorded "
+                     f"{_short(r.config_hash)}")
+    if not _same_id(lv.id, r.id):
+        found.append(f"live id {_short(lv.id)} differs from recorded {_short(r.id)}")
+    if (w.kind is ObjectKind.CONTAINER and r.image_id and lv.image
+            and _looks_like_id(lv.image) and not _same_id(lv.image, r.image_id)):
+        found.append(f"live image {_short(lv.image)} differs from recorded "
+                     f"{_short(r.image_id)}")
+    return found
+
+
+def _looks_like_id(text: str) -> bool:
+    t = text.removeprefix("sha256:")
+    return len(t) >= 12 and all(c in "0123456789abcdef" for c in t)
+
+
+def _decide_adopt(w: _Work, d: DesiredObject, lv: LiveObject, replace: bool) -> None:
+    w.reasons.append(Reason.ADOPTED)
+    w.details.append(f"found in Podman as {_short(lv.id)} but not in state")
+    if replace:
+        w.reasons.append(Reason.REPLACE_REQUESTED)
+    if lv.config_hash != d.config_hash:
+        w.details.append(f"live config-hash {_short(lv.config_hash) or '(none)'} differs "
+                         f"from desired {_short(d.config_hash)}")
+        w.action = Action.REPLACE
+    elif replace:
+        w.action = Action.REPLACE
+    elif w.kind is ObjectKind.CONTAINER and lv.status not in _RUNNING:
+        w.reasons.append(Reason.STOPPED_OUT_OF_BAND)
+        w.details.append(f"live container is {lv.status or 'not running'}")
+        w.fields = (FieldDiff("status", lv.status or None, "running"),)
+        w.action = Action.UPDATE
+    else:
+        w.action = Action.NOOP
+
+
+def _cascade(order: Sequence[str], work: Mapping[str, _Work]) -> None:
+    """Replace objects bound to a replaced image/network/volume (in apply order)."""
+    for key in order:
+        w = work[key]
+        if w.desired is None or w.action not in (Action.NOOP, Action.UPDATE):
+            continue
+        if w.recorded is None and w.live is None:
+            continue
+        for dep in w.depends_on:
+            dw = work.get(dep)
+            if dw is None or dw.kind not in _BINDING_KINDS:
+                continue
+            rebuilt = dw.action is Action.REPLACE or (
+                dw.action is Action.CREATE and dw.recorded is not None)
+            if rebuilt:
+                w.action = Action.REPLACE
+                w.reasons.append(Reason.DEPENDENCY_REPLACED)
+                how = "replaced" if dw.action is Action.REPLACE else "re-created"
+                w.details.append(f"{dep} is {how}")
+                w.fields = tuple(f for f in w.fields if f.path != "status")
+                break
+
+
+def _sort_key(w: _Work) -> tuple[str, int, int, str]:
+    return (w.address, _KIND_RANK.get(w.kind, 9),
+            w.replica if w.replica is not None else -1, w.key)
+
+
+def _topological(work: Mapping[str, _Work]) -> list[str]:
+    """Kahn's algorithm over depends_on; ties by (address, kind, replica, key)."""
+    indegree: dict[str, int] = dict.fromkeys(work, 0)
+    dependents: dict[str, list[str]] = {}
+    for key, w in work.items():
+        for dep in w.depends_on:
+            if dep in work and dep != key:
+                indegree[key] += 1
+                dependents.setdefault(dep, []).append(key)
+    heap = [(_sort_key(work[k]), k) for k, n in indegree.items() if n == 0]
+    heapq.heapify(heap)
+    order: list[str] = []
+    while heap:
+        _, key = heapq.heappop(heap)
+        order.append(key)
+        for nxt in dependents.get(key, ()):
+            indegree[nxt] -= 1
+            if indegree[nxt] == 0:
+                heapq.heappush(heap, (_sort_key(work[nxt]), nxt))
+    if len(order) < len(work):
+        # A cycle: the graph stage reports it; keep the plan total and deterministic.
+        placed = set(order)
+        order.extend(sorted((k for k in work if k not in placed),
+                            key=lambda k: _sort_key(work[k])))
+    return order
+
+
+def _select(patterns: Sequence[str], work: Mapping[str, _Work], *, closure: str | None,
+            what: str, only_desired: bool) -> frozenset[str]:
+    """Keys matched by addresses/keys/names in `patterns`, plus the asked closure."""
+    by_address: dict[str, list[str]] = {}
+    by_name: dict[str, str] = {}
+    for key, w in work.items():
+        if only_desired and w.desired is None:
+            continue
+        by_address.setdefault(w.address, []).append(key)
+        by_name[w.name] = key
+    seeds: set[str] = set()
+    for pattern in patterns:
+        matched: list[str] = []
+        if pattern in work and (not only_desired or work[pattern].desired is not None):
+            matched = [pattern]
+        elif pattern in by_name:
+            matched = [by_name[pattern]]
+        else:
+            try:
+                addr = str(Address.parse(pattern))
+            except ValueError:
+                addr = pattern
+            matched = by_address.get(addr, [])
+        if not matched:
+            raise PlanError(f"{what} {pattern} matches no object in the plan",
+                            hint="use an address like Service/default/web, an object key "
+                                 "like container:NAME, or a Podman name")
+        seeds.update(matched)
+    if closure is None:
+        return frozenset(seeds)
+    if closure == "dependencies":
+        edges: dict[str, tuple[str, ...]] = {k: w.depends_on for k, w in work.items()}
+    else:
+        rev: dict[str, list[str]] = {}
+        for k, w in work.items():
+            for dep in w.depends_on:
+                rev.setdefault(dep, []).append(k)
+        edges = {k: tuple(v) for k, v in rev.items()}
+    seen = set(seeds)
+    stack = list(seeds)
+    while stack:
+        for nxt in edges.get(stack.pop(), ()):
+            if nxt in work and nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return frozenset(seen)
+
+
+def _to_change(w: _Work) -> Change:
+    full = w.action is not Action.NOOP
+    before = None
+    if w.recorded is not None:
+        r = w.recorded
+        before = Before(r.id, r.config_hash, r.image_id,
+                        mask_config(r.config) if full else None)
+    after = None
+    if w.desired is not None and w.action is not Action.DELETE:
+        after = After(w.desired.config_hash, _mask_desired(w.desired) if full else None)
+    cbd = (w.action is Action.REPLACE and w.kind is ObjectKind.CONTAINER
+           and Reason.DEPENDENCY_REPLACED not in w.reasons
+           and w.desired is not None and not _has_host_port(w.desired.config))
+    return Change(
+        key=w.key, kind=w.kind, address=w.address, name=w.name, action=w.action,
+        reasons=tuple(w.reasons), fields=w.fields, details=tuple(w.details),
+        before=before, after=after, live=Live.of(w.live) if w.live is not None else None,
+        replica=w.replica, depends_on=w.depends_on, create_before_destroy=cbd,
+    )
+
+
+def _has_host_port(config: Mapping[str, Any]) -> bool:
+    return any(isinstance(p, Mapping) and p.get("host") for p in config.get("ports", ()))
+
+
+def _short(text: str | None) -> str:
+    if not text:
+        return ""
+    return text.removeprefix("sha256:")[:12]
+
+
+def make_plan(
+    desired: Sequence[DesiredObject],
+    state: State,
+    live: LiveState | None = None,
+    *,
+    cluster: str,
+    spec_digest: str,
+    files: Mapping[str, str] | None = None,
+    options: PlanOptions | None = None,
+    git: GitInfo | None = None,
+    warnings: Sequence[str] = (),
+    policy: PolicyInfo | None = None,
+    created: str = "",
+    live_kinds: Collection[ObjectKind] | None = None,
+) -> Plan:
+    """diff() wrapped into a Plan bound to `state` and the spec digest."""
+    opts = options or PlanOptions()
+    if opts.refresh is False:
+        live = None
+    if state.cluster is not None and state.cluster != cluster:
+        raise PlanError(f"the state belongs to cluster {state.cluster!r}, the workspace "
+                        f"is cluster {cluster!r}",
+                        hint="rename the cluster back, or move .docklock/state.json away "
+                             "to start a new lineage")
+    changes, diff_warnings = diff(desired, state, live, options=opts, cluster=cluster,
+                                  live_kinds=live_kinds)
+    return Plan(
+        cluster=cluster, lineage=state.lineage, serial=state.serial,
+        spec_digest=spec_digest, changes=changes, files=dict(files or {}), options=opts,
+        created=created, git=git, warnings=(*warnings, *diff_warnings),
+        policy=policy or PolicyInfo(),
+    )
+
+
+# ====================================================================== pipeline
+
+
+class LiveReader(Protocol):
+    """The part of docklock.runtime.podman.PodmanRuntime a refresh uses."""
+
+    def list_live(self, cluster: str) -> LiveState: ...
+
+    def list_networks(self, cluster: str) -> LiveState: ...
+
+    def list_volumes(self, cluster: str) -> LiveState: ...
+
+
+def kinds_in_use(desired: Iterable[DesiredObject], state: State) -> frozenset[ObjectKind]:
+    """Object kinds the specs render or the state records."""
+    kinds = {o.kind for o in desired}
+    for res in state.resources.values():
+        kinds.update(o.kind for o in res.objects.values())
+    return frozenset(kinds)
+
+
+def refresh_live(reader: LiveReader, cluster: str,
+                 kinds: Collection[ObjectKind]) -> tuple[LiveState, frozenset[ObjectKind]]:
+    """List the cluster's live objects: one labelled list call per kind in use.
+
+    Containers are always listed (one call, however many there are); networks and
+    volumes only when the workspace has some. Images are not refreshed: a container's
+    image id on its list entry is what drift looks at. Returns the merged LiveState
+    and the kinds it covers (pass both to diff()).
+    """
+    parts = [reader.list_live(cluster)]
+    listed = {ObjectKind.CONTAINER}
+    if ObjectKind.NETWORK in kinds:
+        parts.append(reader.list_networks(cluster))
+        listed.add(ObjectKind.NETWORK)
+    if ObjectKind.VOLUME in kinds:
+        parts.append(reader.list_volumes(cluster))
+        listed.add(ObjectKind.VOLUME)
+    merged: dict[str, LiveObject] = {}
+    for part in parts:
+        merged.update(part.objects)
+    return LiveState(merged, sum(p.api_calls for p in parts)), frozenset(listed)
+
+
+def build_plan(
+    desired: Sequence[DesiredObject],
+    state: State,
+    *,
+    cluster: str,
+    spec_digest: str,
+    files: Mapping[str, str] | None = None,
+    options: PlanOptions | None = None,
+    reader: LiveReader | None = None,
+    git: GitInfo | None = None,
+    warnings: Sequence[str] = (),
+    policy: PolicyInfo | None = None,
+    created: str = "",
+) -> tuple[Plan, int]:
+    """Refresh (when `reader` is given and options.refresh) and diff into a Plan.
+
+    Returns the plan and the number of Podman API calls the refresh cost.
+    """
+    opts = options or PlanOptions()
+    live: LiveState | None = None
+    live_kinds: frozenset[ObjectKind] | None = None
+    if opts.refresh and reader is not None:
+        live, live_kinds = refresh_live(reader, cluster, kinds_in_use(desired, state))
+    with gc_paused():
+        plan = make_plan(desired, state, live, cluster=cluster, spec_digest=spec_digest,
+                         files=files, options=opts, git=git, warnings=warnings,
+                         policy=policy, created=created, live_kinds=live_kinds)
+    return plan, live.api_calls if live is not None else 0
+
+
+# ====================================================================== saved plans
+
+
+def save_plan(plan: Plan, path: Path, paths: WorkspacePaths) -> None:
+    """Write `plan` to `path` as a DSSE envelope signed with the workspace key.
+
+    The key is created on first use (docklock.ledger.ensure_keys). The file is written
+    atomically and readable only by its owner.
+    """
+    from docklock.ledger import ensure_keys, sign_plan
+
+    envelope = sign_plan(plan.to_dict(), ensure_keys(paths))
+    data = json.dumps(envelope, indent=2, sort_keys=True).encode("utf-8") + b"\n"
+    atomic_write_bytes(path, data, mode=0o600)
+
+
+def load_plan(path: Path, paths: WorkspacePaths) -> Plan:
+    """Read a saved plan, verifying its signature with the workspace's public key."""
+    from docklock.ledger import is_envelope, load_verifier, open_plan
+
+    try:
+        document = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise PlanError(f"no plan file at {path}", hint="make one with `docklock plan --out`") \
+            from None
+    except ValueError as exc:
+        raise StalePlanError(f"{path} is not a saved plan (not JSON: {exc})",
+                             hint="make one with `docklock plan --out`") from exc
+    if not is_envelope(document):
+        raise StalePlanError(f"{path} is not a signed plan",
+                             hint="apply only plans written by `docklock plan --out`")
+    return Plan.from_dict(open_plan(document, load_verifier(paths)))
+
+
+# ====================================================================== git
+
+
+def git_info(root: Path) -> GitInfo | None:
+    """The checkout's HEAD commit and whether the workspace folder has local changes."""
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "HEAD"],
+                              capture_output=True, text=True, timeout=10, check=False)
+        if head.returncode != 0:
+            return None
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=normal",
+             "--", ".", ":(exclude).docklock"],
+            capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    dirty = status.returncode != 0 or bool(status.stdout.strip())
+    return GitInfo(head.stdout.strip(), dirty)
+
+
+# ====================================================================== renderers
+
+Paint = Callable[[str, str], str]
+
+
+def _no_paint(text: str, _color: str) -> str:
+    return text
+
+
+_COLOR = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.REPLACE: "yellow",
+          Action.DELETE: "red", Action.NOOP: "dim"}
+_VERB = {Action.CREATE: "will be created", Action.UPDATE: "will be updated in place",
+         Action.REPLACE: "must be replaced", Action.DELETE: "will be destroyed",
+         Action.NOOP: "will be adopted into state"}
+
+
+def _value(v: Any) -> str:
+    if v is None:
+        return "null"
+    if v == SENSITIVE:
+        return SENSITIVE
+    return json.dumps(v, sort_keys=True, ensure_ascii=False)
+
+
+def _create_fields(config: Mapping[str, Any]) -> list[tuple[str, Any, bool]]:
+    """Non-empty fields shown for a create, in the config's own order."""
+    rows: list[tuple[str, Any, bool]] = []
+    for path, (value, sensitive) in _flatten(config).items():
+        if value in (None, [], {}, ""):
+            continue
+        if path == "name" or (path.startswith("cage.")
+                              and path not in ("cage.name", "cage.level")):
+            # The name is in the block's header; of the cage, name and level are what
+            # people read (the rest is in the JSON form).
+            continue
+        rows.append((path, SENSITIVE if sensitive else value, sensitive))
+    return rows
+
+
+def summary_line(plan: Plan) -> str:
+    s = plan.summary
+    if not s.has_changes:
+        return "No changes. Your infrastructure matches the configuration."
+    return f"Plan: {s.add} to add, {s.change} to change, {s.destroy} to destroy."
+
+
+def render_text(plan: Plan, paint: Paint = _no_paint) -> str:
+    """Terraform-style text: one block per change, then the summary line."""
+    lines: list[str] = []
+    shown = [c for c in plan.changes
+             if c.is_change or Reason.ADOPTED in c.reasons]
+    if shown:
+        lines.append("DockLock will perform the following actions:")
+        lines.append("")
+    for c in shown:
+        lines.extend(_text_change(c, paint))
+        lines.append("")
+    for w in (*plan.warnings, *plan.policy.warnings):
+        lines.append(paint("Warning: ", "yellow") + w)
+    if plan.warnings or plan.policy.warnings:
+        lines.append("")
+    s = plan.summary
+    if s.has_changes:
+        lines.append(paint(summary_line(plan), "bold"))
+    else:
+        lines.append(paint(summary_line(plan), "green"))
+    if s.adopt:
+        lines.append(f"{s.adopt} object(s) found in Podman will be recorded in state.")
+    return "\n".join(lines) + "\n"
+
+
+def _text_change(c: Change, paint: Paint) -> list[str]:
+    color = _COLOR[c.action]
+    symbol = "=" if c.action is Action.NOOP else c.action.symbol
+    verb = _VERB[c.action]
+    if c.action is Action.REPLACE and c.create_before_destroy:
+        verb += " (create before destroy)"
+    out = [paint(f"  # {c.kind.value} {c.name} ({c.address}) {verb}", "bold")]
+    head = f"{symbol:>3} {c.kind.value} {json.dumps(c.name)}"
+    out.append(paint(head, color))
+    if c.action is Action.CREATE and c.after is not None and c.after.config is not None:
+        for path, value, _s in _create_fields(c.after.config):
+            out.append(paint(f"      + {path} = {_value(value)}", "green"))
+    for f in c.fields:
+        if f.before is None:
+            out.append(paint(f"      + {f.path} = {_value(f.after)}", "green"))
+        elif f.after is None:
+            out.append(paint(f"      - {f.path} = {_value(f.before)}", "red"))
+        else:
+            note = "  # forces replacement" if c.action is Action.REPLACE else ""
+            out.append(paint(f"      ~ {f.path} = {_value(f.before)} -> {_value(f.after)}",
+                             "yellow") + paint(note, "dim"))
+    reasons = ", ".join(r.value for r in c.reasons)
+    out.append(paint(f"    reasons: {reasons}", "dim"))
+    for d in c.details:
+        out.append(paint(f"      {d}", "dim"))
+    return out
+
+
+def render_json(plan: Plan) -> str:
+    """The stable JSON form (docs/plan-json.md): `Plan.to_dict()`, indented, sorted keys."""
+    return json.dumps(plan.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+_MD_ICON = {Action.CREATE: "🟢 create", Action.UPDATE: "🟡 update",
+            Action.REPLACE: "🟠 replace", Action.DELETE: "🔴 delete", Action.NOOP: "⚪ adopt"}
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(plan: Plan) -> str:
+    """A pull-request comment: summary table, change table, and the text plan folded."""
+    s = plan.summary
+    lines = [f"### DockLock plan for `{_md_cell(plan.cluster)}`", ""]
+    git = ""
+    if plan.git is not None:
+        git = f" at `{plan.git.commit[:12]}`" + (" (dirty)" if plan.git.dirty else "")
+    lines.append(f"State serial {plan.serial}{git}.")
+    lines.append("")
+    lines.append(f"**{summary_line(plan)}**")
+    lines.append("")
+    lines.append("| create | update | replace | delete | no-op |")
+    lines.append("|---:|---:|---:|---:|---:|")
+    lines.append(f"| {s.create} | {s.update} | {s.replace} | {s.delete} | {s.noop} |")
+    shown = [c for c in plan.changes if c.is_change or Reason.ADOPTED in c.reasons]
+    if shown:
+        lines += ["", "| Action | Object | Address | Reasons | Changed fields |",
+                  "|---|---|---|---|---|"]
+        for c in shown:
+            fields = ", ".join(f"`{_md_cell(f.path)}`" for f in c.fields) or ""
+            lines.append(
+                f"| {_MD_ICON[c.action]} | `{c.kind.value} {_md_cell(c.name)}` | "
+                f"`{_md_cell(c.address)}` | {', '.join(r.value for r in c.reasons)} | "
+                f"{fields} |")
+    warnings = (*plan.warnings, *plan.policy.warnings)
+    if warnings:
+        lines += ["", "**Warnings**", ""]
+        lines += [f"- {_md_cell(w)}" for w in warnings]
+    if shown:
+        lines += ["", "<details><summary>Details</summary>", "", "```diff"]
+        for c in shown:
+            lines.extend(_diff_block(c))
+        lines += ["```", "", "</details>"]
+    return "\n".join(lines) + "\n"
+
+
+def _diff_block(c: Change) -> list[str]:
+    # `diff` fences colour lines by their first character: + green, - red, ! orange.
+    marker = {Action.CREATE: "+", Action.DELETE: "-", Action.REPLACE: "!",
+              Action.UPDATE: "!", Action.NOOP: " "}[c.action]
+    out = [f"{marker} {c.action.value} {c.kind.value} {c.name} ({c.address})"
+           f"  # {', '.join(r.value for r in c.reasons)}"]
+    for f in c.fields:
+        if f.before is None:
+            out.append(f"+     {f.path} = {_value(f.after)}")
+        elif f.after is None:
+            out.append(f"-     {f.path} = {_value(f.before)}")
+        else:
+            out.append(f"-     {f.path} = {_value(f.before)}")
+            out.append(f"+     {f.path} = {_value(f.after)}")
+    return out
+
+
+RENDERERS: dict[str, Callable[[Plan], str]] = {
+    "json": render_json,
+    "markdown": render_markdown,
+    "text": render_text,
+}

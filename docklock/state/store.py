@@ -1,0 +1,358 @@
+"""The state store: the only code that writes `.docklock/state.json` and its lock.
+
+Invariants:
+- Writes are atomic: a temp file in the same folder, fsync, `os.replace`, fsync of the
+  folder. A reader sees either the old or the new file, never a torn one.
+- Every write bumps the serial by one; the first write of a never-written state also
+  draws its lineage (uuid4). The previous file is kept as `state.json.backup` (hard link,
+  no copy).
+- A state file that does not parse is refused (StateError) and never overwritten.
+- Writers hold `.docklock/state.lock` (fcntl.flock, exclusive, non-blocking); the holder's
+  pid/host/command/since/id are written into the lock file so a second process can say who
+  holds it. The kernel drops a flock when its holder dies, so a leftover record without a
+  live flock is stale and simply overwritten; `force_unlock` exists for a holder that is
+  alive but stuck (it unlinks the lock file; the stuck holder keeps a lock on an inode
+  nobody else opens any more).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gc
+import json
+import os
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from docklock.errors import LockError, StateError
+from docklock.state.model import State
+from docklock.workspace import WorkspacePaths
+
+_POLL_SECONDS = 0.1
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a block that builds large acyclic data.
+
+    Parsing a 10k-object state, rendering and diffing allocate hundreds of thousands of
+    dicts and tuples and free no cycles; the collector's repeated full scans of them cost
+    more than the work itself and made the cost grow faster than linearly.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def utc_now() -> str:
+    """ISO 8601 UTC with seconds precision, the timestamp form state and plans use."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Write `data` to `path` atomically (temp file, fsync, rename, fsync of the folder)."""
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """Who holds (or last held) the state lock."""
+
+    id: str
+    pid: int
+    host: str
+    command: str
+    since: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "pid": self.pid, "host": self.host,
+                "command": self.command, "since": self.since}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LockInfo:
+        return cls(str(d.get("id", "")), int(d.get("pid", 0)), str(d.get("host", "")),
+                   str(d.get("command", "")), str(d.get("since", "")))
+
+    def describe(self) -> str:
+        return (f"lock {self.id} held by pid {self.pid} on {self.host} "
+                f"running {self.command!r} since {self.since}")
+
+
+class StateLock:
+    """A held state lock; release with `release()` or by leaving the `with` block."""
+
+    def __init__(self, path: Path, fd: int, info: LockInfo) -> None:
+        self.path = path
+        self.info = info
+        self._fd: int | None = fd
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            # Clear our record before unlocking so nobody reads a holder that is gone.
+            # Truncating through our fd only touches our inode, even after force-unlock.
+            os.ftruncate(fd, 0)
+        except OSError:
+            pass
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def __enter__(self) -> StateLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class StateStore:
+    """Read, write and lock the recorded state of one workspace.
+
+    `read()` needs no lock (writes are atomic renames); `write()` requires the lock held
+    through this store (`with store.lock(command=...)`).
+    """
+
+    def __init__(self, paths: WorkspacePaths) -> None:
+        self.paths = paths
+        self._lock: StateLock | None = None
+        # (inode, mtime_ns, size, serial) of the file last read or written, so a write
+        # does not re-parse a large state that nobody changed in between.
+        self._seen: tuple[int, int, int, int] | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.paths.state
+
+    @property
+    def backup_path(self) -> Path:
+        return self.paths.state.with_name(self.paths.state.name + ".backup")
+
+    # ------------------------------------------------------------------ reading
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def read(self, *, cluster: str | None = None) -> State:
+        """The recorded state; `State.empty(cluster)` when no state file exists yet."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            self._seen = None
+            return State.empty(cluster)
+        except OSError as exc:
+            raise StateError(f"cannot read {self.path}: {exc.strerror}",
+                             hint="check the file's permissions") from exc
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            raw = fh.read()
+        try:
+            with gc_paused():
+                data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StateError(
+                f"{self.path} is corrupt: not valid JSON ({exc})",
+                hint="DockLock will not overwrite it; restore it from "
+                     f"{self.backup_path.name} or fix it by hand",
+            ) from exc
+        if not isinstance(data, dict):
+            raise StateError(f"{self.path} is corrupt: the top level is not an object",
+                             hint=f"restore it from {self.backup_path.name}")
+        with gc_paused():
+            state = State.from_dict(data, source=str(self.path))
+        self._seen = (st.st_ino, st.st_mtime_ns, st.st_size, state.serial)
+        return state
+
+    # ------------------------------------------------------------------ writing
+
+    def write(self, state: State) -> State:
+        """Persist `state` as serial+1 (drawing a lineage if it has none); return it.
+
+        Refuses when the lock is not held by this store, when the file on disk is
+        corrupt, or when it changed since `state` was read (serial or lineage differ).
+        """
+        if self._lock is None or not self._lock.held:
+            raise StateError("internal: state written without holding the state lock",
+                             hint="wrap the write in `with store.lock(command=...)`")
+        disk_serial, disk_lineage = self._disk_version()
+        if disk_serial != state.serial or (
+                disk_lineage is not None and disk_lineage != state.lineage):
+            raise StateError(
+                f"{self.path} changed since it was read (serial {state.serial} read, "
+                f"{disk_serial} on disk)",
+                hint="re-run the command so it works from the current state")
+        new = State(lineage=state.lineage or str(uuid.uuid4()), serial=state.serial + 1,
+                    cluster=state.cluster, resources=state.resources)
+        data = json.dumps(new.to_dict(), indent=1, sort_keys=True).encode("utf-8") + b"\n"
+        self.paths.dot.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            self._backup()
+        atomic_write_bytes(self.path, data, mode=0o600)
+        st = os.stat(self.path)
+        self._seen = (st.st_ino, st.st_mtime_ns, st.st_size, new.serial)
+        return new
+
+    def _disk_version(self) -> tuple[int, str | None]:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return 0, None
+        seen = self._seen
+        if seen is not None and seen[:3] == (st.st_ino, st.st_mtime_ns, st.st_size):
+            # Unchanged since we read or wrote it; the lineage check needs the file only
+            # when something else touched it.
+            return seen[3], None
+        current = self.read()
+        return current.serial, current.lineage
+
+    def _backup(self) -> None:
+        # A hard link keeps the previous version at no copying cost; the rename of the
+        # link into place is atomic, so a crash leaves an old or new backup, never none.
+        tmp = self.backup_path.with_name(f".{self.backup_path.name}.{os.getpid()}.tmp")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        os.link(self.path, tmp)
+        os.replace(tmp, self.backup_path)
+
+    # ------------------------------------------------------------------ locking
+
+    def lock(self, *, command: str, timeout: float = 0.0) -> StateLock:
+        """Take the state lock; fail at once (or after `timeout` seconds) if held."""
+        if self._lock is not None and self._lock.held:
+            raise StateError("internal: the state lock is already held by this process")
+        self.paths.dot.mkdir(parents=True, exist_ok=True)
+        path = self.paths.state_lock
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                if time.monotonic() >= deadline:
+                    raise self._held_error(timeout) from None
+                time.sleep(_POLL_SECONDS)
+                continue
+            # A force-unlock may have unlinked the file between our open and flock: then
+            # we locked an orphan inode and must start again on the current file.
+            try:
+                same = os.fstat(fd).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+                continue
+            break
+        info = LockInfo(id=str(uuid.uuid4()), pid=os.getpid(), host=socket.gethostname(),
+                        command=command, since=utc_now())
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info.to_dict(), sort_keys=True).encode() + b"\n", 0)
+        os.fsync(fd)
+        self._lock = StateLock(path, fd, info)
+        return self._lock
+
+    def holder(self) -> LockInfo | None:
+        """The holder record in the lock file, or None when empty/absent/unreadable."""
+        try:
+            raw = self.paths.state_lock.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            data = json.loads(raw)
+            return LockInfo.from_dict(data) if isinstance(data, dict) else None
+        except (ValueError, TypeError):
+            return None
+
+    def is_locked(self) -> bool:
+        """True when some process holds the flock right now."""
+        try:
+            fd = os.open(self.paths.state_lock, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        finally:
+            os.close(fd)
+
+    def _held_error(self, timeout: float) -> LockError:
+        info = self.holder()
+        who = info.describe() if info else "the state lock is held by another process"
+        waited = f" (waited {timeout:g}s)" if timeout > 0 else ""
+        hint = "wait for it to finish, or pass --lock-timeout SECONDS"
+        if info:
+            hint += f"; if it is stuck: docklock force-unlock {info.id}"
+        return LockError(f"state is locked: {who}{waited}", hint=hint)
+
+    def force_unlock(self, lock_id: str | None) -> tuple[LockInfo | None, bool]:
+        """Remove the lock record (and break a held lock). Returns (holder, was_held).
+
+        With `lock_id`, refuses unless it matches the recorded holder, like Terraform.
+        """
+        info = self.holder()
+        held = self.is_locked()
+        if info is None and not held:
+            raise LockError("the state is not locked",
+                            hint="there is nothing to unlock")
+        if lock_id is not None and (info is None or info.id != lock_id):
+            current = info.id if info else "(no holder record)"
+            raise LockError(f"lock id {lock_id} does not match the current lock {current}",
+                            hint="copy the id from the 'state is locked' message")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.paths.state_lock)
+        _fsync_dir(self.paths.dot)
+        return info, held
+
+
+@contextlib.contextmanager
+def locked(store: StateStore, *, command: str, timeout: float = 0.0) -> Iterator[StateLock]:
+    """`with locked(store, command="apply"):` — the lock for the duration of the block."""
+    lock = store.lock(command=command, timeout=timeout)
+    try:
+        yield lock
+    finally:
+        lock.release()
