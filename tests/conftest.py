@@ -40,7 +40,8 @@ class PodmanHarness:
 
     @property
     def global_args(self) -> list[str]:
-        return ["--root", str(self.base / "root"), "--runroot", str(self.base / "run")]
+        return ["--root", str(self.base / "root"), "--runroot", str(self.base / "run"),
+                "--tmpdir", str(self.base / "tmp")]
 
     def podman(self, *args: str, check: bool = True,
                timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -111,11 +112,13 @@ def podman_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodmanH
         _fail("no podman binary; run the README's set-up command (./dev test)")
     base = tmp_path_factory.mktemp("podman")
     conf = base / "containers.conf"
-    shutil.copy(REPO / "tools" / "containers.conf", conf)
-    # Rootful Podman keeps network definitions in /etc/containers/networks, shared by every
-    # store on the host: keep ours private so another run's prune cannot remove them.
-    with conf.open("a") as fh:
-        fh.write(f'\n[network]\nnetwork_config_dir = "{base / "networks"}"\n')
+    # Rootful Podman shares /etc/containers/networks, /run/libpod and its lock table
+    # between every store on the host; a private network folder, tmpdir and file locks
+    # keep another run (or the host's own containers) out of ours and ours out of theirs.
+    settings = (REPO / "tools" / "containers.conf").read_text()
+    settings = settings.replace("[engine]\n", '[engine]\nlock_type = "file"\n', 1)
+    settings += f'\n[network]\nnetwork_config_dir = "{base / "networks"}"\n'
+    conf.write_text(settings)
     env = dict(os.environ)
     env["CONTAINERS_CONF"] = str(conf)
     env.pop("CONTAINER_HOST", None)
@@ -142,6 +145,19 @@ def podman_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodmanH
         harness.stop_service()
         # The store holds root-owned overlay mounts; unmount before the tmp dir is reaped.
         harness.podman("system", "reset", "-f", check=False, timeout=60)
+        _unmount_below(base)
+
+
+def _unmount_below(base: Path) -> None:
+    """Lazily unmount whatever Podman left mounted in the store so tmp cleanup works."""
+    try:
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return
+    prefix = str(base)
+    points = [m.split()[1] for m in mounts if len(m.split()) > 1]
+    for point in sorted((p for p in points if p.startswith(prefix)), reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
 
 
 @pytest.fixture

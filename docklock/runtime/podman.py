@@ -1,0 +1,823 @@
+"""The one module that talks to Podman (through podman-py).
+
+Owns: finding the Podman API (`--podman-url`, DOCKLOCK_PODMAN_URL, the workspace's
+`podmanUrl`, then the default socket), starting a private `podman system service` for
+the duration of a command when nothing answers, and every API call DockLock makes.
+
+Invariants:
+- Nothing outside this module imports podman-py; callers get typed values
+  (LiveState, ContainerInfo, HealthCheckResult, ImageInfo), never podman-py objects.
+- Every podman-py / HTTP failure leaves as a PodmanError (chained with `from exc`)
+  whose message is one line naming the object; a vanished API service is reported
+  as such, not as a traceback.
+- A URL the user gave explicitly (flag, env, workspace) is the only one tried: if it
+  does not answer DockLock fails rather than silently using another Podman.
+- Podman 4.3 runs healthchecks from systemd timers; without systemd (containers here,
+  CI) they never run on their own, so callers drive them with `run_healthcheck`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote, urlparse
+
+import podman
+import podman.errors
+import requests
+
+from docklock.cage import podman_create_kwargs
+from docklock.errors import PodmanError, PodmanUnavailableError
+from docklock.objects import (
+    LABEL_CLUSTER,
+    ContainerConfig,
+    LiveObject,
+    LiveState,
+    ObjectKind,
+    object_key,
+)
+
+ENV_URL = "DOCKLOCK_PODMAN_URL"
+ROOT_SOCKET = "/run/podman/podman.sock"
+SCHEMES = ("unix", "tcp", "http", "ssh")
+PING_TIMEOUT = 10.0  # seconds; a socket-activated service may need a moment
+SERVICE_START_TIMEOUT = 30.0
+SERVICE_STOP_TIMEOUT = 15.0
+HEALTH_STATES = frozenset({"healthy", "unhealthy", "starting"})
+_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+FIX_HINT = (
+    "start one with `podman system service --time=0` (or `systemctl enable --now "
+    "podman.socket`), pass --podman-url / set DOCKLOCK_PODMAN_URL, or install podman "
+    "so DockLock can start a private service (`./dev demo` does)"
+)
+
+
+class PodmanNotFoundError(PodmanError):
+    """The named container, image, network or volume does not exist."""
+
+
+class PodmanTimeoutError(PodmanError):
+    """Podman did not finish an operation (e.g. a container's exit) in time."""
+
+
+# ---------------------------------------------------------------- URL resolution
+
+
+@dataclass(frozen=True)
+class UrlChoice:
+    """The Podman API URL a command uses and where it came from."""
+
+    url: str
+    source: str  # --podman-url | DOCKLOCK_PODMAN_URL | docklock.yaml | default socket
+    explicit: bool  # given by the user: never replaced by a private service
+
+
+def normalize_url(url: str, *, source: str = "URL") -> str:
+    """`unix:///path`, `tcp://host:port`, `http://...`, `ssh://...`; a bare path means unix."""
+    text = url.strip()
+    if text.startswith("/"):
+        return f"unix://{text}"
+    scheme = urlparse(text).scheme
+    if scheme not in SCHEMES or "://" not in text:
+        raise PodmanUnavailableError(
+            f"{source} {url!r} is not a Podman API URL",
+            hint="use unix:///run/podman/podman.sock, tcp://HOST:PORT or ssh://USER@HOST/PATH",
+        )
+    return text
+
+
+def default_socket(uid: int, env: Mapping[str, str]) -> str:
+    """Podman's own default: the system socket for root, the user's runtime dir otherwise."""
+    if uid == 0:
+        return f"unix://{ROOT_SOCKET}"
+    runtime_dir = env.get("XDG_RUNTIME_DIR") or f"/run/user/{uid}"
+    return f"unix://{runtime_dir}/podman/podman.sock"
+
+
+def resolve_url(
+    flag: str | None,
+    *,
+    env: Mapping[str, str],
+    workspace_url: str | None = None,
+    uid: int | None = None,
+    default_url: str | None = None,
+) -> UrlChoice:
+    """The first of: --podman-url, DOCKLOCK_PODMAN_URL, the workspace's URL, the default."""
+    for value, source in ((flag, "--podman-url"), (env.get(ENV_URL), ENV_URL),
+                          (workspace_url, "docklock.yaml")):
+        if value:
+            return UrlChoice(normalize_url(value, source=source), source, explicit=True)
+    if default_url:
+        return UrlChoice(normalize_url(default_url), "default socket", explicit=False)
+    the_uid = os.geteuid() if uid is None else uid
+    return UrlChoice(default_socket(the_uid, env), "default socket", explicit=False)
+
+
+def unix_socket_path(url: str) -> str | None:
+    """The socket file of a `unix://` URL (None for network URLs)."""
+    parsed = urlparse(url)
+    if parsed.scheme != "unix":
+        return None
+    return parsed.netloc + parsed.path if parsed.netloc else parsed.path
+
+
+def _probe(url: str, timeout: float = PING_TIMEOUT) -> str:
+    """'' if a Podman API answers at `url`, else a short reason why not."""
+    sock = unix_socket_path(url)
+    if sock is not None and not os.path.exists(sock):
+        return "no socket there"
+    try:
+        client = podman.PodmanClient(base_url=url)
+    except (ValueError, podman.errors.PodmanError) as exc:
+        return _first_line(str(exc))
+    try:
+        response = client.api.get("/_ping", timeout=timeout)
+        if response.status_code != 200:
+            return f"answered HTTP {response.status_code}, not a Podman API"
+    except (OSError, podman.errors.PodmanError) as exc:
+        return _connection_reason(exc)
+    finally:
+        client.close()  # type: ignore[no-untyped-call]
+    return ""
+
+
+# ---------------------------------------------------------------- private service
+
+
+@dataclass
+class PrivateService:
+    """A `podman system service` DockLock started for one command, on a temporary socket."""
+
+    process: subprocess.Popen[bytes]
+    folder: Path
+    url: str
+
+    @classmethod
+    def start(cls, podman_bin: str, *, env: Mapping[str, str],
+              timeout: float = SERVICE_START_TIMEOUT) -> PrivateService:
+        """Start the service (honouring CONTAINERS_CONF etc. from `env`) and wait for it."""
+        folder = Path(tempfile.mkdtemp(prefix="docklock-podman-"))
+        url = f"unix://{folder / 'podman.sock'}"
+        log = (folder / "service.log").open("wb")
+        try:
+            # Its own session: a Ctrl-C at the terminal reaches DockLock, which then stops
+            # the service in order, instead of killing it under a running API call.
+            process = subprocess.Popen(
+                [podman_bin, "system", "service", "--time=0", url],
+                env=dict(env), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            log.close()
+            shutil.rmtree(folder, ignore_errors=True)
+            raise PodmanUnavailableError(f"cannot run {podman_bin}: {exc.strerror}",
+                                         hint=FIX_HINT) from exc
+        finally:
+            if not log.closed:
+                log.close()
+        service = cls(process, folder, url)
+        # Belt and braces: a caller that never closes its runtime (or dies of an
+        # unhandled error) still does not leave a `--time=0` service behind.
+        atexit.register(service.stop)
+        try:
+            service._wait_until_ready(timeout)
+        except BaseException:  # includes Ctrl-C while waiting
+            service.stop()
+            raise
+        return service
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise PodmanUnavailableError(
+                    f"the private `podman system service` exited with code "
+                    f"{self.process.returncode}: {self.log_tail() or 'no output'}",
+                    hint=FIX_HINT)
+            if _probe(self.url, timeout=2.0) == "":
+                return
+            if time.monotonic() > deadline:
+                tail = self.log_tail()
+                raise PodmanUnavailableError(
+                    f"the private `podman system service` did not answer within {timeout:.0f}s"
+                    f"{': ' + tail if tail else ''}", hint=FIX_HINT)
+            time.sleep(0.05)
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self, lines: int = 3) -> str:
+        try:
+            text = (self.folder / "service.log").read_text(errors="replace")
+        except OSError:
+            return ""
+        kept = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
+        return " | ".join(kept)
+
+    def stop(self) -> None:
+        """Stop the service (containers it started keep running: conmon owns them)."""
+        atexit.unregister(self.stop)
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=SERVICE_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=SERVICE_STOP_TIMEOUT)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- typed results
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """One container as `inspect` reports it.
+
+    `exit_code` is the last exit code (0 for a container that never exited: read it
+    together with `status`). `health` is "" for a container without a healthcheck;
+    `health_output` is the output of the most recent check.
+    """
+
+    id: str
+    name: str
+    status: str  # created | running | paused | exited | stopped | ...
+    running: bool
+    exit_code: int
+    health: str
+    health_output: str
+    health_failing_streak: int
+    started_at: str  # RFC 3339, "" if never started
+    finished_at: str  # RFC 3339, "" if never finished
+    labels: Mapping[str, str] = field(default_factory=dict)
+    image: str = ""  # the reference it was created from
+    image_id: str = ""
+    error: str = ""  # the OCI runtime's error when a start failed
+    oom_killed: bool = False
+
+    @classmethod
+    def from_inspect(cls, data: Mapping[str, Any]) -> ContainerInfo:
+        state = data.get("State") or {}
+        health = state.get("Health") or state.get("Healthcheck") or {}
+        log = health.get("Log") or []
+        config = data.get("Config") or {}
+        return cls(
+            id=str(data.get("Id", "")),
+            name=str(data.get("Name", "")).lstrip("/"),
+            status=str(state.get("Status", "")),
+            running=bool(state.get("Running", False)),
+            exit_code=int(state.get("ExitCode") or 0),
+            health=_health(health.get("Status")),
+            health_output=str(log[-1].get("Output", "")).strip() if log else "",
+            health_failing_streak=int(health.get("FailingStreak") or 0),
+            started_at=_time(state.get("StartedAt")),
+            finished_at=_time(state.get("FinishedAt")),
+            labels=dict(config.get("Labels") or {}),
+            image=str(data.get("ImageName", "")),
+            image_id=str(data.get("Image", "")),
+            error=_first_line(str(state.get("Error") or "")),
+            oom_killed=bool(state.get("OOMKilled", False)),
+        )
+
+
+@dataclass(frozen=True)
+class HealthCheckResult:
+    """One healthcheck run: whether it passed, and the container's health afterwards.
+
+    `status` follows Podman's retries: a failed check leaves "starting" until `retries`
+    consecutive failures make it "unhealthy". A container that is not running cannot be
+    checked: `running` is False and `status` is "".
+    """
+
+    passed: bool
+    status: str  # healthy | unhealthy | starting | ""
+    output: str
+    failing_streak: int
+    running: bool = True
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    digest: str
+    tags: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- the runtime
+
+
+class PodmanRuntime:
+    """A connection to one Podman API service; a context manager.
+
+    Closing it stops the private service if DockLock started one. Every HTTP request is
+    counted (`api_calls`) so tests can hold refresh to one list call.
+    """
+
+    def __init__(self, url: str, *, source: str = "", service: PrivateService | None = None,
+                 timeout: float | None = None) -> None:
+        self.url = url
+        self.source = source
+        self.service = service
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._calls = 0
+        try:
+            self._client = podman.PodmanClient(base_url=url, timeout=timeout)
+        except (ValueError, podman.errors.PodmanError) as exc:
+            raise PodmanUnavailableError(f"cannot use Podman URL {url}: {_first_line(str(exc))}",
+                                         hint=FIX_HINT) from exc
+        self._client.api.hooks["response"].append(self._count)
+
+    # -- lifecycle
+
+    @property
+    def private(self) -> bool:
+        """True when DockLock started the service behind this connection."""
+        return self.service is not None
+
+    def close(self) -> None:
+        self._client.close()  # type: ignore[no-untyped-call]
+        if self.service is not None:
+            self.service.stop()
+            self.service = None
+
+    def __enter__(self) -> PodmanRuntime:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def api_calls(self) -> int:
+        """HTTP requests made through this connection so far (all threads)."""
+        return self._calls
+
+    def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        with self._lock:
+            self._calls += 1
+        self._local.calls = getattr(self._local, "calls", 0) + 1
+
+    def _thread_calls(self) -> int:
+        return int(getattr(self._local, "calls", 0))
+
+    # -- raw calls
+
+    def _call(self, what: str, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+              body: Any = None, timeout: float | None = None, ok: tuple[int, ...] = ()) -> Any:
+        """One API request; returns the response. Statuses in `ok` are not errors."""
+        api = self._client.api
+        kwargs: dict[str, Any] = {"params": params}
+        if timeout is not None:
+            kwargs["timeout"] = timeout
+        if body is not None:
+            kwargs["data"] = json.dumps(body)
+            kwargs["headers"] = {"Content-Type": "application/json"}
+        try:
+            response = getattr(api, method)(path, **kwargs)
+            if response.status_code not in ok:
+                response.raise_for_status()
+        except (OSError, podman.errors.PodmanError) as exc:
+            raise self._wrap(what, exc) from exc
+        return response
+
+    def _json(self, what: str, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._call(what, method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise PodmanError(f"{what}: Podman sent a reply that is not JSON",
+                              hint="is the URL a Podman API service?") from exc
+
+    def _wrap(self, what: str, exc: BaseException) -> PodmanError:
+        """Turn a podman-py / requests failure into one line naming the object."""
+        if isinstance(exc, podman.errors.NotFound):
+            return PodmanNotFoundError(f"{what}: {_api_reason(exc)}")
+        if isinstance(exc, podman.errors.APIError) and exc.response is not None:
+            reason = _api_reason(exc)
+            return PodmanError(f"{what}: {reason}", hint=_hint_for(reason))
+        if isinstance(exc, podman.errors.BuildError):
+            return PodmanError(f"{what}: {_first_line(str(exc))}", hint=_hint_for(str(exc)))
+        if _is_timeout(exc):
+            return PodmanTimeoutError(f"{what}: Podman did not answer in time")
+        if isinstance(exc, OSError):
+            return PodmanError(
+                f"{what}: lost the Podman API at {self.url} ({_connection_reason(exc)})",
+                hint="check that the Podman service is running (`docklock podman ping`) and "
+                     "run the command again; state keeps every change already made")
+        return PodmanError(f"{what}: {_first_line(str(exc))}")
+
+    # -- service
+
+    def ping(self) -> float:
+        """Round-trip time of one `_ping`, in seconds."""
+        start = time.perf_counter()
+        response = self._call("pinging Podman", "get", "/_ping", timeout=PING_TIMEOUT)
+        if response.text.strip() != "OK":
+            raise PodmanError(f"pinging Podman at {self.url}: unexpected answer "
+                              f"{_first_line(response.text)[:80]!r}")
+        return time.perf_counter() - start
+
+    def version(self) -> str:
+        """Podman's version, e.g. `4.3.1`."""
+        data = self._json("reading Podman's version", "get", "/version")
+        for component in data.get("Components") or ():
+            if component.get("Name") == "Podman Engine":
+                return str(component.get("Version", ""))
+        return str(data.get("Version", ""))
+
+    # -- live state (refresh)
+
+    def list_live(self, cluster: str) -> LiveState:
+        """Every container labelled with this cluster, running or not: ONE list call."""
+        before = self._thread_calls()
+        payload = self._json(
+            f"listing containers of cluster {cluster}", "get", "/containers/json",
+            params={"all": True, "filters": _label_filter(cluster)})
+        objects = {}
+        for item in payload or ():
+            obj = _live_container(item)
+            objects[obj.key] = obj
+        return LiveState(objects, self._thread_calls() - before)
+
+    def list_networks(self, cluster: str) -> LiveState:
+        before = self._thread_calls()
+        payload = self._json(f"listing networks of cluster {cluster}", "get", "/networks/json",
+                             params={"filters": _label_filter(cluster)})
+        objects = {}
+        for item in payload or ():
+            name = str(item.get("name", ""))
+            obj = LiveObject(object_key(ObjectKind.NETWORK, name), ObjectKind.NETWORK, name,
+                             str(item.get("id", "")), dict(item.get("labels") or {}), "present")
+            objects[obj.key] = obj
+        return LiveState(objects, self._thread_calls() - before)
+
+    def list_volumes(self, cluster: str) -> LiveState:
+        before = self._thread_calls()
+        payload = self._json(f"listing volumes of cluster {cluster}", "get", "/volumes/json",
+                             params={"filters": _label_filter(cluster)})
+        objects = {}
+        for item in payload or ():
+            name = str(item.get("Name", ""))
+            obj = LiveObject(object_key(ObjectKind.VOLUME, name), ObjectKind.VOLUME, name,
+                             name, dict(item.get("Labels") or {}), "present")
+            objects[obj.key] = obj
+        return LiveState(objects, self._thread_calls() - before)
+
+    def refresh(self, cluster: str) -> LiveState:
+        """Containers, networks and volumes of the cluster: three list calls in all."""
+        parts = (self.list_live(cluster), self.list_networks(cluster),
+                 self.list_volumes(cluster))
+        merged: dict[str, LiveObject] = {}
+        for part in parts:
+            merged.update(part.objects)
+        return LiveState(merged, sum(p.api_calls for p in parts))
+
+    # -- images
+
+    def image_exists(self, ref: str) -> bool:
+        response = self._call(f"looking up image {ref}", "get", f"/images/{_path(ref)}/exists",
+                              ok=(404,))
+        return bool(response.status_code == 204)
+
+    def inspect_image(self, ref: str) -> ImageInfo:
+        data = self._json(f"inspecting image {ref}", "get", f"/images/{_path(ref)}/json")
+        return ImageInfo(
+            id=str(data.get("Id", "")), digest=str(data.get("Digest", "")),
+            tags=tuple(data.get("RepoTags") or ()), labels=dict(data.get("Labels") or {}))
+
+    def image_id(self, ref: str) -> str:
+        return self.inspect_image(ref).id
+
+    def build_image(self, context: Path, containerfile: str, tag: str,
+                    build_args: Mapping[str, str] | None = None, *,
+                    labels: Mapping[str, str] | None = None) -> str:
+        """Build `context` (uploaded as a tar, so a remote Podman works) and return the id."""
+        what = f"building image {tag}"
+        if not (context / containerfile).is_file():
+            raise PodmanError(f"{what}: no {containerfile} in {context}",
+                              hint="Image.spec.context must hold the Containerfile")
+        kwargs: dict[str, Any] = {"path": str(context), "dockerfile": containerfile, "tag": tag,
+                                  "buildargs": dict(build_args or {}), "rm": True}
+        if labels:
+            kwargs["labels"] = dict(labels)
+        try:
+            image, _log = self._client.images.build(**kwargs)
+        except (OSError, podman.errors.PodmanError) as exc:
+            raise self._wrap(what, exc) from exc
+        return str(image.id)
+
+    # -- networks and volumes
+
+    def create_network(self, name: str, labels: Mapping[str, str], internal: bool = False,
+                       subnet: str | None = None, *, driver: str = "bridge") -> str:
+        """Create a network with DNS between its containers; returns its id."""
+        body: dict[str, Any] = {"name": name, "driver": driver, "internal": internal,
+                                "labels": dict(labels), "dns_enabled": True}
+        if subnet:
+            body["subnets"] = [{"subnet": subnet}]
+        data = self._json(f"creating network {name}", "post", "/networks/create", body=body)
+        return str(data.get("id", ""))
+
+    def remove_network(self, name: str) -> bool:
+        """Remove a network; False if it was already gone."""
+        response = self._call(f"removing network {name}", "delete", f"/networks/{_path(name)}",
+                              ok=(404,))
+        return bool(response.status_code != 404)
+
+    def create_volume(self, name: str, labels: Mapping[str, str]) -> str:
+        # Podman 4.x reads "Label", later versions "Labels": send both.
+        body = {"Name": name, "Label": dict(labels), "Labels": dict(labels)}
+        data = self._json(f"creating volume {name}", "post", "/volumes/create", body=body)
+        return str(data.get("Name", name))
+
+    def remove_volume(self, name: str) -> bool:
+        """Remove a volume; False if it was already gone."""
+        response = self._call(f"removing volume {name}", "delete", f"/volumes/{_path(name)}",
+                              ok=(404,))
+        return bool(response.status_code != 404)
+
+    # -- containers
+
+    def create_container(self, config: ContainerConfig) -> str:
+        """Create (not start) a container from its config; returns its id."""
+        what = f"creating container {config.name}"
+        kwargs = podman_create_kwargs(config)
+        try:
+            container = self._client.containers.create(**kwargs)
+        except (OSError, podman.errors.PodmanError) as exc:
+            raise self._wrap(what, exc) from exc
+        return str(container.id)
+
+    def start_container(self, name: str) -> None:
+        # 304: already running, which is what was asked.
+        self._call(f"starting container {name}", "post", f"/containers/{_path(name)}/start",
+                   ok=(304,))
+
+    def stop_container(self, name: str, timeout: int = 10) -> None:
+        self._call(f"stopping container {name}", "post", f"/containers/{_path(name)}/stop",
+                   params={"timeout": timeout}, timeout=timeout + PING_TIMEOUT, ok=(304,))
+
+    def remove_container(self, name: str, force: bool = True) -> bool:
+        """Remove a container (killing it if `force`); False if it was already gone."""
+        # timeout=0: a forced removal kills at once instead of waiting for a PID 1 that
+        # ignores SIGTERM (use stop_container first for a graceful stop).
+        params: dict[str, Any] = {"force": force, "timeout": 0} if force else {}
+        response = self._call(f"removing container {name}", "delete",
+                              f"/containers/{_path(name)}", params=params, ok=(404,))
+        if response.status_code == 404:
+            return False
+        with contextlib.suppress(ValueError):
+            for report in response.json() or ():
+                if isinstance(report, Mapping) and report.get("Err"):
+                    raise PodmanError(f"removing container {name}: {_first_line(report['Err'])}")
+        return True
+
+    def inspect_container(self, name: str) -> ContainerInfo:
+        data = self._json(f"inspecting container {name}", "get",
+                          f"/containers/{_path(name)}/json")
+        return ContainerInfo.from_inspect(data)
+
+    def container_exists(self, name: str) -> bool:
+        response = self._call(f"looking up container {name}", "get",
+                              f"/containers/{_path(name)}/exists", ok=(404,))
+        return bool(response.status_code == 204)
+
+    def wait_container(self, name: str, timeout: float) -> int:
+        """Block until the container has exited (at most `timeout` s); its exit code."""
+        what = f"waiting for container {name}"
+        try:
+            data = self._json(what, "post", f"/containers/{_path(name)}/wait",
+                              params={"condition": ["stopped", "exited"]}, timeout=timeout)
+        except PodmanTimeoutError as exc:
+            raise PodmanTimeoutError(f"container {name} did not exit within {timeout:g}s",
+                                     hint="raise the job's timeout, or check its logs") from exc
+        if isinstance(data, Mapping):  # some versions answer {"StatusCode": n}
+            data = data.get("StatusCode", data.get("ExitCode", -1))
+        return int(data)
+
+    def logs(self, name: str) -> tuple[bytes, bytes]:
+        """The container's whole stdout and stderr, separately, byte for byte."""
+        response = self._call(f"reading logs of container {name}", "get",
+                              f"/containers/{_path(name)}/logs",
+                              params={"stdout": True, "stderr": True})
+        return demux_logs(response.content)
+
+    def run_healthcheck(self, name: str) -> HealthCheckResult:
+        """Run the container's healthcheck once now (Podman without systemd never does)."""
+        what = f"running the healthcheck of container {name}"
+        response = self._call(what, "get", f"/containers/{_path(name)}/healthcheck", ok=(409,))
+        if response.status_code == 409:
+            reason = _api_text(response)
+            if "not running" not in reason:
+                raise PodmanError(f"{what}: {reason}", hint=_hint_for(reason))
+            return HealthCheckResult(False, "", "container is not running", 0, running=False)
+        passed = str(response.json().get("Status", "")) == "healthy"
+        info = self.inspect_container(name)
+        return HealthCheckResult(passed, info.health, info.health_output,
+                                 info.health_failing_streak)
+
+    def copy_from(self, name: str, path: str) -> bytes:
+        """A tar archive of `path` inside the container (e.g. a job's output folder)."""
+        response = self._call(f"copying {path} out of container {name}", "get",
+                              f"/containers/{_path(name)}/archive", params={"path": path})
+        return bytes(response.content)
+
+
+def connect(url: str | None = None, *, workspace_url: str | None = None,
+            start_service: bool = True, env: Mapping[str, str] | None = None,
+            default_url: str | None = None) -> PodmanRuntime:
+    """Connect to Podman; use as `with connect(args.podman_url, workspace_url=...) as rt:`.
+
+    Order: `url` (--podman-url), DOCKLOCK_PODMAN_URL, `workspace_url` (docklock.yaml),
+    then the default socket (`default_url` overrides it, for tests). If the default socket
+    does not answer and `podman` is installed, a private service is started on a
+    temporary socket with the caller's environment (CONTAINERS_CONF is honoured) and
+    stopped when the runtime is closed.
+    """
+    environ: Mapping[str, str] = os.environ if env is None else env
+    choice = resolve_url(url, env=environ, workspace_url=workspace_url, default_url=default_url)
+    reason = _probe(choice.url)
+    if not reason:
+        return PodmanRuntime(choice.url, source=choice.source)
+    tried = f"{choice.url} ({choice.source}: {reason})"
+    if choice.explicit:
+        raise PodmanUnavailableError(
+            f"no Podman API answered at {tried}",
+            hint=f"start one there (`podman system service --time=0 {choice.url}`), or "
+                 f"change or remove {choice.source} to use the local Podman")
+    if not start_service:
+        raise PodmanUnavailableError(f"no Podman API answered at {tried}", hint=FIX_HINT)
+    podman_bin = shutil.which("podman", path=environ.get("PATH", os.defpath))
+    if podman_bin is None:
+        raise PodmanUnavailableError(
+            f"no Podman API answered at {tried}, and no podman binary to start a private "
+            "service", hint=FIX_HINT)
+    service = PrivateService.start(podman_bin, env=environ)
+    try:
+        return PodmanRuntime(service.url, source="private service", service=service)
+    except BaseException:
+        service.stop()
+        raise
+
+
+# ---------------------------------------------------------------- helpers (pure)
+
+
+def demux_logs(raw: bytes) -> tuple[bytes, bytes]:
+    """Split Podman's multiplexed log stream (8-byte frame headers) into stdout, stderr."""
+    out: list[bytes] = []
+    err: list[bytes] = []
+    i = 0
+    while i + 8 <= len(raw):
+        kind = raw[i]
+        if kind not in (0, 1, 2) or raw[i + 1:i + 4] != b"\0\0\0":
+            # Not framed (a tty container): everything is stdout.
+            return raw, b""
+        (size,) = struct.unpack(">I", raw[i + 4:i + 8])
+        chunk = raw[i + 8:i + 8 + size]
+        (err if kind == 2 else out).append(chunk)
+        i += 8 + size
+    if i < len(raw):
+        if i == 0:
+            return raw, b""
+        out.append(raw[i:])
+    return b"".join(out), b"".join(err)
+
+
+def _live_container(item: Mapping[str, Any]) -> LiveObject:
+    names = item.get("Names") or [item.get("Id", "")]
+    name = str(names[0]).lstrip("/")
+    state = str(item.get("State", ""))
+    # Podman 4.x puts the health state in the list's "Status" field when the container
+    # has a healthcheck, so no per-container inspect is needed.
+    status_field = str(item.get("Status", ""))
+    health = _health(status_field)
+    exit_code = int(item.get("ExitCode") or 0) if state in ("exited", "stopped") else None
+    return LiveObject(
+        key=object_key(ObjectKind.CONTAINER, name), kind=ObjectKind.CONTAINER, name=name,
+        id=str(item.get("Id", "")), labels=dict(item.get("Labels") or {}), status=state,
+        # The image id (what drift compares with the recorded one); the name is in the
+        # config hash already. Fall back to the name if a Podman omits the id.
+        health=health, image=str(item.get("ImageID") or item.get("Image", "")),
+        exit_code=exit_code,
+        ports=tuple(_port_text(p) for p in item.get("Ports") or ()),
+    )
+
+
+def _port_text(port: Mapping[str, Any]) -> str:
+    host_ip = port.get("host_ip") or "0.0.0.0"  # noqa: S104 - Podman's own default
+    proto = port.get("protocol") or "tcp"
+    return f"{host_ip}:{port.get('host_port')}->{port.get('container_port')}/{proto}"
+
+
+def _label_filter(cluster: str) -> str:
+    return json.dumps({"label": [f"{LABEL_CLUSTER}={cluster}"]})
+
+
+def _path(name: str) -> str:
+    # Podman's router takes names with slashes (image refs) as they are.
+    return quote(name, safe="/:@")
+
+
+def _health(value: Any) -> str:
+    text = str(value or "")
+    return text if text in HEALTH_STATES else ""
+
+
+def _time(value: Any) -> str:
+    text = str(value or "")
+    return "" if not text or text.startswith("0001-01-01") or text == _ZERO_TIME else text
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    line = lines[0] if lines else ""
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
+def _api_text(response: Any) -> str:
+    try:
+        body = response.json()
+        return _first_line(str(body.get("message") or body.get("cause") or response.text))
+    except ValueError:
+        return _first_line(response.text)
+
+
+def _api_reason(exc: podman.errors.APIError) -> str:
+    explanation = getattr(exc, "explanation", None) or ""
+    response = exc.response
+    reason = _first_line(str(explanation)) or _first_line(str(exc))
+    if response is not None and response.status_code and f"{response.status_code}" not in reason:
+        return f"{reason} (HTTP {response.status_code})"
+    return reason
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    return any(isinstance(e, (requests.Timeout, TimeoutError)) for e in _causes(exc))
+
+
+def _connection_reason(exc: BaseException) -> str:
+    for cause in _causes(exc):
+        if isinstance(cause, (requests.Timeout, TimeoutError)):
+            return "timed out"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, FileNotFoundError):
+            return "no socket there"
+        if isinstance(cause, (ConnectionResetError, BrokenPipeError)):
+            return "connection reset"
+    text = " ".join(str(c) for c in _causes(exc))
+    if "Connection refused" in text:
+        return "connection refused"
+    if "RemoteDisconnected" in text or "Connection aborted" in text:
+        return "connection closed"
+    return _first_line(str(exc))
+
+
+_HINTS: tuple[tuple[str, str], ...] = (
+    ("rlimit", "the host's hard RLIMIT_NOFILE is below Podman's default ulimits: set "
+               "default_ulimits in containers.conf (see tools/containers.conf; ./dev installs it)"),
+    ("hybrid mode", "crun refuses hybrid cgroups: set runtime = \"runc\" in containers.conf "
+                    "(see tools/containers.conf)"),
+    ("image not known", "build or import the image first (an Image resource is built by apply)"),
+    ("no such image", "build or import the image first (an Image resource is built by apply)"),
+    ("already in use", "another container has that name: `docklock drift` shows who owns it"),
+    ("address already in use", "another process holds that host port"),
+)
+
+
+def _hint_for(reason: str) -> str:
+    lowered = reason.lower()
+    for needle, hint in _HINTS:
+        if needle in lowered:
+            return hint
+    return ""
