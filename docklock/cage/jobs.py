@@ -1,0 +1,303 @@
+"""The job engine: run a Job resource to completion in its cage and build its Witness.
+
+Flow: `find_job` picks the Job → `prepare_job` (pure apart from hashing inputs and
+making the output folder) resolves its cage, confines and hashes its inputs, and builds
+the ContainerConfig → `run_prepared` writes the cage files, asks a `JobRuntime` (the
+Podman side lives in docklock/runtime/jobs.py) to run it, hashes stdout, stderr and the
+captured outputs, and returns the Witness. `verify_job` compares a fresh run with a
+recorded witness. Nothing here prints, and nothing here imports podman.
+
+Inputs are workspace paths bound read-only at their `mount`. The outputs folder is a
+fresh host folder under `.docklock/jobs/` bound read-write at `spec.outputs` (the root
+filesystem may be read-only, and tmpfs contents vanish when the container stops).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from docklock.cage.files import write_cage_files
+from docklock.cage.levels import resolve_cage
+from docklock.cage.witness import (
+    FieldDifference,
+    Witness,
+    bytes_digest,
+    compare_witnesses,
+    env_record,
+    path_digest,
+    tree_entries,
+)
+from docklock.errors import DeterminismMismatch, DockLockError, PodmanError
+from docklock.model import Address, CageProfileSpec, JobSpec, Kind, Resource
+from docklock.objects import (
+    LABEL_ADDRESS,
+    LABEL_CLUSTER,
+    LABEL_PREFIX,
+    ContainerConfig,
+    Mount,
+    canonical_json,
+)
+from docklock.objects import sha256_hex as _sha256_hex
+from docklock.workspace import WorkspacePaths
+
+LABEL_JOB_RUN = LABEL_PREFIX + "job-run"
+
+
+class JobError(DockLockError):
+    """A job could not be found, prepared or run to completion."""
+
+
+class WitnessMismatch(DeterminismMismatch):
+    """A re-run differs from the recorded witness (exit 2); carries the differences."""
+
+    def __init__(self, job: str, differences: list[FieldDifference]) -> None:
+        names = ", ".join(d.field for d in differences)
+        super().__init__(
+            f"{job} did not reproduce its witness; differing fields: {names}",
+            hint="look for clocks, network or unseeded randomness in the job",
+        )
+        self.differences = differences
+
+
+class ContainerRuntime(Protocol):
+    """What a job run needs from Podman: docklock.runtime.podman.PodmanRuntime."""
+
+    def image_id(self, ref: str) -> str: ...
+
+    def create_container(self, config: ContainerConfig) -> str: ...
+
+    def start_container(self, name: str) -> None: ...
+
+    def wait_container(self, name: str, timeout: float) -> int: ...
+
+    def logs(self, name: str) -> tuple[bytes, bytes]: ...
+
+    def remove_container(self, name: str, force: bool = True) -> bool: ...
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What one finished job container reported."""
+
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    image_digest: str
+
+
+def run_container(runtime: ContainerRuntime, config: ContainerConfig, *,
+                  timeout: float) -> JobOutcome:
+    """Create, start, wait (at most `timeout` s), read stdout/stderr, always remove."""
+    from docklock.runtime.podman import PodmanTimeoutError
+
+    image_id = runtime.image_id(config.image)
+    digest = image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
+    runtime.create_container(config)
+    try:
+        runtime.start_container(config.name)
+        try:
+            exit_code = runtime.wait_container(config.name, timeout)
+        except PodmanTimeoutError as exc:
+            raise JobError(f"{config.labels.get(LABEL_ADDRESS, config.name)} did not "
+                           f"finish within {timeout:g}s",
+                           hint="raise spec.timeout or make the job faster") from exc
+        stdout, stderr = runtime.logs(config.name)
+    finally:
+        _remove(runtime, config.name)
+    return JobOutcome(exit_code, stdout, stderr, digest)
+
+
+def _remove(runtime: ContainerRuntime, name: str, attempts: int = 3) -> None:
+    # Podman 4.3 now and then reports "device or resource busy" unmounting a container's
+    # /dev/shm right after it exited; a moment later the removal goes through.
+    for attempt in range(attempts):
+        try:
+            runtime.remove_container(name, force=True)
+            return
+        except PodmanError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+
+
+@dataclass(frozen=True)
+class PreparedJob:
+    address: Address
+    spec: JobSpec
+    config: ContainerConfig
+    inputs: Mapping[str, str]  # container mount path -> digest
+    output_dir: Path | None  # host folder bound at spec.outputs
+    run_id: str
+    cages_dir: Path
+    seed: int = 0
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+def find_job(resources: Iterable[Resource], wanted: str) -> Resource:
+    """A Job by name (`report`), `Job/report` or address (`Job/default/report`)."""
+    try:
+        address = Address.parse(wanted, default_kind=Kind.JOB.value)
+    except ValueError as exc:
+        raise JobError(str(exc), hint="name a job like `report` or `Job/default/report`") \
+            from exc
+    if address.kind != Kind.JOB.value:
+        raise JobError(f"{wanted} is not a Job", hint="`docklock run` runs Job resources")
+    jobs = [r for r in resources if r.kind == Kind.JOB.value]
+    for job in jobs:
+        if job.address == address:
+            return job
+    known = ", ".join(str(j.address) for j in jobs) or "none"
+    raise JobError(f"no Job {address} in the workspace", hint=f"jobs: {known}")
+
+
+def cage_profiles(resources: Iterable[Resource]) -> dict[str, CageProfileSpec]:
+    return {r.name: r.spec for r in resources
+            if r.kind == Kind.CAGE_PROFILE.value and isinstance(r.spec, CageProfileSpec)}
+
+
+def job_folder(paths: WorkspacePaths, address: Address) -> Path:
+    return paths.dot / "jobs" / f"{address.kind}.{address.namespace}.{address.name}"
+
+
+def prepare_job(job: Resource, *, paths: WorkspacePaths, floor: str,
+                profiles: Mapping[str, CageProfileSpec], cluster: str,
+                run_id: str | None = None) -> PreparedJob:
+    """Resolve the cage, hash the inputs, make the output folder, build the config."""
+    from docklock.render import podman_name
+
+    spec = job.spec
+    if not isinstance(spec, JobSpec):
+        raise JobError(f"{job.address} is not a Job")
+    run_id = run_id or uuid.uuid4().hex[:12]
+    cage = resolve_cage(spec.cage, floor=floor, profiles=profiles, seed=spec.seed,
+                        cages_dir=paths.cages)
+    mounts: list[Mount] = []
+    inputs: dict[str, str] = {}
+    for item in spec.inputs:
+        host = paths.confine(item.path, what=f"{job.address} input")
+        if not host.exists():
+            raise JobError(f"{job.address}: input {item.path!r} does not exist",
+                           location=job.location, hint="inputs are workspace paths")
+        inputs[item.mount] = path_digest(host)
+        mounts.append(Mount("bind", str(host), item.mount, read_only=True))
+    output_dir: Path | None = None
+    if spec.outputs:
+        folder = job_folder(paths, job.address)
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)  # nobody else on the host may reach the run folders
+        output_dir = folder / f"run-{run_id}"
+        output_dir.mkdir(mode=0o755)
+        if spec.user not in (None, "", "root", "0", "0:0"):
+            # A non-root job user must be able to write its outputs; the 0700 parent
+            # keeps the folder private on the host.
+            os.chmod(output_dir, 0o777)  # noqa: S103
+        mounts.append(Mount("bind", str(output_dir), spec.outputs))
+    # Networks and volumes are named like render names them for services.
+    mounts.extend(Mount("volume", podman_name(cluster, job.namespace, v.name), v.path,
+                        v.readOnly) for v in spec.volumes)
+    networks = tuple(podman_name(cluster, job.namespace, n) for n in spec.networks)
+    labels = {LABEL_ADDRESS: str(job.address), LABEL_JOB_RUN: run_id,
+              LABEL_CLUSTER: cluster}
+    config = ContainerConfig(
+        name=f"docklock-job-{job.namespace}-{job.name}-{run_id}",
+        image=spec.image, command=spec.command, entrypoint=spec.entrypoint, env=spec.env,
+        networks=networks, mounts=tuple(mounts), user=spec.user, workdir=spec.workdir,
+        cpus=spec.resources.cpus, memory=spec.resources.memory,
+        pids_limit=spec.resources.pids, cage=cage, labels=labels,
+    )
+    return PreparedJob(address=job.address, spec=spec, config=config, inputs=inputs,
+                       output_dir=output_dir, run_id=run_id, cages_dir=paths.cages,
+                       seed=spec.seed)
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """A finished run: its witness plus the raw output (which the witness only digests)."""
+
+    witness: Witness
+    stdout: bytes
+    stderr: bytes
+
+
+def run_prepared(runtime: ContainerRuntime, job: PreparedJob) -> JobRun:
+    """Run a prepared job and build its witness (raises JobError on timeout)."""
+    write_cage_files(job.config.cage, job.cages_dir)
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    outcome = run_container(runtime, job.config, timeout=job.spec.timeout)
+    duration = time.monotonic() - t0
+    outputs: dict[str, str] = {}
+    outputs_digest: str | None = None
+    if job.output_dir is not None:
+        outputs = tree_entries(job.output_dir)
+        outputs_digest = "sha256:" + _sha256_hex(canonical_json(outputs))
+    cage = job.config.cage
+    effective_env = {e.name: e for e in job.config.env}
+    effective_env.update({e.name: e for e in cage.env})
+    witness = Witness(
+        job=str(job.address), image=job.config.image, image_digest=outcome.image_digest,
+        command=(*job.config.entrypoint, *job.config.command),
+        env=env_record(tuple(effective_env.values())), inputs=dict(job.inputs),
+        seed=job.seed, cage=cage.name, cage_digest=cage.digest,
+        seccomp_digest=cage.seccomp_digest, exit_code=outcome.exit_code,
+        stdout_digest=bytes_digest(outcome.stdout),
+        stderr_digest=bytes_digest(outcome.stderr),
+        outputs=outputs, outputs_digest=outputs_digest,
+        meta={"run_id": job.run_id, "started": started.isoformat(timespec="seconds"),
+              "duration_s": round(duration, 3), "level": cage.level,
+              "outputs_folder": str(job.output_dir) if job.output_dir else None},
+    )
+    return JobRun(witness, outcome.stdout, outcome.stderr)
+
+
+def keep_outputs(job: PreparedJob, destination: Path) -> Path | None:
+    """Move this run's outputs to `destination` (replacing what was there)."""
+    if job.output_dir is None:
+        return None
+    if destination.exists():
+        shutil.rmtree(destination)
+    job.output_dir.rename(destination)
+    return destination
+
+
+def discard_outputs(job: PreparedJob) -> None:
+    if job.output_dir is not None and job.output_dir.exists():
+        shutil.rmtree(job.output_dir)
+
+
+def verify_witness(expected: Witness, actual: Witness) -> None:
+    """Raise DeterminismMismatch (exit 2) naming every differing field."""
+    diffs = compare_witnesses(expected, actual)
+    if diffs:
+        raise WitnessMismatch(expected.job, diffs)
+
+
+def record_in_ledger(paths: WorkspacePaths, payload: Mapping[str, Any]) -> int:
+    """Append a `witness` ledger entry and sign a checkpoint; returns the entry's seq."""
+    from docklock.ledger import EntryType, Ledger, ensure_keys
+
+    signer = ensure_keys(paths)
+    ledger = Ledger.open(paths)
+    entry = ledger.append(EntryType.WITNESS, payload)
+    ledger.checkpoint(signer)
+    return entry.seq
+
+
+def witness_entry(witness: Witness, event: str, *,
+                  differences: Iterable[FieldDifference] = ()) -> dict[str, Any]:
+    """The ledger payload for a run (`event` "run") or a verify ("verify")."""
+    payload: dict[str, Any] = {"event": event, "job": witness.job,
+                               "witness_digest": witness.digest, "witness": witness.to_dict()}
+    if event == "verify":
+        diffs = [d.to_dict() for d in differences]
+        payload["identical"] = not diffs
+        payload["differences"] = diffs
+    return payload

@@ -1,0 +1,194 @@
+"""Witnesses: what a job run did, as digests, and the field-by-field comparison of two runs.
+
+A witness records everything that decides a job's result (image digest, command, env,
+input digests, seed, cage digest) and everything it produced (stdout/stderr digests,
+exit code, output digests). `COMPARED` lists the fields `docklock verify` compares;
+`meta` (times, duration, run id) is recorded but never compared. Sensitive env values
+are stored as their digest, never in clear.
+
+Tree digests: a file's digest is SHA-256 of its bytes; a folder's is SHA-256 of the
+canonical JSON of {relative path: entry digest} (symlinks as "symlink:<target>"), so
+renaming, adding or changing any file changes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from docklock.cage._fs import atomic_write
+from docklock.errors import DockLockError
+from docklock.model import EnvVar
+from docklock.objects import canonical_json, sha256_hex
+
+WITNESS_FORMAT = "docklock.io/witness/v1"
+
+COMPARED: tuple[str, ...] = (
+    "image_digest", "command", "env", "inputs", "seed", "cage", "cage_digest",
+    "seccomp_digest", "exit_code", "stdout_digest", "stderr_digest", "outputs",
+)
+
+
+def bytes_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
+def tree_entries(root: Path) -> dict[str, str]:
+    """{posix relative path: digest} of every file and symlink under `root` (sorted)."""
+    entries: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        here = Path(dirpath)
+        # os.walk does not follow symlinked folders; record them as links.
+        for name in sorted([*filenames, *(d for d in dirnames if (here / d).is_symlink())]):
+            path = here / name
+            rel = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                entries[rel] = "symlink:" + os.readlink(path)
+            elif path.is_file():
+                entries[rel] = file_digest(path)
+    return dict(sorted(entries.items()))
+
+
+def path_digest(path: Path) -> str:
+    """Digest of a file, or of a folder tree (see the module docstring)."""
+    if path.is_file():
+        return file_digest(path)
+    if path.is_dir():
+        return "sha256:" + sha256_hex(canonical_json(tree_entries(path)))
+    raise DockLockError(f"{path} is neither a file nor a folder",
+                        hint="job inputs must exist in the workspace")
+
+
+def env_record(env: tuple[EnvVar, ...]) -> dict[str, str]:
+    """The env as recorded: sensitive values as their digest."""
+    return {e.name: bytes_digest(e.value.encode()) if e.sensitive else e.value
+            for e in sorted(env, key=lambda e: e.name)}
+
+
+@dataclass(frozen=True)
+class Witness:
+    """One job run as digests. Round-trips through to_dict/from_dict."""
+
+    job: str  # address, e.g. Job/default/report
+    image: str
+    image_digest: str
+    command: tuple[str, ...]
+    env: Mapping[str, str]
+    inputs: Mapping[str, str]  # container mount path -> digest
+    seed: int | None
+    cage: str
+    cage_digest: str
+    seccomp_digest: str | None
+    exit_code: int
+    stdout_digest: str
+    stderr_digest: str
+    outputs: Mapping[str, str]  # relative path -> digest
+    outputs_digest: str | None
+    meta: Mapping[str, Any] = field(default_factory=dict)  # never compared
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": WITNESS_FORMAT, "job": self.job, "image": self.image,
+            "image_digest": self.image_digest, "command": list(self.command),
+            "env": dict(self.env), "inputs": dict(self.inputs), "seed": self.seed,
+            "cage": self.cage, "cage_digest": self.cage_digest,
+            "seccomp_digest": self.seccomp_digest, "exit_code": self.exit_code,
+            "stdout_digest": self.stdout_digest, "stderr_digest": self.stderr_digest,
+            "outputs": dict(self.outputs), "outputs_digest": self.outputs_digest,
+            "meta": dict(self.meta),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Witness:
+        if d.get("format") != WITNESS_FORMAT:
+            raise DockLockError(f"not a DockLock witness (format {d.get('format')!r})",
+                                hint=f"expected format {WITNESS_FORMAT}")
+        return cls(
+            job=d["job"], image=d["image"], image_digest=d["image_digest"],
+            command=tuple(d["command"]), env=dict(d["env"]), inputs=dict(d["inputs"]),
+            seed=d.get("seed"), cage=d["cage"], cage_digest=d["cage_digest"],
+            seccomp_digest=d.get("seccomp_digest"), exit_code=int(d["exit_code"]),
+            stdout_digest=d["stdout_digest"], stderr_digest=d["stderr_digest"],
+            outputs=dict(d["outputs"]), outputs_digest=d.get("outputs_digest"),
+            meta=dict(d.get("meta", {})),
+        )
+
+    @property
+    def digest(self) -> str:
+        """Digest of the compared fields only: equal digests mean identical runs."""
+        body = {k: v for k, v in self.to_dict().items() if k in COMPARED}
+        return "sha256:" + sha256_hex(canonical_json(body))
+
+
+@dataclass(frozen=True)
+class FieldDifference:
+    field: str  # e.g. "stdout_digest", "outputs/result.txt", "env.TZ"
+    expected: Any
+    actual: Any
+
+    def __str__(self) -> str:
+        return f"{self.field}: {_short(self.expected)} → {_short(self.actual)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "expected": self.expected, "actual": self.actual}
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def compare_witnesses(expected: Witness, actual: Witness) -> list[FieldDifference]:
+    """Every compared field that differs; mappings are compared key by key."""
+    diffs: list[FieldDifference] = []
+    want, got = expected.to_dict(), actual.to_dict()
+    for name in COMPARED:
+        a, b = want[name], got[name]
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(set(a) | set(b)):
+                if a.get(key) != b.get(key):
+                    sep = "/" if name in ("outputs", "inputs") else "."
+                    diffs.append(FieldDifference(f"{name}{sep}{key}", a.get(key), b.get(key)))
+        else:
+            diffs.append(FieldDifference(name, a, b))
+    return diffs
+
+
+def witness_file_name(job: str) -> str:
+    """`Job/default/report` → `Job.default.report.json` (names are DNS labels: no dots)."""
+    return job.replace("/", ".") + ".json"
+
+
+def save_witness(witness: Witness, folder: Path) -> Path:
+    path = folder / witness_file_name(witness.job)
+    data = json.dumps(witness.to_dict(), indent=2, sort_keys=True).encode() + b"\n"
+    atomic_write(path, data, mode=0o644)
+    return path
+
+
+def load_witness(job: str, folder: Path) -> Witness:
+    path = folder / witness_file_name(job)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise DockLockError(f"no witness recorded for {job}",
+                            hint=f"run `docklock run {job}` first") from exc
+    except (OSError, ValueError) as exc:
+        raise DockLockError(f"cannot read the witness {path}: {exc}") from exc
+    return Witness.from_dict(data)
