@@ -1,0 +1,131 @@
+"""`docklock init [DIR] [--name N] [--security-level L] [--add T]... [--force]` (alias:
+`docklock cluster init`): scaffold a workspace from templates/.
+
+Writes DIR/docklock.yaml (the Cluster document), DIR/specs/ with the chosen example
+agreements (default: a service and a BISO policy), and a .gitignore entry for .docklock/.
+Refuses to overwrite an existing docklock.yaml or spec file unless --force.
+
+The `cluster` command group is shared: other modules add subcommands to it through
+`cluster_group(sub, common)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+from docklock.cli._common import Output
+from docklock.errors import EXIT_OK, WorkspaceError
+from docklock.workspace import DOT_DIR, WORKSPACE_FILE, package_data
+
+LEVELS = ("standard", "hardened", "deterministic", "military-grade")
+# --add choice → (template file, file written under specs/)
+TEMPLATES = {
+    "service": ("service.yaml", "web.yaml"),
+    "policy": ("policy-biso.yaml", "policy.yaml"),
+    "job": ("job-deterministic.yaml", "report-job.yaml"),
+    "cue": ("agreement.cue", "workers.cue"),
+}
+DEFAULT_ADD = ("service", "policy")
+_GROUP_ATTR = "_docklock_cluster_group"
+
+
+def cluster_group(sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+                  common: argparse.ArgumentParser) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+    """The subparsers of `docklock cluster`, created on first use and shared."""
+    group = getattr(sub, _GROUP_ATTR, None)
+    if group is None:
+        parser = sub.add_parser("cluster", parents=[common], help="cluster commands",
+                                description="Cluster-level commands.")
+        group = parser.add_subparsers(dest="cluster_command", metavar="COMMAND")
+        setattr(sub, _GROUP_ATTR, group)
+    result: argparse._SubParsersAction = group  # type: ignore[type-arg]
+    return result
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", nargs="?", default=".", metavar="DIR",
+                   help="workspace folder to create or fill (default: current folder)")
+    p.add_argument("--name", help="cluster name, a DNS label (default: from DIR)")
+    p.add_argument("--security-level", choices=LEVELS, default="standard",
+                   help="security floor (default: standard)")
+    p.add_argument("--add", action="append", choices=sorted(TEMPLATES), metavar="TEMPLATE",
+                   help=f"example to put in specs/: {', '.join(sorted(TEMPLATES))} "
+                        f"(repeatable; default: {' and '.join(DEFAULT_ADD)})")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.set_defaults(handler=run)
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+    help_text = "create a workspace (docklock.yaml, specs/, .gitignore)"
+    _add_arguments(sub.add_parser("init", parents=[common], help=help_text,
+                                  description=help_text))
+    _add_arguments(cluster_group(sub, common).add_parser("init", parents=[common],
+                                                         help=help_text,
+                                                         description=help_text))
+
+
+def cluster_name(text: str) -> str:
+    """A DNS label made from a folder name."""
+    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:63].strip("-")
+    return name or "docklock"
+
+
+@dataclass(frozen=True)
+class InitResult:
+    root: Path
+    written: tuple[str, ...]
+
+
+def init_workspace(directory: Path, *, name: str | None = None,
+                   security_level: str = "standard", add: tuple[str, ...] = DEFAULT_ADD,
+                   force: bool = False) -> InitResult:
+    """Create the workspace files; WorkspaceError if one exists and not `force`."""
+    root = directory.resolve()
+    name = name or cluster_name(root.name)
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", name):
+        raise WorkspaceError(f"cluster name {name!r} is not a DNS label",
+                             hint="use lower-case letters, digits and '-', at most 63")
+    if security_level not in LEVELS:
+        raise WorkspaceError(f"unknown security level {security_level!r}",
+                             hint=f"one of: {', '.join(LEVELS)}")
+    templates = package_data("templates")
+    files: dict[Path, str] = {}
+    body = (templates / "workspace" / WORKSPACE_FILE).read_text(encoding="utf-8")
+    files[root / WORKSPACE_FILE] = string.Template(body).substitute(
+        name=name, security_level=security_level)
+    for key in dict.fromkeys(add):
+        source, target = TEMPLATES[key]
+        files[root / "specs" / target] = (templates / source).read_text(encoding="utf-8")
+    existing = [p for p in files if p.exists()]
+    if existing and not force:
+        shown = ", ".join(str(p.relative_to(root)) for p in existing)
+        raise WorkspaceError(f"{shown} already exist{'s' if len(existing) == 1 else ''} in "
+                             f"{root}", hint="pass --force to overwrite")
+    written = []
+    (root / "specs").mkdir(parents=True, exist_ok=True)
+    for path, text in files.items():
+        path.write_text(text, encoding="utf-8")
+        written.append(str(path.relative_to(root)))
+    ignore = root / ".gitignore"
+    entry = f"{DOT_DIR}/"
+    current = ignore.read_text(encoding="utf-8") if ignore.exists() else ""
+    if entry not in current.split():
+        lines = (templates / "workspace" / "gitignore").read_text(encoding="utf-8")
+        sep = "" if not current or current.endswith("\n") else "\n"
+        ignore.write_text(current + sep + lines, encoding="utf-8")
+        written.append(".gitignore")
+    return InitResult(root, tuple(written))
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    result = init_workspace(Path(args.dir), name=args.name,
+                            security_level=args.security_level,
+                            add=tuple(args.add or DEFAULT_ADD), force=args.force)
+    for rel in result.written:
+        out.line(f"wrote {rel}")
+    out.info(f"workspace ready in {result.root}: edit specs/, then `docklock validate`")
+    return EXIT_OK

@@ -1,0 +1,99 @@
+"""`docklock validate [-C DIR] [--json] [--cue PATH]`: load and check a workspace, report all.
+
+Prints `N resources valid` (N counts every document in the spec folders, not
+docklock.yaml) or every problem, one per line as `file:line:col: message (hint)`; exit
+0 or 1. `--json` prints {"valid", "resources", "errors": [{file, line, column, path,
+message, hint}], "warnings": [...]} on stdout in both cases.
+
+Checks beyond loading plug in through `extra_checks` (the policy engine adds its
+diagnostics there).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+
+from docklock.cli._common import Output, workspace_of
+from docklock.errors import EXIT_ERROR, EXIT_OK, CueError, Diagnostic, ValidationError
+from docklock.load import Workspace, load_workspace
+
+# Each function returns further diagnostics for a loaded workspace (errors fail validate).
+ExtraCheck = Callable[[Workspace], Sequence[Diagnostic]]
+
+
+def extra_checks() -> list[ExtraCheck]:
+    """Checks run after loading. Seam for the policy engine (issue 8): return its check
+    here, e.g. `[docklock.policy.validate_diagnostics]`."""
+    return []
+
+
+def add_cue_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cue", metavar="PATH", default=None,
+                        help="cue executable for CUE agreements (also DOCKLOCK_CUE; default: "
+                             "cue on PATH, then the bundled Node.js launcher)")
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("validate", parents=[common],
+                       help="check every spec file; print all problems",
+                       description="Load the workspace's specs (YAML and CUE), check them "
+                                   "against the schemas and each other, and report every "
+                                   "problem with its file:line:col.")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_cue_option(p)
+    p.set_defaults(handler=run)
+
+
+def format_diagnostic(d: Diagnostic) -> str:
+    where = f"{d.location}: " if d.location else ""
+    hint = f" ({d.hint})" if d.hint else ""
+    warn = "warning: " if d.severity == "warning" else ""
+    return f"{where}{warn}{d.message}{hint}"
+
+
+def _entry(d: Diagnostic) -> dict[str, object]:
+    loc = d.location
+    return {"file": loc.file if loc else None, "line": loc.line if loc else None,
+            "column": loc.column if loc else None, "path": d.path, "message": d.message,
+            "hint": d.hint}
+
+
+def validate(args: argparse.Namespace) -> tuple[Workspace | None, list[Diagnostic]]:
+    """The workspace (None when it failed to load) and every diagnostic, errors first."""
+    paths = workspace_of(args)
+    try:
+        ws = load_workspace(paths, cue=getattr(args, "cue", None))
+    except ValidationError as exc:
+        return None, list(exc.diagnostics)
+    except CueError as exc:
+        return None, [Diagnostic(exc.message, exc.location, hint=exc.hint)]
+    found: list[Diagnostic] = []
+    for check in extra_checks():
+        found.extend(check(ws))
+    errors = [d for d in found if d.severity == "error"]
+    warnings = [*ws.warnings, *(d for d in found if d.severity != "error")]
+    return ws, errors + warnings
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    ws, diagnostics = validate(args)
+    errors = [d for d in diagnostics if d.severity == "error"]
+    warnings = [d for d in diagnostics if d.severity != "error"]
+    count = len(ws.resources) if ws is not None else 0
+    valid = ws is not None and not errors
+    if getattr(args, "json", False):
+        out.json({"valid": valid, "resources": count,
+                  "errors": [_entry(d) for d in errors],
+                  "warnings": [_entry(d) for d in warnings]})
+        return EXIT_OK if valid else EXIT_ERROR
+    for d in warnings:
+        out.error(out.paint(format_diagnostic(d), "yellow"))
+    if not valid:
+        for d in errors:
+            out.error(format_diagnostic(d))
+        n = len(errors)
+        out.error(out.paint(f"{n} problem{'s' if n != 1 else ''} found", "red"))
+        return EXIT_ERROR
+    out.line(out.paint(f"{count} resource{'s' if count != 1 else ''} valid", "green"))
+    return EXIT_OK

@@ -1,0 +1,82 @@
+"""Finding a workspace's spec files: `*.yaml`, `*.yml` and `*.cue` under the spec folders.
+
+The folders come from docklock.yaml (`spec.specs`, default `specs`). Each must stay inside
+the workspace (WorkspacePaths.confine), and so must every file found (a symlink pointing
+out of the workspace is an error). Hidden folders (`.docklock`, `.git`, ...) and `cue.mod`
+are skipped; docklock.yaml itself is never a spec file. The result is sorted, so loading
+is deterministic.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from docklock.errors import Diagnostic, Location, WorkspaceError
+from docklock.workspace import WORKSPACE_FILE, WorkspacePaths
+
+YAML_SUFFIXES = (".yaml", ".yml")
+CUE_SUFFIX = ".cue"
+_SKIP_DIRS = frozenset({"cue.mod", "node_modules", "__pycache__"})
+
+
+@dataclass(frozen=True)
+class SpecFiles:
+    """Workspace-relative paths (POSIX separators), sorted."""
+
+    yaml: tuple[str, ...] = ()
+    cue: tuple[str, ...] = ()
+    diagnostics: tuple[Diagnostic, ...] = field(default=(), compare=False)
+
+
+def relative(paths: WorkspacePaths, path: Path) -> str:
+    try:
+        return path.resolve().relative_to(paths.root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def discover(paths: WorkspacePaths, folders: Sequence[str],
+             where: Location | None = None) -> SpecFiles:
+    """Every spec file under `folders`; `where` locates `spec.specs` for error messages."""
+    root = paths.root.resolve()
+    config = paths.config.resolve()
+    yaml_files: set[str] = set()
+    cue_files: set[str] = set()
+    diagnostics: list[Diagnostic] = []
+    for folder in folders:
+        try:
+            base = paths.confine(folder, what="spec folder")
+        except WorkspaceError as exc:
+            diagnostics.append(Diagnostic(exc.message, where, path="spec.specs", hint=exc.hint))
+            continue
+        if not base.is_dir():
+            diagnostics.append(Diagnostic(
+                f"spec folder {folder!r} does not exist", where, path="spec.specs",
+                hint=f"create {folder}/ or fix spec.specs in {WORKSPACE_FILE}"))
+            continue
+        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames
+                                 if not d.startswith(".") and d not in _SKIP_DIRS)
+            for name in sorted(filenames):
+                if name.startswith("."):
+                    continue
+                is_yaml = name.endswith(YAML_SUFFIXES)
+                if not is_yaml and not name.endswith(CUE_SUFFIX):
+                    continue
+                path = Path(dirpath) / name
+                real = path.resolve()
+                if real == config:
+                    continue
+                if real != root and root not in real.parents:
+                    diagnostics.append(Diagnostic(
+                        f"spec file {relative(paths, path)} points outside the workspace",
+                        Location(relative(paths, path)),
+                        hint="spec files must live inside the workspace"))
+                    continue
+                # `base` is resolved, so `path` lies under the resolved root.
+                rel = path.relative_to(root).as_posix()
+                (yaml_files if is_yaml else cue_files).add(rel)
+    return SpecFiles(tuple(sorted(yaml_files)), tuple(sorted(cue_files)), tuple(diagnostics))

@@ -1,0 +1,265 @@
+"""The JSON Schemas of every kind: loading, compiling once per process, and judging documents.
+
+`schemas/<kind>.schema.json` (Draft 2020-12) is canonical. A document is first checked by
+a compiled predicate (docklock.load._fastschema); only a document that fails is walked by
+jsonschema to explain why, so the common case costs microseconds. Problems are returned
+as `SchemaProblem`s with the JSON path of the offending key; docklock.load turns the path
+into file:line:col.
+
+DockLock's validator differs from plain Draft 2020-12 in two deliberate ways, shared with
+the CUE definitions: `integer` accepts only integers (not 1.0), and `pattern` uses
+ECMA-262's `$`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import referencing
+from jsonschema import Draft202012Validator
+from referencing.jsonschema import DRAFT202012
+
+from docklock.errors import SpecError
+from docklock.load._fastschema import Predicate, Unsupported, compile_predicate, ecma_pattern
+from docklock.model import Kind
+from docklock.workspace import package_data
+
+PathItem = str | int
+JsonPath = tuple[PathItem, ...]
+
+KINDS: tuple[str, ...] = tuple(k.value for k in Kind)
+
+
+def schema_file(kind: str) -> str:
+    return f"{kind.lower()}.schema.json"
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    if validator.is_type(instance, "string") and not _compiled(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(ecma_pattern(pattern))
+
+
+_TYPES = Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda _checker, instance: type(instance) is int)
+
+DockLockValidator = jsonschema.validators.extend(
+    Draft202012Validator, validators={"pattern": _pattern}, type_checker=_TYPES)
+
+
+@dataclass(frozen=True)
+class SchemaProblem:
+    """Why a document does not match its kind's schema; `path` locates the key."""
+
+    path: JsonPath
+    message: str
+    hint: str = ""
+
+
+def format_path(path: Sequence[PathItem]) -> str:
+    """`spec.ports[0].host` — the form shown to people and in --json output."""
+    out = ""
+    for item in path:
+        if isinstance(item, int):
+            out += f"[{item}]"
+        else:
+            out += f".{item}" if out else str(item)
+    return out
+
+
+@dataclass
+class _KindSchema:
+    schema: dict[str, Any]
+    validator: Any
+    predicate: Predicate
+
+
+@dataclass
+class SchemaSet:
+    """Every kind's schema from one folder, compiled once."""
+
+    directory: Path
+    kinds: dict[str, _KindSchema] = field(default_factory=dict)
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # file name → schema
+
+    @classmethod
+    def load(cls, directory: Path) -> SchemaSet:
+        out = cls(directory)
+        resources = []
+        for path in sorted(directory.glob("*.schema.json")):
+            try:
+                doc = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise SpecError(f"cannot read schema {path}: {exc}") from exc
+            out.documents[path.name] = doc
+            uri = doc.get("$id") or path.resolve().as_uri()
+            resources.append((uri, referencing.Resource.from_contents(
+                doc, default_specification=DRAFT202012)))
+            # Also reachable by file name, so `common.schema.json#/...` resolves from any $id.
+            resources.append((path.name, resources[-1][1]))
+        registry: referencing.Registry[Any] = referencing.Registry().with_resources(resources)
+        for kind in KINDS:
+            doc = out.documents.get(schema_file(kind))
+            if doc is None:
+                continue
+            validator = DockLockValidator(doc, registry=registry)
+            try:
+                predicate = compile_predicate(doc, registry)
+            except Unsupported:
+                predicate = validator.is_valid
+            out.kinds[kind] = _KindSchema(doc, validator, predicate)
+        return out
+
+    def schema(self, kind: str) -> dict[str, Any]:
+        return self.kinds[kind].schema
+
+    def check(self, doc: Any) -> list[SchemaProblem]:
+        """Every problem of one document; [] when it is valid."""
+        if not isinstance(doc, dict):
+            return [SchemaProblem((), f"a document must be a mapping, not {_json_type(doc)}",
+                                  "each document has apiVersion, kind, metadata and spec")]
+        kind = doc.get("kind")
+        if kind is None:
+            return [SchemaProblem((), "missing required field 'kind'",
+                                  f"one of: {', '.join(KINDS)}")]
+        entry = self.kinds.get(kind) if isinstance(kind, str) else None
+        if entry is None:
+            close = difflib.get_close_matches(str(kind), KINDS, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"one of: {', '.join(KINDS)}"
+            if isinstance(kind, str) and kind in KINDS:
+                hint = f"the schema {schema_file(kind)} is missing from {self.directory}"
+            return [SchemaProblem(("kind",), f"unknown kind {kind!r}", hint)]
+        if entry.predicate(doc):
+            return []
+        problems: list[SchemaProblem] = []
+        seen: set[tuple[JsonPath, str]] = set()
+        errors = sorted(entry.validator.iter_errors(doc),
+                        key=lambda e: [str(p) for p in e.absolute_path])
+        for error in errors:
+            for problem in _explain(error):
+                key = (problem.path, problem.message)
+                if key not in seen:
+                    seen.add(key)
+                    problems.append(problem)
+        if not problems:  # the predicate and jsonschema disagree: trust jsonschema
+            return []
+        return problems
+
+
+@functools.lru_cache(maxsize=8)
+def load_schemas(directory: str | None = None) -> SchemaSet:
+    """The schema set of a folder (default: DockLock's own `schemas/`), compiled once."""
+    return SchemaSet.load(Path(directory) if directory else package_data("schemas"))
+
+
+# ---------------------------------------------------------------- messages
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_TYPE_NAMES = {"string": "a string", "integer": "an integer", "number": "a number",
+               "boolean": "true or false", "object": "a mapping", "array": "a list",
+               "null": "null"}
+
+
+def _description(schema: Any) -> str:
+    if isinstance(schema, Mapping):
+        return str(schema.get("description", ""))
+    return ""
+
+
+def _explain(error: jsonschema.ValidationError) -> list[SchemaProblem]:
+    path: JsonPath = tuple(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    instance = error.instance
+    v = error.validator
+    if "propertyNames" in error.relative_schema_path and isinstance(instance, str):
+        return [SchemaProblem((*path, instance), f"invalid name {instance!r}",
+                              _description(schema) or f"must match {schema.get('pattern', '')}")]
+    if v == "additionalProperties" and isinstance(instance, dict):
+        allowed = sorted(schema.get("properties", {}))
+        out = []
+        for key in sorted(k for k in instance if k not in allowed):
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = (f"did you mean {close[0]!r}?" if close
+                    else f"allowed here: {', '.join(allowed)}" if allowed else "")
+            out.append(SchemaProblem((*path, key), f"unknown field {key!r}", hint))
+        return out
+    if v == "required" and isinstance(instance, dict):
+        props = schema.get("properties", {})
+        return [SchemaProblem(path, f"missing required field {name!r}",
+                              _description(props.get(name)))
+                for name in error.validator_value if name not in instance]
+    if v == "type":
+        expected = error.validator_value
+        names = [expected] if isinstance(expected, str) else list(expected)
+        want = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
+        hint = ""
+        if "string" in names and isinstance(instance, (int, float, bool)):
+            hint = f'quote it: "{_yaml_scalar(instance)}"'
+        elif isinstance(instance, float) and "integer" in names:
+            hint = "write a whole number without a decimal point"
+        return [SchemaProblem(path, f"expected {want}, got {_json_type(instance)} "
+                                    f"{_short(instance)}", hint)]
+    if v == "enum":
+        options = [str(o) for o in error.validator_value]
+        close = difflib.get_close_matches(str(instance), options, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else ""
+        return [SchemaProblem(path, f"{_short(instance)} is not one of: {', '.join(options)}",
+                              hint)]
+    if v == "const":
+        return [SchemaProblem(path, f"expected {_short(error.validator_value)}, got "
+                                    f"{_short(instance)}", _description(schema))]
+    if v == "pattern":
+        return [SchemaProblem(path, f"{_short(instance)} is not valid here "
+                                    f"(must match {error.validator_value})",
+                              _description(schema))]
+    if v in ("oneOf", "anyOf"):
+        return [SchemaProblem(path, f"{_short(instance)} is not valid here",
+                              _description(schema))]
+    if v == "uniqueItems":
+        return [SchemaProblem(path, "the list has duplicate items", _description(schema))]
+    if v in ("minItems", "minLength") and not instance:
+        return [SchemaProblem(path, "must not be empty", _description(schema))]
+    if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        return [SchemaProblem(path, error.message)]
+    return [SchemaProblem(path, error.message, _description(schema))]
+
+
+def _yaml_scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
