@@ -445,16 +445,29 @@ class CageProfileSpec:
 
 @dataclass(frozen=True)
 class PolicySpec:
-    """BISO rules kept as validated plain data; docklock.policy interprets them."""
+    """BISO rules and exceptions kept as validated plain data; docklock.policy interprets them.
+
+    `exceptions` ({rule, address, reason, expires}) accept a risk for any active rule by
+    id, built-in pack rules included; a document may hold only exceptions.
+    """
 
     rules: tuple[Mapping[str, Any], ...] = ()
+    exceptions: tuple[Mapping[str, Any], ...] = ()
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> PolicySpec:
-        return cls(tuple(dict(r) for r in d.get("rules", ())))
+        return cls(tuple(dict(r) for r in d.get("rules", ())),
+                   tuple(dict(e) for e in d.get("exceptions", ())))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rules": [dict(r) for r in self.rules]}
+        # Valid documents round-trip exactly (each list, when given, is non-empty); an
+        # empty spec keeps `rules: []` so the schema reports what is missing.
+        out: dict[str, Any] = {}
+        if self.rules or not self.exceptions:
+            out["rules"] = [dict(r) for r in self.rules]
+        if self.exceptions:
+            out["exceptions"] = [dict(e) for e in self.exceptions]
+        return out
 
 
 @dataclass(frozen=True)

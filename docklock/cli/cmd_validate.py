@@ -2,11 +2,17 @@
 
 Prints `N resources valid` (N counts every document in the spec folders, not
 docklock.yaml) or every problem, one per line as `file:line:col: message (hint)`; exit
-0 or 1. `--json` prints {"valid", "resources", "errors": [{file, line, column, path,
-message, hint}], "warnings": [...]} on stdout in both cases.
+0 or 1. Warnings are printed too (before the errors) and never change the exit code.
+`--json` prints {"valid", "resources", "errors": [{file, line, column, path, message,
+hint}], "warnings": [same shape]} on stdout in both cases. For a policy failure `path`
+is the path in the resource view the rule checked (`effective.*` fields are computed
+from the cage) while file:line:col point at the document key behind it.
 
-Checks beyond loading plug in through `extra_checks` (the policy engine adds its
-diagnostics there).
+Checks beyond loading plug in through `extra_checks`. The BISO policies are one: every
+active rule (built-in packs from docklock.yaml, Policy documents) is evaluated; a
+deny-rule failure is an error naming the rule, the resource, the key's file:line:col
+and the compliance controls, a warn-rule failure a warning, and a malformed policy,
+exception or pack entry an error like any other spec problem.
 """
 
 from __future__ import annotations
@@ -15,17 +21,49 @@ import argparse
 from collections.abc import Callable, Sequence
 
 from docklock.cli._common import Output, workspace_of
-from docklock.errors import EXIT_ERROR, EXIT_OK, CueError, Diagnostic, ValidationError
+from docklock.errors import (
+    EXIT_ERROR,
+    EXIT_OK,
+    CueError,
+    Diagnostic,
+    Location,
+    PolicyError,
+    ValidationError,
+)
 from docklock.load import Workspace, load_workspace
+from docklock.load.positions import PositionLookup
+from docklock.policy import RuleResult, document_path, evaluate_workspace
 
 # Each function returns further diagnostics for a loaded workspace (errors fail validate).
 ExtraCheck = Callable[[Workspace], Sequence[Diagnostic]]
 
 
 def extra_checks() -> list[ExtraCheck]:
-    """Checks run after loading. Seam for the policy engine (issue 8): return its check
-    here, e.g. `[docklock.policy.validate_diagnostics]`."""
-    return []
+    """Checks run after loading, in order; each returns errors and warnings."""
+    return [policy_diagnostics]
+
+
+def policy_diagnostics(ws: Workspace) -> list[Diagnostic]:
+    """The workspace's policy outcome as diagnostics, each at the offending key if known.
+
+    Positions are looked up (re-reading a YAML file precisely) only for what is reported.
+    """
+    lookup = PositionLookup(ws.paths)
+    try:
+        report = evaluate_workspace(ws.resources, ws.cluster_spec, locate=lookup,
+                                    cluster_doc=ws.cluster)
+    except ValidationError as exc:
+        return list(exc.diagnostics)
+    except PolicyError as exc:
+        return [Diagnostic(exc.message, exc.location, hint=exc.hint)]
+
+    def at(result: RuleResult) -> Location | None:
+        resource = ws.get(result.address)
+        if resource is None or not result.path:
+            return None
+        return lookup(resource, document_path(result.path))
+
+    return report.to_diagnostics(locate=at)
 
 
 def add_cue_option(parser: argparse.ArgumentParser) -> None:

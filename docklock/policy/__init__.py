@@ -2,17 +2,22 @@
 
 Public API (everything else is internal):
 
-- `evaluate(resources, *, cluster, packs, policies, today) -> PolicyReport` checks every
-  resource against the enabled built-in packs and the workspace's Policy documents;
-  raises ValidationError for malformed rules or unknown packs.
-- `evaluate_workspace(resources, cluster, *, today=None)` does the same for a loaded
-  workspace (Policy documents picked out of `resources`, packs from the Cluster spec).
+- `evaluate(resources, *, cluster, packs, policies, today, locate=None,
+  cluster_doc=None) -> PolicyReport` checks every resource against the enabled built-in
+  packs and the workspace's Policy documents (their rules and `spec.exceptions`);
+  raises ValidationError for malformed rules or exceptions, an exception naming no
+  active rule, unknown packs and non-`builtin:` entries in spec.policies.
+- `evaluate_workspace(resources, cluster, *, today=None, locate=None, cluster_doc=None)`
+  does the same for a loaded workspace (Policy documents picked out of `resources`,
+  packs from the Cluster spec). `locate(resource, json_path)` (docklock.load.positions)
+  and `cluster_doc` (the Cluster resource) make errors point at the offending key.
 - `check_policies_valid(policies) -> list[Diagnostic]` lists every problem in Policy
   documents (validate calls it to report them with every other spec problem).
 - `PolicyReport` (digest, deny_failures, warnings, summary, frameworks, to_dict,
   to_diagnostics) and the renderers `render_text`, `render_json`, `render_sarif`,
   `render_framework`.
-- `effective_view(resource, cluster_spec, profiles)` is the document an assert sees.
+- `effective_view(resource, cluster_spec, profiles)` is the document an assert sees;
+  `document_path(view_path)` maps a failure's view path to the document key behind it.
 """
 
 from docklock.policy.catalog import pack_names
@@ -22,6 +27,7 @@ from docklock.policy.engine import (
     Selector,
     active_rules,
     check_policies_valid,
+    document_path,
     effective_view,
     evaluate,
     evaluate_workspace,
@@ -56,6 +62,7 @@ __all__ = [
     "Summary",
     "active_rules",
     "check_policies_valid",
+    "document_path",
     "effective_view",
     "evaluate",
     "evaluate_workspace",

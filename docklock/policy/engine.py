@@ -4,8 +4,10 @@ A rule (Polaris style) is an `assert` JSON Schema plus metadata: which resources
 matches and excludes (Kyverno style: kinds, namespaces, names, label selector), whether a
 failure denies or warns (Conftest style), the compliance controls it evidences (Trivy
 compliance style) and time-boxed exceptions. Rules come from built-in packs named in
-docklock.yaml (`spec.policies`) and from `kind: Policy` documents, which are always
-active.
+docklock.yaml (`spec.policies`, `builtin:<pack>` names only) and from `kind: Policy`
+documents in the spec folders, which are always active. Exceptions sit on a rule
+(`rules[].exceptions`) or in any Policy document's `spec.exceptions`, which names the
+rule by id: the way to except a built-in pack rule without copying it.
 
 Each rule's assert is checked against the resource *view*: `resource.to_dict()` plus,
 for Service and Job, an `effective` object computed from the resource's effective cage
@@ -21,7 +23,7 @@ import fnmatch
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cache
 from typing import Any, cast
@@ -177,20 +179,28 @@ def _glob_any(text: str, patterns: Iterable[str]) -> bool:
 
 @dataclass(frozen=True)
 class PolicyException:
-    """An accepted risk for one address (or an address glob), valid through `expires`."""
+    """An accepted risk for one address (or an address glob), valid through `expires`.
+
+    `source` is the Policy document that granted it through `spec.exceptions` (empty for
+    an exception written on the rule itself).
+    """
 
     address: str
     reason: str
     expires: date | None = None
+    source: str = ""
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> PolicyException:
-        return cls(str(d["address"]), str(d["reason"]), _parse_date(d.get("expires")))
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "") -> PolicyException:
+        return cls(str(d["address"]), str(d["reason"]), _parse_date(d.get("expires")),
+                   source)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"address": self.address, "reason": self.reason}
         if self.expires is not None:
             out["expires"] = self.expires.isoformat()
+        if self.source:
+            out["source"] = self.source
         return out
 
     def covers(self, address: Address) -> bool:
@@ -206,7 +216,8 @@ class PolicyException:
         return self.expires is not None and today > self.expires
 
     def ref(self, today: date) -> ExceptionRef:
-        return ExceptionRef(self.address, self.reason, self.expires, self.expired_on(today))
+        return ExceptionRef(self.address, self.reason, self.expires, self.expired_on(today),
+                            self.source)
 
 
 def _parse_date(value: Any) -> date | None:
@@ -334,16 +345,16 @@ def check_policies_valid(policies: Sequence[Resource], *,
     Checks each document's spec against schemas/policy.schema.json, then what a schema
     cannot: each assert is itself a valid JSON Schema with only local references,
     In/NotIn expressions have values, exception dates are real dates, exception
-    addresses parse, and rule ids are unique across documents. `locate(resource, path)`
-    may map a JSON path inside the document to its file:line (the loader knows);
-    otherwise diagnostics point at the document.
+    addresses parse, and rule ids are unique across documents. Whether a `spec.exceptions`
+    entry names an active rule depends on the packs too: `active_rules` checks that.
+    `locate(resource, path)` may map a JSON path inside the document to its file:line
+    (the loader knows); otherwise diagnostics point at the document.
     """
     diags: list[Diagnostic] = []
     seen: dict[str, str] = {}
     for policy in policies:
         def where(path: str, policy: Resource = policy) -> Location | None:
-            found = locate(policy, path) if locate is not None else None
-            return found or policy.location
+            return _where(locate, policy, path)
 
         if not isinstance(policy.spec, PolicySpec):
             diags.append(Diagnostic(f"{policy.address} is not a Policy document",
@@ -371,7 +382,19 @@ def check_policies_valid(policies: Sequence[Resource], *,
                         hint="rule ids are unique across every Policy and built-in pack"))
                 else:
                     seen[rule_id] = str(policy.address)
+        for index, exc in enumerate(spec.get("exceptions") or []):
+            if not isinstance(exc, dict):
+                continue
+            about = f"exception for rule {exc.get('rule', '?')}"
+            for path, message, hint in _exception_problems(exc, f"spec.exceptions[{index}]"):
+                diags.append(Diagnostic(f"{policy.address}: {about}: {message}", where(path),
+                                        path, hint=hint))
     return diags
+
+
+def _where(locate: Locate | None, resource: Resource, path: str) -> Location | None:
+    found = locate(resource, path) if locate is not None else None
+    return found or resource.location
 
 
 def _rule_problems(rule: Mapping[str, Any], rule_id: str) -> list[tuple[str, str, str]]:
@@ -395,23 +418,29 @@ def _rule_problems(rule: Mapping[str, Any], rule_id: str) -> list[tuple[str, str
             if op in ("Exists", "DoesNotExist") and values:
                 problems.append((path, f"operator {op} takes no `values`",
                                  "remove `values`, or use In/NotIn"))
-    for i, exc in enumerate(rule.get("exceptions", []) or []):
-        if not isinstance(exc, Mapping):
-            continue
-        path = f"exceptions[{i}]"
+    exceptions = rule.get("exceptions")
+    for i, exc in enumerate(exceptions if isinstance(exceptions, list) else []):
+        if isinstance(exc, Mapping):
+            problems.extend(_exception_problems(exc, f"exceptions[{i}]"))
+    return problems
+
+
+def _exception_problems(exc: Mapping[str, Any], path: str) -> list[tuple[str, str, str]]:
+    """The date and address of one exception entry (the schema checks its shape)."""
+    problems: list[tuple[str, str, str]] = []
+    try:
+        _parse_date(exc.get("expires"))
+    except ValueError:
+        problems.append((f"{path}.expires", f"{exc.get('expires')!r} is not a date",
+                         "write the last day the exception applies as YYYY-MM-DD"))
+    address = str(exc.get("address", ""))
+    if address and not _GLOB_CHARS & set(address):
         try:
-            _parse_date(exc.get("expires"))
-        except ValueError:
-            problems.append((f"{path}.expires", f"{exc.get('expires')!r} is not a date",
-                             "write the last day the exception applies as YYYY-MM-DD"))
-        address = str(exc.get("address", ""))
-        if address and not _GLOB_CHARS & set(address):
-            try:
-                Address.parse(address)
-            except ValueError as err:
-                problems.append((f"{path}.address", str(err),
-                                 "write the address as Kind/namespace/name, e.g. "
-                                 "Service/default/web, or use a glob"))
+            Address.parse(address)
+        except ValueError as err:
+            problems.append((f"{path}.address", str(err),
+                             "write the address as Kind/namespace/name, e.g. "
+                             "Service/default/web, or use a glob"))
     return problems
 
 
@@ -492,22 +521,36 @@ def _json_path(parts: Iterable[Any]) -> str:
 # ---------------------------------------------------------------- packs
 
 
-def resolve_packs(packs: Sequence[str]) -> tuple[list[Rule], list[Diagnostic]]:
-    """The rules enabled by `spec.policies` names, deduplicated, and unknown-name errors.
+PackWhere = Callable[[int], Location | None]
 
-    Only `builtin:<pack>` names are resolved here; other entries name workspace files of
-    Policy documents, which docklock.load reads and evaluate receives as `policies`.
+
+def resolve_packs(packs: Sequence[str], *, where: PackWhere | None = None,
+                  ) -> tuple[list[Rule], list[Diagnostic]]:
+    """The rules enabled by `spec.policies` names, deduplicated, and the errors found.
+
+    Only `builtin:<pack>` names are accepted: an unknown pack or any other entry (such as
+    a file path) is an error. Policy documents need no entry, since every one in the
+    spec folders is always active. `where(i)` locates entry `i` (docklock.yaml's
+    spec.policies[i]) when the caller knows the file.
     """
     rules: dict[str, Rule] = {}
     diags: list[Diagnostic] = []
     available = ", ".join(f"{catalog.BUILTIN_PREFIX}{n}" for n in catalog.pack_names())
-    for name in packs:
+    for index, name in enumerate(packs):
+        path = f"spec.policies[{index}]"
+        at = where(index) if where is not None else None
         if not name.startswith(catalog.BUILTIN_PREFIX):
-            continue  # a file of Policy documents: docklock.load passes them as policies
+            diags.append(Diagnostic(
+                f"spec.policies entry {name!r} is not a built-in pack: spec.policies names "
+                "built-in packs only; Policy documents in the spec folders are always "
+                "active", at, path,
+                hint=f"move the Policy documents into a spec folder (spec.specs) and remove "
+                     f"this entry; built-in packs are {available}"))
+            continue
         bare = name.removeprefix(catalog.BUILTIN_PREFIX)
         if bare not in catalog.pack_names():
             diags.append(Diagnostic(
-                f"unknown policy pack {name!r}", path="spec.policies",
+                f"unknown policy pack {name!r}", at, path,
                 hint=f"built-in packs are {available}; write your own rules as "
                      "kind: Policy documents in the spec folders"))
             continue
@@ -521,12 +564,25 @@ def resolve_packs(packs: Sequence[str]) -> tuple[list[Rule], list[Diagnostic]]:
 
 
 def active_rules(packs: Sequence[str], policies: Sequence[Resource], *,
-                 locate: Locate | None = None) -> list[Rule]:
-    """Pack rules plus every Policy document's rules, sorted by id; raises on any problem."""
+                 locate: Locate | None = None,
+                 cluster_doc: Resource | None = None) -> list[Rule]:
+    """Pack rules plus every Policy document's rules, sorted by id; raises on any problem.
+
+    Each rule carries its own exceptions plus those granted to its id by any Policy
+    document's `spec.exceptions`; an exception naming no active rule is an error.
+    `cluster_doc` (docklock.yaml's Cluster) lets pack errors point at spec.policies[i].
+    """
     diags = check_policies_valid(policies, locate=locate)
-    pack_rules, pack_diags = resolve_packs(packs)
+    where: PackWhere | None = None
+    if cluster_doc is not None:
+        def where(index: int) -> Location | None:
+            return _where(locate, cluster_doc, f"spec.policies[{index}]")
+    pack_rules, pack_diags = resolve_packs(packs, where=where)
+    # Malformed documents cannot be turned into rules; bad pack entries only leave
+    # their rules out, so the checks below still run and report with them.
+    if diags:
+        raise_if_errors([*diags, *pack_diags])
     diags.extend(pack_diags)
-    raise_if_errors(diags)
     by_id = {r.id: r for r in pack_rules}
     for policy in policies:
         for rule in policy_rules(policy):
@@ -538,8 +594,45 @@ def active_rules(packs: Sequence[str], policies: Sequence[Resource], *,
                          "rename the rule"))
                 continue
             by_id[rule.id] = rule
+    granted: dict[str, list[PolicyException]] = {}
+    for policy in policies:
+        for index, raw, exc in _document_exceptions(policy):
+            rule_id = str(raw["rule"])
+            if rule_id in by_id:
+                granted.setdefault(rule_id, []).append(exc)
+                continue
+            path = f"spec.exceptions[{index}].rule"
+            diags.append(Diagnostic(
+                f"{policy.address}: exception for {exc.address} names rule {rule_id}, "
+                "which is not an active rule", _where(locate, policy, path), path,
+                hint=_unknown_rule_hint(rule_id)))
     raise_if_errors(diags)
+    for rule_id, extra in granted.items():
+        rule = by_id[rule_id]
+        by_id[rule_id] = replace(rule, exceptions=(*rule.exceptions, *extra))
     return sorted(by_id.values(), key=lambda r: r.id)
+
+
+def _document_exceptions(policy: Resource,
+                         ) -> Iterable[tuple[int, Mapping[str, Any], PolicyException]]:
+    """(index, raw entry, exception) for each `spec.exceptions` entry of a valid Policy."""
+    spec = policy.spec
+    if not isinstance(spec, PolicySpec):
+        return
+    source = _source_of(policy)
+    for index, raw in enumerate(spec.exceptions):
+        plain = _plain(raw)
+        yield index, plain, PolicyException.from_dict(plain, source=source)
+
+
+def _unknown_rule_hint(rule_id: str) -> str:
+    for pack in catalog.RULE_PACKS:
+        if any(r.id == rule_id for r in policy_rules(catalog.rule_pack(pack))):
+            return (f"{rule_id} is in {catalog.BUILTIN_PREFIX}{pack}, which is not enabled: "
+                    f"add {catalog.BUILTIN_PREFIX}{pack} (or a framework pack selecting it) "
+                    "to docklock.yaml spec.policies, or remove the exception")
+    return ("name the id of a rule in a Policy document or an enabled built-in pack "
+            "(`docklock policy check` lists them), or remove the exception")
 
 
 # ---------------------------------------------------------------- compiled asserts
@@ -639,6 +732,31 @@ def runs_as_non_root(user: str | None) -> bool:
     return name not in ("", "root", "0")
 
 
+# Which document key each `effective` field comes from, so a failure on a computed field
+# can point at what the author wrote (or would write). Fields DockLock offers no way to
+# set (privileged, host namespaces) point at the cage, which decides the rest.
+_EFFECTIVE_SOURCE = {
+    "cageName": "spec.cage", "cageLevel": "spec.cage", "readOnlyRoot": "spec.cage",
+    "noNewPrivileges": "spec.cage", "capDrop": "spec.cage", "capAdd": "spec.capAdd",
+    "seccompProfile": "spec.cage", "seccomp": "spec.cage", "networkNone": "spec.cage",
+    "privileged": "spec.cage", "hostNetwork": "spec.cage", "hostPid": "spec.cage",
+    "hostIpc": "spec.cage", "user": "spec.user", "runAsNonRoot": "spec.user",
+    "memoryLimit": "spec.resources.memory", "cpuLimit": "spec.resources.cpus",
+    "pidsLimit": "spec.resources.pids", "image": "spec.image", "imagePinned": "spec.image",
+    "healthcheck": "spec.healthcheck",
+}
+
+
+def document_path(view_path: str) -> str:
+    """The document path behind a resource-view path (`effective.imagePinned` →
+    `spec.image`); other paths are document paths already. For locating failures."""
+    head, _, rest = view_path.partition(".")
+    if head != "effective":
+        return view_path
+    field_name = rest.split(".", 1)[0].split("[", 1)[0]
+    return _EFFECTIVE_SOURCE.get(field_name, "spec")
+
+
 def _cap(name: str) -> str:
     return name.upper().removeprefix("CAP_")
 
@@ -712,15 +830,18 @@ def effective_view(resource: Resource, cluster_spec: ClusterSpec,
 
 def evaluate(resources: Sequence[Resource], *, cluster: ClusterSpec, packs: Sequence[str],
              policies: Sequence[Resource], today: date,
-             locate: Locate | None = None) -> PolicyReport:
+             locate: Locate | None = None,
+             cluster_doc: Resource | None = None) -> PolicyReport:
     """Check every resource against every active rule.
 
     `packs` are docklock.yaml's `spec.policies` names (builtin:baseline, builtin:soc2...);
     `policies` the workspace's Policy documents (always active). Policy documents among
     `resources` are not checked. Raises ValidationError listing every malformed rule or
-    unknown pack; otherwise returns the report (deny failures are data, not exceptions).
+    exception, unknown pack or non-builtin entry; otherwise returns the report (deny
+    failures are data, not exceptions). `locate` and `cluster_doc` only sharpen where
+    those errors point (see `active_rules`).
     """
-    rules = active_rules(packs, policies, locate=locate)
+    rules = active_rules(packs, policies, locate=locate, cluster_doc=cluster_doc)
     targets = sorted((r for r in resources if r.kind != Kind.POLICY.value),
                      key=lambda r: (str(r.address), r.kind))
     addresses = [r.address for r in targets]
@@ -775,16 +896,18 @@ def evaluate(resources: Sequence[Resource], *, cluster: ClusterSpec, packs: Sequ
 
 def evaluate_workspace(resources: Sequence[Resource], cluster: ClusterSpec, *,
                        today: date | None = None, locate: Locate | None = None,
-                       ) -> PolicyReport:
+                       cluster_doc: Resource | None = None) -> PolicyReport:
     """`evaluate` for a loaded workspace: Policy documents are taken from `resources`,
     packs from `cluster.policies`, `today` defaults to the local date.
 
     What validate and plan call: `report.to_diagnostics()` gives deny failures as errors
     and warnings as warnings; `report.digest` is what the plan and ledger record.
+    Pass the workspace's Cluster resource as `cluster_doc` so that pack errors point at
+    docklock.yaml's spec.policies[i].
     """
     policies = [r for r in resources if r.kind == Kind.POLICY.value]
     return evaluate(resources, cluster=cluster, packs=cluster.policies, policies=policies,
-                    today=today or date.today(), locate=locate)
+                    today=today or date.today(), locate=locate, cluster_doc=cluster_doc)
 
 
 def _exception_for(rule: Rule, address: Address, today: date) -> ExceptionRef | None:

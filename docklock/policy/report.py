@@ -68,7 +68,8 @@ def render_text(report: PolicyReport, *, root: Path | None = None, quiet: bool =
                 until = f" until {exc.expires.isoformat()}" if exc.expires else " (no expiry)"
                 if exc.expired and exc.expires:
                     until = f" on {exc.expires.isoformat()}"
-                lines.append(f"           exception {state}{until}: {exc.reason}")
+                granted = f" (granted by {exc.source})" if exc.source else ""
+                lines.append(f"           exception {state}{until}: {exc.reason}{granted}")
     if not report.rules:
         lines.append("no policy rules are active (enable packs in docklock.yaml "
                      "spec.policies, e.g. [builtin:baseline], or add kind: Policy documents)")

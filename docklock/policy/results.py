@@ -9,7 +9,7 @@ give the same digest; the plan and the ledger record it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -31,17 +31,25 @@ class Status(StrEnum):
 
 @dataclass(frozen=True)
 class ExceptionRef:
-    """The exception that applied to (or expired for) one result."""
+    """The exception that applied to (or expired for) one result.
+
+    `source` is the Policy document whose `spec.exceptions` granted it; empty when the
+    exception is written on the rule itself (then the key is left out of `to_dict`).
+    """
 
     address: str
     reason: str
     expires: date | None = None
     expired: bool = False
+    source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"address": self.address, "reason": self.reason,
-                "expires": self.expires.isoformat() if self.expires else None,
-                "expired": self.expired}
+        out: dict[str, Any] = {"address": self.address, "reason": self.reason,
+                               "expires": self.expires.isoformat() if self.expires else None,
+                               "expired": self.expired}
+        if self.source:
+            out["source"] = self.source
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,11 +272,14 @@ class PolicyReport:
                 return view
         raise KeyError(name)
 
-    def to_diagnostics(self) -> list[Diagnostic]:
-        """Deny failures as errors, warnings and expired exceptions as warnings.
+    def to_diagnostics(self, *, locate: Callable[[RuleResult], Location | None] | None = None,
+                       ) -> list[Diagnostic]:
+        """Deny failures as errors, warnings (expired exceptions included) as warnings.
 
         Each names the rule, the resource address, the controls, and points at the
         resource's file:line, so validate and plan can show them with every other problem.
+        `locate(result)` may point closer, at the key `result.path` names (it is called
+        only for the results reported, and None keeps the resource's location).
         """
         by_id = {r.id: r for r in self.rules}
         out: list[Diagnostic] = []
@@ -279,10 +290,11 @@ class PolicyReport:
                 expired = ""
                 if res.exception is not None and res.exception.expired:
                     expired = f" (exception expired {res.exception.expires})"
+                where = (locate(res) if locate is not None else None) or res.location
                 out.append(Diagnostic(
                     message=(f"policy {res.rule} ({info.severity}, {info.enforcement}) "
                              f"failed for {res.address}: {res.message}{expired}{controls}"),
-                    location=res.location,
+                    location=where,
                     path=res.path,
                     hint=_hint(res, info),
                     severity="error" if res.status is Status.FAIL else "warning",
@@ -292,13 +304,13 @@ class PolicyReport:
 
 def _hint(res: RuleResult, info: RuleInfo) -> str:
     what = f"{res.detail}; " if res.detail else ""
-    if info.source.startswith("builtin:"):
-        # Built-in packs are read-only; exceptions live on rules in Policy documents.
-        return (f"{what}fix the resource, or to accept the risk copy rule {info.id} from "
-                f"{info.source} into a Policy document (in place of the pack) and add an "
-                f"exception for {res.address} with a reason and an expiry date")
-    return (f"{what}fix the resource, or add an exception for {res.address} "
-            f"(reason, expires) to rule {info.id} in {info.source}")
+    if res.exception is not None and res.exception.expired:
+        return (f"{what}fix the resource, or renew the exception for {res.address} "
+                f"(expired {res.exception.expires}) with a new expiry date")
+    # Any Policy document may except any active rule, built-in pack rules included.
+    return (f"{what}fix the resource, or accept the risk in a Policy document: "
+            f"spec.exceptions: [{{rule: {info.id}, address: {res.address}, "
+            f"reason: ..., expires: YYYY-MM-DD}}]")
 
 
 def _fold(text: str) -> str:

@@ -214,9 +214,11 @@ def test_pack_names_and_unknown_pack_error() -> None:
     assert "builtin:baseline" in err.value.explain()
 
 
-def test_file_pack_entries_are_left_to_the_loader() -> None:
-    report = run([svc("a")], packs=("policies/extra.yaml",))
-    assert report.rules == ()
+def test_file_pack_entries_are_rejected() -> None:
+    with pytest.raises(ValidationError) as err:
+        run([svc("a")], packs=("policies/extra.yaml",))
+    assert "'policies/extra.yaml' is not a built-in pack" in err.value.explain()
+    assert "Policy documents in the spec folders are always active" in err.value.explain()
 
 
 def test_rule_id_clashing_with_a_pack_rule_is_an_error() -> None:

@@ -63,8 +63,10 @@ def test_builtin_baseline_pack_is_a_valid_policy_document() -> None:
     assert list(validator().iter_errors(doc)) == []
 
 
-MINIMAL = {"apiVersion": "docklock.io/v1", "kind": "Policy", "metadata": {"name": "p"},
-           "spec": {"rules": [{"id": "r", "match": {"kinds": ["Service"]}, "assert": {}}]}}
+MINIMAL: dict[str, Any] = {"apiVersion": "docklock.io/v1", "kind": "Policy",
+                           "metadata": {"name": "p"},
+                           "spec": {"rules": [{"id": "r", "match": {"kinds": ["Service"]},
+                                               "assert": {}}]}}
 
 
 @pytest.mark.parametrize(("patch", "fragment"), [
@@ -75,8 +77,22 @@ MINIMAL = {"apiVersion": "docklock.io/v1", "kind": "Policy", "metadata": {"name"
     ({"spec": {"rules": []}}, "should be non-empty"),
     ({"spec": {"rules": [{"id": "r", "match": {"kinds": ["Service"]}}]}},
      "'assert' is a required property"),
-    ({"spec": {"rules": [], "exceptions": []}}, "Additional properties are not allowed"),
-], ids=["top-level", "kind", "metadata-field", "name", "no-rules", "no-assert", "spec-field"])
+    ({"spec": {"rules": MINIMAL["spec"]["rules"], "waivers": []}},
+     "Additional properties are not allowed"),
+    ({"spec": {}}, "should be non-empty"),
+    ({"spec": {"exceptions": []}}, "should be non-empty"),
+    ({"spec": {"exceptions": [{"address": "web", "reason": "r"}]}},
+     "'rule' is a required property"),
+    ({"spec": {"exceptions": [{"rule": "r", "address": "web"}]}},
+     "'reason' is a required property"),
+    ({"spec": {"exceptions": [{"rule": "r", "address": "web", "reason": "x",
+                               "owner": "ops"}]}},
+     "Additional properties are not allowed"),
+    ({"spec": {"exceptions": [{"rule": "r one", "address": "web", "reason": "x"}]}},
+     "does not match"),
+], ids=["top-level", "kind", "metadata-field", "name", "no-rules", "no-assert", "spec-field",
+        "spec-empty", "exceptions-empty", "exception-no-rule", "exception-no-reason",
+        "exception-extra-field", "exception-rule-pattern"])
 def test_invalid_documents_are_rejected(patch: dict[str, Any], fragment: str) -> None:
     doc = {**MINIMAL, **patch}
     messages = [e.message for e in validator().iter_errors(doc)]
@@ -85,3 +101,13 @@ def test_invalid_documents_are_rejected(patch: dict[str, Any], fragment: str) ->
 
 def test_minimal_document_is_valid() -> None:
     assert list(validator().iter_errors(MINIMAL)) == []
+
+
+@pytest.mark.parametrize("spec", [
+    {"exceptions": [{"rule": "run-as-non-root", "address": "web", "reason": "r"}]},
+    {"rules": MINIMAL["spec"]["rules"],
+     "exceptions": [{"rule": "r", "address": "Service/*/tmp-*", "reason": "r",
+                     "expires": "2030-01-31"}]},
+], ids=["exceptions-only", "rules-and-exceptions"])
+def test_documents_with_exceptions_are_valid(spec: dict[str, Any]) -> None:
+    assert list(validator().iter_errors({**MINIMAL, "spec": spec})) == []
