@@ -282,12 +282,9 @@ def verify_witness(expected: Witness, actual: Witness) -> None:
 
 def record_in_ledger(paths: WorkspacePaths, payload: Mapping[str, Any]) -> int:
     """Append a `witness` ledger entry and sign a checkpoint; returns the entry's seq."""
-    from docklock.ledger import EntryType, Ledger, ensure_keys
+    from docklock.ledger import EntryType, record_event
 
-    signer = ensure_keys(paths)
-    ledger = Ledger.open(paths)
-    entry = ledger.append(EntryType.WITNESS, payload)
-    ledger.checkpoint(signer)
+    entry, _ = record_event(paths, EntryType.WITNESS, payload)
     return entry.seq
 
 

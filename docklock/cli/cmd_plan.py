@@ -12,19 +12,25 @@ from pathlib import Path
 from typing import Any
 
 from docklock.cli._common import Output, workspace_of
-from docklock.errors import EXIT_CHANGES, EXIT_OK, LockError
+from docklock.errors import EXIT_CHANGES, EXIT_OK, LockError, ValidationError
+from docklock.ledger import Entry, EntryType, record_event
+from docklock.load import Workspace
+from docklock.objects import canonical_json, sha256_hex
 from docklock.plan import (
     RENDERERS,
     Plan,
     PlanOptions,
+    PolicyInfo,
     build_plan,
     git_info,
     render_text,
     save_plan,
 )
+from docklock.policy.gate import check_workspace
 from docklock.render import render_workspace
 from docklock.state import StateStore, utc_now
 from docklock.state.store import gc_paused
+from docklock.workspace import WorkspacePaths
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -77,9 +83,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 def cmd_plan(args: argparse.Namespace, out: Output) -> int:
     plan = make_cli_plan(args)
+    paths = workspace_of(args)
     if args.out is not None:
-        paths = workspace_of(args)
         save_plan(plan, args.out, paths)
+    record_plan(paths, plan, args.out)
     if args.format == "text":
         out.line(render_text(plan, out.paint).rstrip("\n"))
     else:
@@ -98,6 +105,7 @@ def make_cli_plan(args: argparse.Namespace) -> Plan:
     paths = workspace_of(args)
     with gc_paused():  # large acyclic data; see docklock.state.store.gc_paused
         ws = load_workspace(paths, cue=args.cue)
+        policy = policy_info(ws)
         rendered = render_workspace(ws)
     store = StateStore(paths)
     # Plan writes no state: the lock is held only while reading, so a concurrent apply
@@ -110,7 +118,7 @@ def make_cli_plan(args: argparse.Namespace) -> Plan:
         "cluster": ws.cluster_name, "spec_digest": ws.spec_digest, "files": ws.files,
         "options": options, "git": git_info(paths.root),
         "warnings": (*(str(w) for w in ws.warnings), *rendered.warnings),
-        "created": utc_now(),
+        "created": utc_now(), "policy": policy,
     }
     if not args.refresh:
         plan, _ = build_plan(rendered.objects, state, **common)
@@ -121,6 +129,30 @@ def make_cli_plan(args: argparse.Namespace) -> Plan:
                  workspace_url=ws.cluster_spec.podmanUrl) as runtime:
         plan, _ = build_plan(rendered.objects, state, reader=runtime, **common)
     return plan
+
+
+def policy_info(ws: Workspace) -> PolicyInfo:
+    """Run the policy gate: a deny failure stops the plan (exit 1) with every failure
+    located; warnings and the report digest are recorded in the plan."""
+    outcome = check_workspace(ws)
+    if outcome.errors:
+        raise ValidationError(outcome.errors)
+    digest = outcome.report.digest if outcome.report is not None else None
+    return PolicyInfo(digest=digest, warnings=tuple(str(w) for w in outcome.warnings))
+
+
+def record_plan(paths: WorkspacePaths, plan: Plan, saved_to: Path | None) -> Entry:
+    """Append a `plan` entry (digest of the plan, its summary and policy digest)."""
+    payload = {
+        "plan_digest": sha256_hex(canonical_json(plan.to_dict())),
+        "summary": plan.summary.to_dict(), "spec_digest": plan.spec_digest,
+        "policy_digest": plan.policy.digest, "lineage": plan.lineage,
+        "serial": plan.serial, "saved_to": str(saved_to) if saved_to else None,
+        "options": plan.options.to_dict(),
+    }
+    entry, _ = record_event(paths, EntryType.PLAN, payload, cluster=plan.cluster,
+                            serial=plan.serial)
+    return entry
 
 
 def cmd_force_unlock(args: argparse.Namespace, out: Output) -> int:

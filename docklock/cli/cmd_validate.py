@@ -21,18 +21,9 @@ import argparse
 from collections.abc import Callable, Sequence
 
 from docklock.cli._common import Output, workspace_of
-from docklock.errors import (
-    EXIT_ERROR,
-    EXIT_OK,
-    CueError,
-    Diagnostic,
-    Location,
-    PolicyError,
-    ValidationError,
-)
+from docklock.errors import EXIT_ERROR, EXIT_OK, CueError, Diagnostic, ValidationError
 from docklock.load import Workspace, load_workspace
-from docklock.load.positions import PositionLookup
-from docklock.policy import RuleResult, document_path, evaluate_workspace
+from docklock.policy.gate import check_workspace
 
 # Each function returns further diagnostics for a loaded workspace (errors fail validate).
 ExtraCheck = Callable[[Workspace], Sequence[Diagnostic]]
@@ -44,26 +35,8 @@ def extra_checks() -> list[ExtraCheck]:
 
 
 def policy_diagnostics(ws: Workspace) -> list[Diagnostic]:
-    """The workspace's policy outcome as diagnostics, each at the offending key if known.
-
-    Positions are looked up (re-reading a YAML file precisely) only for what is reported.
-    """
-    lookup = PositionLookup(ws.paths)
-    try:
-        report = evaluate_workspace(ws.resources, ws.cluster_spec, locate=lookup,
-                                    cluster_doc=ws.cluster)
-    except ValidationError as exc:
-        return list(exc.diagnostics)
-    except PolicyError as exc:
-        return [Diagnostic(exc.message, exc.location, hint=exc.hint)]
-
-    def at(result: RuleResult) -> Location | None:
-        resource = ws.get(result.address)
-        if resource is None or not result.path:
-            return None
-        return lookup(resource, document_path(result.path))
-
-    return report.to_diagnostics(locate=at)
+    """The workspace's policy outcome as diagnostics (docklock.policy.gate)."""
+    return list(check_workspace(ws).diagnostics)
 
 
 def add_cue_option(parser: argparse.ArgumentParser) -> None:

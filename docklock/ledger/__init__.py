@@ -43,6 +43,7 @@ from docklock.ledger.keys import (
 )
 from docklock.ledger.merkle import CompactRange, ProofError
 from docklock.ledger.note import CheckpointBody, NoteError, origin_for
+from docklock.ledger.record import record_event
 from docklock.ledger.rotation import RotationResult, rotate_keys
 from docklock.ledger.store import (
     Checkpoint,
@@ -64,6 +65,7 @@ from docklock.ledger.verify import (
 )
 
 __all__ = [
+    "record_event",
     "ALGORITHMS", "DEFAULT_ALGORITHM", "PLAN_PAYLOAD_TYPE",
     "Checkpoint", "CheckpointBody", "CompactRange", "Entry", "EntryType", "EnvelopeError",
     "HybridPublicKey", "HybridSignatureError", "HybridSigner", "HybridVerifier",
