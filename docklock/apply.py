@@ -1,0 +1,1305 @@
+"""The executor: a Plan becomes Podman operations, in dependency order, in parallel.
+
+Owns: the schedule (which step waits for which: `build_schedule`, pure), running it
+(`execute`), progress events as data (`ApplyEvent`, rendered by `format_event`), the
+result (`ApplyResult`) and the ledger journal of an apply (`ApplyJournal`). It never
+prints and never exits: the CLI renders the events and decides the exit code.
+
+Invariants:
+- A step starts only when what it waits for is reached. A container waits for its
+  image, networks and volumes to exist and for the containers of the services it
+  `dependsOn` to meet the edge's condition: `started`, `healthy` (its healthcheck, which
+  apply drives itself: Podman without systemd never runs it) or `completed` (exit 0).
+  Deletes run in reverse: an object is removed only after everything recorded as
+  depending on it is gone. A replace is a delete then a create of the same name; the
+  replicas of one service are replaced one at a time, the next only once the previous
+  new one is settled (healthy when it has a healthcheck).
+- At most `parallelism` Podman operations run at once; health waits do not take a slot.
+- State is written after every completed step (create+start, start, delete, adoption),
+  by the main thread only, so a crash loses at most the steps in flight, and those are
+  found again on the next run: the plan adopts a labelled container missing from state,
+  and a create that finds its name taken by our own container with the desired config
+  hash adopts it instead of failing.
+- After the first failure no new change starts; changes already begun finish (a replace
+  whose old container is gone still creates the new one), and the rest are reported as
+  not attempted. Nothing is rolled back: re-running apply continues from reality.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+from typing import Any, Protocol
+
+from docklock.cage import write_cage_files
+from docklock.cage.podman_args import duration_ns
+from docklock.errors import (
+    ApplyError,
+    DockLockError,
+    HealthTimeoutError,
+    PodmanError,
+)
+from docklock.model import Address, Condition, Resource
+from docklock.objects import (
+    LABEL_ADDRESS,
+    LABEL_CLUSTER,
+    LABEL_CONFIG_HASH,
+    LABEL_MANAGED_BY,
+    MANAGED_BY,
+    ContainerConfig,
+    DesiredObject,
+    ObjectKind,
+)
+from docklock.plan import Action, Change, Plan, Reason
+from docklock.runtime.podman import PodmanNotFoundError, PodmanRuntime
+from docklock.state import RecordedObject, State, StateStore, utc_now
+from docklock.workspace import WorkspacePaths
+
+DEFAULT_PARALLELISM = 8
+WAIT_THREADS = 32  # health/completion waits: mostly asleep, so not bounded by parallelism
+PROGRESS_EVERY = 10.0  # seconds between "still waiting" events for one change
+_LOG_TAIL_LINES = 3
+
+
+class ContainerFailedError(ApplyError):
+    """A container exited (or could not start) when it had to keep running."""
+
+
+# ====================================================================== the schedule
+
+
+class Phase(StrEnum):
+    """One step of a change. A replace has two: destroy, then create."""
+
+    DESTROY = "destroy"  # remove the existing object (a delete, or the first half of a replace)
+    CREATE = "create"  # build / create / start (create, update, second half of a replace)
+    RECORD = "record"  # no Podman call: record a live object found with our labels (adopt)
+
+
+class Milestone(IntEnum):
+    """How far a step got; a waiter names the milestone it needs."""
+
+    STARTED = 1  # the object exists (containers: created and started)
+    DONE = 2  # the step is settled (containers: healthy / exited 0 / running, as required)
+
+
+class Settle(StrEnum):
+    """What a started container must do before its step is done."""
+
+    NONE = "none"  # not a container step
+    RUNNING = "running"  # must not have exited with an error right after start
+    HEALTHY = "healthy"  # its healthcheck must pass (apply runs it)
+    COMPLETED = "completed"  # must exit 0 (a dependent waits for `completed`)
+
+
+@dataclass(frozen=True)
+class Wait:
+    """`node` must reach `milestone` first; `why` says what the edge stands for."""
+
+    node: str
+    milestone: Milestone
+    why: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """One schedulable step (a node of the schedule); `id` is `<phase>:<object key>`."""
+
+    id: str
+    phase: Phase
+    key: str
+    waits: tuple[Wait, ...] = ()
+    settle: Settle = Settle.NONE
+    # Create-before-destroy replace: the CREATE step renames the old container out of
+    # the way first, and this DESTROY step (after the new one settled) removes it.
+    old_after_new: bool = False
+
+
+def step_id(phase: Phase, key: str) -> str:
+    return f"{phase.value}:{key}"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The steps of a plan in a deterministic order (the plan's), with their waits."""
+
+    steps: tuple[Step, ...]
+    changes: Mapping[str, Change]
+
+    def by_id(self) -> dict[str, Step]:
+        return {s.id: s for s in self.steps}
+
+    def steps_of(self, key: str) -> list[Step]:
+        return [s for s in self.steps if s.key == key]
+
+    def waves(self) -> list[list[str]]:
+        """Topological levels: wave n holds the steps whose waits all lie in waves < n."""
+        level: dict[str, int] = {}
+        by_id = self.by_id()
+        for sid in _topological_ids(self.steps):
+            waits = by_id[sid].waits
+            level[sid] = 1 + max((level[w.node] for w in waits), default=-1)
+        out: list[list[str]] = []
+        for s in self.steps:
+            n = level[s.id]
+            while len(out) <= n:
+                out.append([])
+            out[n].append(s.id)
+        return out
+
+
+Conditions = Mapping[tuple[str, str], Condition]
+_STRENGTH = {Condition.STARTED: 0, Condition.HEALTHY: 1, Condition.COMPLETED: 2}
+
+
+def dependency_conditions(resources: Iterable[Resource]) -> dict[tuple[str, str], Condition]:
+    """(dependent address, dependency address) -> condition, from every `dependsOn`."""
+    out: dict[tuple[str, str], Condition] = {}
+    for res in resources:
+        deps = getattr(res.spec, "dependsOn", ())
+        for dep in deps:
+            edge = (str(res.address), str(Address(dep.kind, res.namespace, dep.name)))
+            old = out.get(edge)
+            if old is None or _STRENGTH[dep.condition] > _STRENGTH[old]:
+                out[edge] = dep.condition
+    return out
+
+
+def settle_modes(desired: Iterable[DesiredObject], conditions: Conditions) -> dict[str, Settle]:
+    """How each desired container settles: completed if a dependent waits for its exit,
+    else healthy if it has a healthcheck, else running."""
+    completed = {dep for (_, dep), cond in conditions.items() if cond is Condition.COMPLETED}
+    out: dict[str, Settle] = {}
+    for obj in desired:
+        if obj.kind is not ObjectKind.CONTAINER:
+            continue
+        if str(obj.address) in completed:
+            out[obj.key] = Settle.COMPLETED
+        elif obj.config.get("healthcheck"):
+            out[obj.key] = Settle.HEALTHY
+        else:
+            out[obj.key] = Settle.RUNNING
+    return out
+
+
+def build_schedule(changes: Sequence[Change], conditions: Conditions,
+                   settles: Mapping[str, Settle], *,
+                   create_before_destroy: bool = False) -> Schedule:
+    """The steps and waits for `changes` (pure; see the module invariants).
+
+    `create_before_destroy`: the runtime can rename a container, so a replace the plan
+    marks create-before-destroy starts the new container (under the same name, the old
+    one renamed aside) and removes the old one only once the new one is settled.
+    """
+    by_key = {c.key: c for c in changes}
+    phases: dict[str, list[Phase]] = {}
+    cbd: set[str] = set()
+    for c in changes:
+        ps: list[Phase] = []
+        if c.action is Action.NOOP:
+            if Reason.ADOPTED in c.reasons and c.live is not None and c.after is not None:
+                ps.append(Phase.RECORD)
+        elif (create_before_destroy and c.action is Action.REPLACE and c.create_before_destroy
+              and c.kind is ObjectKind.CONTAINER and c.existing_id is not None):
+            ps = [Phase.CREATE, Phase.DESTROY]
+            cbd.add(c.key)
+        else:
+            if c.action is Action.DELETE or (
+                    c.action is Action.REPLACE and c.kind is not ObjectKind.IMAGE
+                    and c.existing_id is not None):
+                # An image replace is a rebuild: the tag moves, nothing is removed first.
+                ps.append(Phase.DESTROY)
+            if c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE):
+                ps.append(Phase.CREATE)
+        if ps:
+            phases[c.key] = ps
+
+    waits: dict[str, list[Wait]] = {}
+    order: list[tuple[str, Phase, str]] = []
+    for c in changes:
+        for ph in phases.get(c.key, ()):
+            sid = step_id(ph, c.key)
+            waits[sid] = []
+            order.append((sid, ph, c.key))
+
+    def has(phase: Phase, key: str) -> bool:
+        return phase in phases.get(key, ())
+
+    for c in changes:
+        key = c.key
+        if key in cbd:
+            waits[step_id(Phase.DESTROY, key)].append(
+                Wait(step_id(Phase.CREATE, key), Milestone.DONE, "new one settled first"))
+        if has(Phase.CREATE, key):
+            me = waits[step_id(Phase.CREATE, key)]
+            if has(Phase.DESTROY, key) and key not in cbd:
+                me.append(Wait(step_id(Phase.DESTROY, key), Milestone.DONE, "replace"))
+            for dep in c.depends_on:
+                dc = by_key.get(dep)
+                if dc is None:
+                    continue
+                if has(Phase.CREATE, dep):
+                    ms, why = _milestone_for(c, dc, conditions)
+                    me.append(Wait(step_id(Phase.CREATE, dep), ms, why))
+                elif has(Phase.RECORD, dep):
+                    me.append(Wait(step_id(Phase.RECORD, dep), Milestone.DONE, "adopted first"))
+        if has(Phase.DESTROY, key):
+            # Reverse order: my dependency is removed only after I am.
+            for dep in c.depends_on:
+                if has(Phase.DESTROY, dep):
+                    waits[step_id(Phase.DESTROY, dep)].append(
+                        Wait(step_id(Phase.DESTROY, key), Milestone.DONE,
+                             "remove dependents first"))
+                dc = by_key.get(dep)
+                if (key not in cbd and has(Phase.CREATE, key) and has(Phase.CREATE, dep)
+                        and dc is not None and dc.kind is ObjectKind.IMAGE):
+                    # The old container keeps running while its new image builds: a
+                    # failed build leaves it untouched.
+                    waits[step_id(Phase.DESTROY, key)].append(
+                        Wait(step_id(Phase.CREATE, dep), Milestone.DONE,
+                             "new image built first"))
+
+    _add_rolling_waits(changes, phases, waits)
+    steps = tuple(Step(sid, ph, key, tuple(_dedupe(waits[sid])),
+                       settles.get(key, Settle.NONE) if ph is Phase.CREATE
+                       and by_key[key].kind is ObjectKind.CONTAINER else Settle.NONE,
+                       old_after_new=ph is Phase.DESTROY and key in cbd)
+                  for sid, ph, key in order)
+    schedule = Schedule(steps, by_key)
+    _topological_ids(steps)  # raises on a cycle
+    return schedule
+
+
+def _milestone_for(c: Change, dep: Change, conditions: Conditions) -> tuple[Milestone, str]:
+    if dep.kind is not ObjectKind.CONTAINER or c.kind is not ObjectKind.CONTAINER:
+        return Milestone.DONE, f"needs {dep.kind.value}"
+    cond = conditions.get((c.address, dep.address), Condition.STARTED)
+    if c.address == dep.address:
+        cond = Condition.STARTED
+    ms = Milestone.STARTED if cond is Condition.STARTED else Milestone.DONE
+    return ms, f"dependsOn {dep.address} ({cond.value})"
+
+
+def _add_rolling_waits(changes: Sequence[Change], phases: Mapping[str, list[Phase]],
+                       waits: dict[str, list[Wait]]) -> None:
+    """Replicas of one service are replaced one at a time, in replica order."""
+    by_address: dict[str, list[Change]] = {}
+    for c in changes:
+        if (c.kind is ObjectKind.CONTAINER and c.action is Action.REPLACE
+                and Phase.CREATE in phases.get(c.key, ())):
+            by_address.setdefault(c.address, []).append(c)
+    for group in by_address.values():
+        group.sort(key=lambda c: (c.replica if c.replica is not None else 0, c.key))
+        for prev, nxt in itertools.pairwise(group):
+            first = phases[nxt.key][0]
+            target = step_id(first, nxt.key)
+            source = step_id(Phase.CREATE, prev.key)
+            # A replace forced by a network/volume replace must remove every replica
+            # before the network goes: rolling would deadlock, so it is skipped there.
+            if _reaches(waits, source, target):
+                continue
+            waits[target].append(Wait(source, Milestone.DONE, "rolling replace"))
+
+
+def _reaches(waits: Mapping[str, list[Wait]], start: str, goal: str) -> bool:
+    """True when `start` (transitively) waits for `goal`."""
+    seen = {start}
+    stack = [start]
+    while stack:
+        for w in waits.get(stack.pop(), ()):
+            if w.node == goal:
+                return True
+            if w.node not in seen:
+                seen.add(w.node)
+                stack.append(w.node)
+    return False
+
+
+def _dedupe(waits: Iterable[Wait]) -> list[Wait]:
+    best: dict[str, Wait] = {}
+    for w in waits:
+        old = best.get(w.node)
+        if old is None or w.milestone > old.milestone:
+            best[w.node] = w
+    return list(best.values())
+
+
+def _topological_ids(steps: Sequence[Step]) -> list[str]:
+    index = {s.id: i for i, s in enumerate(steps)}
+    indegree = {s.id: 0 for s in steps}
+    dependents: dict[str, list[str]] = {}
+    for s in steps:
+        for w in s.waits:
+            indegree[s.id] += 1
+            dependents.setdefault(w.node, []).append(s.id)
+    heap = [(index[sid], sid) for sid, n in indegree.items() if n == 0]
+    heapq.heapify(heap)
+    out: list[str] = []
+    while heap:
+        _, sid = heapq.heappop(heap)
+        out.append(sid)
+        for d in dependents.get(sid, ()):
+            indegree[d] -= 1
+            if indegree[d] == 0:
+                heapq.heappush(heap, (index[d], d))
+    if len(out) != len(steps):
+        stuck = sorted(sid for sid, n in indegree.items() if n > 0)
+        raise ApplyError(f"the apply schedule has a cycle through {', '.join(stuck[:4])}",
+                         hint="this is a DockLock bug; please report it with the plan JSON")
+    return out
+
+
+# ====================================================================== events and results
+
+
+class EventType(StrEnum):
+    APPLY_STARTED = "apply-started"
+    CHANGE_STARTED = "change-started"
+    CHANGE_PROGRESS = "change-progress"  # e.g. still waiting for health
+    CHANGE_DONE = "change-done"
+    CHANGE_FAILED = "change-failed"
+    CHANGE_SKIPPED = "change-skipped"  # not attempted, or left part-way
+    APPLY_FINISHED = "apply-finished"
+
+
+class ChangeStatus(StrEnum):
+    DONE = "done"
+    FAILED = "failed"
+    NOT_ATTEMPTED = "not-attempted"
+    PARTIAL = "partial"  # some steps done (e.g. old container removed), the rest blocked
+
+
+@dataclass(frozen=True)
+class ApplyEvent:
+    """One progress event; `elapsed` is seconds since the change (or the apply) started."""
+
+    type: EventType
+    key: str = ""
+    address: str = ""
+    name: str = ""
+    kind: str = ""
+    action: str = ""
+    elapsed: float = 0.0
+    message: str = ""
+    id: str = ""
+    health: str = ""
+    serial: int = 0  # the state serial once the change's records were written
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type.value, "key": self.key, "address": self.address,
+                "name": self.name, "kind": self.kind, "action": self.action,
+                "elapsed": round(self.elapsed, 3), "message": self.message, "id": self.id,
+                "health": self.health, "serial": self.serial}
+
+
+@dataclass(frozen=True)
+class ChangeOutcome:
+    key: str
+    address: str
+    kind: str
+    name: str
+    action: Action
+    status: ChangeStatus
+    elapsed: float = 0.0
+    id: str = ""
+    health: str = ""
+    error: str = ""
+    hint: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "address": self.address, "kind": self.kind,
+                "name": self.name, "action": self.action.value, "status": self.status.value,
+                "elapsed": round(self.elapsed, 3), "id": self.id, "health": self.health,
+                "error": self.error, "hint": self.hint}
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What an apply did; `state` is the state as last written."""
+
+    outcomes: tuple[ChangeOutcome, ...]
+    state: State
+    elapsed: float
+    state_writes: int = 0
+
+    def _count(self, *actions: Action) -> int:
+        return sum(1 for o in self.outcomes
+                   if o.status is ChangeStatus.DONE and o.action in actions)
+
+    @property
+    def added(self) -> int:
+        return self._count(Action.CREATE, Action.REPLACE)
+
+    @property
+    def changed(self) -> int:
+        return self._count(Action.UPDATE)
+
+    @property
+    def destroyed(self) -> int:
+        return self._count(Action.DELETE, Action.REPLACE)
+
+    @property
+    def adopted(self) -> int:
+        return self._count(Action.NOOP)
+
+    @property
+    def failed(self) -> tuple[ChangeOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.status is ChangeStatus.FAILED)
+
+    @property
+    def not_done(self) -> tuple[ChangeOutcome, ...]:
+        return tuple(o for o in self.outcomes
+                     if o.status in (ChangeStatus.NOT_ATTEMPTED, ChangeStatus.PARTIAL))
+
+    @property
+    def ok(self) -> bool:
+        return all(o.status is ChangeStatus.DONE for o in self.outcomes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "added": self.added, "changed": self.changed,
+                "destroyed": self.destroyed, "adopted": self.adopted,
+                "elapsed": round(self.elapsed, 3), "serial": self.state.serial,
+                "lineage": self.state.lineage,
+                "outcomes": [o.to_dict() for o in self.outcomes]}
+
+
+def summary_line(result: ApplyResult, *, verb: str = "Apply") -> str:
+    """`Apply complete: 3 added, 1 changed, 0 destroyed.` (or `Apply failed: ...`)."""
+    counts = f"{result.added} added, {result.changed} changed, {result.destroyed} destroyed"
+    if result.ok:
+        return f"{verb} complete: {counts}."
+    extra = [f"{len(result.failed)} failed"]
+    nd = result.not_done
+    if nd:
+        extra.append(f"{len(nd)} not attempted")
+    return f"{verb} failed: {counts}; {', '.join(extra)}."
+
+
+_DONE_VERB = {Action.CREATE: "created", Action.UPDATE: "started", Action.REPLACE: "replaced",
+              Action.DELETE: "destroyed", Action.NOOP: "adopted into state"}
+_SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.REPLACE: "-/+",
+           Action.DELETE: "-", Action.NOOP: "="}
+
+
+def format_elapsed(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s"
+
+
+def format_event(event: ApplyEvent) -> str | None:
+    """One line for a person, or None for events not shown line by line."""
+    try:
+        action = Action(event.action) if event.action else Action.NOOP
+    except ValueError:
+        action = Action.NOOP
+    what = f"{event.kind} {event.name} ({event.address})"
+    took = format_elapsed(event.elapsed)
+    if event.type is EventType.CHANGE_DONE:
+        health = f", {event.health}" if event.health else ""
+        ident = f" [id={event.id[:12]}]" if event.id else ""
+        return f"{_SYMBOL[action]} {what}: {_DONE_VERB[action]}{health} after {took}{ident}"
+    if event.type is EventType.CHANGE_FAILED:
+        return f"! {what}: {action.value} FAILED after {took}: {event.message}"
+    if event.type is EventType.CHANGE_SKIPPED:
+        return f"  {what}: {action.value} {event.message}"
+    if event.type is EventType.CHANGE_PROGRESS:
+        return f"  {what}: {event.message} ({took} elapsed)"
+    return None
+
+
+EventSink = Callable[[ApplyEvent], None]
+
+
+def _no_events(_event: ApplyEvent) -> None:
+    return None
+
+
+# ====================================================================== runtime access
+
+
+RuntimeFactory = Callable[[], PodmanRuntime]
+
+
+class _Clients:
+    """One PodmanRuntime per worker thread: podman-py clients are not promised thread-safe."""
+
+    def __init__(self, factory: RuntimeFactory) -> None:
+        self._factory = factory
+        self._local = threading.local()
+        self._all: list[PodmanRuntime] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> PodmanRuntime:
+        rt: PodmanRuntime | None = getattr(self._local, "rt", None)
+        if rt is None:
+            rt = self._factory()
+            self._local.rt = rt
+            with self._lock:
+                self._all.append(rt)
+        return rt
+
+    @property
+    def api_calls(self) -> int:
+        with self._lock:
+            return sum(rt.api_calls for rt in self._all)
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._all = self._all, []
+        for rt in clients:
+            with contextlib.suppress(Exception):
+                rt.close()
+
+
+def worker_factory(runtime: PodmanRuntime) -> RuntimeFactory:
+    """Connections for worker threads to the same Podman service as `runtime`."""
+
+    def make() -> PodmanRuntime:
+        return PodmanRuntime(runtime.url, source=f"{runtime.source} (worker)")
+
+    return make
+
+
+# ====================================================================== options
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    parallelism: int = DEFAULT_PARALLELISM
+    health_timeout: float | None = None  # None: derived from each healthcheck
+    completion_timeout: float = 300.0  # a `completed` dependency must exit within this
+    first_check_delay: float = 0.2  # first healthcheck this soon after start
+    verify_running: bool = True  # one list call at the end: did anything exit since?
+
+    def __post_init__(self) -> None:
+        if self.parallelism < 1:
+            raise ApplyError(f"parallelism must be at least 1 (got {self.parallelism})",
+                             hint="pass --parallelism N with N >= 1")
+
+
+def health_timeout(config: Mapping[str, Any], override: float | None = None) -> float:
+    """How long a container may take to become healthy: its start period plus enough
+    checks for `retries` failures, with a margin; at least 10 s."""
+    if override is not None:
+        return override
+    hc = config.get("healthcheck") or {}
+    interval = duration_ns(str(hc.get("interval", "2s"))) / 1e9
+    timeout = duration_ns(str(hc.get("timeout", "5s"))) / 1e9
+    start = duration_ns(str(hc.get("startPeriod", "0s"))) / 1e9
+    retries = int(hc.get("retries", 5))
+    return max(10.0, start + (retries + 1) * (interval + timeout) + 5.0)
+
+
+# ====================================================================== the executor
+
+
+class _Interrupted(Exception):
+    """A wait noticed that the apply is being interrupted."""
+
+
+@dataclass
+class _Msg:
+    kind: str  # record | reached | failed | progress
+    step: str
+    milestone: Milestone | None = None
+    recorded: RecordedObject | None = None
+    drop: bool = False
+    error: BaseException | None = None
+    message: str = ""
+    id: str = ""
+    health: str = ""
+
+
+@dataclass
+class _ChangeRun:
+    change: Change
+    steps: list[str]
+    started: float | None = None
+    finished: float | None = None
+    status: ChangeStatus | None = None
+    id: str = ""
+    health: str = ""
+    error: str = ""
+    hint: str = ""
+    steps_done: int = 0
+    last_progress: float = 0.0
+
+
+class Executor:
+    """Runs one schedule. Use `execute()`; this class keeps its bookkeeping together."""
+
+    def __init__(self, plan: Plan, desired: Mapping[str, DesiredObject], *,
+                 store: StateStore, state: State, runtime: PodmanRuntime,
+                 paths: WorkspacePaths, cluster: str, conditions: Conditions,
+                 options: ApplyOptions, on_event: EventSink,
+                 runtime_factory: RuntimeFactory | None) -> None:
+        self.plan = plan
+        self.desired = desired
+        self.store = store
+        self.state = state
+        self.runtime = runtime
+        self.paths = paths
+        self.cluster = cluster
+        self.options = options
+        self.emit = on_event
+        self.clients = _Clients(runtime_factory or worker_factory(runtime))
+        settles = settle_modes(desired.values(), conditions)
+        self.schedule = build_schedule(plan.changes, conditions, settles,
+                                       create_before_destroy=can_rename(runtime))
+        self.steps = self.schedule.by_id()
+        self.cbd_keys = frozenset(s.key for s in self.schedule.steps if s.old_after_new)
+        self.runs: dict[str, _ChangeRun] = {}
+        for s in self.schedule.steps:
+            c = self.schedule.changes[s.key]
+            self.runs.setdefault(s.key, _ChangeRun(c, [])).steps.append(s.id)
+        self.msgs: queue.Queue[_Msg] = queue.Queue()
+        self.abort = threading.Event()
+        self.reached: dict[str, Milestone] = {}
+        self.dead: dict[str, str] = {}  # step -> why it can never reach DONE
+        self.stopping = False
+        self.state_writes = 0
+        self.started_containers: list[str] = []  # keys settled as RUNNING (verified at end)
+        self.t0 = time.monotonic()
+
+    # ------------------------------------------------------------------ main loop
+
+    def run(self) -> ApplyResult:
+        self.emit(ApplyEvent(EventType.APPLY_STARTED,
+                             message=f"{len(self.runs)} change(s), "
+                                     f"parallelism {self.options.parallelism}"))
+        unmet: dict[str, int] = {}
+        waiters: dict[str, list[tuple[str, Milestone]]] = {}
+        for s in self.schedule.steps:
+            unmet[s.id] = len(s.waits)
+            for w in s.waits:
+                waiters.setdefault(w.node, []).append((s.id, w.milestone))
+        order = {s.id: i for i, s in enumerate(self.schedule.steps)}
+        ready: list[tuple[int, str]] = [(order[sid], sid) for sid, n in unmet.items() if n == 0]
+        heapq.heapify(ready)
+        pending = set(unmet)
+        in_flight = 0  # Podman operations running (waits excluded)
+        busy = 0  # operations + waits outstanding
+        satisfied: set[tuple[str, str]] = set()
+        futures: list[Future[None]] = []
+
+        def reach(sid: str, ms: Milestone) -> None:
+            if self.reached.get(sid, 0) >= ms:
+                return
+            self.reached[sid] = ms
+            for d, need in waiters.get(sid, ()):
+                if need <= ms and (d, sid) not in satisfied:
+                    satisfied.add((d, sid))
+                    unmet[d] -= 1
+                    if unmet[d] == 0 and d in pending:
+                        heapq.heappush(ready, (order[d], d))
+
+        def kill(sid: str) -> None:
+            """`sid` failed: whoever still waits on it (transitively) cannot run."""
+            root = self.runs[self.steps[sid].key].change
+            why = f"{root.address} ({root.name}) failed"
+            stack = [sid]
+            while stack:
+                cur = stack.pop()
+                if cur in self.dead:
+                    continue
+                self.dead[cur] = why
+                for d, need in waiters.get(cur, ()):
+                    if (d, cur) in satisfied or need <= self.reached.get(cur, 0):
+                        continue
+                    if d in pending:
+                        pending.discard(d)
+                        stack.append(d)
+                        self._blocked(self.steps[d], why)
+
+        ops = ThreadPoolExecutor(max_workers=self.options.parallelism,
+                                 thread_name_prefix="docklock-apply")
+        waits = ThreadPoolExecutor(max_workers=WAIT_THREADS,
+                                   thread_name_prefix="docklock-wait")
+        try:
+            while True:
+                while ready and in_flight < self.options.parallelism:
+                    _, sid = heapq.heappop(ready)
+                    if sid not in pending:
+                        continue
+                    step = self.steps[sid]
+                    run = self.runs[step.key]
+                    if self.stopping and run.started is None:
+                        continue  # reported as not attempted at the end
+                    pending.discard(sid)
+                    self._begin(run)
+                    if step.phase is Phase.RECORD:
+                        self._adopt(step)
+                        reach(sid, Milestone.DONE)
+                        self._step_done(step)
+                        continue
+                    in_flight += 1
+                    busy += 1
+                    futures.append(ops.submit(self._op_guarded, step))
+                if busy == 0:
+                    break
+                try:
+                    batch = [self.msgs.get(timeout=1.0)]
+                except queue.Empty:
+                    continue
+                with contextlib.suppress(queue.Empty):
+                    while len(batch) < 64:
+                        batch.append(self.msgs.get_nowait())
+                # Records of steps that finished together go to disk in one write, before
+                # any message of the batch can release a step that depends on them.
+                self._record_all([m for m in batch if m.kind == "record"])
+                for msg in batch:
+                    step = self.steps[msg.step]
+                    if msg.kind == "progress":
+                        self._progress(step, msg)
+                    elif msg.kind == "reached":
+                        assert msg.milestone is not None
+                        first = self.reached.get(step.id) is None
+                        reach(step.id, msg.milestone)
+                        run = self.runs[step.key]
+                        run.id = msg.id or run.id
+                        run.health = msg.health or run.health
+                        if first:
+                            in_flight -= 1  # the Podman operation itself is over
+                        if msg.milestone is Milestone.DONE:
+                            busy -= 1
+                            self._step_done(step)
+                        elif step.settle in (Settle.HEALTHY, Settle.COMPLETED):
+                            futures.append(waits.submit(self._settle_guarded, step,
+                                                        msg.id))
+                    elif msg.kind == "failed":
+                        if self.reached.get(step.id) is None:
+                            in_flight -= 1
+                        busy -= 1
+                        self._failed(step, msg.error)
+                        kill(step.id)
+                        self.stopping = True
+        except KeyboardInterrupt:
+            self.abort.set()
+            self.stopping = True
+            self._drain(futures)
+            raise
+        except BaseException:
+            self.abort.set()  # health waits stop at their next check
+            raise
+        finally:
+            ops.shutdown(wait=True)
+            waits.shutdown(wait=True)
+        for sid in sorted(pending, key=order.__getitem__):
+            run = self.runs[self.steps[sid].key]
+            if run.status is None:
+                why = "not attempted after an earlier failure" if self.stopping else \
+                    "not attempted"
+                self._blocked(self.steps[sid], why)
+        if self.options.verify_running and self.started_containers:
+            with contextlib.suppress(PodmanError):
+                self._verify_running()
+        self.clients.close()
+        result = self._result()
+        self.emit(ApplyEvent(EventType.APPLY_FINISHED, elapsed=result.elapsed,
+                             message=summary_line(result)))
+        return result
+
+    def _drain(self, futures: Sequence[Future[None]]) -> None:
+        """After Ctrl-C: let running operations finish and record what they did.
+
+        No new step or wait starts, and running waits stop at their next check (abort
+        is set). A worker puts its messages before its future is done, so once every
+        future is done and the queue is empty, everything has been seen.
+        """
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                msg = self.msgs.get(timeout=0.2)
+            except queue.Empty:
+                if all(f.done() for f in futures):
+                    return
+                continue
+            if msg.kind == "record":
+                # A write torn by the interrupt itself makes later writes refuse (the
+                # serial moved); the next plan adopts what could not be recorded.
+                with contextlib.suppress(DockLockError):
+                    self._record(self.steps[msg.step], msg)
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _begin(self, run: _ChangeRun) -> None:
+        if run.started is None:
+            run.started = time.monotonic()
+            run.last_progress = run.started
+            self.emit(self._event(EventType.CHANGE_STARTED, run))
+
+    def _event(self, etype: EventType, run: _ChangeRun, message: str = "") -> ApplyEvent:
+        c = run.change
+        now = run.finished or time.monotonic()
+        elapsed = now - run.started if run.started is not None else 0.0
+        return ApplyEvent(etype, key=c.key, address=c.address, name=c.name,
+                          kind=c.kind.value, action=c.action.value, elapsed=elapsed,
+                          message=message, id=run.id, health=run.health,
+                          serial=self.state.serial)
+
+    def _step_done(self, step: Step) -> None:
+        run = self.runs[step.key]
+        run.steps_done += 1
+        if run.steps_done == len(run.steps) and run.status is None:
+            run.status = ChangeStatus.DONE
+            run.finished = time.monotonic()
+            self.emit(self._event(EventType.CHANGE_DONE, run))
+
+    def _failed(self, step: Step, error: BaseException | None) -> None:
+        run = self.runs[step.key]
+        if run.status is not None and run.status is not ChangeStatus.DONE:
+            return
+        run.status = ChangeStatus.FAILED
+        run.finished = time.monotonic()
+        if isinstance(error, DockLockError):
+            run.error, run.hint = error.message, error.hint
+        else:
+            run.error = f"{type(error).__name__}: {error}"
+        self.emit(self._event(EventType.CHANGE_FAILED, run, run.error))
+
+    def _blocked(self, step: Step, why: str) -> None:
+        run = self.runs[step.key]
+        if run.status is not None:
+            return
+        run.finished = time.monotonic()
+        if run.steps_done > 0:
+            run.status = ChangeStatus.PARTIAL
+            msg = f"left part-way ({run.steps_done} of {len(run.steps)} steps): {why}"
+        else:
+            run.status = ChangeStatus.NOT_ATTEMPTED
+            msg = f"not attempted: {why}" if not why.startswith("not attempted") else why
+        run.error = msg
+        self.emit(self._event(EventType.CHANGE_SKIPPED, run, msg))
+
+    def _progress(self, step: Step, msg: _Msg) -> None:
+        run = self.runs[step.key]
+        now = time.monotonic()
+        if now - run.last_progress >= PROGRESS_EVERY:
+            run.last_progress = now
+            self.emit(self._event(EventType.CHANGE_PROGRESS, run, msg.message))
+
+    def _record(self, step: Step, msg: _Msg) -> None:
+        self._record_all([msg])
+
+    def _record_all(self, msgs: Sequence[_Msg]) -> None:
+        """Apply the records to the state and write it once (if anything changed)."""
+        new = self.state
+        for msg in msgs:
+            c = self.runs[self.steps[msg.step].key].change
+            if msg.drop:
+                new = new.without_object(c.address, c.key)
+            elif msg.recorded is not None:
+                new = new.with_object(c.address, msg.recorded)
+        if new is self.state:
+            return
+        self.state = self.store.write(new)
+        self.state_writes += 1
+
+    def _adopt(self, step: Step) -> None:
+        c = self.runs[step.key].change
+        obj = self.desired[c.key]
+        assert c.live is not None
+        image_id = c.live.image if _looks_like_id(c.live.image) else None
+        rec = RecordedObject.from_desired(obj, id=c.live.id, created=utc_now(),
+                                          image_id=image_id)
+        self._record(step, _Msg("record", step.id, recorded=rec))
+        self.runs[step.key].id = c.live.id
+
+    def _verify_running(self) -> None:
+        """One list call: a container that exited with an error since it started fails."""
+        live = self.runtime.list_live(self.cluster)
+        for key in self.started_containers:
+            run = self.runs[key]
+            obj = live.objects.get(key)
+            if run.status is not ChangeStatus.DONE or obj is None:
+                continue
+            if obj.status in ("exited", "stopped") and (obj.exit_code or 0) != 0:
+                run.status = None
+                err = ContainerFailedError(
+                    f"container {obj.name} exited with code "
+                    f"{obj.exit_code} after it started",
+                    hint=f"see `podman logs {obj.name}`")
+                self._failed(self.steps[run.steps[-1]], err)
+
+    def _result(self) -> ApplyResult:
+        outcomes: list[ChangeOutcome] = []
+        for key, run in self.runs.items():
+            c = run.change
+            status = run.status or ChangeStatus.NOT_ATTEMPTED
+            elapsed = ((run.finished or time.monotonic()) - run.started
+                       if run.started is not None else 0.0)
+            outcomes.append(ChangeOutcome(key, c.address, c.kind.value, c.name, c.action,
+                                          status, elapsed, run.id, run.health, run.error,
+                                          run.hint))
+        return ApplyResult(tuple(outcomes), self.state, time.monotonic() - self.t0,
+                           self.state_writes)
+
+    # ------------------------------------------------------------------ workers
+
+    def _op_guarded(self, step: Step) -> None:
+        try:
+            self._op(step)
+        except BaseException as exc:  # every failure goes back to the main thread
+            self.msgs.put(_Msg("failed", step.id, error=exc))
+
+    def _settle_guarded(self, step: Step, cid: str) -> None:
+        try:
+            health = self._settle(step, cid)
+            self.msgs.put(_Msg("reached", step.id, Milestone.DONE, id=cid, health=health))
+        except BaseException as exc:
+            self.msgs.put(_Msg("failed", step.id, error=exc))
+
+    def _op(self, step: Step) -> None:
+        c = self.runs[step.key].change
+        rt = self.clients.get()
+        if step.phase is Phase.DESTROY:
+            self._destroy(rt, c)
+            if not step.old_after_new:  # else the key already records the new container
+                self.msgs.put(_Msg("record", step.id, drop=True))
+            self.msgs.put(_Msg("reached", step.id, Milestone.DONE))
+            return
+        obj = self.desired.get(c.key)
+        if obj is None:
+            raise ApplyError(f"{c.key}: the plan has no desired configuration for it",
+                             hint="make a new plan")
+        if c.kind is ObjectKind.CONTAINER:
+            self._container(rt, step, c, obj)
+            return
+        if c.kind is ObjectKind.IMAGE:
+            oid = self._build(rt, obj)
+        elif c.kind is ObjectKind.NETWORK:
+            oid = self._network(rt, obj)
+        else:
+            oid = self._volume(rt, obj)
+        rec = RecordedObject.from_desired(obj, id=oid, created=utc_now())
+        self.msgs.put(_Msg("record", step.id, recorded=rec))
+        self.msgs.put(_Msg("reached", step.id, Milestone.DONE, id=oid))
+
+    # -- destroy
+
+    def _destroy(self, rt: PodmanRuntime, c: Change) -> None:
+        target = c.existing_id or c.name
+        if c.kind is ObjectKind.CONTAINER:
+            stop = _stop_timeout(c)
+            running = c.live is None or c.live.status in ("running", "paused", "")
+            if stop > 0 and running:
+                try:
+                    rt.stop_container(target, timeout=stop)
+                except PodmanError as exc:
+                    if not _not_found(exc):
+                        raise
+                    return
+            rt.remove_container(target, force=True)
+        elif c.kind is ObjectKind.NETWORK:
+            rt.remove_network(c.name)
+        elif c.kind is ObjectKind.VOLUME:
+            rt.remove_volume(c.name)
+        elif c.kind is ObjectKind.IMAGE:
+            _remove_image(rt, c.name)
+
+    # -- create
+
+    def _container(self, rt: PodmanRuntime, step: Step, c: Change,
+                   obj: DesiredObject) -> None:
+        config = ContainerConfig.from_dict(obj.config)
+        if c.action is Action.UPDATE:
+            cid = c.existing_id or obj.name
+        else:
+            write_cage_files(config.cage, self.paths.cages)
+            if c.key in self.cbd_keys:
+                self._rename_old(rt, c)
+            cid = self._create_container(rt, config, obj)
+        rt.start_container(cid)
+        info = rt.inspect_container(cid)
+        rec = RecordedObject.from_desired(obj, id=info.id or cid, created=utc_now(),
+                                          image_id=info.image_id or None)
+        self.msgs.put(_Msg("record", step.id, recorded=rec))
+        if not info.running and (step.settle is not Settle.COMPLETED):
+            if step.settle is Settle.RUNNING and info.exit_code == 0 and info.status:
+                pass  # exited 0 at once: nothing waits on it running
+            else:
+                raise self._exited(rt, c, info.name or obj.name, info.exit_code, info.error)
+        if step.settle is Settle.RUNNING:
+            self.started_containers.append(c.key)
+            self.msgs.put(_Msg("reached", step.id, Milestone.DONE, id=info.id))
+            return
+        self.msgs.put(_Msg("reached", step.id, Milestone.STARTED, id=info.id))
+
+    def _rename_old(self, rt: PodmanRuntime, c: Change) -> None:
+        """Move the old container out of the way of its replacement's name.
+
+        A crash after this leaves a renamed container that still carries this cluster's
+        labels: the next plan deletes it (and re-creates the recorded name).
+        """
+        old = c.existing_id
+        rename = getattr(rt, "rename_container", None)
+        if old is None or rename is None:
+            return
+        try:
+            rename(old, retired_name(c.name, old))
+        except PodmanError as exc:
+            if not _not_found(exc):
+                raise
+
+    def _create_container(self, rt: PodmanRuntime, config: ContainerConfig,
+                          obj: DesiredObject) -> str:
+        try:
+            return rt.create_container(config)
+        except PodmanError as exc:
+            if "already in use" not in exc.message and "already exists" not in exc.message:
+                raise
+            # A crash between create and the state write leaves our container behind:
+            # the same name with the same config hash is adopted, not duplicated.
+            try:
+                info = rt.inspect_container(config.name)
+            except PodmanError:
+                raise exc from None
+            if self._ours(info.labels, obj) and \
+                    info.labels.get(LABEL_CONFIG_HASH) == obj.config_hash:
+                return info.id
+            if self._ours(info.labels, obj):
+                # Ours but with another config (a plan made without refresh): replace it.
+                rt.remove_container(info.id, force=True)
+                return rt.create_container(config)
+            raise
+
+    def _ours(self, labels: Mapping[str, str], obj: DesiredObject) -> bool:
+        return (labels.get(LABEL_MANAGED_BY) == MANAGED_BY
+                and labels.get(LABEL_CLUSTER) == self.cluster
+                and labels.get(LABEL_ADDRESS) == str(obj.address))
+
+    def _build(self, rt: PodmanRuntime, obj: DesiredObject) -> str:
+        cfg = obj.config
+        context = self.paths.confine(str(cfg["context"]), what="image context")
+        return rt.build_image(context, str(cfg.get("containerfile", "Containerfile")),
+                              obj.name, dict(cfg.get("build_args") or {}),
+                              labels=dict(cfg.get("labels") or {}))
+
+    def _network(self, rt: PodmanRuntime, obj: DesiredObject) -> str:
+        cfg = obj.config
+        try:
+            return rt.create_network(obj.name, dict(cfg.get("labels") or {}),
+                                     bool(cfg.get("internal", False)), cfg.get("subnet"),
+                                     driver=str(cfg.get("driver", "bridge")))
+        except PodmanError as exc:
+            found = rt.list_networks(self.cluster).objects.get(obj.key)
+            if found is not None and found.config_hash == obj.config_hash:
+                return found.id
+            raise exc from None
+
+    def _volume(self, rt: PodmanRuntime, obj: DesiredObject) -> str:
+        cfg = obj.config
+        try:
+            return rt.create_volume(obj.name, dict(cfg.get("labels") or {}))
+        except PodmanError as exc:
+            found = rt.list_volumes(self.cluster).objects.get(obj.key)
+            if found is not None and found.config_hash == obj.config_hash:
+                return found.id
+            raise exc from None
+
+    # -- settle
+
+    def _settle(self, step: Step, cid: str) -> str:
+        c = self.runs[step.key].change
+        obj = self.desired[c.key]
+        rt = self.clients.get()
+        if step.settle is Settle.COMPLETED:
+            try:
+                code = rt.wait_container(cid, timeout=self.options.completion_timeout)
+            except PodmanError as exc:
+                raise HealthTimeoutError(f"container {c.name} did not complete: "
+                                         f"{exc.message}", hint=exc.hint) from exc
+            if code != 0:
+                raise self._exited(rt, c, c.name, code, "")
+            return "completed"
+        return self._await_healthy(rt, c, obj, cid)
+
+    def _await_healthy(self, rt: PodmanRuntime, c: Change, obj: DesiredObject,
+                       cid: str) -> str:
+        hc = obj.config.get("healthcheck") or {}
+        interval = max(duration_ns(str(hc.get("interval", "2s"))) / 1e9, 0.1)
+        limit = health_timeout(obj.config, self.options.health_timeout)
+        start = time.monotonic()
+        delay = min(self.options.first_check_delay, interval)
+        last = ""
+        checks = 0
+        while True:
+            if self.abort.wait(delay):
+                raise _Interrupted
+            result = rt.run_healthcheck(cid)
+            checks += 1
+            last = result.output or last
+            if not result.running:
+                info = rt.inspect_container(cid)
+                raise self._exited(rt, c, c.name, info.exit_code, info.error)
+            if result.status == "healthy":
+                return "healthy"
+            waited = time.monotonic() - start
+            if result.status == "unhealthy":
+                raise HealthTimeoutError(
+                    f"container {c.name} is unhealthy after {checks} check(s) "
+                    f"in {waited:.1f}s; last health output: {_clip(last) or '(none)'}",
+                    hint=f"check the service and its healthcheck; `podman logs {c.name}`")
+            if waited >= limit:
+                raise HealthTimeoutError(
+                    f"container {c.name} did not become healthy within "
+                    f"{limit:.0f}s (health: {result.status or 'none'}); last health output: "
+                    f"{_clip(last) or '(none)'}",
+                    hint="raise the healthcheck's retries/startPeriod, or fix the service")
+            self.msgs.put(_Msg("progress", self.runs[c.key].steps[-1],
+                               message=f"waiting to be healthy ({result.status or '...'})"))
+            delay = interval
+
+    def _exited(self, rt: PodmanRuntime, c: Change, name: str, code: int,
+                oci_error: str) -> ContainerFailedError:
+        tail = ""
+        with contextlib.suppress(PodmanError):
+            out, err = rt.logs(name)
+            lines = (out + err).decode("utf-8", "replace").strip().splitlines()
+            tail = " | ".join(line.strip() for line in lines[-_LOG_TAIL_LINES:])
+        why = f"; {oci_error}" if oci_error else ""
+        logs = f"; last output: {_clip(tail)}" if tail else ""
+        return ContainerFailedError(
+            f"container {name} exited with code {code}{why}{logs}",
+            hint=f"see `podman logs {name}`; fix the spec and run apply again")
+
+
+def can_rename(runtime: object) -> bool:
+    """Whether the runtime offers `rename_container(name, new_name)` (create before
+    destroy needs it: the replacement takes the old container's name)."""
+    return callable(getattr(runtime, "rename_container", None))
+
+
+def retired_name(name: str, old_id: str) -> str:
+    """The name an old container carries while its replacement starts."""
+    return f"{name}-old-{old_id.removeprefix('sha256:')[:12]}"
+
+
+def _remove_image(rt: PodmanRuntime, ref: str) -> None:
+    """Untag/remove a built image; one still used by other containers is left alone.
+
+    Uses `PodmanRuntime.remove_image(ref) -> bool` when the runtime has it; until then
+    the image is only forgotten (dropped from state), never removed.
+    """
+    remove = getattr(rt, "remove_image", None)
+    if remove is None:
+        return
+    try:
+        remove(ref)
+    except PodmanError as exc:
+        text = exc.message.lower()
+        if "in use" not in text and "being used" not in text and not _not_found(exc):
+            raise
+
+
+def _stop_timeout(c: Change) -> int:
+    cfg = c.before.config if c.before is not None and c.before.config else None
+    if cfg is not None and "stop_timeout" in cfg:
+        with contextlib.suppress(TypeError, ValueError):
+            return max(0, int(cfg["stop_timeout"]))
+    return 10
+
+
+def _not_found(exc: PodmanError) -> bool:
+    return isinstance(exc, PodmanNotFoundError) or "no such" in exc.message.lower()
+
+
+def _looks_like_id(text: str) -> bool:
+    t = text.removeprefix("sha256:")
+    return len(t) >= 12 and all(ch in "0123456789abcdef" for ch in t)
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= limit else one[: limit - 3] + "..."
+
+
+def execute(
+    plan: Plan,
+    desired: Mapping[str, DesiredObject],
+    *,
+    store: StateStore,
+    state: State,
+    runtime: PodmanRuntime,
+    paths: WorkspacePaths,
+    cluster: str,
+    conditions: Conditions | None = None,
+    options: ApplyOptions | None = None,
+    on_event: EventSink | None = None,
+    runtime_factory: RuntimeFactory | None = None,
+) -> ApplyResult:
+    """Apply `plan` (its changes bound to `desired` by `docklock.plan.bind_desired`).
+
+    The caller holds the state lock through `store` and passes the state the plan was
+    checked against. Returns the result; raises only for a broken schedule or Ctrl-C
+    (after recording every operation that finished).
+    """
+    ex = Executor(plan, desired, store=store, state=state, runtime=runtime, paths=paths,
+                  cluster=cluster, conditions=conditions or {},
+                  options=options or ApplyOptions(), on_event=on_event or _no_events,
+                  runtime_factory=runtime_factory)
+    try:
+        return ex.run()
+    finally:
+        ex.clients.close()
+
+
+# ====================================================================== ledger journal
+
+
+class LedgerLike(Protocol):
+    def append(self, type: Any, payload: Mapping[str, Any], *,
+               serial: int | None = None) -> Any: ...
+
+
+class ApplyJournal:
+    """Ledger entries for one apply: apply-start, one `change` per finished change,
+    apply-end. Feed it the events (`journal.on_event`) and call `finish(result)`."""
+
+    def __init__(self, ledger: LedgerLike, plan: Plan, *, command: str = "apply") -> None:
+        self.ledger = ledger
+        self.plan = plan
+        self.command = command
+        self.serial = plan.serial
+
+    def start(self) -> None:
+        s = self.plan.summary
+        self.ledger.append("apply-start", {
+            "command": self.command, "cluster": self.plan.cluster,
+            "lineage": self.plan.lineage, "plan_serial": self.plan.serial,
+            "spec_digest": self.plan.spec_digest, "summary": s.to_dict(),
+            "changes": [c.key for c in self.plan.changes if c.is_change
+                        or Reason.ADOPTED in c.reasons],
+        }, serial=self.plan.serial)
+
+    def on_event(self, event: ApplyEvent) -> None:
+        if event.type not in (EventType.CHANGE_DONE, EventType.CHANGE_FAILED,
+                              EventType.CHANGE_SKIPPED):
+            return
+        status = {EventType.CHANGE_DONE: "done", EventType.CHANGE_FAILED: "failed",
+                  EventType.CHANGE_SKIPPED: "not-done"}[event.type]
+        self.ledger.append("change", {
+            "key": event.key, "address": event.address, "action": event.action,
+            "status": status, "id": event.id, "health": event.health,
+            "elapsed": round(event.elapsed, 3), "message": event.message,
+        }, serial=event.serial or None)
+
+    def finish(self, result: ApplyResult) -> None:
+        self.ledger.append("apply-end", {
+            "command": self.command, "ok": result.ok, "added": result.added,
+            "changed": result.changed, "destroyed": result.destroyed,
+            "adopted": result.adopted, "failed": [o.key for o in result.failed],
+            "not_done": [o.key for o in result.not_done],
+            "lineage": result.state.lineage, "serial": result.state.serial,
+            "elapsed": round(result.elapsed, 3),
+        }, serial=result.state.serial)

@@ -1,0 +1,348 @@
+"""`docklock apply [PLANFILE]` and `docklock destroy`: plan (or load a saved plan), confirm,
+execute, report.
+
+The CLI layer only: it takes the state lock first (so a second apply fails at once,
+naming the holder), loads and renders the specs, plans against live Podman (or checks
+that a saved plan is still current), asks for `yes`, and hands the plan to
+`docklock.apply.execute`, printing one line per finished change and the summary. The
+ledger gets apply-start, one entry per change, apply-end and a signed checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from docklock.cli._common import Output, workspace_of
+from docklock.errors import EXIT_ERROR, EXIT_OK, ApplyError, DockLockError, StalePlanError
+
+if TYPE_CHECKING:
+    from docklock.apply import ApplyEvent, ApplyJournal, ApplyResult
+    from docklock.ledger import Ledger, Signer
+    from docklock.plan import Plan
+    from docklock.workspace import WorkspacePaths
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def _seconds(text: str) -> float:
+    from docklock.cli.cmd_plan import duration
+
+    return duration(text)
+
+
+def _common_apply_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--auto-approve", action="store_true",
+                   help="do not ask for confirmation (required when stdin is not a terminal)")
+    p.add_argument("--parallelism", type=_positive, default=8, metavar="N",
+                   help="at most N Podman operations at once (default 8)")
+    p.add_argument("--lock-timeout", type=_seconds, default=0.0, metavar="SECONDS",
+                   help="wait this long for the state lock instead of failing at once")
+    p.add_argument("--health-timeout", type=_seconds, default=None, metavar="SECONDS",
+                   help="how long a container may take to become healthy (default: from "
+                        "its healthcheck: start period + (retries+1) x (interval+timeout))")
+    p.add_argument("--cue", metavar="PATH", default=None,
+                   help="cue executable to export CUE agreements with")
+    p.add_argument("--json", action="store_true",
+                   help="print the result as JSON on stdout (events still go to stderr)")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+             common: argparse.ArgumentParser) -> None:
+    a = sub.add_parser(
+        "apply", parents=[common], help="make Podman match the specs",
+        description="Without PLANFILE: plan against live Podman, show the plan, ask for "
+                    "`yes` (or take --auto-approve) and apply it. With PLANFILE (from "
+                    "`docklock plan --out`): check it is signed and still current (state "
+                    "lineage and serial, spec digests) and apply exactly it. State is saved "
+                    "after every change; exit 1 names the change that failed.")
+    a.add_argument("planfile", nargs="?", type=Path, metavar="PLANFILE",
+                   help="a saved plan to apply")
+    _common_apply_args(a)
+    a.set_defaults(handler=cmd_apply, destroy=False)
+
+    d = sub.add_parser(
+        "destroy", parents=[common], help="remove everything the workspace manages",
+        description="Plan the removal of every object the state records (and every "
+                    "container carrying this cluster's labels), in reverse dependency "
+                    "order, ask for `yes` (or --auto-approve) and do it. Leaves an empty "
+                    "state.")
+    _common_apply_args(d)
+    d.set_defaults(handler=cmd_destroy, destroy=True, planfile=None)
+
+
+def cmd_apply(args: argparse.Namespace, out: Output) -> int:
+    return _run(args, out, destroy=False)
+
+
+def cmd_destroy(args: argparse.Namespace, out: Output) -> int:
+    return _run(args, out, destroy=True)
+
+
+@dataclass
+class _Printer:
+    """Renders apply events: one line per finished change, a live counter on a TTY."""
+
+    out: Output
+    total: int
+    tty: bool
+    done: int = 0
+    running: int = 0
+    _status_shown: bool = False
+
+    def __call__(self, event: ApplyEvent) -> None:
+        from docklock.apply import EventType, format_event
+
+        if event.type is EventType.CHANGE_STARTED:
+            self.running += 1
+        elif event.type in (EventType.CHANGE_DONE, EventType.CHANGE_FAILED):
+            self.running -= 1
+            self.done += 1
+        elif event.type is EventType.CHANGE_SKIPPED:
+            self.done += 1
+        line = format_event(event)
+        if line is not None:
+            self._clear()
+            self.out.line(self._paint(event, line))
+        if self.tty and event.type is not EventType.APPLY_FINISHED:
+            self._status()
+        elif event.type is EventType.APPLY_FINISHED:
+            self._clear()
+
+    def _paint(self, event: ApplyEvent, line: str) -> str:
+        from docklock.apply import EventType
+
+        if event.type is EventType.CHANGE_FAILED:
+            return self.out.paint(line, "red")
+        if event.type in (EventType.CHANGE_SKIPPED, EventType.CHANGE_PROGRESS):
+            return self.out.paint(line, "dim")
+        color = {"create": "green", "replace": "yellow", "update": "yellow",
+                 "delete": "red"}.get(event.action, "cyan")
+        return self.out.paint(line, color)
+
+    def _status(self) -> None:
+        if self.running <= 0:
+            self._clear()
+            return
+        text = f"  ... {self.running} in progress, {self.done}/{self.total} finished"
+        self.out.stdout.write("\r\x1b[K" + self.out.paint(text, "dim"))
+        self.out.stdout.flush()
+        self._status_shown = True
+
+    def _clear(self) -> None:
+        if self._status_shown:
+            self.out.stdout.write("\r\x1b[K")
+            self.out.stdout.flush()
+            self._status_shown = False
+
+
+def _confirm(out: Output, args: argparse.Namespace, *, destroy: bool) -> bool:
+    if args.auto_approve:
+        return True
+    if not sys.stdin.isatty():
+        verb = "destroy" if destroy else "apply"
+        raise ApplyError(f"refusing to {verb} without confirmation: stdin is not a terminal",
+                         hint=f"review the plan above and run `docklock {verb} "
+                              "--auto-approve`, or save it with `docklock plan --out FILE` "
+                              "and run `docklock apply FILE`")
+    question = ("Do you really want to destroy all resources?" if destroy
+                else "Do you want to perform these actions?")
+    out.line(out.paint(question, "bold"))
+    out.line("  Only 'yes' will be accepted to approve.")
+    try:
+        answer = input("  Enter a value: ")
+    except EOFError:
+        answer = ""
+    out.line()
+    return answer.strip() == "yes"
+
+
+def _command(destroy: bool, planfile: Path | None) -> str:
+    if destroy:
+        return "docklock destroy"
+    return f"docklock apply {planfile}" if planfile is not None else "docklock apply"
+
+
+def _run(args: argparse.Namespace, out: Output, *, destroy: bool) -> int:
+    from docklock.apply import ApplyOptions, dependency_conditions, execute
+    from docklock.load import load_workspace
+    from docklock.plan import (
+        PlanOptions,
+        bind_desired,
+        build_plan,
+        check_plan_current,
+        git_info,
+        load_plan,
+        render_text,
+    )
+    from docklock.render import render_workspace
+    from docklock.runtime.podman import connect
+    from docklock.state import StateStore, utc_now
+
+    paths = workspace_of(args)
+    store = StateStore(paths)
+    planfile: Path | None = args.planfile
+    # The lock comes first: a second apply fails at once, naming who holds it.
+    with store.lock(command=_command(destroy, planfile), timeout=args.lock_timeout):
+        saved = load_plan(planfile, paths) if planfile is not None else None
+        ws = load_workspace(paths, cue=args.cue)
+        rendered = render_workspace(ws)
+        state = store.read(cluster=ws.cluster_name)
+        with connect(getattr(args, "podman_url", None),
+                     workspace_url=ws.cluster_spec.podmanUrl) as runtime:
+            if saved is not None:
+                if saved.cluster != ws.cluster_name:
+                    raise StalePlanError(
+                        f"the plan is for cluster {saved.cluster!r}, this workspace is "
+                        f"{ws.cluster_name!r}", hint="apply it in its own workspace")
+                check_plan_current(saved, state, spec_digest=ws.spec_digest, files=ws.files)
+                plan = saved
+                out.info(f"Applying the saved plan {planfile} "
+                         f"({plan.summary.add} to add, {plan.summary.change} to change, "
+                         f"{plan.summary.destroy} to destroy).")
+            else:
+                plan, _ = build_plan(
+                    rendered.objects, state, reader=runtime, cluster=ws.cluster_name,
+                    spec_digest=ws.spec_digest, files=ws.files,
+                    options=PlanOptions(destroy=destroy), git=git_info(paths.root),
+                    warnings=(*(str(w) for w in ws.warnings), *rendered.warnings),
+                    created=utc_now())
+                if not args.json:
+                    out.line(render_text(plan, out.paint).rstrip("\n"))
+                    out.line()
+            if not _has_work(plan):
+                if args.json:
+                    out.json({"ok": True, "added": 0, "changed": 0, "destroyed": 0,
+                              "adopted": 0, "outcomes": [], "serial": state.serial,
+                              "lineage": state.lineage})
+                elif saved is not None:
+                    out.line("The saved plan has no changes; nothing to do.")
+                return EXIT_OK
+            if saved is None and not _confirm(out, args, destroy=destroy):
+                out.error(("Destroy" if destroy else "Apply") + " cancelled.")
+                return EXIT_ERROR
+            desired = bind_desired(plan, rendered.objects)
+            journal = _journal(paths, ws.cluster_name, plan, destroy)
+            printer = _Printer(out if not args.json else _stderr_output(out),
+                               total=_work_count(plan), tty=out.is_tty and not args.json)
+            sink = _fan_out(printer, journal)
+            options = ApplyOptions(parallelism=args.parallelism,
+                                   health_timeout=args.health_timeout)
+            result = execute(plan, desired, store=store, state=state, runtime=runtime,
+                             paths=paths, cluster=ws.cluster_name,
+                             conditions=dependency_conditions(ws.resources),
+                             options=options, on_event=sink)
+            ledger_problem = _finish_journal(journal, result)
+    return _report(out, args, result, ledger_problem, destroy=destroy)
+
+
+def _has_work(plan: Plan) -> bool:
+    from docklock.plan import Reason
+
+    return any(c.is_change or Reason.ADOPTED in c.reasons for c in plan.changes)
+
+
+def _work_count(plan: Plan) -> int:
+    from docklock.plan import Reason
+
+    return sum(1 for c in plan.changes if c.is_change or Reason.ADOPTED in c.reasons)
+
+
+def _stderr_output(out: Output) -> Output:
+    return Output(out.stderr, out.stderr, out.color)
+
+
+class _Journal:
+    """Ledger bookkeeping that never stops an apply half-way: the first error is kept
+    and reported at the end (exit 1), the Podman changes go on being recorded in state."""
+
+    def __init__(self, inner: ApplyJournal | None, ledger: Ledger | None,
+                 signer: Signer | None) -> None:
+        self.inner = inner
+        self.ledger = ledger
+        self.signer = signer
+        self.error: DockLockError | None = None
+
+    def guard(self, fn: Callable[[], Any]) -> None:
+        if self.inner is None or self.error is not None:
+            return
+        try:
+            fn()
+        except DockLockError as exc:
+            self.error = exc
+        except OSError as exc:
+            self.error = DockLockError(f"writing the ledger failed: {exc}")
+
+
+def _journal(paths: WorkspacePaths, cluster: str, plan: Plan, destroy: bool) -> _Journal:
+    from docklock.apply import ApplyJournal
+    from docklock.ledger import Ledger, ensure_keys
+
+    # The key and the apply-start entry come before any Podman change: if the ledger
+    # cannot be signed or written, nothing is changed (the error propagates).
+    signer = ensure_keys(paths)
+    ledger = Ledger.open(paths, cluster)
+    inner = ApplyJournal(ledger, plan, command="destroy" if destroy else "apply")
+    inner.start()
+    return _Journal(inner, ledger, signer)
+
+
+def _fan_out(printer: _Printer, journal: _Journal) -> Callable[[ApplyEvent], None]:
+    def sink(event: ApplyEvent) -> None:
+        printer(event)
+        if journal.inner is not None:
+            inner = journal.inner
+            journal.guard(lambda: inner.on_event(event))
+
+    return sink
+
+
+def _finish_journal(journal: _Journal, result: ApplyResult) -> DockLockError | None:
+    inner, ledger, signer = journal.inner, journal.ledger, journal.signer
+    if inner is not None and ledger is not None and signer is not None:
+        journal.guard(lambda: inner.finish(result))
+        journal.guard(lambda: ledger.checkpoint(signer))
+    return journal.error
+
+
+def _report(out: Output, args: argparse.Namespace, result: ApplyResult,
+            ledger_problem: DockLockError | None, *, destroy: bool) -> int:
+    from docklock.apply import summary_line
+
+    verb = "Destroy" if destroy else "Apply"
+    if args.json:
+        body = result.to_dict()
+        if ledger_problem is not None:
+            body["ledger_error"] = ledger_problem.message
+        out.json(body)
+    else:
+        line = summary_line(result, verb=verb)
+        out.line(out.paint(line, "green" if result.ok else "red"))
+        if result.adopted:
+            out.line(f"{result.adopted} object(s) found in Podman were recorded in state.")
+    for o in result.failed:
+        out.error(f"Error: {o.address} ({o.kind} {o.name}): {o.error}"
+                  + (f" (hint: {o.hint})" if o.hint else ""))
+    not_done = result.not_done
+    if not_done and not args.json:
+        out.error(f"Not done ({len(not_done)}): " + ", ".join(
+            f"{o.address} ({o.name})" for o in not_done[:10])
+            + (", ..." if len(not_done) > 10 else ""))
+    if ledger_problem is not None:
+        out.error(f"error: the ledger could not record this {verb.lower()}: "
+                  f"{ledger_problem.explain().removeprefix('error: ')}")
+    if not result.ok or ledger_problem is not None:
+        return EXIT_ERROR
+    return EXIT_OK

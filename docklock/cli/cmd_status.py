@@ -1,0 +1,170 @@
+"""`docklock status`, `docklock get services [-A]` and `docklock cluster health [--detailed]`.
+
+The CLI layer only: load and render the specs, read the recorded state (no lock: state
+writes are atomic renames), list the cluster's containers with ONE Podman call, and
+print `docklock.status.compute_status` as a table or JSON. `cluster health --detailed`
+additionally runs each running container's healthcheck once (Podman without systemd
+never does on its own) and shows its output.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from docklock.cli._common import Output, workspace_of
+from docklock.errors import EXIT_CHANGES, EXIT_OK
+
+if TYPE_CHECKING:
+    from docklock.load import Workspace
+    from docklock.objects import DesiredObject
+    from docklock.state import State
+    from docklock.status import StatusReport
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+             common: argparse.ArgumentParser) -> None:
+    from docklock.cli.cmd_init import cluster_group
+
+    s = sub.add_parser(
+        "status", parents=[common], help="what runs now: replicas, health, ports, cages",
+        description="One row per resource: replicas ready/desired, health, ports and cage, "
+                    "from one Podman list call.")
+    _output_args(s)
+    s.set_defaults(handler=cmd_status, kinds=(), namespace=None, all_namespaces=True)
+
+    g = sub.add_parser("get", parents=[common], help="list resources (kubectl style)",
+                       description="List resources of one kind, like kubectl get.")
+    gsub = g.add_subparsers(dest="get_what", metavar="KIND")
+    svc = gsub.add_parser("services", aliases=["service", "svc"], parents=[common],
+                          help="services with replicas ready/desired, health, ports, cage")
+    svc.add_argument("-A", "--all-namespaces", action="store_true",
+                     help="services of every namespace (default: -n namespace)")
+    svc.add_argument("-n", "--namespace", default="default",
+                     help="namespace to list (default: default)")
+    _output_args(svc)
+    svc.set_defaults(handler=cmd_status, kinds=("Service",))
+
+    h = cluster_group(sub, common).add_parser(
+        "health", parents=[common], help="is everything up and healthy? (exit 2 if not)",
+        description="Podman's reachability and version, then every resource's readiness. "
+                    "Exit 0 when every desired replica is ready, 2 when not. --detailed "
+                    "runs each running container's healthcheck now and shows its output.")
+    h.add_argument("--detailed", action="store_true",
+                   help="one line per replica, with a fresh healthcheck result")
+    _output_args(h)
+    h.set_defaults(handler=cmd_cluster_health)
+
+
+def _output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON (stable, documented)")
+    p.add_argument("--cue", metavar="PATH", default=None,
+                   help="cue executable to export CUE agreements with")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the read-only commands (status, drift) start from."""
+
+    workspace: Workspace
+    desired: tuple[DesiredObject, ...]
+    state: State
+
+
+def load_inputs(args: argparse.Namespace) -> Inputs:
+    """Specs (rendered) and recorded state; shared with `docklock drift`."""
+    from docklock.load import load_workspace
+    from docklock.render import render_workspace
+    from docklock.state import StateStore
+
+    paths = workspace_of(args)
+    ws = load_workspace(paths, cue=getattr(args, "cue", None))
+    rendered = render_workspace(ws)
+    state = StateStore(paths).read(cluster=ws.cluster_name)
+    return Inputs(ws, rendered.objects, state)
+
+
+def cmd_status(args: argparse.Namespace, out: Output) -> int:
+    from docklock.runtime.podman import connect
+    from docklock.status import compute_status, render_status_table
+
+    inputs = load_inputs(args)
+    ws = inputs.workspace
+    with connect(getattr(args, "podman_url", None),
+                 workspace_url=ws.cluster_spec.podmanUrl) as runtime:
+        live = runtime.list_live(ws.cluster_name)
+    report = compute_status(inputs.desired, inputs.state, live, cluster=ws.cluster_name)
+    all_ns = bool(getattr(args, "all_namespaces", True))
+    report = report.only(kinds=tuple(args.kinds),
+                         namespace=None if all_ns else getattr(args, "namespace", None))
+    if args.json:
+        out.json(report.to_dict())
+    else:
+        out.line(render_status_table(report, show_namespace=all_ns).rstrip("\n"))
+    return EXIT_OK
+
+
+def cmd_cluster_health(args: argparse.Namespace, out: Output) -> int:
+    from docklock.runtime.podman import connect
+    from docklock.status import compute_status, render_status_table
+
+    inputs = load_inputs(args)
+    ws = inputs.workspace
+    with connect(getattr(args, "podman_url", None),
+                 workspace_url=ws.cluster_spec.podmanUrl) as runtime:
+        rtt = runtime.ping()
+        version = runtime.version()
+        live = runtime.list_live(ws.cluster_name)
+        report = compute_status(inputs.desired, inputs.state, live, cluster=ws.cluster_name)
+        if args.detailed:
+            report = _fresh_health(runtime, report)
+    if args.json:
+        body = report.to_dict()
+        body["podman"] = {"url": runtime.url, "source": runtime.source, "version": version,
+                          "ping_ms": round(rtt * 1000, 1)}
+        out.json(body)
+    else:
+        out.line(f"Podman {version} at {runtime.url} ({runtime.source}), "
+                 f"ping {rtt * 1000:.1f} ms")
+        verdict = "healthy" if report.healthy else "NOT healthy"
+        ready = sum(r.ready for r in report.resources)
+        desired = sum(r.desired for r in report.resources)
+        out.line(out.paint(f"Cluster {ws.cluster_name}: {verdict} ({ready}/{desired} "
+                           f"desired objects ready)", "green" if report.healthy else "red"))
+        out.line()
+        out.line(render_status_table(report, detailed=args.detailed).rstrip("\n"))
+    return EXIT_OK if report.healthy else EXIT_CHANGES
+
+
+def _fresh_health(runtime: object, report: StatusReport) -> StatusReport:
+    """Run each running container's healthcheck once; recompute readiness from it."""
+    from docklock.errors import PodmanError
+    from docklock.runtime.podman import PodmanRuntime
+    from docklock.status import ReplicaStatus, ResourceStatus, StatusReport
+
+    assert isinstance(runtime, PodmanRuntime)
+    rows: list[ResourceStatus] = []
+    for r in report.resources:
+        if not r.replicas:
+            rows.append(r)
+            continue
+        reps: list[ReplicaStatus] = []
+        for old in r.replicas:
+            rep = old
+            if old.status == "running" and old.health:
+                try:
+                    res = runtime.run_healthcheck(old.name)
+                    rep = replace(old, health=res.status or old.health,
+                                  health_output=res.output,
+                                  ready=res.running and res.status == "healthy")
+                except PodmanError as exc:
+                    rep = replace(old, health_output=exc.message)
+            reps.append(rep)
+        ready = sum(1 for x in reps[:r.desired] if x.ready) if r.desired else 0
+        status = r.status
+        if r.desired and r.status in ("running", "degraded", "down"):
+            status = ("running" if ready == r.desired and len(reps) == r.desired
+                      else "down" if ready == 0 else "degraded")
+        rows.append(replace(r, replicas=tuple(reps), ready=ready, status=status))
+    return StatusReport(report.cluster, tuple(rows), report.api_calls, report.serial)
