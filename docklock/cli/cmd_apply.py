@@ -57,6 +57,9 @@ def _common_apply_args(p: argparse.ArgumentParser) -> None:
                    help="cue executable to export CUE agreements with")
     p.add_argument("--json", action="store_true",
                    help="print the result as JSON on stdout (events still go to stderr)")
+    p.add_argument("--target", action="append", default=[], metavar="ADDR",
+                   help="only this address (with what it depends on; with destroy, what "
+                        "depends on it); repeatable; not with PLANFILE")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -70,6 +73,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                     "after every change; exit 1 names the change that failed.")
     a.add_argument("planfile", nargs="?", type=Path, metavar="PLANFILE",
                    help="a saved plan to apply")
+    a.add_argument("--replace", action="append", default=[], metavar="ADDR",
+                   help="replace this address's objects even if unchanged; repeatable; "
+                        "not with PLANFILE")
     _common_apply_args(a)
     a.set_defaults(handler=cmd_apply, destroy=False)
 
@@ -80,7 +86,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                     "order, ask for `yes` (or --auto-approve) and do it. Leaves an empty "
                     "state.")
     _common_apply_args(d)
-    d.set_defaults(handler=cmd_destroy, destroy=True, planfile=None)
+    d.set_defaults(handler=cmd_destroy, destroy=True, planfile=None, replace=[])
 
 
 def cmd_apply(args: argparse.Namespace, out: Output) -> int:
@@ -177,8 +183,10 @@ def _command(destroy: bool, planfile: Path | None) -> str:
 
 def _run(args: argparse.Namespace, out: Output, *, destroy: bool) -> int:
     from docklock.apply import ApplyOptions, dependency_conditions, execute
+    from docklock.cli.cmd_plan import policy_info
     from docklock.load import load_workspace
     from docklock.plan import (
+        PlanError,
         PlanOptions,
         bind_desired,
         build_plan,
@@ -194,10 +202,16 @@ def _run(args: argparse.Namespace, out: Output, *, destroy: bool) -> int:
     paths = workspace_of(args)
     store = StateStore(paths)
     planfile: Path | None = args.planfile
+    if planfile is not None and (args.target or args.replace):
+        raise PlanError("--target and --replace do not go with a saved plan",
+                        hint="pass them to `docklock plan --out` instead")
     # The lock comes first: a second apply fails at once, naming who holds it.
     with store.lock(command=_command(destroy, planfile), timeout=args.lock_timeout):
         saved = load_plan(planfile, paths) if planfile is not None else None
         ws = load_workspace(paths, cue=args.cue)
+        # A saved plan passed the gate when it was made (and its spec digests bind it);
+        # destroy is never blocked by policy.
+        policy = policy_info(ws) if saved is None and not destroy else None
         rendered = render_workspace(ws)
         state = store.read(cluster=ws.cluster_name)
         with connect(getattr(args, "podman_url", None),
@@ -216,9 +230,11 @@ def _run(args: argparse.Namespace, out: Output, *, destroy: bool) -> int:
                 plan, _ = build_plan(
                     rendered.objects, state, reader=runtime, cluster=ws.cluster_name,
                     spec_digest=ws.spec_digest, files=ws.files,
-                    options=PlanOptions(destroy=destroy), git=git_info(paths.root),
+                    options=PlanOptions(destroy=destroy, targets=tuple(args.target),
+                                        replace=tuple(args.replace)),
+                    git=git_info(paths.root),
                     warnings=(*(str(w) for w in ws.warnings), *rendered.warnings),
-                    created=utc_now())
+                    policy=policy, created=utc_now())
                 if not args.json:
                     out.line(render_text(plan, out.paint).rstrip("\n"))
                     out.line()

@@ -592,6 +592,20 @@ class PodmanRuntime:
                     raise PodmanError(f"removing container {name}: {_first_line(report['Err'])}")
         return True
 
+    def rename_container(self, name: str, new_name: str) -> None:
+        """Rename a container (create-before-destroy gives the old one a retired name)."""
+        self._call(f"renaming container {name} to {new_name}", "post",
+                   f"/containers/{_path(name)}/rename", params={"name": new_name})
+
+    def remove_image(self, ref: str) -> bool:
+        """Remove an image DockLock built; False if it was already gone.
+
+        An image still used by a container is refused by Podman (PodmanError saying so).
+        """
+        response = self._call(f"removing image {ref}", "delete", f"/images/{_path(ref)}",
+                              ok=(404,))
+        return response.status_code != 404
+
     def inspect_container(self, name: str) -> ContainerInfo:
         data = self._json(f"inspecting container {name}", "get",
                           f"/containers/{_path(name)}/json")

@@ -222,7 +222,9 @@ class StateStore:
                 hint="re-run the command so it works from the current state")
         new = State(lineage=state.lineage or str(uuid.uuid4()), serial=state.serial + 1,
                     cluster=state.cluster, resources=state.resources)
-        data = json.dumps(new.to_dict(), indent=1, sort_keys=True).encode("utf-8") + b"\n"
+        # Compact: the C encoder is ~6x faster than indent=, and state is written after
+        # every change during apply (use `jq` to read it).
+        data = json.dumps(new.to_dict(), sort_keys=True, separators=(",", ":")).encode() + b"\n"
         self.paths.dot.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             self._backup()

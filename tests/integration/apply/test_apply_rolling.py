@@ -1,9 +1,9 @@
 """Rolling replace through the executor API, watched from outside while it runs.
 
 Create-before-destroy needs `rename_container` on the runtime (the replacement takes
-the old container's name). `RenamingRuntime` adds exactly that method the way
-docklock/runtime/podman.py would (one libpod call); it is not a mock: every call goes
-to the real Podman harness.
+the old container's name). `DestroyFirstRuntime` is the real runtime with renaming
+hidden, to exercise the destroy-then-create path; every call goes to the real Podman
+harness.
 """
 
 from __future__ import annotations
@@ -20,17 +20,15 @@ from docklock.apply import ApplyEvent, ApplyOptions, EventType, can_rename, exec
 from docklock.load import load_workspace
 from docklock.plan import bind_desired, build_plan
 from docklock.render import render_workspace
-from docklock.runtime.podman import PodmanRuntime, _path
+from docklock.runtime.podman import PodmanRuntime
 from docklock.state import StateStore
 from docklock.workspace import WorkspacePaths
 
 pytestmark = pytest.mark.podman
 
 
-class RenamingRuntime(PodmanRuntime):
-    def rename_container(self, name: str, new_name: str) -> None:
-        self._call(f"renaming container {name} to {new_name}", "post",
-                   f"/containers/{_path(name)}/rename", params={"name": new_name})
+class DestroyFirstRuntime(PodmanRuntime):
+    rename_container = None  # type: ignore[assignment]
 
 
 def _apply_in_process(ws: Path, url: str, runtime_type: type[PodmanRuntime],
@@ -62,13 +60,13 @@ def _watch(url: str, cluster: str, stop: threading.Event, seen: list[int]) -> No
 
 
 @pytest.mark.parametrize(("runtime_type", "min_running"), [
-    (RenamingRuntime, 2),  # create before destroy: never fewer than 2 of 2 running
-    (PodmanRuntime, 1),  # destroy first (no rename): one replica at a time goes away
+    (PodmanRuntime, 2),  # create before destroy: never fewer than 2 of 2 running
+    (DestroyFirstRuntime, 1),  # destroy first (no rename): one replica at a time goes away
 ])
 def test_rolling_replace_keeps_replicas_up(podman: PodmanHarness, tmp_path: Path,
                                            runtime_type: type[PodmanRuntime],
                                            min_running: int) -> None:
-    cluster = "roll" if runtime_type is RenamingRuntime else "roll2"
+    cluster = "roll" if runtime_type is PodmanRuntime else "roll2"
     ws = make_workspace(tmp_path / "ws", cluster,
                         service("web", podman.image, replicas=2, env={"V": "one"}))
     apply_ok(podman, ws)
@@ -87,7 +85,7 @@ def test_rolling_replace_keeps_replicas_up(podman: PodmanHarness, tmp_path: Path
         stop.set()
         watcher.join(timeout=30)
 
-    assert can_rename(runtime_type(podman.url)) is (runtime_type is RenamingRuntime)
+    assert can_rename(runtime_type(podman.url)) is (runtime_type is PodmanRuntime)
     after = ids(podman, cluster)
     assert set(after) == {cname(cluster, "web", 1), cname(cluster, "web", 2)}  # no "-old-"
     assert all(after[n] != before[n] for n in after)
@@ -96,4 +94,4 @@ def test_rolling_replace_keeps_replicas_up(podman: PodmanHarness, tmp_path: Path
     assert done == [cname(cluster, "web", 1), cname(cluster, "web", 2)]
     # One state write per finished step: create-before-destroy records only the new
     # container (its key moves to it); destroy-first drops the record, then writes it.
-    assert new_serial - serial == (2 if runtime_type is RenamingRuntime else 4)
+    assert new_serial - serial == (2 if runtime_type is PodmanRuntime else 4)

@@ -312,3 +312,25 @@ def test_mounts_reach_the_container(podman: PodmanHarness, rt: PodmanRuntime,
     assert rt.logs("rt-mount")[0] == b"x\n"
     if mount_type == "bind":
         assert (tmp_path / "f").read_text() == "x\n"
+
+
+def test_rename_container_and_remove_image(podman: PodmanHarness, rt: PodmanRuntime,
+                                           tmp_path: Path) -> None:
+    rt.create_container(_config(podman, "rt-old-name", "sleep", "300"))
+    rt.rename_container("rt-old-name", "rt-new-name")
+    assert rt.container_exists("rt-new-name") is True
+    assert rt.container_exists("rt-old-name") is False
+    with pytest.raises(PodmanNotFoundError):
+        rt.rename_container("rt-old-name", "rt-other")
+
+    (tmp_path / "Containerfile").write_text(f"FROM {podman.image}\nRUN echo x > /x\n")
+    tag = "localhost/docklock-test/removable:1"
+    rt.build_image(tmp_path, "Containerfile", tag)
+    rt.create_container(ContainerConfig(name="rt-uses-image", image=tag,
+                                        command=("sleep", "300")))
+    with pytest.raises(PodmanError, match="removing image"):
+        rt.remove_image(tag)  # still used by a container
+    rt.remove_container("rt-uses-image")
+    assert rt.remove_image(tag) is True
+    assert rt.image_exists(tag) is False
+    assert rt.remove_image(tag) is False
