@@ -14,6 +14,12 @@ Invariants:
   depending on it is gone. A replace is a delete then a create of the same name; the
   replicas of one service are replaced one at a time, the next only once the previous
   new one is settled (healthy when it has a healthcheck).
+- A Job's run-once container (render marks it) always settles `completed`: apply
+  creates it, starts it and waits for it to exit within the Job's `timeout`; exit 0
+  finishes the step (and meets `completed` for its dependents), anything else fails it
+  naming the job, its exit code and its last output. The exit code is recorded in
+  state either way; a job that outlives its timeout is stopped. `started` on a job is
+  met once it started.
 - At most `parallelism` Podman operations run at once; health waits do not take a slot.
 - State is written after every completed step (create+start, start, delete, adoption),
   by the main thread only, so a crash loses at most the steps in flight, and those are
@@ -28,9 +34,11 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import heapq
 import itertools
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -40,6 +48,7 @@ from enum import IntEnum, StrEnum
 from typing import Any, Protocol
 
 from docklock.cage import write_cage_files
+from docklock.cage.jobs import make_output_folder
 from docklock.cage.podman_args import duration_ns
 from docklock.errors import (
     ApplyError,
@@ -59,18 +68,26 @@ from docklock.objects import (
     ObjectKind,
 )
 from docklock.plan import Action, Change, Plan, Reason
-from docklock.runtime.podman import PodmanNotFoundError, PodmanRuntime
+from docklock.render import JOB_RESULT, is_job, job_outputs_folder, job_settings
+from docklock.runtime.podman import PodmanNotFoundError, PodmanRuntime, PodmanTimeoutError
 from docklock.state import RecordedObject, State, StateStore, utc_now
 from docklock.workspace import WorkspacePaths
 
 DEFAULT_PARALLELISM = 8
 WAIT_THREADS = 32  # health/completion waits: mostly asleep, so not bounded by parallelism
 PROGRESS_EVERY = 10.0  # seconds between "still waiting" events for one change
+JOB_WAIT_SLICE = 5.0  # a job is waited for in slices, so Ctrl-C is noticed between them
 _LOG_TAIL_LINES = 3
+# A job container in these states has not been started yet (apply starts it).
+_NOT_STARTED = frozenset({"created", "configured", "initialized"})
 
 
 class ContainerFailedError(ApplyError):
     """A container exited (or could not start) when it had to keep running."""
+
+
+class JobFailedError(ContainerFailedError):
+    """A job's run-once container exited non-zero, or did not finish within its timeout."""
 
 
 # ====================================================================== the schedule
@@ -174,14 +191,14 @@ def dependency_conditions(resources: Iterable[Resource]) -> dict[tuple[str, str]
 
 
 def settle_modes(desired: Iterable[DesiredObject], conditions: Conditions) -> dict[str, Settle]:
-    """How each desired container settles: completed if a dependent waits for its exit,
-    else healthy if it has a healthcheck, else running."""
+    """How each desired container settles: completed if it is a job's (or a dependent
+    waits for its exit), else healthy if it has a healthcheck, else running."""
     completed = {dep for (_, dep), cond in conditions.items() if cond is Condition.COMPLETED}
     out: dict[str, Settle] = {}
     for obj in desired:
         if obj.kind is not ObjectKind.CONTAINER:
             continue
-        if str(obj.address) in completed:
+        if is_job(obj.config) or str(obj.address) in completed:
             out[obj.key] = Settle.COMPLETED
         elif obj.config.get("healthcheck"):
             out[obj.key] = Settle.HEALTHY
@@ -577,7 +594,9 @@ def worker_factory(runtime: PodmanRuntime) -> RuntimeFactory:
 class ApplyOptions:
     parallelism: int = DEFAULT_PARALLELISM
     health_timeout: float | None = None  # None: derived from each healthcheck
-    completion_timeout: float = 300.0  # a `completed` dependency must exit within this
+    # A `completed` dependency that is not a Job (which brings its own spec.timeout)
+    # must exit within this.
+    completion_timeout: float = 300.0
     first_check_delay: float = 0.2  # first healthcheck this soon after start
     verify_running: bool = True  # one list call at the end: did anything exit since?
 
@@ -669,6 +688,8 @@ class Executor:
         self.stopping = False
         self.state_writes = 0
         self.started_containers: list[str] = []  # keys settled as RUNNING (verified at end)
+        self._lock = threading.Lock()
+        self.job_records: dict[str, RecordedObject] = {}  # a job's record, for its result
         self.t0 = time.monotonic()
 
     # ------------------------------------------------------------------ main loop
@@ -1012,17 +1033,26 @@ class Executor:
     def _container(self, rt: PodmanRuntime, step: Step, c: Change,
                    obj: DesiredObject) -> None:
         config = ContainerConfig.from_dict(obj.config)
+        job = is_job(obj.config)
         if c.action is Action.UPDATE:
             cid = c.existing_id or obj.name
         else:
             write_cage_files(config.cage, self.paths.cages)
+            if job:
+                self._fresh_outputs(obj, config)
             if c.key in self.cbd_keys:
                 self._rename_old(rt, c)
             cid = self._create_container(rt, config, obj)
-        rt.start_container(cid)
+        if not job or rt.inspect_container(cid).status in _NOT_STARTED:
+            # A job that already ran (or runs) is never started again: that would
+            # re-run it. Its exit code is what the settle step reads.
+            rt.start_container(cid)
         info = rt.inspect_container(cid)
         rec = RecordedObject.from_desired(obj, id=info.id or cid, created=utc_now(),
                                           image_id=info.image_id or None)
+        if job:
+            with self._lock:
+                self.job_records[c.key] = rec
         self.msgs.put(_Msg("record", step.id, recorded=rec))
         if not info.running and (step.settle is not Settle.COMPLETED):
             if step.settle is Settle.RUNNING and info.exit_code == 0 and info.status:
@@ -1034,6 +1064,20 @@ class Executor:
             self.msgs.put(_Msg("reached", step.id, Milestone.DONE, id=info.id))
             return
         self.msgs.put(_Msg("reached", step.id, Milestone.STARTED, id=info.id))
+
+    def _fresh_outputs(self, obj: DesiredObject, config: ContainerConfig) -> None:
+        """Give a job run an empty outputs folder (the one render bound, nowhere else)."""
+        settings = job_settings(obj.config)
+        if settings is None or settings.outputs is None:
+            return
+        folder = job_outputs_folder(self.paths, obj.address)
+        if settings.outputs != str(folder):
+            raise ApplyError(f"{obj.address}: the job's outputs folder "
+                             f"{settings.outputs} is not {folder}",
+                             hint="the workspace moved since the plan was made; plan again")
+        if folder.exists():
+            shutil.rmtree(folder)
+        make_output_folder(folder, config.user)
 
     def _rename_old(self, rt: PodmanRuntime, c: Change) -> None:
         """Move the old container out of the way of its replacement's name.
@@ -1113,6 +1157,8 @@ class Executor:
         obj = self.desired[c.key]
         rt = self.clients.get()
         if step.settle is Settle.COMPLETED:
+            if is_job(obj.config):
+                return self._await_job(rt, step, c, obj, cid)
             try:
                 code = rt.wait_container(cid, timeout=self.options.completion_timeout)
             except PodmanError as exc:
@@ -1122,6 +1168,68 @@ class Executor:
                 raise self._exited(rt, c, c.name, code, "")
             return "completed"
         return self._await_healthy(rt, c, obj, cid)
+
+    def _await_job(self, rt: PodmanRuntime, step: Step, c: Change, obj: DesiredObject,
+                   cid: str) -> str:
+        """Wait for a job to exit within its timeout; record its exit code; fail unless 0."""
+        settings = job_settings(obj.config)
+        limit = float(settings.timeout if settings is not None
+                      else self.options.completion_timeout)
+        start = time.monotonic()
+        code: int | None = None
+        while code is None:
+            if self.abort.is_set():
+                raise _Interrupted
+            left = limit - (time.monotonic() - start)
+            if left <= 0:
+                break
+            try:
+                code = rt.wait_container(cid, timeout=min(JOB_WAIT_SLICE, left))
+            except PodmanTimeoutError:
+                self.msgs.put(_Msg("progress", step.id,
+                                   message="waiting for the job to finish"))
+        if code is None:
+            # Out of time: stop it, so the next plan sees a failed run (and re-runs it)
+            # rather than waiting on it again.
+            with contextlib.suppress(PodmanError):
+                rt.stop_container(cid, timeout=0)
+            with contextlib.suppress(PodmanError):
+                self._record_job_result(step, c, rt.inspect_container(cid).exit_code,
+                                        timed_out=True)
+            raise self._job_failed(rt, c, f"did not finish within {limit:g}s (stopped)",
+                                   hint="raise the Job's spec.timeout, or make it faster; "
+                                        f"see `podman logs {c.name}`")
+        self._record_job_result(step, c, code)
+        if code != 0:
+            raise self._job_failed(rt, c, f"exited with code {code}",
+                                   hint=f"see `podman logs {c.name}`; fix the job and run "
+                                        "apply again (a failed job is re-run)")
+        return "completed"
+
+    def _record_job_result(self, step: Step, c: Change, code: int, *,
+                           timed_out: bool = False) -> None:
+        with self._lock:
+            rec = self.job_records.get(c.key)
+        if rec is None:
+            return
+        result: dict[str, Any] = {"exit_code": code, "finished": utc_now()}
+        if timed_out:
+            result["timed_out"] = True
+        rec = dataclasses.replace(rec, config={**rec.config, JOB_RESULT: result})
+        self.msgs.put(_Msg("record", step.id, recorded=rec))
+
+    def _job_failed(self, rt: PodmanRuntime, c: Change, what: str, *,
+                    hint: str) -> JobFailedError:
+        tail = self._log_tail(rt, c.name)
+        logs = f"; last output: {_clip(tail)}" if tail else ""
+        return JobFailedError(f"job {c.address} {what}{logs}", hint=hint)
+
+    def _log_tail(self, rt: PodmanRuntime, name: str) -> str:
+        with contextlib.suppress(PodmanError):
+            out, err = rt.logs(name)
+            lines = (out + err).decode("utf-8", "replace").strip().splitlines()
+            return " | ".join(line.strip() for line in lines[-_LOG_TAIL_LINES:])
+        return ""
 
     def _await_healthy(self, rt: PodmanRuntime, c: Change, obj: DesiredObject,
                        cid: str) -> str:
@@ -1161,11 +1269,7 @@ class Executor:
 
     def _exited(self, rt: PodmanRuntime, c: Change, name: str, code: int,
                 oci_error: str) -> ContainerFailedError:
-        tail = ""
-        with contextlib.suppress(PodmanError):
-            out, err = rt.logs(name)
-            lines = (out + err).decode("utf-8", "replace").strip().splitlines()
-            tail = " | ".join(line.strip() for line in lines[-_LOG_TAIL_LINES:])
+        tail = self._log_tail(rt, name)
         why = f"; {oci_error}" if oci_error else ""
         logs = f"; last output: {_clip(tail)}" if tail else ""
         return ContainerFailedError(

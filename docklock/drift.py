@@ -11,6 +11,9 @@ Three views are kept apart (Terraform's "prior state" vs "refreshed state"):
   e.g. a `podman run` that copied our labels, or a crash between create and save);
 - pending changes, `DriftReport.pending`: the specs differ from the recorded state
   (not applied yet). They are reported but are not drift: git already knows them;
+- a Job's run-once container is meant to exit: exited 0 is not drift, running is not
+  either (it is on its way), exited non-zero is `failed` (the next apply re-runs it),
+  and created but never started is `stopped`;
 - nothing here writes: no state, no Podman call (the caller lists live objects).
 """
 
@@ -31,10 +34,13 @@ from docklock.objects import (
     LiveState,
     ObjectKind,
 )
+from docklock.render import is_job, is_job_labels
 from docklock.state import RecordedObject, State
 
 DRIFT_FORMAT = 1
 _UP = frozenset({"running"})
+_JOB_FINISHED = frozenset({"exited", "stopped"})
+_JOB_ON_ITS_WAY = frozenset({"running"})
 
 
 class DriftKind(StrEnum):
@@ -42,6 +48,7 @@ class DriftKind(StrEnum):
     STOPPED = "stopped"  # recorded container no longer running
     CHANGED = "changed"  # live config hash, id or image differs from the record
     UNMANAGED = "unmanaged"  # labelled with this cluster but not in state
+    FAILED = "failed"  # a job's container exited non-zero
 
 
 class PendingKind(StrEnum):
@@ -223,7 +230,13 @@ def detect_drift(
         if details:
             items.append(DriftItem(DriftKind.CHANGED, key, rec.kind, rec.name, address,
                                    tuple(details), rec.id, lv.id, lv.status))
-        if rec.kind is ObjectKind.CONTAINER and lv.status not in _UP:
+        if rec.kind is not ObjectKind.CONTAINER:
+            continue
+        if is_job(rec.config) or is_job_labels(lv.labels):
+            job = _job_drift(key, address, rec, lv)
+            if job is not None:
+                items.append(job)
+        elif lv.status not in _UP:
             code = f" (exit code {lv.exit_code})" if lv.exit_code is not None else ""
             items.append(DriftItem(DriftKind.STOPPED, key, rec.kind, rec.name, address,
                                    (f"container is {lv.status or 'not running'}{code}",),
@@ -239,6 +252,22 @@ def detect_drift(
     pending = _pending(desired, recorded) if desired is not None else ()
     return DriftReport(cluster, tuple(items), pending, checked, tuple(sorted(kinds)),
                        live.api_calls, state.serial)
+
+
+def _job_drift(key: str, address: str, rec: RecordedObject,
+               lv: LiveObject) -> DriftItem | None:
+    """A job container is judged by how its run ended, not by whether it runs."""
+    if lv.status in _JOB_FINISHED:
+        code = lv.exit_code or 0
+        if code == 0:
+            return None
+        return DriftItem(DriftKind.FAILED, key, rec.kind, rec.name, address,
+                         (f"job exited with code {code}",), rec.id, lv.id, lv.status)
+    if lv.status in _JOB_ON_ITS_WAY:
+        return None
+    return DriftItem(DriftKind.STOPPED, key, rec.kind, rec.name, address,
+                     (f"job container is {lv.status or 'in an unknown state'}, never ran "
+                      "to completion",), rec.id, lv.id, lv.status)
 
 
 def _pending(desired: Sequence[DesiredObject],
@@ -263,7 +292,8 @@ def _pending(desired: Sequence[DesiredObject],
 
 
 _WORD = {DriftKind.REMOVED: "removed", DriftKind.STOPPED: "stopped",
-         DriftKind.CHANGED: "changed out of band", DriftKind.UNMANAGED: "unmanaged"}
+         DriftKind.CHANGED: "changed out of band", DriftKind.UNMANAGED: "unmanaged",
+         DriftKind.FAILED: "failed"}
 _PENDING_WORD = {PendingKind.NOT_APPLIED: "in the specs, not applied yet",
                  PendingKind.SPEC_CHANGED: "spec changed since the last apply",
                  PendingKind.NOT_IN_SPECS: "recorded but no longer in the specs"}

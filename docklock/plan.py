@@ -13,6 +13,10 @@ Invariants:
   the plan (`bind_desired`), so the plan does not need the secret to be applied.
 - Recorded and live state stay apart: `Change.before` is what state recorded,
   `Change.live` what Podman reported; drift is their difference.
+- A Job's run-once container (render marks it io.docklock.kind=job) is converged when
+  it exited 0 with the desired config hash: it is never "stopped out of band". Exited
+  non-zero is a replace (`job-failed`: run it again); created or still running is an
+  update (`job-incomplete`: start it if needed and wait for it); gone is a create.
 See docs/adr/0001-plan-actions.md for why actions and reasons are what they are, and
 docs/plan-json.md for the JSON form.
 """
@@ -42,6 +46,7 @@ from docklock.objects import (
     LiveState,
     ObjectKind,
 )
+from docklock.render import JOB_RESULT, is_job, recorded_exit_code
 from docklock.state.model import (
     RecordedObject,
     State,
@@ -59,6 +64,12 @@ _KIND_RANK = {ObjectKind.IMAGE: 0, ObjectKind.VOLUME: 1, ObjectKind.NETWORK: 2,
 # container is bound to the image id, network and volume it was created with.
 _BINDING_KINDS = frozenset({ObjectKind.IMAGE, ObjectKind.NETWORK, ObjectKind.VOLUME})
 _RUNNING = frozenset({"running"})
+# A job container in one of these states has run to its end (its exit code counts);
+# in these it has yet to (apply starts it if needed and waits).
+_JOB_FINISHED = frozenset({"exited", "stopped"})
+_JOB_UNFINISHED = frozenset({"created", "configured", "initialized", "running", "paused",
+                             "restarting"})
+JOB_COMPLETED = "completed"  # the `after` of a job update's status field
 
 
 class PlanError(DockLockError):
@@ -70,7 +81,8 @@ class Action(StrEnum):
 
     `replace` is delete+create; `Change.create_before_destroy` says which order is
     allowed. `update` is only used where Podman changes the object in place; today that
-    is starting a container that was stopped out of band.
+    is starting a container that was stopped out of band, or letting a job container
+    that has not finished run to completion.
     """
 
     NOOP = "no-op"
@@ -101,6 +113,8 @@ class Reason(StrEnum):
     ADOPTED = "adopted"  # live object with this cluster's labels, missing from state
     DEPENDENCY_REPLACED = "dependency-replaced"  # its image/network/volume is replaced
     DESTROY_REQUESTED = "destroy-requested"  # --destroy
+    JOB_FAILED = "job-failed"  # a job container exited non-zero: run it again
+    JOB_INCOMPLETE = "job-incomplete"  # a job container created or running, not finished
 
 
 @dataclass(frozen=True)
@@ -195,7 +209,8 @@ class Change:
     - create: before = None (new) or the recorded object Podman lost (missing-live;
       apply drops that record); after = desired.
     - update: before = recorded (None when adopted), after = desired; `fields` lists what
-      changes in place (today only `status: <live status> -> running`, i.e. start it).
+      changes in place (`status: <live status> -> running`, i.e. start it, or for a job
+      `status: <live status> -> completed`, i.e. start it if needed and wait for exit 0).
     - replace: before = recorded (None when adopted with a different hash), after =
       desired; the object to remove is `existing_id` (live id when refreshed).
     - delete: before = recorded (None for a labelled live object never recorded:
@@ -513,8 +528,10 @@ _Flat = dict[str, tuple[Any, bool]]  # path -> (value, sensitive)
 def _flatten(config: Mapping[str, Any]) -> _Flat:
     flat: _Flat = {}
     for key, value in config.items():
-        if key == "labels":
-            continue  # labels hold the hash itself; they are not a cause of change
+        if key in ("labels", JOB_RESULT):
+            # Labels hold the hash itself, and a job's recorded result is how its last
+            # run ended: neither is a cause of change.
+            continue
         if key == "env" and isinstance(value, list):
             _flatten_env(flat, "env.", value)
         elif isinstance(value, Mapping):
@@ -719,6 +736,7 @@ def _decide(w: _Work, refreshed: frozenset[ObjectKind], replace: bool,
                              f"{_short(d.config_hash)}")
     if replace:
         w.reasons.append(Reason.REPLACE_REQUESTED)
+    job = w.kind is ObjectKind.CONTAINER and is_job(d.config)
     stopped = False
     if known:
         if lv is None:
@@ -730,18 +748,45 @@ def _decide(w: _Work, refreshed: frozenset[ObjectKind], replace: bool,
         if oob:
             w.reasons.append(Reason.CHANGED_OUT_OF_BAND)
             w.details.extend(oob)
-        if w.kind is ObjectKind.CONTAINER and lv.status not in _RUNNING:
+        if job:
+            stopped = _judge_job(w, lv)
+        elif w.kind is ObjectKind.CONTAINER and lv.status not in _RUNNING:
             stopped = True
             w.reasons.append(Reason.STOPPED_OUT_OF_BAND)
             w.details.append(f"live container is {lv.status or 'not running'}")
+    elif job:
+        # --no-refresh: the exit code apply recorded is all there is to go by.
+        code = recorded_exit_code(r.config)
+        if code not in (None, 0):
+            w.reasons.append(Reason.JOB_FAILED)
+            w.details.append(f"the job's last recorded run exited with code {code}")
     if any(x in w.reasons for x in (Reason.SPEC_CHANGED, Reason.REPLACE_REQUESTED,
-                                    Reason.CHANGED_OUT_OF_BAND)):
+                                    Reason.CHANGED_OUT_OF_BAND, Reason.JOB_FAILED)):
         w.action = Action.REPLACE
     elif stopped:
         w.action = Action.UPDATE
-        w.fields = (FieldDiff("status", lv.status if lv else None, "running"),)
+        w.fields = (FieldDiff("status", lv.status if lv else None,
+                              JOB_COMPLETED if job else "running"),)
     else:
         w.action = Action.NOOP
+
+
+def _judge_job(w: _Work, lv: LiveObject) -> bool:
+    """Reasons for a live job container; True when it has yet to finish (an update)."""
+    if lv.status in _JOB_FINISHED:
+        code = lv.exit_code or 0
+        if code != 0:
+            w.reasons.append(Reason.JOB_FAILED)
+            w.details.append(f"the job exited with code {code}")
+        return False  # exited 0: converged, whatever the status word
+    if lv.status in _JOB_UNFINISHED:
+        w.reasons.append(Reason.JOB_INCOMPLETE)
+        w.details.append(f"the job's container is {lv.status}, not finished")
+        return True
+    # dead, removing, or a state this DockLock does not know: run it again.
+    w.reasons.append(Reason.JOB_FAILED)
+    w.details.append(f"the job's container is {lv.status or 'in an unknown state'}")
+    return False
 
 
 def _out_of_band(w: _Work, r: RecordedObject, lv: LiveObject) -> list[str]:
@@ -774,6 +819,15 @@ def _decide_adopt(w: _Work, d: DesiredObject, lv: LiveObject, replace: bool) -> 
         w.action = Action.REPLACE
     elif replace:
         w.action = Action.REPLACE
+    elif w.kind is ObjectKind.CONTAINER and is_job(d.config):
+        unfinished = _judge_job(w, lv)
+        if Reason.JOB_FAILED in w.reasons:
+            w.action = Action.REPLACE
+        elif unfinished:
+            w.fields = (FieldDiff("status", lv.status or None, JOB_COMPLETED),)
+            w.action = Action.UPDATE
+        else:
+            w.action = Action.NOOP
     elif w.kind is ObjectKind.CONTAINER and lv.status not in _RUNNING:
         w.reasons.append(Reason.STOPPED_OUT_OF_BAND)
         w.details.append(f"live container is {lv.status or 'not running'}")
@@ -896,9 +950,12 @@ def _to_change(w: _Work) -> Change:
     after = None
     if w.desired is not None and w.action is not Action.DELETE:
         after = After(w.desired.config_hash, _mask_desired(w.desired) if full else None)
+    # A job is never created before its old run is removed: nothing serves from it, and
+    # two runs of one job must not overlap.
     cbd = (w.action is Action.REPLACE and w.kind is ObjectKind.CONTAINER
            and Reason.DEPENDENCY_REPLACED not in w.reasons
-           and w.desired is not None and not _has_host_port(w.desired.config))
+           and w.desired is not None and not _has_host_port(w.desired.config)
+           and not is_job(w.desired.config))
     return Change(
         key=w.key, kind=w.kind, address=w.address, name=w.name, action=w.action,
         reasons=tuple(w.reasons), fields=w.fields, details=tuple(w.details),

@@ -11,13 +11,20 @@ Naming (stable: changing it would replace every object):
 - volume    `<cluster>-<namespace>-<name>`
 - container one per replica, `<cluster>-<namespace>-<name>-<i>` with i = 1..replicas
   (1-based like docker compose's `project-web-1`), label io.docklock.replica = i.
-Jobs render no long-running container (`docklock run` starts them); the images,
-networks and volumes they use are resources of their own and render as usual.
+- job       one run-once container `<cluster>-<namespace>-<name>-1` (docker compose's
+  one-shot service): label io.docklock.kind = job, the Job's cage resolved with its
+  seed, inputs bound read-only from the workspace, its outputs folder bound from
+  `.docklock/jobs/<Job.ns.name>/apply-outputs`, and `config["job"]` holding what apply
+  needs to run it to completion (timeout, outputs folder; not hashed). A job container
+  that exited 0 with the desired config hash is converged; see docs/adr/0001.
+  `docklock run` runs the same Job apart from apply, in containers of its own.
 
 Every object's config hash covers exactly the fields that decide whether the object
 must change; labels (which carry the hash) are excluded. `depends_on` lists the keys
 that must exist first: a container's image (when built here), networks, volumes, and
-the containers of the services it dependsOn.
+the containers of the services and jobs it dependsOn. A job's bind mounts name host
+paths, so moving the workspace re-runs its jobs; the content of its inputs is not
+hashed (like a compose bind mount): `--replace Job/ns/name` re-runs it on demand.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from docklock.cage import resolve_cage
+from docklock.cage.jobs import input_mounts, job_folder
 from docklock.errors import CageError, SpecError
 from docklock.model import (
     Address,
@@ -39,6 +47,7 @@ from docklock.model import (
     ClusterSpec,
     EnvVar,
     ImageSpec,
+    JobSpec,
     Kind,
     NetworkSpec,
     Resource,
@@ -51,6 +60,7 @@ from docklock.objects import (
     LABEL_CLUSTER,
     LABEL_CONFIG_HASH,
     LABEL_MANAGED_BY,
+    LABEL_PREFIX,
     LABEL_REPLICA,
     MANAGED_BY,
     CageSettings,
@@ -66,6 +76,11 @@ from docklock.state.store import gc_paused
 from docklock.workspace import WorkspacePaths
 
 FIRST_REPLICA = 1
+LABEL_KIND = LABEL_PREFIX + "kind"  # "job" on a Job's run-once container
+KIND_JOB = "job"
+JOB_CONFIG = "job"  # config key of a job container's run settings (not hashed)
+JOB_RESULT = "run"  # recorded config key: how the job's run ended (apply writes it)
+JOB_OUTPUTS = "apply-outputs"  # the outputs folder of apply's runs, in the job folder
 
 ContextDigest = Callable[[ImageSpec], str]
 
@@ -111,15 +126,72 @@ def base_labels(cluster: str, address: Address) -> dict[str, str]:
             LABEL_ADDRESS: str(address)}
 
 
+# ---------------------------------------------------------------- jobs
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """What apply needs to run a job container to completion (`config["job"]`).
+
+    `outputs` is the host folder bound at the Job's `spec.outputs` (None without one);
+    apply empties it before each run. Neither field is in the config hash: a new
+    timeout does not re-run a job that already completed.
+    """
+
+    timeout: int = 300
+    outputs: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"timeout": self.timeout, "outputs": self.outputs}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> JobSettings:
+        return cls(int(d.get("timeout", 300)), d.get("outputs"))
+
+
+def is_job_labels(labels: Mapping[str, str]) -> bool:
+    """Whether a container's labels mark a Job's run-once container."""
+    return labels.get(LABEL_KIND) == KIND_JOB
+
+
+def is_job(config: Mapping[str, Any]) -> bool:
+    """Whether a rendered (or recorded) container config is a Job's run-once container."""
+    labels = config.get("labels")
+    return isinstance(labels, Mapping) and is_job_labels(labels)
+
+
+def job_settings(config: Mapping[str, Any]) -> JobSettings | None:
+    """A job container's run settings; None for anything else."""
+    if not is_job(config):
+        return None
+    raw = config.get(JOB_CONFIG)
+    return JobSettings.from_dict(raw) if isinstance(raw, Mapping) else JobSettings()
+
+
+def recorded_exit_code(config: Mapping[str, Any]) -> int | None:
+    """The exit code apply recorded for a job's last run (None: not recorded)."""
+    result = config.get(JOB_RESULT)
+    if isinstance(result, Mapping) and isinstance(result.get("exit_code"), int):
+        return int(result["exit_code"])
+    return None
+
+
+def job_outputs_folder(paths: WorkspacePaths, address: Address) -> Path:
+    """Where apply's runs of a Job keep their outputs (`docklock run` keeps its own)."""
+    return job_folder(paths, address) / JOB_OUTPUTS
+
+
 # ---------------------------------------------------------------- cages
 
 
 def resolve_cage_settings(name: str | None, *, floor: str,
                           profiles: Mapping[str, CageProfileSpec], cages_dir: Path | None,
-                          cap_add: Sequence[str] = ()) -> CageSettings:
-    """The one call site of the cage resolver (pure; cage files are written by apply)."""
+                          cap_add: Sequence[str] = (), seed: int | None = None
+                          ) -> CageSettings:
+    """The one call site of the cage resolver (pure; cage files are written by apply).
+    `seed` is a Job's (it feeds a deterministic cage's random stream)."""
     return resolve_cage(name, floor=floor, profiles=profiles, cages_dir=cages_dir,
-                        cap_add=cap_add)
+                        cap_add=cap_add, seed=seed)
 
 
 # ---------------------------------------------------------------- image contexts
@@ -173,26 +245,33 @@ def render_workspace(ws: WorkspaceLike, *,
     return render(ws.resources, cluster=ws.cluster_name,
                   security_level=ws.cluster_spec.securityLevel,
                   cages_dir=ws.paths.cages,
-                  context_digest=context_digest or context_digester(ws.paths))
+                  context_digest=context_digest or context_digester(ws.paths),
+                  paths=ws.paths)
 
 
 def render(resources: Sequence[Resource], *, cluster: str,
            security_level: str = "standard", cages_dir: Path | None = None,
-           context_digest: ContextDigest = constant_context_digest) -> Rendered:
-    """Every resource's desired objects, sorted by key. Pure apart from context_digest."""
-    r = _Renderer(resources, cluster, security_level, cages_dir, context_digest)
+           context_digest: ContextDigest = constant_context_digest,
+           paths: WorkspacePaths | None = None) -> Rendered:
+    """Every resource's desired objects, sorted by key. Pure apart from context_digest
+    and looking up job inputs; `paths` (the workspace) is needed only by Jobs with
+    inputs or outputs."""
+    r = _Renderer(resources, cluster, security_level, cages_dir, context_digest,
+                  paths=paths)
     with gc_paused():
         return r.run()
 
 
 class _Renderer:
     def __init__(self, resources: Sequence[Resource], cluster: str, floor: str,
-                 cages_dir: Path | None, context_digest: ContextDigest) -> None:
+                 cages_dir: Path | None, context_digest: ContextDigest, *,
+                 paths: WorkspacePaths | None) -> None:
         self.resources = resources
         self.cluster = cluster
         self.floor = floor
         self.cages_dir = cages_dir
         self.context_digest = context_digest
+        self.paths = paths
         self.warnings: list[str] = []
         self.profiles = {r.name: r.spec for r in resources
                          if isinstance(r.spec, CageProfileSpec)}
@@ -201,13 +280,14 @@ class _Renderer:
                          if isinstance(r.spec, NetworkSpec)}
         self.volumes = {(r.namespace, r.name) for r in resources
                         if isinstance(r.spec, VolumeSpec)}
-        # Resolved once per cage name: thousands of services share a handful of cages.
-        self._cages: dict[tuple[str | None, tuple[str, ...]], CageSettings] = {}
+        # Resolved once per (cage name, capabilities, seed): thousands of services share
+        # a handful of cages.
+        self._cages: dict[tuple[str | None, tuple[str, ...], int | None], CageSettings] = {}
 
     def run(self) -> Rendered:
         objects: list[DesiredObject] = []
         by_address: dict[Address, list[str]] = {}
-        pending: list[tuple[Resource, ServiceSpec]] = []
+        pending: list[tuple[Resource, ServiceSpec | JobSpec]] = []
         for res in self.resources:
             spec = res.spec
             if isinstance(spec, ImageSpec):
@@ -217,20 +297,24 @@ class _Renderer:
             elif isinstance(spec, VolumeSpec):
                 obj = self._volume(res, spec)
             else:
-                if isinstance(spec, ServiceSpec):
+                if isinstance(spec, (ServiceSpec, JobSpec)):
                     pending.append((res, spec))
                 continue
             objects.append(obj)
             by_address.setdefault(res.address, []).append(obj.key)
         # Containers name their replicas up front so dependsOn can point at any service
-        # regardless of document order.
+        # or job regardless of document order.
         for res, spec in pending:
+            replicas = spec.replicas if isinstance(spec, ServiceSpec) else 1
             by_address[res.address] = [
                 object_key(ObjectKind.CONTAINER,
                            container_name(self.cluster, res.namespace, res.name, i))
-                for i in range(FIRST_REPLICA, FIRST_REPLICA + spec.replicas)]
+                for i in range(FIRST_REPLICA, FIRST_REPLICA + replicas)]
         for res, spec in pending:
-            objects.extend(self._containers(res, spec, by_address))
+            if isinstance(spec, ServiceSpec):
+                objects.extend(self._containers(res, spec, by_address))
+            else:
+                objects.append(self._job(res, spec, by_address))
         objects.sort(key=lambda o: o.key)
         return Rendered(tuple(objects), tuple(self.warnings))
 
@@ -265,12 +349,14 @@ class _Renderer:
 
     # ------------------------------------------------------------ containers
 
-    def _cage(self, res: Resource, name: str | None, caps: tuple[str, ...]) -> CageSettings:
-        key = (name, caps)
+    def _cage(self, res: Resource, name: str | None, caps: tuple[str, ...],
+              seed: int | None = None) -> CageSettings:
+        key = (name, caps, seed)
         if key not in self._cages:
             try:
                 cage = resolve_cage_settings(name, floor=self.floor, profiles=self.profiles,
-                                             cages_dir=self.cages_dir, cap_add=caps)
+                                             cages_dir=self.cages_dir, cap_add=caps,
+                                             seed=seed)
             except CageError as exc:
                 raise CageError(f"{res.address}: {exc.message}",
                                 location=exc.location or res.location,
@@ -278,10 +364,11 @@ class _Renderer:
             self._cages[key] = _digest_once(cage)
         return self._cages[key]
 
-    def _containers(self, res: Resource, spec: ServiceSpec,
-                    by_address: Mapping[Address, list[str]]) -> list[DesiredObject]:
+    def _wiring(self, res: Resource, spec: ServiceSpec | JobSpec,
+                by_address: Mapping[Address, list[str]]
+                ) -> tuple[list[str], list[str], list[Mount]]:
+        """(dependency keys, Podman network names, volume mounts) of a service or job."""
         ns = res.namespace
-        cage = self._cage(res, spec.cage, tuple(sorted({c.name for c in spec.capAdd})))
         depends: list[str] = []
         if spec.image in self.images:
             depends.append(object_key(ObjectKind.IMAGE, spec.image))
@@ -306,6 +393,13 @@ class _Renderer:
         for dep in spec.dependsOn:
             target = Address(dep.kind, ns, dep.name)
             depends.extend(by_address.get(target, ()))
+        return depends, networks, mounts
+
+    def _containers(self, res: Resource, spec: ServiceSpec,
+                    by_address: Mapping[Address, list[str]]) -> list[DesiredObject]:
+        ns = res.namespace
+        cage = self._cage(res, spec.cage, tuple(sorted({c.name for c in spec.capAdd})))
+        depends, networks, mounts = self._wiring(res, spec, by_address)
         env = _merge_env(spec.env, cage.env)
         sensitive = tuple(f"env.{e.name}" for e in env if e.sensitive)
         if cage.network_none:
@@ -337,6 +431,44 @@ class _Renderer:
                 address=res.address, name=name, config=config, config_hash=config_hash,
                 replica=i, depends_on=deps, sensitive=sensitive))
         return out
+
+    def _job(self, res: Resource, spec: JobSpec,
+             by_address: Mapping[Address, list[str]]) -> DesiredObject:
+        """A Job's one run-once container: apply runs it to completion (exit 0)."""
+        ns = res.namespace
+        cage = self._cage(res, spec.cage, (), seed=spec.seed)
+        depends, networks, mounts = self._wiring(res, spec, by_address)
+        outputs: str | None = None
+        if spec.inputs or spec.outputs:
+            if self.paths is None:
+                raise SpecError(f"{res.address}: a Job with inputs or outputs needs its "
+                                "workspace to render", location=res.location,
+                                hint="render through render_workspace (or pass paths=)")
+            mounts[:0] = input_mounts(res, self.paths)
+            if spec.outputs:
+                outputs = str(job_outputs_folder(self.paths, res.address))
+                mounts.append(Mount("bind", outputs, spec.outputs))
+        env = _merge_env(spec.env, cage.env)
+        if cage.network_none:
+            networks = []
+        name = container_name(self.cluster, ns, res.name, FIRST_REPLICA)
+        config = ContainerConfig(
+            name=name, image=spec.image, command=spec.command, entrypoint=spec.entrypoint,
+            env=env, networks=tuple(networks), mounts=tuple(mounts), user=spec.user,
+            workdir=spec.workdir, cpus=spec.resources.cpus,
+            memory=spec.resources.memory or cage.memory,
+            pids_limit=spec.resources.pids or cage.pids_limit, restart="no", cage=cage)
+        config_hash = sha256_hex(canonical_json(config.hashed_fields()))
+        body = config.to_dict()
+        body["labels"] = {**base_labels(self.cluster, res.address), LABEL_CAGE: cage.name,
+                          LABEL_KIND: KIND_JOB, LABEL_REPLICA: str(FIRST_REPLICA),
+                          LABEL_CONFIG_HASH: config_hash}
+        body[JOB_CONFIG] = JobSettings(spec.timeout, outputs).to_dict()
+        return DesiredObject(
+            key=object_key(ObjectKind.CONTAINER, name), kind=ObjectKind.CONTAINER,
+            address=res.address, name=name, config=body, config_hash=config_hash,
+            replica=FIRST_REPLICA, depends_on=tuple(dict.fromkeys(depends)),
+            sensitive=tuple(f"env.{e.name}" for e in env if e.sensitive))
 
 
 class _DigestOnce(CageSettings):
@@ -375,6 +507,6 @@ def container_config(obj: DesiredObject) -> ContainerConfig:
 
 
 def is_rendered_kind(kind: str) -> bool:
-    """Kinds that become Podman objects in a plan (Jobs run through `docklock run`)."""
-    return kind in (Kind.SERVICE.value, Kind.IMAGE.value, Kind.NETWORK.value,
-                    Kind.VOLUME.value)
+    """Kinds that become Podman objects in a plan (a Job: its run-once container)."""
+    return kind in (Kind.SERVICE.value, Kind.JOB.value, Kind.IMAGE.value,
+                    Kind.NETWORK.value, Kind.VOLUME.value)

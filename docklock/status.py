@@ -9,6 +9,10 @@ the one call stays one.
 A replica is ready when it runs and, if it has a healthcheck, its last check passed.
 Podman without systemd never re-runs healthchecks on its own, so "healthy" is the last
 result apply (or `docklock cluster health --detailed`) obtained.
+
+A Job's row describes its run-once container: `completed` (exited 0: ready 1/1, the
+one good end), `failed` (exited non-zero), `in-progress` (running), `pending` (not
+created or not started yet).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from docklock.model import Address
+from docklock.model import Address, Kind
 from docklock.objects import (
     LABEL_ADDRESS,
     LABEL_CAGE,
@@ -27,6 +31,7 @@ from docklock.objects import (
     LiveState,
     ObjectKind,
 )
+from docklock.render import is_job, is_job_labels
 from docklock.state import State
 
 STATUS_FORMAT = 1
@@ -60,7 +65,9 @@ class ResourceStatus:
     desired: int  # replicas asked for by the specs (0 if only recorded/live)
     ready: int
     running: int
-    status: str  # running | degraded | down | present | missing | orphaned | pending
+    # running | degraded | down | present | missing | orphaned | pending; a Job:
+    # completed | failed | in-progress | pending (| orphaned)
+    status: str
     health: str  # healthy | unhealthy | starting | - (no healthcheck) | mixed
     ports: tuple[str, ...] = ()
     cage: str = ""
@@ -68,6 +75,8 @@ class ResourceStatus:
 
     @property
     def ok(self) -> bool:
+        if self.kind == Kind.JOB.value:
+            return self.status == "completed"
         return self.status in ("running", "present")
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,7 +167,10 @@ def compute_status(desired: Sequence[DesiredObject], state: State, live: LiveSta
         want = sorted(by_address.get(address, []), key=lambda o: (o.replica or 0, o.key))
         lives = live_by_address.get(address, [])
         kinds = {o.kind for o in want} | {r.kind for r in recorded.get(address, {}).values()}
-        if lives or ObjectKind.CONTAINER in kinds:
+        if any(is_job(o.config) for o in want) or (
+                not want and any(is_job_labels(lv.labels) for lv in lives)):
+            rows.append(_job_row(addr, address, want, lives))
+        elif lives or ObjectKind.CONTAINER in kinds:
             rows.append(_container_row(addr, address, want, lives))
         else:
             rows.append(_simple_row(addr, address, want, recorded.get(address, {})))
@@ -196,6 +208,44 @@ def _container_row(addr: Address, address: str, want: Sequence[DesiredObject],
     return ResourceStatus(address, addr.kind, addr.namespace, addr.name, desired, ready,
                           running, status, _health_summary(replicas), ports,
                           _cage_of(want, lives), tuple(replicas))
+
+
+_JOB_FINISHED = frozenset({"exited", "stopped"})
+_JOB_NOT_STARTED = frozenset({"created", "configured", "initialized"})
+
+
+def _job_state(lv: LiveObject | None) -> str:
+    if lv is None or lv.status in _JOB_NOT_STARTED:
+        return "pending"
+    if lv.status in _JOB_FINISHED:
+        return "completed" if (lv.exit_code or 0) == 0 else "failed"
+    if lv.status in ("running", "paused", "restarting"):
+        return "in-progress"
+    return "failed"  # dead, removing, unknown: the next apply runs it again
+
+
+def _job_row(addr: Address, address: str, want: Sequence[DesiredObject],
+             lives: Sequence[LiveObject]) -> ResourceStatus:
+    """A Job: its run-once container, judged by how its run ended (not by running)."""
+    live_by_name = {lv.name: lv for lv in lives}
+    replicas: list[ReplicaStatus] = []
+    status = "orphaned"
+    for o in want:
+        lv = live_by_name.pop(o.name, None)
+        status = _job_state(lv)
+        if lv is None:
+            replicas.append(ReplicaStatus(o.name, o.replica, "", "missing", "", False))
+        else:
+            replicas.append(ReplicaStatus(lv.name, o.replica, lv.id, lv.status, "",
+                                          status == "completed", lv.ports, lv.exit_code))
+    replicas.extend(ReplicaStatus(lv.name, _replica_index(lv), lv.id, lv.status, "",
+                                  False, lv.ports, lv.exit_code)
+                    for lv in sorted(live_by_name.values(), key=lambda x: x.name))
+    desired = len(want)
+    ready = sum(1 for r in replicas[:desired] if r.ready)
+    running = sum(1 for r in replicas if r.status == "running")
+    return ResourceStatus(address, addr.kind, addr.namespace, addr.name, desired, ready,
+                          running, status, "-", (), _cage_of(want, lives), tuple(replicas))
 
 
 def _simple_row(addr: Address, address: str, want: Sequence[DesiredObject],

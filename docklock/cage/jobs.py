@@ -167,6 +167,39 @@ def job_folder(paths: WorkspacePaths, address: Address) -> Path:
     return paths.dot / "jobs" / f"{address.kind}.{address.namespace}.{address.name}"
 
 
+def input_mounts(job: Resource, paths: WorkspacePaths) -> tuple[Mount, ...]:
+    """A Job's inputs as read-only binds of workspace paths (confined; JobError if one is
+    missing). Shared by `prepare_job` and render (a Job's run-once container in apply)."""
+    spec = job.spec
+    if not isinstance(spec, JobSpec):
+        raise JobError(f"{job.address} is not a Job")
+    mounts: list[Mount] = []
+    for item in spec.inputs:
+        host = paths.confine(item.path, what=f"{job.address} input")
+        if not host.exists():
+            raise JobError(f"{job.address}: input {item.path!r} does not exist",
+                           location=job.location, hint="inputs are workspace paths")
+        mounts.append(Mount("bind", str(host), item.mount, read_only=True))
+    return tuple(mounts)
+
+
+def make_output_folder(output_dir: Path, user: str | None) -> Path:
+    """Create a job's (new, empty) outputs folder under its private job folder.
+
+    The job folder (the parent) is 0700: nobody else on the host may reach the outputs.
+    The folder itself must not exist yet (FileExistsError otherwise).
+    """
+    folder = output_dir.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)  # nobody else on the host may reach the run folders
+    output_dir.mkdir(mode=0o755)
+    if user not in (None, "", "root", "0", "0:0"):
+        # A non-root job user must be able to write its outputs; the 0700 parent
+        # keeps the folder private on the host.
+        os.chmod(output_dir, 0o777)  # noqa: S103
+    return output_dir
+
+
 def prepare_job(job: Resource, *, paths: WorkspacePaths, floor: str,
                 profiles: Mapping[str, CageProfileSpec], cluster: str,
                 run_id: str | None = None) -> PreparedJob:
@@ -179,26 +212,12 @@ def prepare_job(job: Resource, *, paths: WorkspacePaths, floor: str,
     run_id = run_id or uuid.uuid4().hex[:12]
     cage = resolve_cage(spec.cage, floor=floor, profiles=profiles, seed=spec.seed,
                         cages_dir=paths.cages)
-    mounts: list[Mount] = []
-    inputs: dict[str, str] = {}
-    for item in spec.inputs:
-        host = paths.confine(item.path, what=f"{job.address} input")
-        if not host.exists():
-            raise JobError(f"{job.address}: input {item.path!r} does not exist",
-                           location=job.location, hint="inputs are workspace paths")
-        inputs[item.mount] = path_digest(host)
-        mounts.append(Mount("bind", str(host), item.mount, read_only=True))
+    mounts: list[Mount] = list(input_mounts(job, paths))
+    inputs = {m.target: path_digest(Path(m.source)) for m in mounts}
     output_dir: Path | None = None
     if spec.outputs:
-        folder = job_folder(paths, job.address)
-        folder.mkdir(parents=True, exist_ok=True)
-        os.chmod(folder, 0o700)  # nobody else on the host may reach the run folders
-        output_dir = folder / f"run-{run_id}"
-        output_dir.mkdir(mode=0o755)
-        if spec.user not in (None, "", "root", "0", "0:0"):
-            # A non-root job user must be able to write its outputs; the 0700 parent
-            # keeps the folder private on the host.
-            os.chmod(output_dir, 0o777)  # noqa: S103
+        output_dir = make_output_folder(job_folder(paths, job.address) / f"run-{run_id}",
+                                        spec.user)
         mounts.append(Mount("bind", str(output_dir), spec.outputs))
     # Networks and volumes are named like render names them for services.
     mounts.extend(Mount("volume", podman_name(cluster, job.namespace, v.name), v.path,

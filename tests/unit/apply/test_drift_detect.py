@@ -153,4 +153,4 @@ def test_report_round_trips() -> None:
     assert back.items == report.items
     assert back.pending == report.pending
     assert report.to_dict()["counts"] == {"removed": 1, "stopped": 1, "changed": 0,
-                                          "unmanaged": 0}
+                                          "unmanaged": 0, "failed": 0}

@@ -23,7 +23,15 @@ from docklock.objects import (
     LiveState,
     ObjectKind,
 )
-from docklock.render import Rendered, constant_context_digest, render
+from docklock.render import (
+    JOB_RESULT,
+    KIND_JOB,
+    LABEL_KIND,
+    Rendered,
+    constant_context_digest,
+    is_job,
+    render,
+)
 from docklock.state import RecordedObject, State
 
 CLUSTER = "demo"
@@ -75,15 +83,28 @@ def recorded(objects: Iterable[DesiredObject], *, lineage: str = "lineage-1",
 
 
 def live_from(state: State) -> dict[str, LiveObject]:
-    """What Podman lists right after the apply that wrote `state` (all running)."""
+    """What Podman lists right after the apply that wrote `state` (services running,
+    jobs exited 0)."""
     out: dict[str, LiveObject] = {}
     for address, rec in state.iter_objects():
         labels = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_CLUSTER: state.cluster or CLUSTER,
                   LABEL_ADDRESS: address, LABEL_CONFIG_HASH: rec.config_hash}
         status = "running" if rec.kind is ObjectKind.CONTAINER else "present"
+        exit_code = None
+        if is_job(rec.config):
+            labels[LABEL_KIND] = KIND_JOB
+            status, exit_code = "exited", 0
         out[rec.key] = LiveObject(key=rec.key, kind=rec.kind, name=rec.name, id=rec.id,
-                                  labels=labels, status=status, image=rec.image_id or "")
+                                  labels=labels, status=status, image=rec.image_id or "",
+                                  exit_code=exit_code)
     return out
+
+
+def with_recorded_exit(state: State, key: str, code: int) -> State:
+    """`state` with the exit code apply records after a job's run."""
+    address, rec = state.objects_by_key()[key]
+    config = {**rec.config, JOB_RESULT: {"exit_code": code, "finished": CREATED}}
+    return state.with_object(address, replace(rec, config=config))
 
 
 def apply_live_changes(objects: dict[str, LiveObject],
@@ -119,5 +140,7 @@ def apply_live_changes(objects: dict[str, LiveObject],
             obj = replace(obj, id=ch["id"])
         if "image" in ch:
             obj = replace(obj, image=ch["image"])
+        if "exit_code" in ch:
+            obj = replace(obj, exit_code=ch["exit_code"])
         objects[key] = obj
     return LiveState(objects, api_calls=1)

@@ -6,9 +6,11 @@ Case format (YAML):
                 absent = no state (a never-applied workspace)
   contexts / applied_contexts: image context versions {folder: version}
   state_remove: object keys dropped from the recorded state (lost records)
-  live:         true = refresh against what the apply created (all running);
-                false/absent = --no-refresh
-  live_changes: out-of-band edits: {key, remove|status|hash|id|image} or {add: {...}}
+  recorded_exit: {key: exit code} apply recorded for job containers' last runs
+  live:         true = refresh against what the apply created (services running, jobs
+                exited 0); false/absent = --no-refresh
+  live_changes: out-of-band edits: {key, remove|status|hash|id|image|exit_code} or
+                {add: {...}}
   options:      {destroy, targets, replace}
   expect:       key -> {action, reasons (exact, in order), fields?, cbd?}
   others:       action of every key not in expect ("no-op" default; "absent": not in plan)
@@ -22,7 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plan_helpers import CLUSTER, apply_live_changes, live_from, recorded, render_docs
+from plan_helpers import (
+    CLUSTER,
+    apply_live_changes,
+    live_from,
+    recorded,
+    render_docs,
+    with_recorded_exit,
+)
 from ruamel.yaml import YAML
 
 from docklock.plan import SENSITIVE, Action, PlanError, PlanOptions, diff
@@ -45,6 +54,8 @@ def run_case(case: dict[str, Any]) -> tuple[Any, ...]:
     else:
         docs = case["specs"] if applied == "specs" else applied
         state = recorded(render_docs(docs, contexts=case.get("applied_contexts")).objects)
+    for key, code in (case.get("recorded_exit") or {}).items():
+        state = with_recorded_exit(state, key, code)
     live = None
     if case.get("live"):
         live = apply_live_changes(live_from(state), case.get("live_changes") or ())

@@ -51,11 +51,12 @@ def test_objects_names_and_keys() -> None:
     out = render(STACK, cluster="demo")
     assert [o.key for o in out.objects] == [
         "container:demo-default-api-1", "container:demo-default-api-2",
-        "container:demo-default-web-1", "image:localhost/demo/app:1",
-        "network:demo-default-backend", "volume:demo-default-data",
+        "container:demo-default-report-1", "container:demo-default-web-1",
+        "image:localhost/demo/app:1", "network:demo-default-backend",
+        "volume:demo-default-data",
     ]
-    # The Job renders no container; the objects it uses are resources of their own.
-    assert not any("report" in o.key for o in out.objects)
+    # The Job renders one run-once container (tests/unit/render/test_render_jobs.py);
+    # the objects it uses are resources of their own.
     assert out.warnings == ()
 
 
