@@ -9,7 +9,7 @@ problem in one run. The CLI is the only place that catches these and exits.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 EXIT_OK = 0
@@ -95,11 +95,6 @@ class DockLockError(Exception):
 
     def to_dict(self) -> dict[str, object]:
         return Diagnostic(self.message, self.location, hint=self.hint).to_dict()
-
-
-@dataclass
-class _Collected:
-    diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
 class ValidationError(DockLockError):
@@ -190,12 +185,6 @@ class SignatureError(LedgerError):
 
 class KeyMaterialError(DockLockError):
     """A signing key is missing, unreadable or has unsafe permissions."""
-
-
-class DriftDetected(DockLockError):
-    """Live Podman differs from the recorded state (exit 2, not a failure of the tool)."""
-
-    exit_code = EXIT_CHANGES
 
 
 class DeterminismMismatch(DockLockError):

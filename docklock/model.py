@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from docklock.errors import Location
@@ -19,7 +19,7 @@ API_VERSION = "docklock.io/v1"
 DEFAULT_NAMESPACE = "default"
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     CLUSTER = "Cluster"
     SERVICE = "Service"
     JOB = "Job"
@@ -30,7 +30,7 @@ class Kind(str, Enum):
     POLICY = "Policy"
 
 
-class Condition(str, Enum):
+class Condition(StrEnum):
     STARTED = "started"
     HEALTHY = "healthy"
     COMPLETED = "completed"
@@ -63,7 +63,7 @@ def _t(items: Any) -> tuple[Any, ...]:
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if v is not None and v != () and v != {}}
+    return {k: v for k, v in d.items() if v is not None and v not in ((), {})}
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class Port:
     container: int
     host: int | None = None
     protocol: str = "tcp"
-    hostIp: str = "127.0.0.1"  # noqa: N815 - spec field name
+    hostIp: str = "127.0.0.1"
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Port:
@@ -157,7 +157,7 @@ def _env_to(env: tuple[EnvVar, ...]) -> dict[str, Any]:
 class VolumeMount:
     name: str
     path: str
-    readOnly: bool = False  # noqa: N815
+    readOnly: bool = False
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> VolumeMount:
@@ -176,7 +176,7 @@ class Healthcheck:
     interval: str = "2s"
     timeout: str = "5s"
     retries: int = 5
-    startPeriod: str = "0s"  # noqa: N815
+    startPeriod: str = "0s"
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Healthcheck:
@@ -229,7 +229,7 @@ class ServiceSpec:
     entrypoint: tuple[str, ...] = ()
     replicas: int = 1
     cage: str | None = None  # None: the cluster's securityLevel
-    dependsOn: tuple[Dependency, ...] = ()  # noqa: N815
+    dependsOn: tuple[Dependency, ...] = ()
     ports: tuple[Port, ...] = ()
     env: tuple[EnvVar, ...] = ()
     networks: tuple[str, ...] = ()
@@ -238,9 +238,9 @@ class ServiceSpec:
     resources: Limits = field(default_factory=Limits)
     user: str | None = None
     workdir: str | None = None
-    capAdd: tuple[Capability, ...] = ()  # noqa: N815
+    capAdd: tuple[Capability, ...] = ()
     restart: str = "no"
-    stopTimeout: int = 10  # noqa: N815
+    stopTimeout: int = 10
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ServiceSpec:
@@ -311,7 +311,7 @@ class JobSpec:
     inputs: tuple[JobInput, ...] = ()
     outputs: str | None = None  # folder inside the container captured after the run
     timeout: int = 300
-    dependsOn: tuple[Dependency, ...] = ()  # noqa: N815
+    dependsOn: tuple[Dependency, ...] = ()
     networks: tuple[str, ...] = ()
     volumes: tuple[VolumeMount, ...] = ()
     resources: Limits = field(default_factory=Limits)
@@ -365,7 +365,7 @@ class ImageSpec:
     ref: str
     context: str  # workspace-relative folder
     containerfile: str = "Containerfile"
-    buildArgs: Mapping[str, str] = field(default_factory=dict)  # noqa: N815
+    buildArgs: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ImageSpec:
@@ -412,9 +412,9 @@ class CageProfileSpec:
     """A named cage that extends a built-in level."""
 
     extends: str = "hardened"
-    denySyscalls: tuple[str, ...] = ()  # noqa: N815
-    allowSyscalls: tuple[str, ...] = ()  # noqa: N815
-    capAdd: tuple[Capability, ...] = ()  # noqa: N815
+    denySyscalls: tuple[str, ...] = ()
+    allowSyscalls: tuple[str, ...] = ()
+    capAdd: tuple[Capability, ...] = ()
     memory: str | None = None
     pids: int | None = None
     env: tuple[EnvVar, ...] = ()
@@ -488,11 +488,11 @@ class ClusterSpec:
     """The workspace file docklock.yaml is itself a Cluster document."""
 
     specs: tuple[str, ...] = ("specs",)
-    securityLevel: str = "standard"  # noqa: N815
+    securityLevel: str = "standard"
     nodes: tuple[Node, ...] = ()
     policies: tuple[str, ...] = ()
-    signingKey: str | None = None  # noqa: N815
-    podmanUrl: str | None = None  # noqa: N815
+    signingKey: str | None = None
+    podmanUrl: str | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ClusterSpec:

@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 from docklock.model import Address, EnvVar, Healthcheck, Port
@@ -27,7 +27,7 @@ LABEL_CAGE = LABEL_PREFIX + "cage"
 MANAGED_BY = "docklock"
 
 
-class ObjectKind(str, Enum):
+class ObjectKind(StrEnum):
     IMAGE = "image"
     NETWORK = "network"
     VOLUME = "volume"

@@ -13,7 +13,7 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-from docklock.cage._fs import atomic_write
+from docklock._fs import atomic_write_bytes
 
 RANDOM_STREAM_SIZE = 1 << 20
 _DOMAIN = "docklock/random/v1"
@@ -47,5 +47,7 @@ def write_random_source(cages_dir: Path, seed: int, size: int = RANDOM_STREAM_SI
     path = cages_dir / random_source_name(seed, size)
     if path.is_file() and path.stat().st_size == size:
         return path
-    atomic_write(path, random_stream(seed, size), mode=0o644)
+    cages_dir.mkdir(parents=True, exist_ok=True)
+    # 0644: bound read-only into containers whose user may not be the file's owner.
+    atomic_write_bytes(path, random_stream(seed, size), mode=0o644)
     return path

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from docklock.cage._fs import atomic_write
+from docklock._fs import atomic_write_bytes
 from docklock.cage.determinism import random_source_name, write_random_source
 from docklock.cage.levels import SEED_ENV
 from docklock.cage.seccomp import profile_bytes, profile_digest, seccomp_profile
@@ -41,7 +41,9 @@ def write_cage_files(settings: CageSettings, cages_dir: Path) -> None:
         if path.parent.resolve() != cages_dir.resolve():
             raise CageError(f"seccomp profile path {path} is not under {cages_dir}")
         if not (path.is_file() and path.stat().st_size == len(profile_bytes(profile))):
-            atomic_write(path, profile_bytes(profile))
+            cages_dir.mkdir(parents=True, exist_ok=True)
+            # 0644: the Podman service (maybe another user) reads the profile.
+            atomic_write_bytes(path, profile_bytes(profile), mode=0o644)
     if settings.random_source is not None:
         seed = cage_seed(settings)
         if seed is None:

@@ -139,6 +139,8 @@ class PreparedJob:
     cages_dir: Path
     seed: int = 0
     meta: Mapping[str, Any] = field(default_factory=dict)
+    # HMAC key for sensitive env values in the witness (docklock.ledger.witness_key).
+    witness_key: bytes | None = field(default=None, repr=False)
 
 
 def find_job(resources: Iterable[Resource], wanted: str) -> Resource:
@@ -234,7 +236,16 @@ def prepare_job(job: Resource, *, paths: WorkspacePaths, floor: str,
     )
     return PreparedJob(address=job.address, spec=spec, config=config, inputs=inputs,
                        output_dir=output_dir, run_id=run_id, cages_dir=paths.cages,
-                       seed=spec.seed)
+                       seed=spec.seed, witness_key=_witness_key(paths, spec))
+
+
+def _witness_key(paths: WorkspacePaths, spec: JobSpec) -> bytes | None:
+    """The workspace's witness HMAC key, made only when a sensitive value needs it."""
+    if not any(e.sensitive for e in spec.env):
+        return None
+    from docklock.ledger import witness_key
+
+    return witness_key(paths)
 
 
 @dataclass(frozen=True)
@@ -264,7 +275,7 @@ def run_prepared(runtime: ContainerRuntime, job: PreparedJob) -> JobRun:
     witness = Witness(
         job=str(job.address), image=job.config.image, image_digest=outcome.image_digest,
         command=(*job.config.entrypoint, *job.config.command),
-        env=env_record(tuple(effective_env.values())), inputs=dict(job.inputs),
+        env=env_record(tuple(effective_env.values()), key=job.witness_key), inputs=dict(job.inputs),
         seed=job.seed, cage=cage.name, cage_digest=cage.digest,
         seccomp_digest=cage.seccomp_digest, exit_code=outcome.exit_code,
         stdout_digest=bytes_digest(outcome.stdout),

@@ -4,7 +4,7 @@ A witness records everything that decides a job's result (image digest, command,
 input digests, seed, cage digest) and everything it produced (stdout/stderr digests,
 exit code, output digests). `COMPARED` lists the fields `docklock verify` compares;
 `meta` (times, duration, run id) is recorded but never compared. Sensitive env values
-are stored as their digest, never in clear.
+are stored as a digest, never in clear (see `env_record`); witness files are 0600.
 
 Tree digests: a file's digest is SHA-256 of its bytes; a folder's is SHA-256 of the
 canonical JSON of {relative path: entry digest} (symlinks as "symlink:<target>"), so
@@ -14,6 +14,7 @@ renaming, adding or changing any file changes it.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 from collections.abc import Mapping
@@ -21,12 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from docklock.cage._fs import atomic_write
+from docklock._fs import atomic_write_bytes
 from docklock.errors import DockLockError
 from docklock.model import EnvVar
 from docklock.objects import canonical_json, sha256_hex
+from docklock.state.model import sensitive_digest
 
 WITNESS_FORMAT = "docklock.io/witness/v1"
+_ENV_DOMAIN = "docklock-witness-env-v1"  # separates these digests from any other use
 
 COMPARED: tuple[str, ...] = (
     "image_digest", "command", "env", "inputs", "seed", "cage", "cage_digest",
@@ -73,10 +76,27 @@ def path_digest(path: Path) -> str:
                         hint="job inputs must exist in the workspace")
 
 
-def env_record(env: tuple[EnvVar, ...]) -> dict[str, str]:
-    """The env as recorded: sensitive values as their digest."""
-    return {e.name: bytes_digest(e.value.encode()) if e.sensitive else e.value
+def env_record(env: tuple[EnvVar, ...], *, key: bytes | None = None) -> dict[str, str]:
+    """The env as recorded: a sensitive value as a digest, never in clear.
+
+    Both forms are equal for the same value in the same workspace, so `verify` still
+    compares them, and they differ between variables holding the same value:
+    - with `key` (the workspace's secret, docklock.ledger.keys.witness_key): an
+      HMAC-SHA256, `hmac-sha256:<hex>`; nobody without the key file can test guesses
+      against it, from the witness or from the ledger;
+    - without a key: the salted state digest (docklock.state.model.sensitive_digest,
+      salted with the variable name). That defeats precomputed tables, not a guess of a
+      weak value aimed at this one digest: pass the key.
+    """
+    return {e.name: _sensitive(e.name, e.value, key) if e.sensitive else e.value
             for e in sorted(env, key=lambda e: e.name)}
+
+
+def _sensitive(name: str, value: str, key: bytes | None) -> str:
+    if key is None:
+        return sensitive_digest(_ENV_DOMAIN, f"env.{name}", value)
+    message = "\0".join((_ENV_DOMAIN, name, value)).encode("utf-8")
+    return "hmac-sha256:" + hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -176,9 +196,16 @@ def witness_file_name(job: str) -> str:
 
 
 def save_witness(witness: Witness, folder: Path) -> Path:
+    """Write the witness into `folder` (created if missing) as a 0600 file.
+
+    0600 although sensitive values are digests: without the workspace key they are
+    salted digests a guess can be checked against, and the env holds every value in
+    clear that was not marked sensitive.
+    """
     path = folder / witness_file_name(witness.job)
     data = json.dumps(witness.to_dict(), indent=2, sort_keys=True).encode() + b"\n"
-    atomic_write(path, data, mode=0o644)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, data, mode=0o600)
     return path
 
 

@@ -40,6 +40,7 @@ from docklock.ledger.keys import (
     load_verifier,
     public_keyring_path,
     signing_key_path,
+    witness_key,
 )
 from docklock.ledger.merkle import CompactRange, ProofError
 from docklock.ledger.note import CheckpointBody, NoteError, origin_for
@@ -75,5 +76,5 @@ __all__ = [
     "keys_exist", "load_keyring", "load_signer", "load_verifier", "open_envelope",
     "open_plan", "origin_for", "pae", "prove_inclusion", "public_keyring_path", "rotate_keys",
     "sign_envelope", "sign_plan", "signing_key_path", "verify_inclusion_proof",
-    "verify_ledger",
+    "verify_ledger", "witness_key",
 ]

@@ -26,13 +26,14 @@ Key id = hex SHA-256(mldsaPK || ed25519PK), the composite public key encoding of
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
+import secrets
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -40,6 +41,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa
 
+from docklock._fs import atomic_write_bytes, utc_now
 from docklock.errors import KeyMaterialError, Location, SignatureError
 from docklock.workspace import WorkspacePaths
 
@@ -47,6 +49,8 @@ PREFIX = b"CompositeAlgorithmSignatures2025"
 PASSPHRASE_ENV = "DOCKLOCK_KEY_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
 PUBLIC_KEYRING = "docklock.pub"
 SIGNING_KEY = "signing.key"
+WITNESS_KEY = "witness.key"
+WITNESS_KEY_SIZE = 32
 KEYRING_FORMAT = "docklock.io/keyring/v1"
 ED25519_PUBLIC_SIZE = 32
 ED25519_SIGNATURE_SIZE = 64
@@ -262,7 +266,7 @@ class HybridSigner:
     def generate(cls, algorithm_name: str = DEFAULT_ALGORITHM) -> HybridSigner:
         alg = algorithm(algorithm_name)
         return cls(alg, alg.generate_mldsa(), ed25519.Ed25519PrivateKey.generate(),
-                   created=_now())
+                   created=utc_now())
 
     @property
     def public_key(self) -> HybridPublicKey:
@@ -366,9 +370,6 @@ class Keyring:
     def trusted_keyids(self) -> tuple[str, ...]:
         return tuple(k.keyid for k in self.keys)
 
-    def current_key(self) -> HybridPublicKey:
-        return next(k for k in self.keys if k.keyid == self.current)
-
     def current_verifier(self) -> HybridVerifier:
         verifier = self.lookup(self.current)
         assert verifier is not None  # guaranteed by __post_init__
@@ -407,7 +408,8 @@ class Keyring:
         return cls.from_dict(data, source=str(path))
 
     def save(self, path: Path) -> None:
-        _atomic_write(path, (json.dumps(self.to_dict(), indent=2) + "\n").encode(), mode=0o644)
+        atomic_write_bytes(path, (json.dumps(self.to_dict(), indent=2) + "\n").encode(),
+                           mode=0o644)
 
 
 # ------------------------------------------------------------------ workspace key files
@@ -482,32 +484,58 @@ def ensure_keys(paths: WorkspacePaths, algorithm_name: str = DEFAULT_ALGORITHM, 
 
 def write_signing_key(paths: WorkspacePaths, signer: HybridSigner,
                       passphrase: str | None = None, *, path: Path | None = None) -> Path:
+    """Write a private key file: 0600 from its creation (mkstemp), in a 0700 folder."""
     target = path or signing_key_path(paths)
     secret = passphrase if passphrase is not None else passphrase_from_env()
-    _atomic_write(target, signer.to_pem(secret), mode=0o600)
+    private_folder(target.parent)
+    atomic_write_bytes(target, signer.to_pem(secret), mode=0o600)
     return target
 
 
-def _atomic_write(path: Path, data: bytes, *, mode: int) -> None:
-    """Write via a temp file created with `mode` (never briefly world-readable), then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if mode == 0o600:
-        path.parent.chmod(0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.fchmod(fd, mode)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+def private_folder(folder: Path) -> None:
+    """Create (or tighten) a folder holding private key files to 0700."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)  # an existing folder too: nobody else may list the key files
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def witness_key_path(paths: WorkspacePaths) -> Path:
+    return paths.keys / WITNESS_KEY
+
+
+def witness_key(paths: WorkspacePaths) -> bytes:
+    """The workspace's secret keying the digests of sensitive job env in witnesses.
+
+    32 random bytes (hex in `.docklock/keys/witness.key`, 0600), created on first use and
+    never rotated: a new key changes every keyed digest, so recorded witnesses would stop
+    verifying. Two processes creating it at once agree on one (exclusive create). Unlike
+    a salted digest, a keyed one cannot be brute-forced from a witness or the ledger
+    without this file (see docklock.cage.witness.env_record).
+    """
+    path = witness_key_path(paths)
+    try:
+        return _read_witness_key(path)
+    except FileNotFoundError:
+        pass
+    private_folder(path.parent)
+    with contextlib.suppress(FileExistsError):  # another process created it first: use it
+        atomic_write_bytes(path, secrets.token_hex(WITNESS_KEY_SIZE).encode() + b"\n",
+                           mode=0o600, exclusive=True)
+    return _read_witness_key(path)
+
+
+def _read_witness_key(path: Path) -> bytes:
+    st = path.stat()  # FileNotFoundError: not created yet
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyMaterialError(
+            f"{path} is accessible by group or others (mode {stat.S_IMODE(st.st_mode):04o})",
+            location=Location(str(path)), hint=f"chmod 600 {path}")
+    try:
+        key = bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except (UnicodeDecodeError, ValueError):
+        key = b""
+    if len(key) != WITNESS_KEY_SIZE:
+        raise KeyMaterialError(f"{path} is not a DockLock witness key",
+                               location=Location(str(path)),
+                               hint="restore it from a backup: recorded witnesses with "
+                                    "sensitive env need this key to verify")
+    return key

@@ -31,6 +31,7 @@ from docklock.ledger.keys import (
     Keyring,
     load_keyring,
     load_signer,
+    private_folder,
     public_keyring_path,
     retired_key_path,
     signing_key_path,
@@ -126,8 +127,7 @@ def rotate_keys(paths: WorkspacePaths, *, algorithm_name: str | None = None,
 
     # 3. swap: retire the old private key, promote the new one, mark it current.
     retired = retired_key_path(paths, old.keyid)
-    retired.parent.mkdir(parents=True, exist_ok=True)
-    retired.parent.chmod(0o700)
+    private_folder(retired.parent)
     os.replace(signing_key_path(paths), retired)
     os.replace(pending, signing_key_path(paths))
     keyring = keyring.with_key(new.public_key, make_current=True)

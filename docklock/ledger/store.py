@@ -37,7 +37,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from docklock.errors import LedgerError, Location, WorkspaceError
+from docklock._fs import fsync_dir
+from docklock.errors import LedgerError, Location, ValidationError, WorkspaceError
 from docklock.ledger.keys import Signer
 from docklock.ledger.merkle import CompactRange, leaf_hash
 from docklock.ledger.note import CheckpointBody, origin_for, sign_note
@@ -294,27 +295,30 @@ def git_commit(start: Path) -> str | None:
 
 
 def cluster_name(paths: WorkspacePaths) -> str:
-    """`metadata.name` of the Cluster document in docklock.yaml."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    """`metadata.name` of the Cluster in docklock.yaml, checked as `validate` checks it.
+
+    The name becomes the ledger's origin, signed into every checkpoint, so a name the
+    schema rejects (not a DNS label) is refused here too rather than signed.
+    """
+    from docklock.load import load_cluster
 
     try:
-        docs = list(YAML(typ="safe", pure=True).load_all(paths.config.read_text("utf-8")))
-    except (OSError, YAMLError) as exc:
-        raise WorkspaceError(f"cannot read {paths.config}: {exc}",
-                             location=Location(str(paths.config))) from exc
-    for doc in docs:
-        if isinstance(doc, dict) and doc.get("kind", "Cluster") == "Cluster":
-            meta = doc.get("metadata")
-            name = meta.get("name") if isinstance(meta, dict) else None
-            if isinstance(name, str) and name:
-                return name
-    raise WorkspaceError(f"{paths.config} has no Cluster document with metadata.name",
-                         location=Location(str(paths.config)),
-                         hint="docklock.yaml must be a `kind: Cluster` document with a name")
+        return load_cluster(paths).name
+    except ValidationError as exc:
+        raise WorkspaceError(
+            f"{paths.config} has no valid Cluster document with metadata.name: {exc.message}",
+            location=exc.location,
+            hint="docklock.yaml must be a `kind: Cluster` document with a name; "
+                 "`docklock validate` lists every problem") from exc
 
 
-def utc_now() -> str:
+def entry_time() -> str:
+    """ISO 8601 UTC with microseconds: the `time` of ledger entries.
+
+    Finer than docklock._fs.utc_now on purpose (docs/adr/0002-ledger-format.md): one
+    apply appends many entries within a second, and their times should still tell them
+    apart for a reader.
+    """
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -326,14 +330,6 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         n = os.write(fd, view)
         view = view[n:]
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_last_line(path: Path) -> tuple[bytes, bool] | None:
@@ -365,7 +361,7 @@ class Ledger:
     """Append-only, checkpointed ledger of one workspace. Open with `Ledger.open`."""
 
     def __init__(self, paths: WorkspacePaths, cluster: str, *,
-                 clock: Callable[[], str] = utc_now, who: str | None = None,
+                 clock: Callable[[], str] = entry_time, who: str | None = None,
                  commit: str | None = None, detect_commit: bool = True) -> None:
         self.paths = paths
         self.cluster = cluster
@@ -385,7 +381,7 @@ class Ledger:
 
     @classmethod
     def open(cls, paths: WorkspacePaths, cluster: str | None = None, *,
-             clock: Callable[[], str] = utc_now) -> Ledger:
+             clock: Callable[[], str] = entry_time) -> Ledger:
         return cls(paths, cluster or cluster_name(paths), clock=clock)
 
     # -- locking and the tree sidecar
@@ -518,7 +514,7 @@ class Ledger:
             finally:
                 os.close(fd)
             if created:
-                _fsync_dir(self.dir)
+                fsync_dir(self.dir)
             st.add(line)
             # tree.json is a cache: rewriting it costs about as much as the fdatasync, so it
             # is saved every SAVE_EVERY appends, at each checkpoint and on close(). A reader
@@ -667,9 +663,12 @@ class Ledger:
                                   location=Location(str(self.checkpoints_path), i)) from exc
         return out
 
-    def iter_lines(self, start_offset: int = 0) -> Iterator[bytes]:
-        """Complete entry lines from a byte offset; raises on a torn last line."""
-        line_no = 0
+    def iter_lines(self, start_offset: int = 0, *, strict: bool = True) -> Iterator[bytes]:
+        """Complete entry lines from a byte offset.
+
+        A torn last line (no final newline) raises LedgerError when `strict`; otherwise it
+        is left out (verify reports it separately, naming the line).
+        """
         try:
             f = self.entries_path.open("rb")
         except FileNotFoundError:
@@ -680,9 +679,8 @@ class Ledger:
             while chunk := f.read(1 << 24):
                 lines = (rest + chunk).split(b"\n")
                 rest = lines.pop()
-                line_no += len(lines)
                 yield from lines
-        if rest:
+        if rest and strict:
             raise LedgerError(
                 f"the last entry line is incomplete ({len(rest)} bytes without a newline)",
                 location=Location(str(self.entries_path)),
@@ -725,10 +723,6 @@ class Ledger:
         if pos > 0:
             lines = lines[1:]  # the first piece may be a partial line
         return [Entry.from_line(line) for line in lines[-n:]]
-
-    def leaf_hashes(self) -> list[bytes]:
-        sha = hashlib.sha256
-        return [sha(b"\x00" + line).digest() for line in self.iter_lines()]
 
 
 def make_checkpoint(origin: str, rng: CompactRange, offset: int, signer: Signer) -> Checkpoint:

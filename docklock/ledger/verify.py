@@ -30,7 +30,7 @@ import base64
 import hashlib
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -235,7 +235,8 @@ class _Run:
         """
         seq, prev_leaf = start_seq, prev
         pending: int | None = None  # seq of an entry whose prev link is broken
-        for line in self._lines_from(start_offset):
+        # A torn last line is left out here: run() reports it, naming the line.
+        for line in self.ledger.iter_lines(start_offset, strict=False):
             leaf = leaf_hash(line)
             try:
                 entry = Entry.from_line(line)
@@ -282,19 +283,6 @@ class _Run:
                                      f"prev hash recorded by entry seq {seq}")
         raise self.entry_problem(seq, seq + 1, "its prev hash does not match the entry before "
                                                "it: the entry was edited")
-
-    def _lines_from(self, offset: int) -> Iterator[bytes]:
-        try:
-            f = self.ledger.entries_path.open("rb")
-        except FileNotFoundError:
-            return
-        with f:
-            f.seek(offset)
-            rest = b""
-            while chunk := f.read(1 << 20):
-                lines = (rest + chunk).split(b"\n")
-                rest = lines.pop()
-                yield from lines
 
     # -- the whole pass
 

@@ -18,13 +18,12 @@ documents read by the fast reader are found by re-reading just those files preci
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from docklock._fs import gc_paused
 from docklock.errors import (
     Diagnostic,
     DockLockError,
@@ -52,6 +51,7 @@ from docklock.workspace import WORKSPACE_FILE, WorkspacePaths
 __all__ = [
     "Workspace",
     "load_workspace",
+    "load_cluster",
     "load_documents",
     "RawDocument",
     "LoadedFiles",
@@ -254,26 +254,29 @@ def _cluster(paths: WorkspacePaths, schemas: SchemaSet, out: LoadedFiles,
     return cluster, locate(doc, ("spec", "specs"))
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while loading.
+def load_cluster(paths: WorkspacePaths) -> Resource:
+    """Only docklock.yaml: parsed and checked against the Cluster schema, specs unread.
 
-    Loading allocates millions of small, acyclic objects; each full collection would walk
-    all of them, which made loading grow faster than linearly (about 2x the time at 10,000
-    services). Reference counting still frees everything; the collector resumes after.
+    The light reader for callers that need the cluster (its name, its nodes) but not the
+    specs, e.g. the ledger's origin. The file gets the same parse and schema checks as in
+    `load_workspace` (the spec folders it names are not looked at); a ValidationError
+    lists every problem found in it.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+    if not paths.config.is_file():
+        raise WorkspaceError(f"{paths.root} is not a DockLock workspace (no {WORKSPACE_FILE})",
+                             hint="run `docklock init` there")
+    out = LoadedFiles()
+    cluster, _ = _cluster(paths, load_schemas(), out, {})
+    if cluster is None:
+        raise ValidationError([d for d in out.diagnostics if d.severity == "error"]
+                              or [Diagnostic(f"{WORKSPACE_FILE} holds no Cluster document",
+                                             Location(WORKSPACE_FILE))])
+    return cluster
 
 
 def load_workspace(paths: WorkspacePaths, *, cue: str | None = None) -> Workspace:
     """Load, validate, cross-check and graph a workspace; ValidationError lists every problem."""
-    with _gc_paused():
+    with gc_paused():  # millions of small acyclic objects; see docklock._fs.gc_paused
         return _load_workspace(paths, cue=cue)
 
 

@@ -22,12 +22,12 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from docklock._fs import atomic_write_bytes
 from docklock.errors import CueError, Diagnostic, Location
 from docklock.load.yaml import RawDocument
 from docklock.workspace import WorkspacePaths, package_data
@@ -199,12 +199,11 @@ def _read_cache(path: Path) -> Any:
 
 def _write_cache(path: Path, value: Any) -> None:
     # The cache is an optimisation: a read-only workspace simply is not cached.
+    # The temp file is removed on any failure (atomic_write_bytes), so none is left behind.
+    data = json.dumps({"resources": value}, sort_keys=True).encode("utf-8")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"resources": value}, fh, sort_keys=True)
-        os.replace(tmp, path)
+        atomic_write_bytes(path, data, mode=0o600)
     except OSError:
         return
 

@@ -19,7 +19,7 @@ timestamps stay the strings they were written as (JSON has no dates).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -609,11 +609,6 @@ def _child_pos(node: Any, key: Any, here: tuple[int, int], *, is_key: bool) -> t
     except (KeyError, IndexError, TypeError, AttributeError):
         return here  # e.g. a key merged in with `<<`
     return (int(line) + 1, int(col) + 1)
-
-
-def documents_equal(a: Iterable[RawDocument], b: Iterable[RawDocument]) -> bool:
-    """Same data in the same order (used by tests comparing the two readers)."""
-    return [d.data for d in a] == [d.data for d in b]
 
 
 LocateFn = Callable[[RawDocument, Sequence[PathItem]], Location]

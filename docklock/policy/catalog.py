@@ -45,9 +45,6 @@ class Framework:
             controls=tuple((str(c["id"]), str(c["title"])) for c in d.get("controls", ())),
         )
 
-    def title_of(self, control: str) -> str:
-        return dict(self.controls).get(control, "")
-
 
 def _packs_dir() -> Any:
     return resources.files("docklock.policy") / "packs"

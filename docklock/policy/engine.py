@@ -38,6 +38,7 @@ from referencing.jsonschema import DRAFT202012
 
 from docklock.cage import STANDARD, resolve_cage
 from docklock.errors import CageError, Diagnostic, Location, PolicyError, raise_if_errors
+from docklock.load.schema import format_path
 from docklock.model import (
     Address,
     CageProfileSpec,
@@ -362,7 +363,7 @@ def check_policies_valid(policies: Sequence[Resource], *,
             continue
         spec = _plain(policy.spec.to_dict())
         for err in sorted(_spec_validator().iter_errors(spec), key=lambda e: list(e.path)):
-            path = _json_path(("spec", *err.absolute_path))
+            path = format_path(("spec", *err.absolute_path))
             diags.append(Diagnostic(f"{policy.address}: {err.message}", where(path), path,
                                     hint="see schemas/policy.schema.json for the rule format"))
         for index, raw in enumerate(spec.get("rules", [])):
@@ -458,7 +459,7 @@ def _assert_problems(schema: Any) -> list[tuple[str, str, str]]:
     try:
         cls.check_schema(schema)
     except SchemaError as err:
-        path = _json_path(("assert", *err.absolute_path))
+        path = format_path(("assert", *err.absolute_path))
         return [(path, f"assert is not a valid JSON Schema: {err.message}", hint)]
     problems: list[tuple[str, str, str]] = []
     refs = list(_refs(schema, ("assert",)))
@@ -500,22 +501,12 @@ def _refs(schema: Any, at: tuple[Any, ...]) -> Iterable[tuple[str, str]]:
     if isinstance(schema, Mapping):
         for key, value in schema.items():
             if key in ("$ref", "$dynamicRef") and isinstance(value, str):
-                yield _json_path((*at, key)), value
+                yield format_path((*at, key)), value
             elif key not in ("const", "enum", "default", "examples"):
                 yield from _refs(value, (*at, key))
     elif isinstance(schema, list):
         for i, value in enumerate(schema):
             yield from _refs(value, (*at, i))
-
-
-def _json_path(parts: Iterable[Any]) -> str:
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
 
 
 # ---------------------------------------------------------------- packs
@@ -677,7 +668,7 @@ class _Compiled:
         except Unresolvable as exc:
             raise PolicyError(f"a policy assert has an unresolvable reference: {exc}",
                               hint="use local references (#/$defs/...) only") from exc
-        path = _json_path(err.absolute_path)
+        path = format_path(err.absolute_path)
         where = f"{path}: " if path else ""
         return (False, f"{where}{err.message}", path)
 

@@ -27,7 +27,8 @@ SENSITIVE_DIGEST_PREFIX = "sha256:"
 
 
 def sensitive_digest(key: str, path: str, value: str) -> str:
-    """Digest standing in for a sensitive value in state files.
+    """Digest standing in for a sensitive value in state files (and in job witnesses
+    when no workspace key is given, see docklock.cage.witness.env_record).
 
     Salted with the object key and the config path so equal secrets in two objects do
     not give equal digests. It is NOT a secret-keeping device against offline guessing

@@ -1,8 +1,9 @@
 """The state store: the only code that writes `.docklock/state.json` and its lock.
 
 Invariants:
-- Writes are atomic: a temp file in the same folder, fsync, `os.replace`, fsync of the
-  folder. A reader sees either the old or the new file, never a torn one.
+- Writes are atomic (docklock._fs.atomic_write_bytes: a temp file in the same folder,
+  fsync, `os.replace`, fsync of the folder). A reader sees either the old or the new
+  file, never a torn one. The state file is 0600.
 - Every write bumps the serial by one; the first write of a never-written state also
   draws its lineage (uuid4). The previous file is kept as `state.json.backup` (hard link,
   no copy).
@@ -19,73 +20,29 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import gc
 import json
 import os
 import socket
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from docklock._fs import atomic_write_bytes, fsync_dir, gc_paused, utc_now
 from docklock.errors import LockError, StateError
 from docklock.state.model import State
 from docklock.workspace import WorkspacePaths
 
+# atomic_write_bytes, gc_paused and utc_now live in docklock._fs and are re-exported here:
+# plan, render, the CLI and the benches import them from this module.
+__all__ = [
+    "LockInfo", "StateLock", "StateStore", "atomic_write_bytes", "gc_paused", "locked",
+    "utc_now",
+]
+
 _POLL_SECONDS = 0.1
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for a block that builds large acyclic data.
-
-    Parsing a 10k-object state, rendering and diffing allocate hundreds of thousands of
-    dicts and tuples and free no cycles; the collector's repeated full scans of them cost
-    more than the work itself and made the cost grow faster than linearly.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def utc_now() -> str:
-    """ISO 8601 UTC with seconds precision, the timestamp form state and plans use."""
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Write `data` to `path` atomically (temp file, fsync, rename, fsync of the folder)."""
-    folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 @dataclass(frozen=True)
@@ -346,7 +303,7 @@ class StateStore:
                             hint="copy the id from the 'state is locked' message")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.paths.state_lock)
-        _fsync_dir(self.paths.dot)
+        fsync_dir(self.paths.dot)
         return info, held
 
 

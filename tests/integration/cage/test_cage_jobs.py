@@ -123,3 +123,16 @@ def test_witness_records_the_cage(podman: PodmanHarness, tmp_path: Path) -> None
     assert json.loads(seccomp_file.read_bytes())["defaultErrnoRet"] == 38
     assert w.image_digest.startswith("sha256:")
     assert w.command == ("sh", "-c", "true")
+
+
+def test_sensitive_env_is_keyed_in_the_witness_and_still_reproducible(
+        podman: PodmanHarness, tmp_path: Path) -> None:
+    secret = {"TOKEN": {"value": "hunter2", "sensitive": True}, "MODE": "x"}
+    first = run(podman, job(podman.image, "echo done", env=secret), tmp_path)
+    second = run(podman, job(podman.image, "echo done", env=secret), tmp_path)
+    recorded = first.witness.to_dict()["env"]
+    assert recorded["MODE"] == "x"
+    assert recorded["TOKEN"].startswith("hmac-sha256:")
+    assert "hunter2" not in json.dumps(first.witness.to_dict())
+    assert compare_witnesses(first.witness, second.witness) == []
+    assert (tmp_path / ".docklock" / "keys" / "witness.key").stat().st_mode & 0o077 == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +25,7 @@ from docklock.cage.witness import (
 )
 from docklock.errors import EXIT_CHANGES, DockLockError
 from docklock.model import EnvVar, Resource
+from docklock.state.model import sensitive_digest
 
 W = Witness(
     job="Job/default/report", image="localhost/x:1", image_digest="sha256:aa",
@@ -74,10 +77,33 @@ def test_compared_fields_cover_the_promise() -> None:
         assert name in COMPARED
 
 
-def test_sensitive_env_is_recorded_as_a_digest() -> None:
-    record = env_record((EnvVar("TOKEN", "hunter2", sensitive=True), EnvVar("A", "1")))
-    assert record == {"A": "1", "TOKEN": bytes_digest(b"hunter2")}
+ENV = (EnvVar("TOKEN", "hunter2", sensitive=True), EnvVar("A", "1"))
+
+
+def test_sensitive_env_is_recorded_as_a_salted_digest() -> None:
+    record = env_record(ENV)
+    assert record == {"A": "1",
+                      "TOKEN": sensitive_digest("docklock-witness-env-v1", "env.TOKEN",
+                                                "hunter2")}
     assert "hunter2" not in str(record)
+    # Not the bare SHA-256 a precomputed dictionary of common secrets would match.
+    assert record["TOKEN"] != bytes_digest(b"hunter2")
+    # Equal for the same value (verify compares two runs), not across variables or values.
+    assert env_record(ENV) == record
+    assert env_record((EnvVar("OTHER", "hunter2", sensitive=True),))["OTHER"] \
+        != record["TOKEN"]
+    assert env_record((EnvVar("TOKEN", "hunter3", sensitive=True),))["TOKEN"] \
+        != record["TOKEN"]
+
+
+def test_sensitive_env_with_the_workspace_key_is_an_hmac() -> None:
+    key, other = b"k" * 32, b"o" * 32
+    record = env_record(ENV, key=key)
+    mac = hmac.new(key, b"docklock-witness-env-v1\0TOKEN\0hunter2", hashlib.sha256)
+    assert record == {"A": "1", "TOKEN": "hmac-sha256:" + mac.hexdigest()}
+    assert env_record(ENV, key=key) == record  # two runs in one workspace compare equal
+    assert env_record(ENV, key=other)["TOKEN"] != record["TOKEN"]
+    assert env_record(ENV)["TOKEN"] != record["TOKEN"]
 
 
 def test_tree_digest_sees_content_names_and_links(tmp_path: Path) -> None:
@@ -95,11 +121,16 @@ def test_tree_digest_sees_content_names_and_links(tmp_path: Path) -> None:
 
 
 def test_save_and_load(tmp_path: Path) -> None:
-    path = save_witness(W, tmp_path)
+    folder = tmp_path / "witness"  # made on first use
+    path = save_witness(W, folder)
     assert path.name == witness_file_name("Job/default/report") == "Job.default.report.json"
-    assert load_witness("Job/default/report", tmp_path) == W
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert load_witness("Job/default/report", folder) == W
+    save_witness(W, folder)  # overwriting keeps it private and leaves no temp file
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in folder.iterdir()] == [path.name]
     with pytest.raises(DockLockError, match="no witness recorded"):
-        load_witness("Job/default/other", tmp_path)
+        load_witness("Job/default/other", folder)
 
 
 def test_ledger_payloads() -> None:

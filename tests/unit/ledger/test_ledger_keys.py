@@ -25,7 +25,14 @@ from docklock.ledger import (
     public_keyring_path,
     signing_key_path,
 )
-from docklock.ledger.keys import MLDSA65_ED25519, MLDSA87_ED25519, message_representative
+from docklock.ledger import keys as keys_module
+from docklock.ledger.keys import (
+    MLDSA65_ED25519,
+    MLDSA87_ED25519,
+    message_representative,
+    witness_key,
+    witness_key_path,
+)
 from docklock.workspace import WorkspacePaths
 
 
@@ -121,6 +128,55 @@ def test_init_writes_private_0600_and_public_keyring(workspace: WorkspacePaths) 
     assert load_signer(workspace).keyid == signer.keyid
     assert load_verifier(workspace).keyid == signer.keyid
     assert "PRIVATE" not in public_keyring_path(workspace).read_text()
+
+
+def test_private_key_is_private_before_it_gets_its_name(workspace: WorkspacePaths,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[str, int]] = []
+    real_replace = os.replace
+
+    def spy(src: str, dst: str) -> None:
+        seen.append((Path(dst).name, os.stat(src).st_mode & 0o777))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    init_keys(workspace)
+    assert ("signing.key", 0o600) in seen
+    assert ("docklock.pub", 0o644) in seen
+
+
+def test_witness_key_is_private_stable_and_checked(workspace: WorkspacePaths) -> None:
+    key = witness_key(workspace)
+    path = witness_key_path(workspace)
+    assert len(key) == 32
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert witness_key(workspace) == key  # created once, then read back
+    os.chmod(path, 0o644)
+    with pytest.raises(KeyMaterialError, match="mode 0644") as info:
+        witness_key(workspace)
+    assert "chmod 600" in info.value.hint
+    os.chmod(path, 0o600)
+    path.write_text("not hex\n")
+    with pytest.raises(KeyMaterialError, match="not a DockLock witness key"):
+        witness_key(workspace)
+
+
+def test_witness_key_made_first_by_another_process_is_kept(workspace: WorkspacePaths,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           ) -> None:
+    theirs = bytes(range(32))
+    real_write = keys_module.atomic_write_bytes
+
+    def racing(path: Path, data: bytes, **kw: object) -> None:
+        # The other process creates the key between our failed read and our write.
+        path.write_text(theirs.hex() + "\n")
+        path.chmod(0o600)
+        real_write(path, data, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(keys_module, "atomic_write_bytes", racing)
+    assert witness_key(workspace) == theirs
+    assert witness_key_path(workspace).read_text() == theirs.hex() + "\n"
 
 
 def test_init_refuses_to_overwrite_without_force(workspace: WorkspacePaths) -> None:

@@ -339,3 +339,37 @@ def test_cluster_name(workspace: WorkspacePaths) -> None:
     workspace.config.write_text("kind: [unclosed\n")
     with pytest.raises(WorkspaceError):
         cluster_name(workspace)
+
+
+@pytest.mark.parametrize("name", ["Bad_Name", "-x", "a" * 64, "x.y"])
+def test_cluster_name_must_pass_the_schema(workspace: WorkspacePaths, name: str) -> None:
+    # The name is signed into every checkpoint's origin: `validate` must accept it first.
+    workspace.config.write_text(f"apiVersion: docklock.io/v1\nkind: Cluster\n"
+                                f"metadata: {{name: '{name}'}}\n")
+    with pytest.raises(WorkspaceError, match=r"docklock\.yaml") as info:
+        cluster_name(workspace)
+    assert info.value.location is not None
+    assert (info.value.location.file, info.value.location.line) == ("docklock.yaml", 3)
+    assert "docklock validate" in info.value.hint
+
+
+def test_cluster_name_reads_only_docklock_yaml(workspace: WorkspacePaths) -> None:
+    (workspace.root / "specs").mkdir()
+    (workspace.root / "specs" / "broken.yaml").write_text("kind: [unclosed\n")
+    assert cluster_name(workspace) == "t"
+
+
+def test_iter_lines_strict_and_lenient_about_a_torn_last_line(workspace: WorkspacePaths,
+                                                              ) -> None:
+    ledger = Ledger(workspace, "t")
+    ledger.append("change", {"i": 0})
+    ledger.append("change", {"i": 1})
+    complete = list(ledger.iter_lines())
+    assert len(complete) == 2
+    with ledger.entries_path.open("ab") as f:
+        f.write(b'{"torn')
+    with pytest.raises(LedgerError, match="incomplete"):
+        list(ledger.iter_lines())
+    assert list(ledger.iter_lines(strict=False)) == complete
+    offset = len(complete[0]) + 1
+    assert list(ledger.iter_lines(offset, strict=False)) == complete[1:]

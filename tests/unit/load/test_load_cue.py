@@ -13,7 +13,7 @@ import pytest
 from docklock.cli import main
 from docklock.errors import CueError, ValidationError
 from docklock.load import load_workspace
-from docklock.load.cue import CueCommand, find_cue
+from docklock.load.cue import CueCommand, _read_cache, _write_cache, find_cue
 from docklock.workspace import WorkspacePaths
 
 # The make_workspace fixture (tests/unit/load/conftest.py) has this signature.
@@ -195,3 +195,18 @@ def test_missing_required_field_is_placed_at_its_document(make_workspace: MakeWo
     assert str(d.location) == "specs/app.cue:4:2"
     assert d.message.startswith("cue: resources.web.spec.image: missing required field")
     assert d.path == "spec.image"
+
+
+def test_cache_writes_are_private_and_never_leave_a_temp_file(tmp_path: Path) -> None:
+    folder = tmp_path / "cache" / "cue"
+    path = folder / "abc.json"
+    _write_cache(path, [{"kind": "Network"}])  # the cache folder is made on first use
+    assert _read_cache(path) == [{"kind": "Network"}]
+    assert path.stat().st_mode & 0o777 == 0o600  # exported specs may hold secrets
+    # A write that fails (here: the target is a non-empty folder) is skipped, and its temp
+    # file does not stay behind.
+    blocked = folder / "blocked.json"
+    blocked.mkdir()
+    (blocked / "x").write_text("x")
+    _write_cache(blocked, [])
+    assert sorted(p.name for p in folder.iterdir()) == ["abc.json", "blocked.json"]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from docklock.errors import ValidationError
-from docklock.load import load_workspace, spec_digest
-from docklock.model import Address, ServiceSpec
+from docklock.errors import ValidationError, WorkspaceError
+from docklock.load import load_cluster, load_workspace, spec_digest
+from docklock.model import Address, ClusterSpec, ServiceSpec
 from docklock.workspace import WorkspacePaths
 
 # The make_workspace fixture (tests/unit/load/conftest.py) has this signature.
@@ -265,6 +266,33 @@ def test_cluster_documents_belong_in_docklock_yaml(make_workspace: MakeWorkspace
 def test_bad_workspace_files(make_workspace: MakeWorkspace, cluster: str, message: str) -> None:
     out = errors(make_workspace, {}, cluster=cluster)
     assert any(o.startswith(message) for o in out), out
+
+
+def test_load_cluster_reads_docklock_yaml_only(make_workspace: MakeWorkspace) -> None:
+    paths = make_workspace({"specs/broken.yaml": "kind: [unclosed\n"}, level="hardened")
+    cluster = load_cluster(paths)  # the broken spec file is never read
+    assert str(cluster.address) == "Cluster/default/test"
+    assert isinstance(cluster.spec, ClusterSpec)
+    assert cluster.spec.securityLevel == "hardened"
+
+
+@pytest.mark.parametrize(("cluster", "message"), [
+    ("kind: Cluster\nmetadata: {name: Bad_Name}\n", "docklock.yaml:2:"),
+    ("kind: Cluster\nmetadata: {name: x}\nspec: {securityLevel: max}\n", "docklock.yaml:3:8"),
+    ("kind: [unclosed\n", "docklock.yaml:"),
+])
+def test_load_cluster_checks_like_validate(make_workspace: MakeWorkspace, cluster: str,
+                                           message: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        load_cluster(make_workspace({}, cluster=cluster))
+    assert str(info.value.diagnostics[0].location).startswith(message), info.value.explain()
+    with pytest.raises(ValidationError):
+        load_workspace(make_workspace({}, cluster=cluster))
+
+
+def test_load_cluster_outside_a_workspace(tmp_path: Path) -> None:
+    with pytest.raises(WorkspaceError, match="not a DockLock workspace"):
+        load_cluster(WorkspacePaths(tmp_path))
 
 
 def test_discovery_skips_hidden_folders_and_other_files(make_workspace: MakeWorkspace) -> None:
