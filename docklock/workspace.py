@@ -7,6 +7,7 @@ module only computes paths; the modules that own each file write it.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,14 +59,25 @@ class WorkspacePaths:
 
     def confine(self, relative: str, *, what: str = "path") -> Path:
         """Resolve a spec-given path and refuse anything outside the workspace."""
-        candidate = (self.root / relative).resolve()
-        root = self.root.resolve()
+        try:
+            candidate = (self.root / relative).resolve()
+            root = self.root.resolve()
+        except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (< 3.13)
+            raise WorkspaceError(
+                f"{what} {relative!r} cannot be resolved: {_loop_or(exc)}",
+                hint="remove or fix the symbolic link") from exc
         if candidate != root and root not in candidate.parents:
             raise WorkspaceError(
                 f"{what} {relative!r} points outside the workspace {root}",
                 hint="spec paths are relative to the workspace and may not leave it",
             )
         return candidate
+
+
+def _loop_or(exc: BaseException) -> str:
+    if isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP:
+        return "it is a symbolic link loop"
+    return str(getattr(exc, "strerror", None) or exc)
 
 
 def find_workspace(directory: str | Path | None = None) -> WorkspacePaths:

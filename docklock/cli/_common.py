@@ -1,26 +1,81 @@
-"""Shared CLI plumbing: common flags, colour policy, and the output sink.
+"""Shared CLI plumbing: the parser class, common flags, colour policy, the output sink,
+checks of output paths given on the command line, and the one way commands reach Podman.
 
 Only the CLI writes to stdout/stderr, through `Output`, so colour (NO_COLOR, TTY) and
-JSON rendering are decided in one place.
+JSON rendering are decided in one place. Usage errors exit 1 (exit 2 means "changes
+present / drift / determinism mismatch" in DockLock, not argparse's "bad usage").
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import os
+import stat
 import sys
+import tempfile
 from dataclasses import dataclass
-from typing import Any, TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
+from docklock.errors import EXIT_ERROR, DockLockError
 from docklock.workspace import WorkspacePaths, find_workspace
+
+if TYPE_CHECKING:
+    from docklock.load import Workspace
+    from docklock.runtime.podman import PodmanRuntime
 
 _COLORS = {"green": "32", "yellow": "33", "red": "31", "cyan": "36", "bold": "1", "dim": "2"}
 
 
+class UsageError(DockLockError):
+    """A command-line argument that cannot work (e.g. --out naming a folder)."""
+
+
+class DockLockParser(argparse.ArgumentParser):
+    """argparse with DockLock's exit code for bad usage: 1, not argparse's 2.
+
+    Subparsers inherit the class (argparse's add_subparsers defaults `parser_class` to the
+    parent's type), so every command and group parser behaves the same.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"error: {message} (hint: `{self.prog} --help` lists what "
+                              "it takes)\n")
+
+
+def command_group(parser: argparse.ArgumentParser, *, dest: str,
+                  metavar: str = "COMMAND") -> argparse._SubParsersAction[Any]:
+    """The subcommands of a group (`docklock keys ...`).
+
+    A bare `docklock GROUP` prints the group's help and one error line naming its
+    commands on stderr, and exits 1, the same for every group.
+    """
+    sub = parser.add_subparsers(dest=dest, metavar=metavar, parser_class=DockLockParser)
+    parser.set_defaults(handler=functools.partial(_group_help, parser, sub))
+    return sub
+
+
+def _group_help(parser: argparse.ArgumentParser, sub: argparse._SubParsersAction[Any],
+                _args: argparse.Namespace, out: Output) -> int:
+    names: dict[int, str] = {}
+    for name, child in sub.choices.items():  # aliases map to the same parser: keep the first
+        names.setdefault(id(child), name)
+    metavar = str(sub.metavar or "COMMAND")
+    noun = "command" if metavar == "SUBCOMMAND" else metavar.lower()
+    article = "an" if noun[0] in "aeiou" else "a"
+    out.error(parser.format_help().rstrip())
+    out.error(f"error: `{parser.prog}` needs {article} {noun}: {', '.join(names.values())} "
+              f"(hint: `{parser.prog} {metavar} --help`)")
+    return EXIT_ERROR
+
+
 def common_parser() -> argparse.ArgumentParser:
     """Flags every command accepts, before or after the command name."""
-    p = argparse.ArgumentParser(add_help=False)
+    p = DockLockParser(add_help=False)
     p.add_argument("-C", dest="directory", metavar="DIR", default=argparse.SUPPRESS,
                    help="workspace folder (default: search upward from the current folder)")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
@@ -34,6 +89,52 @@ def common_parser() -> argparse.ArgumentParser:
 
 def workspace_of(args: argparse.Namespace) -> WorkspacePaths:
     return find_workspace(getattr(args, "directory", None))
+
+
+def connect_podman(args: argparse.Namespace, ws: Workspace | None) -> PodmanRuntime:
+    """Connect to Podman the way every command does; use as `with connect_podman(...)`.
+
+    URL order: --podman-url, DOCKLOCK_PODMAN_URL, the workspace's `spec.podmanUrl`, then
+    the default socket (or a private service; see docklock.runtime.podman.connect).
+    """
+    from docklock.runtime.podman import connect
+
+    workspace_url = ws.cluster_spec.podmanUrl if ws is not None else None
+    return connect(getattr(args, "podman_url", None), workspace_url=workspace_url)
+
+
+def check_out_path(path: Path, *, flag: str = "--out") -> Path:
+    """Refuse an output file the command could not write, before it does any work.
+
+    The folder must exist (nothing is created), the path must not be a folder or a
+    device, and a file must be creatable next to it (the writers write a temporary file
+    there and rename it).
+    """
+    def fail(problem: str, hint: str) -> NoReturn:
+        raise UsageError(f"{flag} {path}: {problem}", hint=hint)
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        fail(f"cannot use it ({exc.strerror or exc})", "pass a file path you can write")
+    if mode is not None and stat.S_ISDIR(mode):
+        fail("is a folder", f"name a file in it: {flag} {path / 'NAME.json'}")
+    if mode is not None and not stat.S_ISREG(mode):
+        fail("is not a regular file", "name a regular file: the output replaces it")
+    folder = path.parent
+    if not folder.is_dir():
+        fail(f"folder {folder} does not exist", "create the folder first, or pass another path")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".check", dir=folder)
+    except OSError as exc:
+        fail(f"cannot write in {folder} ({exc.strerror or exc})",
+             "pass a path in a folder you can write")
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return path
 
 
 @dataclass

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from docklock.cli._common import Output, workspace_of
+from docklock.cli._common import Output, connect_podman, workspace_of
 from docklock.errors import EXIT_ERROR, EXIT_OK, ApplyError, DockLockError, StalePlanError
 
 if TYPE_CHECKING:
@@ -196,7 +196,6 @@ def _run(args: argparse.Namespace, out: Output, *, destroy: bool) -> int:
         render_text,
     )
     from docklock.render import render_workspace
-    from docklock.runtime.podman import connect
     from docklock.state import StateStore, utc_now
 
     paths = workspace_of(args)
@@ -205,6 +204,10 @@ def _run(args: argparse.Namespace, out: Output, *, destroy: bool) -> int:
     if planfile is not None and (args.target or args.replace):
         raise PlanError("--target and --replace do not go with a saved plan",
                         hint="pass them to `docklock plan --out` instead")
+    if planfile is not None and planfile.exists():
+        # A folder or unreadable file fails here (main() reports the OSError with its
+        # path), before the lock creates anything; a missing one is load_plan's to report.
+        planfile.open("rb").close()
     # The lock comes first: a second apply fails at once, naming who holds it.
     with store.lock(command=_command(destroy, planfile), timeout=args.lock_timeout):
         saved = load_plan(planfile, paths) if planfile is not None else None
@@ -214,8 +217,7 @@ def _run(args: argparse.Namespace, out: Output, *, destroy: bool) -> int:
         policy = policy_info(ws) if saved is None and not destroy else None
         rendered = render_workspace(ws)
         state = store.read(cluster=ws.cluster_name)
-        with connect(getattr(args, "podman_url", None),
-                     workspace_url=ws.cluster_spec.podmanUrl) as runtime:
+        with connect_podman(args, ws) as runtime:
             if saved is not None:
                 if saved.cluster != ws.cluster_name:
                     raise StalePlanError(

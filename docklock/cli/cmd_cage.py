@@ -10,14 +10,14 @@ import argparse
 import textwrap
 from typing import Any
 
-from docklock.cli._common import Output
+from docklock.cli._common import Output, command_group
 from docklock.errors import EXIT_OK, WorkspaceError
 
 
 def register(sub: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
     cage = sub.add_parser("cage", parents=[common], help="inspect cage levels and profiles",
                           description="Inspect the built-in cage levels and CageProfiles.")
-    cage_sub = cage.add_subparsers(dest="cage_command", metavar="COMMAND")
+    cage_sub = command_group(cage, dest="cage_command")
     show = cage_sub.add_parser("show", parents=[common],
                                help="print a cage's effective settings and denied syscalls")
     show.add_argument("cage", metavar="LEVEL|PROFILE",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from docklock.cli._common import Output
+from docklock.cli._common import Output, connect_podman
 from docklock.errors import EXIT_CHANGES, EXIT_OK
 
 if TYPE_CHECKING:
@@ -38,12 +38,10 @@ def cmd_drift(args: argparse.Namespace, out: Output) -> int:
     from docklock.cli.cmd_status import load_inputs
     from docklock.drift import detect_drift, render_drift_text
     from docklock.plan import kinds_in_use, refresh_live
-    from docklock.runtime.podman import connect
 
     inputs = load_inputs(args)
     ws = inputs.workspace
-    with connect(getattr(args, "podman_url", None),
-                 workspace_url=ws.cluster_spec.podmanUrl) as runtime:
+    with connect_podman(args, ws) as runtime:
         live, kinds = refresh_live(runtime, ws.cluster_name,
                                    kinds_in_use(inputs.desired, inputs.state))
     report = detect_drift(inputs.state, live, cluster=ws.cluster_name,

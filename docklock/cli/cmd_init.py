@@ -17,7 +17,7 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-from docklock.cli._common import Output
+from docklock.cli._common import Output, command_group
 from docklock.errors import EXIT_OK, WorkspaceError
 from docklock.workspace import DOT_DIR, WORKSPACE_FILE, package_data
 
@@ -40,7 +40,7 @@ def cluster_group(sub: argparse._SubParsersAction,  # type: ignore[type-arg]
     if group is None:
         parser = sub.add_parser("cluster", parents=[common], help="cluster commands",
                                 description="Cluster-level commands.")
-        group = parser.add_subparsers(dest="cluster_command", metavar="COMMAND")
+        group = command_group(parser, dest="cluster_command")
         setattr(sub, _GROUP_ATTR, group)
     result: argparse._SubParsersAction = group  # type: ignore[type-arg]
     return result
@@ -84,7 +84,11 @@ def init_workspace(directory: Path, *, name: str | None = None,
                    security_level: str = "standard", add: tuple[str, ...] = DEFAULT_ADD,
                    force: bool = False) -> InitResult:
     """Create the workspace files; WorkspaceError if one exists and not `force`."""
-    root = directory.resolve()
+    try:
+        root = directory.resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise WorkspaceError(f"cannot use {directory} as the workspace folder: {exc}",
+                             hint="pass a folder path") from exc
     name = name or cluster_name(root.name)
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", name):
         raise WorkspaceError(f"cluster name {name!r} is not a DNS label",
@@ -100,13 +104,19 @@ def init_workspace(directory: Path, *, name: str | None = None,
     for key in dict.fromkeys(add):
         source, target = TEMPLATES[key]
         files[root / "specs" / target] = (templates / source).read_text(encoding="utf-8")
+    _check_folders(directory, root, files)
     existing = [p for p in files if p.exists()]
     if existing and not force:
         shown = ", ".join(str(p.relative_to(root)) for p in existing)
         raise WorkspaceError(f"{shown} already exist{'s' if len(existing) == 1 else ''} in "
                              f"{root}", hint="pass --force to overwrite")
     written = []
-    (root / "specs").mkdir(parents=True, exist_ok=True)
+    try:
+        (root / "specs").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # the first write: when it fails, nothing was changed
+        raise WorkspaceError(f"cannot create the workspace folder {directory}: "
+                             f"{exc.strerror or exc}",
+                             hint="pass a folder path you can write") from exc
     for path, text in files.items():
         path.write_text(text, encoding="utf-8")
         written.append(str(path.relative_to(root)))
@@ -119,6 +129,21 @@ def init_workspace(directory: Path, *, name: str | None = None,
         ignore.write_text(current + sep + lines, encoding="utf-8")
         written.append(".gitignore")
     return InitResult(root, tuple(written))
+
+
+def _check_folders(directory: Path, root: Path, files: dict[Path, str]) -> None:
+    """Refuse, before writing anything, a DIR or specs/ that is a file and a target file
+    that is a folder (so init never stops half-way on them)."""
+    for folder in (root, root / "specs"):
+        if folder.exists() and not folder.is_dir():
+            shown = directory if folder == root else folder
+            raise WorkspaceError(f"{shown} is a file, not a folder",
+                                 hint="init creates docklock.yaml and specs/ inside a "
+                                      "folder: pass a folder path")
+    for path in files:
+        if path.is_dir():
+            raise WorkspaceError(f"{path} is a folder; init writes a file there",
+                                 hint="move the folder away, or init another folder")
 
 
 def run(args: argparse.Namespace, out: Output) -> int:

@@ -6,8 +6,8 @@ import argparse
 import stat
 from typing import Any
 
-from docklock.cli._common import Output, workspace_of
-from docklock.errors import EXIT_ERROR, EXIT_OK
+from docklock.cli._common import Output, command_group, workspace_of
+from docklock.errors import EXIT_OK
 from docklock.ledger import (
     ALGORITHMS,
     DEFAULT_ALGORITHM,
@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     keys = sub.add_parser("keys", parents=[common], help="manage the signing key",
                           description="The hybrid (ML-DSA + Ed25519) key that signs plans "
                                       "and ledger checkpoints.")
-    ksub = keys.add_subparsers(dest="keys_command", metavar="SUBCOMMAND")
+    ksub = command_group(keys, dest="keys_command", metavar="SUBCOMMAND")
 
     p = ksub.add_parser("init", parents=[common], help="create the signing key",
                         description="Create .docklock/keys/signing.key (0600; encrypted "
@@ -49,13 +49,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     p.add_argument("--algorithm", choices=sorted(ALGORITHMS), default=None,
                    help="pairing of the new key (default: same as the old key)")
     p.set_defaults(handler=cmd_rotate)
-
-    keys.set_defaults(handler=lambda _args, _out: _usage(keys))
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return EXIT_ERROR
 
 
 def cmd_init(args: argparse.Namespace, out: Output) -> int:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from docklock.cli._common import Output, workspace_of
+from docklock.cli._common import Output, check_out_path, command_group, workspace_of
 from docklock.errors import EXIT_ERROR, EXIT_OK, KeyMaterialError, WorkspaceError
 from docklock.ledger import (
     Entry,
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
              common: argparse.ArgumentParser) -> None:
     ledger = sub.add_parser("ledger", parents=[common], help="inspect and verify the ledger",
                             description="The signed, append-only ledger of plans and applies.")
-    lsub = ledger.add_subparsers(dest="ledger_command", metavar="SUBCOMMAND")
+    lsub = command_group(ledger, dest="ledger_command", metavar="SUBCOMMAND")
 
     p = lsub.add_parser("verify", parents=[common], help="recompute and check the whole ledger",
                         description="Recompute every leaf and root, verify every checkpoint's "
@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     p = lsub.add_parser("proof", parents=[common],
                         help="inclusion proof of one entry against the newest checkpoint")
     p.add_argument("seq", type=int, metavar="SEQ", help="entry sequence number")
-    p.add_argument("--out", metavar="FILE", help="write the proof here instead of stdout")
+    p.add_argument("--out", metavar="FILE", type=Path,
+                   help="write the proof here instead of stdout")
     p.set_defaults(handler=cmd_proof)
 
     p = lsub.add_parser("verify-proof", parents=[common],
@@ -59,13 +60,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     p = lsub.add_parser("repair", parents=[common],
                         help="move a torn last line (after a crash) aside")
     p.set_defaults(handler=cmd_repair)
-
-    ledger.set_defaults(handler=lambda _args, _out: _usage(ledger))
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return EXIT_ERROR
 
 
 def cmd_verify(args: argparse.Namespace, out: Output) -> int:
@@ -132,10 +126,12 @@ def cmd_show(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_proof(args: argparse.Namespace, out: Output) -> int:
     paths = workspace_of(args)
+    if args.out is not None:
+        check_out_path(args.out)
     proof = prove_inclusion(Ledger.open(paths), args.seq)
     text = json.dumps(proof.to_dict(), indent=2, sort_keys=True) + "\n"
-    if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+    if args.out is not None:
+        args.out.write_text(text, encoding="utf-8")
         out.info(f"inclusion proof of entry seq {args.seq} against checkpoint size "
                  f"{proof.tree_size} written to {args.out}")
     else:

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from docklock.cli._common import Output, workspace_of
+from docklock.cli._common import Output, check_out_path, connect_podman, workspace_of
 from docklock.errors import EXIT_CHANGES, EXIT_OK, LockError, ValidationError
 from docklock.ledger import Entry, EntryType, record_event
 from docklock.load import Workspace
@@ -82,6 +82,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 
 def cmd_plan(args: argparse.Namespace, out: Output) -> int:
+    if args.out is not None:
+        # Checked before planning: a bad path fails at once, and nothing is created.
+        check_out_path(args.out)
     plan = make_cli_plan(args)
     paths = workspace_of(args)
     if args.out is not None:
@@ -123,10 +126,7 @@ def make_cli_plan(args: argparse.Namespace) -> Plan:
     if not args.refresh:
         plan, _ = build_plan(rendered.objects, state, **common)
         return plan
-    from docklock.runtime.podman import connect
-
-    with connect(getattr(args, "podman_url", None),
-                 workspace_url=ws.cluster_spec.podmanUrl) as runtime:
+    with connect_podman(args, ws) as runtime:
         plan, _ = build_plan(rendered.objects, state, reader=runtime, **common)
     return plan
 

@@ -1,28 +1,33 @@
 """`docklock podman ping`: which Podman API DockLock uses, and whether it answers.
 
 A diagnostic (not listed in `docklock --help`): prints the URL, where it came from
-(flag, env, docklock.yaml, default socket or a private service) and Podman's version;
-`--count N` pings repeatedly like ping(8), `--wait S` waits for a service coming up.
+(flag, env, docklock.yaml `spec.podmanUrl`, default socket or a private service: the
+same order every command uses, `docklock.cli._common.connect_podman`) and Podman's
+version; `--count N` pings repeatedly like ping(8), `--wait S` waits for a service
+coming up.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from docklock.cli._common import Output
+from docklock.cli._common import Output, command_group, connect_podman
 from docklock.errors import EXIT_OK, PodmanUnavailableError, WorkspaceError
-from docklock.runtime import PodmanRuntime, connect
 from docklock.workspace import find_workspace
+
+if TYPE_CHECKING:
+    from docklock.load import Workspace
+    from docklock.runtime.podman import PodmanRuntime
 
 
 def register(sub: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
     # No help= on purpose: the group stays out of the command list in `docklock --help`.
     group = sub.add_parser("podman", parents=[common],
                            description="Podman connection diagnostics.")
-    podman_sub = group.add_subparsers(dest="podman_command", metavar="COMMAND", required=True)
+    podman_sub = command_group(group, dest="podman_command")
     ping = podman_sub.add_parser(
         "ping", parents=[common], help="show the Podman API used and check that it answers",
         description="Connect to Podman as every command does and print the URL, its source "
@@ -62,46 +67,33 @@ def cmd_ping(args: argparse.Namespace, out: Output) -> int:
 
 def _connect_waiting(args: argparse.Namespace) -> PodmanRuntime:
     deadline = time.monotonic() + max(0.0, args.wait)
-    workspace_url = workspace_podman_url(getattr(args, "directory", None))
+    ws = _workspace(args)
     while True:
         try:
-            return connect(getattr(args, "podman_url", None), workspace_url=workspace_url)
+            return connect_podman(args, ws)
         except PodmanUnavailableError:
             if time.monotonic() >= deadline:
                 raise
             time.sleep(0.2)
 
 
-def workspace_podman_url(directory: str | None) -> str | None:
-    """The local node's URL from docklock.yaml (`spec.podmanUrl`, else the first node's).
+def _workspace(args: argparse.Namespace) -> Workspace | None:
+    """The workspace whose `spec.podmanUrl` applies, loaded as every command loads it.
 
-    Outside a workspace there is none; with `-C DIR` the workspace must exist.
+    None outside a workspace (flags, env and the default socket still work), and when
+    --podman-url or DOCKLOCK_PODMAN_URL is given: they win over the workspace's URL, so
+    its specs need not even be valid to ping. With `-C DIR` the workspace must exist.
     """
+    from docklock.load import load_workspace
+    from docklock.runtime.podman import ENV_URL
+
+    directory = getattr(args, "directory", None)
     try:
         paths = find_workspace(directory)
     except WorkspaceError:
         if directory is not None:
             raise
         return None
-    return _url_from_config(paths.config)
-
-
-def _url_from_config(path: Path) -> str | None:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
-    try:
-        doc = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    except (OSError, YAMLError) as exc:
-        raise WorkspaceError(f"cannot read {path}: {exc}".splitlines()[0],
-                             hint="`docklock validate` shows what is wrong") from exc
-    spec = doc.get("spec") if isinstance(doc, dict) else None
-    if not isinstance(spec, dict):
-        return None
-    url = spec.get("podmanUrl")
-    if isinstance(url, str) and url:
-        return url
-    for node in spec.get("nodes") or ():
-        if isinstance(node, dict) and isinstance(node.get("url"), str) and node["url"]:
-            return str(node["url"])
-    return None
+    if getattr(args, "podman_url", None) or os.environ.get(ENV_URL):
+        return None  # they win over spec.podmanUrl: the specs need not be loaded
+    return load_workspace(paths)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from datetime import date
 
-from docklock.cli._common import Output, workspace_of
+from docklock.cli._common import Output, command_group, workspace_of
 from docklock.errors import EXIT_ERROR, EXIT_OK, PolicyError
 from docklock.load import load_workspace
 from docklock.policy import (
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
         "policy", parents=[common], help="BISO policies and compliance packs",
         description="Check the workspace against its policies: the built-in packs named "
                     "in docklock.yaml spec.policies and every kind: Policy document.")
-    actions = p.add_subparsers(dest="policy_command", metavar="ACTION")
+    actions = command_group(p, dest="policy_command", metavar="ACTION")
     check = actions.add_parser(
         "check", parents=[common], help="check every resource against the active rules",
         description="Show PASS/FAIL/WARN/SKIP/EXCEPTED per rule and resource, a summary, "
@@ -49,13 +49,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     check.add_argument("-q", "--quiet", action="store_true",
                        help="text: leave out PASS and SKIP lines")
     check.set_defaults(handler=cmd_policy_check)
-    p.set_defaults(handler=lambda args, out: _usage(p, out))
-
-
-def _usage(parser: argparse.ArgumentParser, out: Output) -> int:
-    out.error(parser.format_usage().rstrip())
-    out.error("error: name an action, e.g. `docklock policy check`")
-    return EXIT_ERROR
 
 
 def check_workspace(paths: WorkspacePaths, *, today: date | None = None) -> PolicyReport:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from docklock.cli._common import Output, workspace_of
+from docklock.cli._common import Output, connect_podman, workspace_of
 from docklock.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 
 # Engine imports stay inside the handlers so `docklock --help` does not load them.
@@ -51,11 +51,9 @@ def _prepare(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 
 def _execute(args: argparse.Namespace, workspace: Any, prepared: Any) -> Any:
     from docklock.cage.jobs import discard_outputs, run_prepared
-    from docklock.runtime.podman import connect
 
     try:
-        with connect(getattr(args, "podman_url", None),
-                     workspace_url=workspace.cluster_spec.podmanUrl) as runtime:
+        with connect_podman(args, workspace) as runtime:
             return run_prepared(runtime, prepared)
     except BaseException:
         discard_outputs(prepared)

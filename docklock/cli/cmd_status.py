@@ -13,7 +13,7 @@ import argparse
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from docklock.cli._common import Output, workspace_of
+from docklock.cli._common import Output, command_group, connect_podman, workspace_of
 from docklock.errors import EXIT_CHANGES, EXIT_OK
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
     g = sub.add_parser("get", parents=[common], help="list resources (kubectl style)",
                        description="List resources of one kind, like kubectl get.")
-    gsub = g.add_subparsers(dest="get_what", metavar="KIND")
+    gsub = command_group(g, dest="get_what", metavar="KIND")
     svc = gsub.add_parser("services", aliases=["service", "svc"], parents=[common],
                           help="services with replicas ready/desired, health, ports, cage")
     svc.add_argument("-A", "--all-namespaces", action="store_true",
@@ -86,13 +86,11 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
 
 
 def cmd_status(args: argparse.Namespace, out: Output) -> int:
-    from docklock.runtime.podman import connect
     from docklock.status import compute_status, render_status_table
 
     inputs = load_inputs(args)
     ws = inputs.workspace
-    with connect(getattr(args, "podman_url", None),
-                 workspace_url=ws.cluster_spec.podmanUrl) as runtime:
+    with connect_podman(args, ws) as runtime:
         live = runtime.list_live(ws.cluster_name)
     report = compute_status(inputs.desired, inputs.state, live, cluster=ws.cluster_name)
     all_ns = bool(getattr(args, "all_namespaces", True))
@@ -106,13 +104,11 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_cluster_health(args: argparse.Namespace, out: Output) -> int:
-    from docklock.runtime.podman import connect
     from docklock.status import compute_status, render_status_table
 
     inputs = load_inputs(args)
     ws = inputs.workspace
-    with connect(getattr(args, "podman_url", None),
-                 workspace_url=ws.cluster_spec.podmanUrl) as runtime:
+    with connect_podman(args, ws) as runtime:
         rtt = runtime.ping()
         version = runtime.version()
         live = runtime.list_live(ws.cluster_name)

@@ -4,13 +4,15 @@ Runs on resources that passed their schemas. Finds duplicate addresses, referenc
 resources that do not exist (dependsOn, networks, volumes, cage profiles), dependency
 conditions that can never hold, cages weaker than the cluster's security floor, host
 port collisions, fixed host ports with replicas > 1, duplicate Image refs, and spec
-paths (Image context, Job inputs) that leave the workspace or do not exist. Dependency
-cycles are found by docklock.graph. Image references that match no Image resource are
-not errors: the image may already be in local storage (plan and apply check that).
+paths (Image context, Job inputs) that leave the workspace or do not exist, and a
+docklock.yaml `spec.podmanUrl` that cannot be parsed. Dependency cycles are found by
+docklock.graph. Image references that match no Image resource are not errors: the image
+may already be in local storage (plan and apply check that).
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from docklock.errors import Diagnostic, Location, WorkspaceError
 from docklock.graph import GRAPH_KINDS, DanglingReference, analyse
 from docklock.load.schema import format_path
-from docklock.load.yaml import PathItem, RawDocument
+from docklock.load.yaml import PathItem, RawDocument, parse_yaml_precise
 from docklock.model import (
     Address,
     CageProfileSpec,
@@ -29,7 +31,7 @@ from docklock.model import (
     Resource,
     ServiceSpec,
 )
-from docklock.workspace import WorkspacePaths
+from docklock.workspace import WORKSPACE_FILE, WorkspacePaths
 
 LEVELS = {"standard": 0, "hardened": 1, "deterministic": 2}
 LEVEL_ALIASES = {"military-grade": "deterministic"}
@@ -100,6 +102,8 @@ def crosscheck(items: Sequence[Item], cluster: Resource | None, paths: Workspace
     if cluster is not None:
         floor = cluster.spec.securityLevel  # type: ignore[union-attr]
     ctx = _Context(locate, out, paths, resources, by_address, cluster, floor, invalid)
+    if cluster is not None:
+        _podman_url(ctx, cluster)
     for it in unique:
         r = it.resource
         if r.kind == Kind.CLUSTER.value:
@@ -117,6 +121,29 @@ def crosscheck(items: Sequence[Item], cluster: Resource | None, paths: Workspace
     _image_refs(unique, locate, out)
     _ports(unique, locate, out)
     return out
+
+
+def _podman_url(ctx: _Context, cluster: Resource) -> None:
+    """`spec.podmanUrl` must parse (the schema only checks its scheme): `http://[::1`
+    would otherwise fail in every command that connects, far from its cause."""
+    url = getattr(cluster.spec, "podmanUrl", None)
+    if not url:
+        return
+    # Imported here: podman-py is heavy and only needed when a URL is set.
+    from docklock.runtime.podman import URL_HINT, url_problem
+
+    problem = url_problem(url)
+    if not problem:
+        return
+    where = cluster.location or Location(WORKSPACE_FILE)
+    with contextlib.suppress(OSError):  # only on this error path: find the key's line
+        positions = parse_yaml_precise(ctx.paths.config.read_text(encoding="utf-8"),
+                                       WORKSPACE_FILE).positions
+        hit = positions.locate(0, ("spec", "podmanUrl")) if positions else None
+        if hit is not None:
+            where = Location(WORKSPACE_FILE, hit[0], hit[1])
+    ctx.out.append(Diagnostic(f"spec.podmanUrl {url!r} is not a valid URL ({problem})",
+                              where, path="spec.podmanUrl", hint=URL_HINT))
 
 
 def _where(it: Item, locate: Locate, *path: PathItem) -> Location:

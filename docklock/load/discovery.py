@@ -2,13 +2,14 @@
 
 The folders come from docklock.yaml (`spec.specs`, default `specs`). Each must stay inside
 the workspace (WorkspacePaths.confine), and so must every file found (a symlink pointing
-out of the workspace is an error). Hidden folders (`.docklock`, `.git`, ...) and `cue.mod`
-are skipped; docklock.yaml itself is never a spec file. The result is sorted, so loading
-is deterministic.
+out of the workspace is an error, and so is a symlink loop). Hidden folders (`.docklock`,
+`.git`, ...) and `cue.mod` are skipped; docklock.yaml itself is never a spec file. The
+result is sorted, so loading is deterministic.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -67,7 +68,17 @@ def discover(paths: WorkspacePaths, folders: Sequence[str],
                 if not is_yaml and not name.endswith(CUE_SUFFIX):
                     continue
                 path = Path(dirpath) / name
-                real = path.resolve()
+                try:
+                    real = path.resolve()
+                except (OSError, RuntimeError) as exc:  # RuntimeError: a loop (< 3.13)
+                    rel = path.relative_to(root).as_posix()
+                    loop = not isinstance(exc, OSError) or exc.errno == errno.ELOOP
+                    why = "is a symbolic link loop" if loop else \
+                        f"cannot be resolved: {getattr(exc, 'strerror', None) or exc}"
+                    diagnostics.append(Diagnostic(
+                        f"spec file {rel} {why}", Location(rel),
+                        hint="remove the link or point it at a file"))
+                    continue
                 if real == config:
                     continue
                 if real != root and root not in real.parents:

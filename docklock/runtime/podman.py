@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote, urlparse
+from urllib.parse import quote, urlparse, urlsplit
 
 import podman
 import podman.errors
@@ -55,6 +55,8 @@ ENV_URL = "DOCKLOCK_PODMAN_URL"
 ROOT_SOCKET = "/run/podman/podman.sock"
 SCHEMES = ("unix", "tcp", "http", "ssh")
 PING_TIMEOUT = 10.0  # seconds; a socket-activated service may need a moment
+PROBE_GRACE = 5.0  # seconds beyond PING_TIMEOUT before a probe is given up as hung
+SSH_CONNECT_TIMEOUT = 5  # seconds for ssh's TCP connect (its ConnectTimeout)
 SERVICE_START_TIMEOUT = 30.0
 SERVICE_STOP_TIMEOUT = 15.0
 HEALTH_STATES = frozenset({"healthy", "unhealthy", "starting"})
@@ -87,16 +89,36 @@ class UrlChoice:
     explicit: bool  # given by the user: never replaced by a private service
 
 
+URL_HINT = "use unix:///run/podman/podman.sock, tcp://HOST:PORT or ssh://USER@HOST/PATH"
+
+
+def url_problem(text: str) -> str:
+    """'' for a URL that can be parsed and names a host (or a unix socket), else why not.
+
+    The scheme is checked by the caller; this catches what would otherwise surface as a
+    ValueError deep inside urllib or podman-py (`http://[::1`, `tcp://h:99999`).
+    """
+    try:
+        parts = urlsplit(text)
+        _ = parts.port  # ValueError for a port that is not a number in 0..65535
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme == "unix":
+        return "" if parts.netloc or parts.path else "it names no socket"
+    return "" if parts.hostname else "it names no host"
+
+
 def normalize_url(url: str, *, source: str = "URL") -> str:
     """`unix:///path`, `tcp://host:port`, `http://...`, `ssh://...`; a bare path means unix."""
     text = url.strip()
     if text.startswith("/"):
         return f"unix://{text}"
-    scheme = urlparse(text).scheme
-    if scheme not in SCHEMES or "://" not in text:
+    problem = url_problem(text)
+    scheme = "" if problem else urlsplit(text).scheme
+    if problem or scheme not in SCHEMES or "://" not in text:
         raise PodmanUnavailableError(
-            f"{source} {url!r} is not a Podman API URL",
-            hint="use unix:///run/podman/podman.sock, tcp://HOST:PORT or ssh://USER@HOST/PATH",
+            f"{source} {url!r} is not a Podman API URL" + (f" ({problem})" if problem else ""),
+            hint=URL_HINT,
         )
     return text
 
@@ -137,7 +159,28 @@ def unix_socket_path(url: str) -> str | None:
 
 
 def _probe(url: str, timeout: float = PING_TIMEOUT) -> str:
-    """'' if a Podman API answers at `url`, else a short reason why not."""
+    """'' if a Podman API answers at `url`, else a short reason why not.
+
+    Never takes much more than `timeout` (+ PROBE_GRACE): the request runs in a daemon
+    thread that is abandoned if it hangs (podman-py's ssh transport, for one, waits up
+    to 300 s for a tunnel that never opens). An ssh URL is first checked with ssh itself
+    (_ssh_problem), which gives ssh's own reason instead of a silent wait.
+    """
+    if urlsplit(url).scheme == "ssh":
+        problem = _ssh_problem(url, timeout)
+        if problem:
+            return problem
+    answer: list[str] = []
+    worker = threading.Thread(target=lambda: answer.append(_probe_once(url, timeout)),
+                              name="docklock-podman-probe", daemon=True)
+    worker.start()
+    worker.join(timeout + PROBE_GRACE)
+    if not answer:
+        return f"no answer within {timeout + PROBE_GRACE:g} s"
+    return answer[0]
+
+
+def _probe_once(url: str, timeout: float) -> str:
     sock = unix_socket_path(url)
     if sock is not None and not os.path.exists(sock):
         return "no socket there"
@@ -154,6 +197,56 @@ def _probe(url: str, timeout: float = PING_TIMEOUT) -> str:
     finally:
         client.close()  # type: ignore[no-untyped-call]
     return ""
+
+
+def _ssh_problem(url: str, timeout: float) -> str:
+    """'' if ssh logs in to the URL's host without a prompt, else ssh's reason why not.
+
+    Opens the same kind of tunnel podman-py does (a local socket forwarded to the URL's
+    path), but with BatchMode (no password prompt), a connect timeout, its errors
+    captured rather than printed, and a deadline; the tunnel is closed again at once.
+    """
+    ssh = shutil.which("ssh")
+    if ssh is None:
+        return "no ssh client (ssh) installed"
+    parts = urlsplit(url)
+    folder = Path(tempfile.mkdtemp(prefix="docklock-ssh-"))
+    local = folder / "probe.sock"
+    command = [ssh, "-N", "-o", "BatchMode=yes",
+               "-o", f"ConnectTimeout={max(1, min(SSH_CONNECT_TIMEOUT, int(timeout)))}",
+               "-o", "ExitOnForwardFailure=yes", "-o", "StrictHostKeyChecking=accept-new",
+               "-L", f"{local}:{parts.path or '/'}"]
+    if parts.port:
+        command += ["-p", str(parts.port)]
+    host = str(parts.hostname)
+    command += ["--", f"{parts.username}@{host}" if parts.username else host]
+    try:
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, start_new_session=True)
+    except OSError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        return f"cannot run ssh: {exc.strerror or exc}"
+    deadline = time.monotonic() + timeout
+    try:
+        while proc.poll() is None and not local.exists():
+            if time.monotonic() > deadline:
+                return f"ssh did not log in within {timeout:.0f} s"
+            time.sleep(0.05)
+        if local.exists():
+            return ""
+        assert proc.stderr is not None
+        said = [line.strip() for line in proc.stderr.read().decode(errors="replace")
+                .splitlines() if line.strip()]
+        if not said:
+            return f"ssh exited with code {proc.returncode}"
+        return f"ssh: {said[-1].removeprefix('ssh: ')}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- private service
@@ -604,7 +697,7 @@ class PodmanRuntime:
         """
         response = self._call(f"removing image {ref}", "delete", f"/images/{_path(ref)}",
                               ok=(404,))
-        return response.status_code != 404
+        return bool(response.status_code != 404)
 
     def inspect_container(self, name: str) -> ContainerInfo:
         data = self._json(f"inspecting container {name}", "get",
@@ -674,6 +767,12 @@ def connect(url: str | None = None, *, workspace_url: str | None = None,
     if not reason:
         return PodmanRuntime(choice.url, source=choice.source)
     tried = f"{choice.url} ({choice.source}: {reason})"
+    if choice.explicit and reason.startswith("ssh"):
+        raise PodmanUnavailableError(
+            f"no Podman API answered at {tried}",
+            hint="DockLock needs ssh to log in there without a prompt (a key, e.g. through "
+                 f"ssh-agent); check with `ssh HOST true`, or change or remove "
+                 f"{choice.source} to use the local Podman")
     if choice.explicit:
         raise PodmanUnavailableError(
             f"no Podman API answered at {tried}",

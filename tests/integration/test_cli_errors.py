@@ -148,3 +148,28 @@ def test_podman_ping_wait_gives_up_with_the_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert time.monotonic() - start >= 1
     assert "late.sock" in result.stderr
+
+
+def test_podman_ping_uses_the_workspace_podman_url(podman: PodmanHarness,
+                                                   tmp_path: Path) -> None:
+    """`podman ping` connects as every command does (connect_podman): docklock.yaml's
+    spec.podmanUrl when neither --podman-url nor DOCKLOCK_PODMAN_URL is given."""
+    (tmp_path / "docklock.yaml").write_text(
+        "apiVersion: docklock.io/v1\nkind: Cluster\nmetadata: {name: pingtest}\n"
+        f"spec: {{specs: [specs], podmanUrl: '{podman.url}'}}\n")
+    (tmp_path / "specs").mkdir()
+    env = podman.cli_env()
+    del env["DOCKLOCK_PODMAN_URL"]
+    result = run_cli(["podman", "ping"], env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"at {podman.url} (docklock.yaml)" in result.stdout.splitlines()[0]
+
+    # The flag wins, and a workspace whose specs do not load is not in its way.
+    (tmp_path / "specs" / "broken.yaml").write_text("kind: Service\nspec: [\n")
+    flagged = run_cli(["podman", "ping", "--podman-url", podman.url], env=env, cwd=tmp_path)
+    assert flagged.returncode == 0, flagged.stderr
+    assert f"at {podman.url} (--podman-url)" in flagged.stdout.splitlines()[0]
+    broken = run_cli(["podman", "ping"], env=env, cwd=tmp_path)
+    assert broken.returncode == 1
+    assert "specs/broken.yaml:" in broken.stderr
+    assert "Traceback" not in broken.stderr
