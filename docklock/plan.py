@@ -30,10 +30,10 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from docklock import __version__
-from docklock.errors import DockLockError, StalePlanError
+from docklock.errors import DockLockError, StalePlanError, ValidationError
 from docklock.model import Address
 from docklock.objects import (
     LABEL_ADDRESS,
@@ -46,14 +46,17 @@ from docklock.objects import (
     LiveState,
     ObjectKind,
 )
-from docklock.render import JOB_RESULT, is_job, recorded_exit_code
+from docklock.render import JOB_RESULT, Rendered, is_job, recorded_exit_code
 from docklock.state.model import (
     RecordedObject,
     State,
     recorded_config,
 )
-from docklock.state.store import atomic_write_bytes, gc_paused
+from docklock.state.store import atomic_write_bytes, gc_paused, utc_now
 from docklock.workspace import WorkspacePaths
+
+if TYPE_CHECKING:
+    from docklock.load import Workspace
 
 PLAN_FORMAT = 1
 SENSITIVE = "(sensitive)"
@@ -1080,6 +1083,31 @@ def build_plan(
                          files=files, options=opts, git=git, warnings=warnings,
                          policy=policy, created=created, live_kinds=live_kinds)
     return plan, live.api_calls if live is not None else 0
+
+
+def policy_info(ws: Workspace) -> PolicyInfo:
+    """Run the policy gate for a plan: a deny failure raises ValidationError (every
+    failure located); warnings and the report digest are recorded in the plan."""
+    from docklock.policy.gate import check_workspace
+
+    outcome = check_workspace(ws)
+    if outcome.errors:
+        raise ValidationError(outcome.errors)
+    digest = outcome.report.digest if outcome.report is not None else None
+    return PolicyInfo(digest=digest, warnings=tuple(str(w) for w in outcome.warnings))
+
+
+def plan_workspace(ws: Workspace, rendered: Rendered, state: State, *,
+                   options: PlanOptions, reader: LiveReader | None,
+                   policy: PolicyInfo | None) -> Plan:
+    """The plan for a loaded, rendered workspace: what `plan` and `apply` both make."""
+    plan, _ = build_plan(
+        rendered.objects, state, reader=reader, cluster=ws.cluster_name,
+        spec_digest=ws.spec_digest, files=ws.files, options=options,
+        git=git_info(ws.paths.root),
+        warnings=(*(str(w) for w in ws.warnings), *rendered.warnings),
+        policy=policy, created=utc_now())
+    return plan
 
 
 # ====================================================================== saved plans

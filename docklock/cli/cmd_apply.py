@@ -183,20 +183,19 @@ def _command(destroy: bool, planfile: Path | None) -> str:
 
 def _run(args: argparse.Namespace, out: Output, *, destroy: bool) -> int:
     from docklock.apply import ApplyOptions, dependency_conditions, execute
-    from docklock.cli.cmd_plan import policy_info
     from docklock.load import load_workspace
     from docklock.plan import (
         PlanError,
         PlanOptions,
         bind_desired,
-        build_plan,
         check_plan_current,
-        git_info,
         load_plan,
+        plan_workspace,
+        policy_info,
         render_text,
     )
     from docklock.render import render_workspace
-    from docklock.state import StateStore, utc_now
+    from docklock.state import StateStore
 
     paths = workspace_of(args)
     store = StateStore(paths)
@@ -229,14 +228,10 @@ def _run(args: argparse.Namespace, out: Output, *, destroy: bool) -> int:
                          f"({plan.summary.add} to add, {plan.summary.change} to change, "
                          f"{plan.summary.destroy} to destroy).")
             else:
-                plan, _ = build_plan(
-                    rendered.objects, state, reader=runtime, cluster=ws.cluster_name,
-                    spec_digest=ws.spec_digest, files=ws.files,
+                plan = plan_workspace(
+                    ws, rendered, state, reader=runtime, policy=policy,
                     options=PlanOptions(destroy=destroy, targets=tuple(args.target),
-                                        replace=tuple(args.replace)),
-                    git=git_info(paths.root),
-                    warnings=(*(str(w) for w in ws.warnings), *rendered.warnings),
-                    policy=policy, created=utc_now())
+                                        replace=tuple(args.replace)))
                 if not args.json:
                     out.line(render_text(plan, out.paint).rstrip("\n"))
                     out.line()

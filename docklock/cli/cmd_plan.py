@@ -9,26 +9,22 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import Any
 
 from docklock.cli._common import Output, check_out_path, connect_podman, workspace_of
-from docklock.errors import EXIT_CHANGES, EXIT_OK, LockError, ValidationError
+from docklock.errors import EXIT_CHANGES, EXIT_OK, LockError
 from docklock.ledger import Entry, EntryType, record_event
-from docklock.load import Workspace
 from docklock.objects import canonical_json, sha256_hex
 from docklock.plan import (
     RENDERERS,
     Plan,
     PlanOptions,
-    PolicyInfo,
-    build_plan,
-    git_info,
+    plan_workspace,
+    policy_info,
     render_text,
     save_plan,
 )
-from docklock.policy.gate import check_workspace
 from docklock.render import render_workspace
-from docklock.state import StateStore, utc_now
+from docklock.state import StateStore
 from docklock.state.store import gc_paused
 from docklock.workspace import WorkspacePaths
 
@@ -106,7 +102,7 @@ def make_cli_plan(args: argparse.Namespace) -> Plan:
     from docklock.load import load_workspace
 
     paths = workspace_of(args)
-    with gc_paused():  # large acyclic data; see docklock.state.store.gc_paused
+    with gc_paused():  # large acyclic data; see docklock._fs.gc_paused
         ws = load_workspace(paths, cue=args.cue)
         policy = policy_info(ws)
         rendered = render_workspace(ws)
@@ -117,28 +113,12 @@ def make_cli_plan(args: argparse.Namespace) -> Plan:
         state = store.read(cluster=ws.cluster_name)
     options = PlanOptions(destroy=args.destroy, targets=tuple(args.target),
                           replace=tuple(args.replace), refresh=args.refresh)
-    common: dict[str, Any] = {
-        "cluster": ws.cluster_name, "spec_digest": ws.spec_digest, "files": ws.files,
-        "options": options, "git": git_info(paths.root),
-        "warnings": (*(str(w) for w in ws.warnings), *rendered.warnings),
-        "created": utc_now(), "policy": policy,
-    }
     if not args.refresh:
-        plan, _ = build_plan(rendered.objects, state, **common)
-        return plan
+        return plan_workspace(ws, rendered, state, options=options, reader=None,
+                              policy=policy)
     with connect_podman(args, ws) as runtime:
-        plan, _ = build_plan(rendered.objects, state, reader=runtime, **common)
-    return plan
-
-
-def policy_info(ws: Workspace) -> PolicyInfo:
-    """Run the policy gate: a deny failure stops the plan (exit 1) with every failure
-    located; warnings and the report digest are recorded in the plan."""
-    outcome = check_workspace(ws)
-    if outcome.errors:
-        raise ValidationError(outcome.errors)
-    digest = outcome.report.digest if outcome.report is not None else None
-    return PolicyInfo(digest=digest, warnings=tuple(str(w) for w in outcome.warnings))
+        return plan_workspace(ws, rendered, state, options=options, reader=runtime,
+                              policy=policy)
 
 
 def record_plan(paths: WorkspacePaths, plan: Plan, saved_to: Path | None) -> Entry:

@@ -8,15 +8,14 @@ like `conftest test`.
 from __future__ import annotations
 
 import argparse
-from datetime import date
 
 from docklock.cli._common import Output, command_group, workspace_of
-from docklock.errors import EXIT_ERROR, EXIT_OK, PolicyError
+from docklock.errors import EXIT_ERROR, EXIT_OK, PolicyError, ValidationError
 from docklock.load import load_workspace
 from docklock.policy import (
     PolicyReport,
     Status,
-    evaluate_workspace,
+    gate,
     render_framework,
     render_sarif,
     render_text,
@@ -51,10 +50,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     check.set_defaults(handler=cmd_policy_check)
 
 
-def check_workspace(paths: WorkspacePaths, *, today: date | None = None) -> PolicyReport:
-    """Load the workspace at `paths` and evaluate its policies (no output)."""
-    ws = load_workspace(paths)
-    return evaluate_workspace(list(ws.resources), ws.cluster_spec, today=today)
+def check_workspace(paths: WorkspacePaths) -> PolicyReport:
+    """Load the workspace at `paths` and run the same policy gate validate and plan run."""
+    outcome = gate.check_workspace(load_workspace(paths))
+    if outcome.report is None:
+        raise ValidationError(outcome.errors)
+    return outcome.report
 
 
 def cmd_policy_check(args: argparse.Namespace, out: Output) -> int:
