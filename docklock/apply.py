@@ -49,7 +49,6 @@ from typing import Any, Protocol
 
 from docklock.cage import write_cage_files
 from docklock.cage.jobs import make_output_folder
-from docklock.cage.podman_args import duration_ns
 from docklock.errors import (
     ApplyError,
     DockLockError,
@@ -59,18 +58,19 @@ from docklock.errors import (
 from docklock.model import Address, Condition, Resource
 from docklock.objects import (
     LABEL_ADDRESS,
-    LABEL_CLUSTER,
     LABEL_CONFIG_HASH,
-    LABEL_MANAGED_BY,
-    MANAGED_BY,
     ContainerConfig,
     DesiredObject,
     ObjectKind,
+    clip,
+    is_managed,
+    looks_like_id,
 )
 from docklock.plan import Action, Change, Plan, Reason
 from docklock.render import JOB_RESULT, is_job, job_outputs_folder, job_settings
 from docklock.runtime.podman import PodmanNotFoundError, PodmanRuntime, PodmanTimeoutError
 from docklock.state import RecordedObject, State, StateStore, utc_now
+from docklock.units import duration_ns
 from docklock.workspace import WorkspacePaths
 
 DEFAULT_PARALLELISM = 8
@@ -930,7 +930,7 @@ class Executor:
         c = self.runs[step.key].change
         obj = self.desired[c.key]
         assert c.live is not None
-        image_id = c.live.image if _looks_like_id(c.live.image) else None
+        image_id = c.live.image if looks_like_id(c.live.image) else None
         rec = RecordedObject.from_desired(obj, id=c.live.id, created=utc_now(),
                                           image_id=image_id)
         self._record(step, _Msg("record", step.id, recorded=rec))
@@ -1117,8 +1117,8 @@ class Executor:
             raise
 
     def _ours(self, labels: Mapping[str, str], obj: DesiredObject) -> bool:
-        return (labels.get(LABEL_MANAGED_BY) == MANAGED_BY
-                and labels.get(LABEL_CLUSTER) == self.cluster
+        # Stricter than "managed": adopting a name clash needs the same resource address.
+        return (is_managed(labels, self.cluster)
                 and labels.get(LABEL_ADDRESS) == str(obj.address))
 
     def _build(self, rt: PodmanRuntime, obj: DesiredObject) -> str:
@@ -1221,7 +1221,7 @@ class Executor:
     def _job_failed(self, rt: PodmanRuntime, c: Change, what: str, *,
                     hint: str) -> JobFailedError:
         tail = self._log_tail(rt, c.name)
-        logs = f"; last output: {_clip(tail)}" if tail else ""
+        logs = f"; last output: {clip(tail)}" if tail else ""
         return JobFailedError(f"job {c.address} {what}{logs}", hint=hint)
 
     def _log_tail(self, rt: PodmanRuntime, name: str) -> str:
@@ -1255,13 +1255,13 @@ class Executor:
             if result.status == "unhealthy":
                 raise HealthTimeoutError(
                     f"container {c.name} is unhealthy after {checks} check(s) "
-                    f"in {waited:.1f}s; last health output: {_clip(last) or '(none)'}",
+                    f"in {waited:.1f}s; last health output: {clip(last) or '(none)'}",
                     hint=f"check the service and its healthcheck; `podman logs {c.name}`")
             if waited >= limit:
                 raise HealthTimeoutError(
                     f"container {c.name} did not become healthy within "
                     f"{limit:.0f}s (health: {result.status or 'none'}); last health output: "
-                    f"{_clip(last) or '(none)'}",
+                    f"{clip(last) or '(none)'}",
                     hint="raise the healthcheck's retries/startPeriod, or fix the service")
             self.msgs.put(_Msg("progress", self.runs[c.key].steps[-1],
                                message=f"waiting to be healthy ({result.status or '...'})"))
@@ -1271,7 +1271,7 @@ class Executor:
                 oci_error: str) -> ContainerFailedError:
         tail = self._log_tail(rt, name)
         why = f"; {oci_error}" if oci_error else ""
-        logs = f"; last output: {_clip(tail)}" if tail else ""
+        logs = f"; last output: {clip(tail)}" if tail else ""
         return ContainerFailedError(
             f"container {name} exited with code {code}{why}{logs}",
             hint=f"see `podman logs {name}`; fix the spec and run apply again")
@@ -1311,16 +1311,6 @@ def _stop_timeout(c: Change) -> int:
 
 def _not_found(exc: PodmanError) -> bool:
     return isinstance(exc, PodmanNotFoundError) or "no such" in exc.message.lower()
-
-
-def _looks_like_id(text: str) -> bool:
-    t = text.removeprefix("sha256:")
-    return len(t) >= 12 and all(ch in "0123456789abcdef" for ch in t)
-
-
-def _clip(text: str, limit: int = 200) -> str:
-    one = " ".join(text.split())
-    return one if len(one) <= limit else one[: limit - 3] + "..."
 
 
 def execute(
@@ -1377,8 +1367,7 @@ class ApplyJournal:
             "command": self.command, "cluster": self.plan.cluster,
             "lineage": self.plan.lineage, "plan_serial": self.plan.serial,
             "spec_digest": self.plan.spec_digest, "summary": s.to_dict(),
-            "changes": [c.key for c in self.plan.changes if c.is_change
-                        or Reason.ADOPTED in c.reasons],
+            "changes": [c.key for c in self.plan.changes if c.is_work],
         }, serial=self.plan.serial)
 
     def on_event(self, event: ApplyEvent) -> None:

@@ -26,13 +26,14 @@ from typing import Any
 
 from docklock.objects import (
     LABEL_ADDRESS,
-    LABEL_CLUSTER,
-    LABEL_MANAGED_BY,
-    MANAGED_BY,
     DesiredObject,
     LiveObject,
     LiveState,
     ObjectKind,
+    is_managed,
+    looks_like_id,
+    same_id,
+    short_id,
 )
 from docklock.render import is_job, is_job_labels
 from docklock.state import RecordedObject, State
@@ -140,24 +141,6 @@ class DriftReport:
                    int(d.get("format", DRIFT_FORMAT)))
 
 
-def _short(text: str | None) -> str:
-    return (text or "").removeprefix("sha256:")[:12]
-
-
-def same_id(a: str, b: str) -> bool:
-    """Podman ids compare by prefix: a list gives short ids, inspect long ones."""
-    a, b = a.removeprefix("sha256:"), b.removeprefix("sha256:")
-    if not a or not b:
-        return True
-    n = min(len(a), len(b))
-    return a == b if n < 12 else a[:n] == b[:n]
-
-
-def _looks_like_id(text: str) -> bool:
-    t = text.removeprefix("sha256:")
-    return len(t) >= 12 and all(c in "0123456789abcdef" for c in t)
-
-
 def same_image_ref(a: str, b: str) -> bool:
     """`busybox:1` and `localhost/busybox:1` name the same image for drift purposes."""
     if not a or not b or a == b:
@@ -168,20 +151,15 @@ def same_image_ref(a: str, b: str) -> bool:
 def _image_drift(rec: RecordedObject, live: LiveObject) -> str | None:
     if not live.image:
         return None
-    if _looks_like_id(live.image):
+    if looks_like_id(live.image):
         if rec.image_id and not same_id(live.image, rec.image_id):
-            return (f"runs image {_short(live.image)}, recorded image "
-                    f"{_short(rec.image_id)}")
+            return (f"runs image {short_id(live.image)}, recorded image "
+                    f"{short_id(rec.image_id)}")
         return None
     wanted = str(rec.config.get("image", "")) if rec.config else ""
     if wanted and not same_image_ref(live.image, wanted):
         return f"runs image {live.image}, recorded {wanted}"
     return None
-
-
-def _ours(obj: LiveObject, cluster: str) -> bool:
-    return (obj.labels.get(LABEL_MANAGED_BY) == MANAGED_BY
-            and obj.labels.get(LABEL_CLUSTER) == cluster)
 
 
 def detect_drift(
@@ -210,15 +188,15 @@ def detect_drift(
         lv = live.objects.get(key)
         if lv is None:
             items.append(DriftItem(DriftKind.REMOVED, key, rec.kind, rec.name, address,
-                                   (f"recorded {rec.kind.value} {_short(rec.id)} is gone "
+                                   (f"recorded {rec.kind.value} {short_id(rec.id)} is gone "
                                     "from Podman",), rec.id, None, ""))
             continue
         details: list[str] = []
         if lv.config_hash and lv.config_hash != rec.config_hash:
-            details.append(f"config-hash label {_short(lv.config_hash)}, recorded "
-                           f"{_short(rec.config_hash)}")
+            details.append(f"config-hash label {short_id(lv.config_hash)}, recorded "
+                           f"{short_id(rec.config_hash)}")
         if not same_id(lv.id, rec.id):
-            details.append(f"id {_short(lv.id)}, recorded {_short(rec.id)} (re-created "
+            details.append(f"id {short_id(lv.id)}, recorded {short_id(rec.id)} (re-created "
                            "outside DockLock)")
         if rec.kind is ObjectKind.CONTAINER:
             image = _image_drift(rec, lv)
@@ -243,7 +221,7 @@ def detect_drift(
                                    rec.id, lv.id, lv.status))
     for key in sorted(live.objects):
         lv = live.objects[key]
-        if key in recorded or lv.kind not in kinds or not _ours(lv, cluster):
+        if key in recorded or lv.kind not in kinds or not is_managed(lv.labels, cluster):
             continue
         items.append(DriftItem(DriftKind.UNMANAGED, key, lv.kind, lv.name,
                                lv.labels.get(LABEL_ADDRESS, ""),

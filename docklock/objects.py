@@ -274,3 +274,52 @@ class LiveState:
 
 def object_key(kind: ObjectKind, name: str) -> str:
     return f"{kind.value}:{name}"
+
+
+# ------------------------------------------------------------------ names, ids, labels
+
+
+def podman_name(cluster: str, namespace: str, name: str) -> str:
+    """The Podman name of a network or volume: `<cluster>-<namespace>-<name>`."""
+    return f"{cluster}-{namespace}-{name}"
+
+
+def container_name(cluster: str, namespace: str, name: str, replica: int) -> str:
+    """The Podman name of one replica's container: `<cluster>-<namespace>-<name>-<n>`."""
+    return f"{cluster}-{namespace}-{name}-{replica}"
+
+
+def same_id(a: str, b: str) -> bool:
+    """Podman ids compare by prefix: a list gives short ids, inspect long ones."""
+    a, b = a.removeprefix("sha256:"), b.removeprefix("sha256:")
+    if not a or not b:
+        return True  # nothing to compare
+    n = min(len(a), len(b))
+    return a == b if n < 12 else a[:n] == b[:n]
+
+
+def looks_like_id(text: str) -> bool:
+    """An image id (hex, at least 12 digits) rather than a name like `busybox:1`."""
+    t = text.removeprefix("sha256:")
+    return len(t) >= 12 and all(ch in "0123456789abcdef" for ch in t)
+
+
+def short_id(text: str | None) -> str:
+    """The 12-digit form Podman prints (`sha256:` dropped); "" for no id."""
+    return (text or "").removeprefix("sha256:")[:12]
+
+
+def clip(text: str, limit: int = 200) -> str:
+    """One line (whitespace runs collapsed) of at most `limit` characters, for messages."""
+    one = " ".join(text.split())
+    return one if len(one) <= limit else one[: limit - 3] + "..."
+
+
+def is_managed(labels: Mapping[str, str], cluster: str | None) -> bool:
+    """Whether a live object's labels say DockLock manages it for `cluster`.
+
+    `cluster=None` accepts any cluster. Callers add their own stricter checks (an
+    address label at all, or a particular one).
+    """
+    return (labels.get(LABEL_MANAGED_BY) == MANAGED_BY
+            and (cluster is None or labels.get(LABEL_CLUSTER) == cluster))

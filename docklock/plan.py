@@ -37,14 +37,15 @@ from docklock.errors import DockLockError, StalePlanError, ValidationError
 from docklock.model import Address
 from docklock.objects import (
     LABEL_ADDRESS,
-    LABEL_CLUSTER,
-    LABEL_MANAGED_BY,
     LABEL_REPLICA,
-    MANAGED_BY,
     DesiredObject,
     LiveObject,
     LiveState,
     ObjectKind,
+    is_managed,
+    looks_like_id,
+    same_id,
+    short_id,
 )
 from docklock.render import JOB_RESULT, Rendered, is_job, recorded_exit_code
 from docklock.state.model import (
@@ -239,6 +240,11 @@ class Change:
     @property
     def is_change(self) -> bool:
         return self.action is not Action.NOOP
+
+    @property
+    def is_work(self) -> bool:
+        """Something apply does: a change, or recording an adopted object (a no-op)."""
+        return self.is_change or Reason.ADOPTED in self.reasons
 
     @property
     def existing_id(self) -> str | None:
@@ -577,23 +583,9 @@ def field_diffs(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Fi
 # ====================================================================== diff
 
 
-def _same_id(a: str, b: str) -> bool:
-    """Podman ids compare by prefix: lists may give short ids, inspect long ones."""
-    a = a.removeprefix("sha256:")
-    b = b.removeprefix("sha256:")
-    if not a or not b:
-        return True  # nothing to compare
-    n = min(len(a), len(b))
-    if n < 12:
-        return a == b
-    return a[:n] == b[:n]
-
-
 def _is_ours(obj: LiveObject, cluster: str | None) -> bool:
-    labels = obj.labels
-    return (labels.get(LABEL_MANAGED_BY) == MANAGED_BY
-            and (cluster is None or labels.get(LABEL_CLUSTER) == cluster)
-            and bool(labels.get(LABEL_ADDRESS)))
+    # Adoption needs the address label too: it says which resource the object is for.
+    return is_managed(obj.labels, cluster) and bool(obj.labels.get(LABEL_ADDRESS))
 
 
 @dataclass
@@ -735,8 +727,8 @@ def _decide(w: _Work, refreshed: frozenset[ObjectKind], replace: bool,
         w.reasons.append(Reason.SPEC_CHANGED)
         w.fields = field_diffs(r.config, recorded_config(d)) if r.config else ()
         if not w.fields:
-            w.details.append(f"config hash {_short(r.config_hash)} -> "
-                             f"{_short(d.config_hash)}")
+            w.details.append(f"config hash {short_id(r.config_hash)} -> "
+                             f"{short_id(d.config_hash)}")
     if replace:
         w.reasons.append(Reason.REPLACE_REQUESTED)
     job = w.kind is ObjectKind.CONTAINER and is_job(d.config)
@@ -744,7 +736,7 @@ def _decide(w: _Work, refreshed: frozenset[ObjectKind], replace: bool,
     if known:
         if lv is None:
             w.reasons.insert(0, Reason.MISSING_LIVE)
-            w.details.append(f"recorded {w.kind.value} {_short(r.id)} is gone from Podman")
+            w.details.append(f"recorded {w.kind.value} {short_id(r.id)} is gone from Podman")
             w.action = Action.CREATE
             return
         oob = _out_of_band(w, r, lv)
@@ -795,30 +787,25 @@ def _judge_job(w: _Work, lv: LiveObject) -> bool:
 def _out_of_band(w: _Work, r: RecordedObject, lv: LiveObject) -> list[str]:
     found: list[str] = []
     if lv.config_hash and lv.config_hash != r.config_hash:
-        found.append(f"live config-hash {_short(lv.config_hash)} differs from recorded "
-                     f"{_short(r.config_hash)}")
-    if not _same_id(lv.id, r.id):
-        found.append(f"live id {_short(lv.id)} differs from recorded {_short(r.id)}")
+        found.append(f"live config-hash {short_id(lv.config_hash)} differs from recorded "
+                     f"{short_id(r.config_hash)}")
+    if not same_id(lv.id, r.id):
+        found.append(f"live id {short_id(lv.id)} differs from recorded {short_id(r.id)}")
     if (w.kind is ObjectKind.CONTAINER and r.image_id and lv.image
-            and _looks_like_id(lv.image) and not _same_id(lv.image, r.image_id)):
-        found.append(f"live image {_short(lv.image)} differs from recorded "
-                     f"{_short(r.image_id)}")
+            and looks_like_id(lv.image) and not same_id(lv.image, r.image_id)):
+        found.append(f"live image {short_id(lv.image)} differs from recorded "
+                     f"{short_id(r.image_id)}")
     return found
-
-
-def _looks_like_id(text: str) -> bool:
-    t = text.removeprefix("sha256:")
-    return len(t) >= 12 and all(c in "0123456789abcdef" for c in t)
 
 
 def _decide_adopt(w: _Work, d: DesiredObject, lv: LiveObject, replace: bool) -> None:
     w.reasons.append(Reason.ADOPTED)
-    w.details.append(f"found in Podman as {_short(lv.id)} but not in state")
+    w.details.append(f"found in Podman as {short_id(lv.id)} but not in state")
     if replace:
         w.reasons.append(Reason.REPLACE_REQUESTED)
     if lv.config_hash != d.config_hash:
-        w.details.append(f"live config-hash {_short(lv.config_hash) or '(none)'} differs "
-                         f"from desired {_short(d.config_hash)}")
+        w.details.append(f"live config-hash {short_id(lv.config_hash) or '(none)'} differs "
+                         f"from desired {short_id(d.config_hash)}")
         w.action = Action.REPLACE
     elif replace:
         w.action = Action.REPLACE
@@ -969,12 +956,6 @@ def _to_change(w: _Work) -> Change:
 
 def _has_host_port(config: Mapping[str, Any]) -> bool:
     return any(isinstance(p, Mapping) and p.get("host") for p in config.get("ports", ()))
-
-
-def _short(text: str | None) -> str:
-    if not text:
-        return ""
-    return text.removeprefix("sha256:")[:12]
 
 
 def make_plan(
@@ -1213,8 +1194,7 @@ def summary_line(plan: Plan) -> str:
 def render_text(plan: Plan, paint: Paint = _no_paint) -> str:
     """Terraform-style text: one block per change, then the summary line."""
     lines: list[str] = []
-    shown = [c for c in plan.changes
-             if c.is_change or Reason.ADOPTED in c.reasons]
+    shown = [c for c in plan.changes if c.is_work]
     if shown:
         lines.append("DockLock will perform the following actions:")
         lines.append("")
@@ -1290,7 +1270,7 @@ def render_markdown(plan: Plan) -> str:
     lines.append("| create | update | replace | delete | no-op |")
     lines.append("|---:|---:|---:|---:|---:|")
     lines.append(f"| {s.create} | {s.update} | {s.replace} | {s.delete} | {s.noop} |")
-    shown = [c for c in plan.changes if c.is_change or Reason.ADOPTED in c.reasons]
+    shown = [c for c in plan.changes if c.is_work]
     if shown:
         lines += ["", "| Action | Object | Address | Reasons | Changed fields |",
                   "|---|---|---|---|---|"]

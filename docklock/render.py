@@ -69,11 +69,24 @@ from docklock.objects import (
     Mount,
     ObjectKind,
     canonical_json,
+    container_name,
     object_key,
+    podman_name,
     sha256_hex,
 )
 from docklock.state.store import gc_paused
 from docklock.workspace import WorkspacePaths
+
+# podman_name and container_name live in docklock.objects (cage.jobs needs them too, and
+# render imports cage.jobs) and are re-exported here for older imports.
+__all__ = [
+    "FIRST_REPLICA", "JOB_CONFIG", "JOB_OUTPUTS", "JOB_RESULT", "KIND_JOB", "LABEL_KIND",
+    "ContextDigest", "JobSettings", "Rendered", "WorkspaceLike", "base_labels",
+    "constant_context_digest", "container_config", "container_name", "context_digester",
+    "is_job", "is_job_labels", "is_rendered_kind", "job_outputs_folder", "job_settings",
+    "podman_name", "recorded_exit_code", "render", "render_workspace",
+    "resolve_cage_settings",
+]
 
 FIRST_REPLICA = 1
 LABEL_KIND = LABEL_PREFIX + "kind"  # "job" on a Job's run-once container
@@ -110,15 +123,6 @@ class Rendered:
 
     def by_key(self) -> dict[str, DesiredObject]:
         return {o.key: o for o in self.objects}
-
-
-def podman_name(cluster: str, namespace: str, name: str) -> str:
-    """The Podman name of a network or volume: `<cluster>-<namespace>-<name>`."""
-    return f"{cluster}-{namespace}-{name}"
-
-
-def container_name(cluster: str, namespace: str, name: str, replica: int) -> str:
-    return f"{cluster}-{namespace}-{name}-{replica}"
 
 
 def base_labels(cluster: str, address: Address) -> dict[str, str]:

@@ -30,11 +30,13 @@ from docklock.objects import (
     LiveObject,
     LiveState,
     ObjectKind,
+    clip,
 )
 from docklock.render import is_job, is_job_labels
 from docklock.state import State
 
 STATUS_FORMAT = 1
+STATUS_CLIP = 60  # health output in a table cell: shorter than in apply messages
 
 
 @dataclass(frozen=True)
@@ -284,14 +286,9 @@ def render_status_table(report: StatusReport, *, show_namespace: bool = True,
                     rep.status + (f" ({rep.exit_code})" if rep.exit_code not in (None, 0)
                                   else ""),
                     rep.health or "-", ",".join(rep.ports) or "-", "",
-                    _clip(rep.health_output) if rep.health_output else ""]
+                    clip(rep.health_output, STATUS_CLIP) if rep.health_output else ""]
                 rows.append(detail)
     widths = [max(len(x[i]) for x in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(x, widths, strict=True)).rstrip()
              for x in [head, *rows]]
     return "\n".join(lines) + "\n"
-
-
-def _clip(text: str, limit: int = 60) -> str:
-    one = " ".join(text.split())
-    return one if len(one) <= limit else one[: limit - 3] + "..."

@@ -44,6 +44,7 @@ from docklock.objects import (
     ContainerConfig,
     Mount,
     canonical_json,
+    podman_name,
 )
 from docklock.objects import sha256_hex as _sha256_hex
 from docklock.workspace import WorkspacePaths
@@ -206,8 +207,6 @@ def prepare_job(job: Resource, *, paths: WorkspacePaths, floor: str,
                 profiles: Mapping[str, CageProfileSpec], cluster: str,
                 run_id: str | None = None) -> PreparedJob:
     """Resolve the cage, hash the inputs, make the output folder, build the config."""
-    from docklock.render import podman_name
-
     spec = job.spec
     if not isinstance(spec, JobSpec):
         raise JobError(f"{job.address} is not a Job")

@@ -9,45 +9,23 @@ No podman import here: runtime/ calls `client.containers.create(**kwargs)`.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from docklock.errors import CageError
 from docklock.model import Healthcheck
 from docklock.objects import ContainerConfig, Mount
+from docklock.units import duration_ns, memory_bytes
+
+# duration_ns and memory_bytes moved to docklock.units; re-exported for older imports.
+__all__ = [
+    "CPU_PERIOD_US", "HARDENED_SYSCTLS", "RANDOM_DEVICES", "duration_ns",
+    "healthcheck_kwargs", "memory_bytes", "podman_create_kwargs",
+]
 
 RANDOM_DEVICES = ("/dev/urandom", "/dev/random")
 CPU_PERIOD_US = 100_000
 # Unprivileged ICMP sockets ("ping without CAP_NET_RAW") stay off in the stronger cages.
 HARDENED_SYSCTLS = {"net.ipv4.ping_group_range": "1 0"}
-
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtKMGT]i?|[bB])?\s*$")
-_POWERS = {"": 0, "b": 0, "k": 1, "m": 2, "g": 3, "t": 4}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)")
-_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
-       "m": 60_000_000_000, "h": 3_600_000_000_000}
-
-
-def memory_bytes(text: str | int) -> int:
-    """`64Mi`, `512m`, `1G`, `1048576` → bytes (units are binary, like Podman's)."""
-    if isinstance(text, int):
-        return text
-    match = _SIZE.match(text)
-    if match is None:
-        raise CageError(f"not a memory size: {text!r}", hint="use e.g. 64Mi, 512m or 1Gi")
-    number, unit = match.groups()
-    return int(float(number) * 1024 ** _POWERS[(unit or "")[:1].lower()])
-
-
-def duration_ns(text: str) -> int:
-    """Go-style durations (`2s`, `1m30s`, `500ms`) → nanoseconds."""
-    text = text.strip()
-    if text in ("", "0"):
-        return 0
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise CageError(f"not a duration: {text!r}", hint="use e.g. 500ms, 2s or 1m30s")
-    return sum(int(float(n) * _NS[u]) for n, u in parts)
 
 
 def healthcheck_kwargs(hc: Healthcheck) -> dict[str, Any]:

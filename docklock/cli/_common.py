@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from docklock.errors import EXIT_ERROR, DockLockError
+from docklock.units import seconds
 from docklock.workspace import WorkspacePaths, find_workspace
 
 if TYPE_CHECKING:
@@ -85,6 +86,19 @@ def common_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-color", action="store_true", default=argparse.SUPPRESS,
                    help="disable colour (also NO_COLOR)")
     return p
+
+
+def duration_arg(text: str) -> float:
+    """argparse type for --lock-timeout, --health-timeout and the like: seconds.
+
+    Takes a bare number of seconds (`30`) or a Go-style duration (`500ms`, `30s`,
+    `1m30s`), the same syntax as healthcheck durations in the specs.
+    """
+    try:
+        return seconds(text)
+    except DockLockError:
+        raise argparse.ArgumentTypeError(
+            f"not a duration: {text!r} (use seconds like 30, or 500ms, 30s, 1m30s)") from None
 
 
 def workspace_of(args: argparse.Namespace) -> WorkspacePaths:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from docklock.cli._common import Output, connect_podman, workspace_of
+from docklock.cli._common import Output, connect_podman, duration_arg, workspace_of
 from docklock.errors import EXIT_ERROR, EXIT_OK, ApplyError, DockLockError, StalePlanError
 
 if TYPE_CHECKING:
@@ -37,20 +37,15 @@ def _positive(text: str) -> int:
     return n
 
 
-def _seconds(text: str) -> float:
-    from docklock.cli.cmd_plan import duration
-
-    return duration(text)
-
-
 def _common_apply_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--auto-approve", action="store_true",
                    help="do not ask for confirmation (required when stdin is not a terminal)")
     p.add_argument("--parallelism", type=_positive, default=8, metavar="N",
                    help="at most N Podman operations at once (default 8)")
-    p.add_argument("--lock-timeout", type=_seconds, default=0.0, metavar="SECONDS",
-                   help="wait this long for the state lock instead of failing at once")
-    p.add_argument("--health-timeout", type=_seconds, default=None, metavar="SECONDS",
+    p.add_argument("--lock-timeout", type=duration_arg, default=0.0, metavar="DURATION",
+                   help="wait this long for the state lock instead of failing at once "
+                        "(seconds, or e.g. 500ms, 30s, 1m30s)")
+    p.add_argument("--health-timeout", type=duration_arg, default=None, metavar="DURATION",
                    help="how long a container may take to become healthy (default: from "
                         "its healthcheck: start period + (retries+1) x (interval+timeout))")
     p.add_argument("--cue", metavar="PATH", default=None,
@@ -262,15 +257,11 @@ def _run(args: argparse.Namespace, out: Output, *, destroy: bool) -> int:
 
 
 def _has_work(plan: Plan) -> bool:
-    from docklock.plan import Reason
-
-    return any(c.is_change or Reason.ADOPTED in c.reasons for c in plan.changes)
+    return any(c.is_work for c in plan.changes)
 
 
 def _work_count(plan: Plan) -> int:
-    from docklock.plan import Reason
-
-    return sum(1 for c in plan.changes if c.is_change or Reason.ADOPTED in c.reasons)
+    return sum(1 for c in plan.changes if c.is_work)
 
 
 def _stderr_output(out: Output) -> Output:

@@ -7,10 +7,15 @@ refresh → diff → print. Every decision lives in docklock.render and docklock
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
-from docklock.cli._common import Output, check_out_path, connect_podman, workspace_of
+from docklock.cli._common import (
+    Output,
+    check_out_path,
+    connect_podman,
+    duration_arg,
+    workspace_of,
+)
 from docklock.errors import EXIT_CHANGES, EXIT_OK, LockError
 from docklock.ledger import Entry, EntryType, record_event
 from docklock.objects import canonical_json, sha256_hex
@@ -27,17 +32,6 @@ from docklock.render import render_workspace
 from docklock.state import StateStore
 from docklock.state.store import gc_paused
 from docklock.workspace import WorkspacePaths
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def duration(text: str) -> float:
-    """`30`, `30s`, `1.5m`, `500ms` -> seconds (argparse type)."""
-    m = _DURATION.match(text)
-    if not m:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 30s, 2m)")
-    return float(m.group(1)) * _UNIT[m.group(2)]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -60,8 +54,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     p.add_argument("--destroy", action="store_true", help="plan to destroy everything")
     p.add_argument("--refresh", action=argparse.BooleanOptionalAction, default=True,
                    help="read live Podman state (default) or plan from recorded state only")
-    p.add_argument("--lock-timeout", type=duration, default=0.0, metavar="SECONDS",
-                   help="wait this long for the state lock instead of failing at once")
+    p.add_argument("--lock-timeout", type=duration_arg, default=0.0, metavar="DURATION",
+                   help="wait this long for the state lock instead of failing at once "
+                        "(seconds, or e.g. 500ms, 30s, 1m30s)")
     p.add_argument("--cue", metavar="PATH", default=None,
                    help="cue executable to export CUE agreements with")
     p.set_defaults(handler=cmd_plan)

@@ -14,7 +14,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from docklock.cli._common import Output, command_group, connect_podman
+from docklock.cli._common import Output, command_group, connect_podman, duration_arg
 from docklock.errors import EXIT_OK, PodmanUnavailableError, WorkspaceError
 from docklock.workspace import find_workspace
 
@@ -34,10 +34,11 @@ def register(sub: argparse._SubParsersAction[Any], common: argparse.ArgumentPars
                     "and Podman's version.")
     ping.add_argument("--count", type=int, default=1, metavar="N",
                       help="ping N times (default 1)")
-    ping.add_argument("--interval", type=float, default=1.0, metavar="S",
-                      help="seconds between pings (default 1)")
-    ping.add_argument("--wait", type=float, default=0.0, metavar="S",
-                      help="wait up to S seconds for the API to answer before failing")
+    ping.add_argument("--interval", type=duration_arg, default=1.0, metavar="DURATION",
+                      help="time between pings, e.g. 1, 500ms (default 1s)")
+    ping.add_argument("--wait", type=duration_arg, default=0.0, metavar="DURATION",
+                      help="wait up to DURATION (e.g. 30, 30s, 1m) for the API to answer "
+                           "before failing")
     ping.add_argument("--json", action="store_true", help="machine-readable output")
     ping.set_defaults(handler=cmd_ping)
 
