@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Any, Protocol
 
+from docklock._toposort import stable_toposort
 from docklock.cage import write_cage_files
 from docklock.cage.jobs import make_output_folder
 from docklock.errors import (
@@ -351,24 +352,9 @@ def _dedupe(waits: Iterable[Wait]) -> list[Wait]:
 
 def _topological_ids(steps: Sequence[Step]) -> list[str]:
     index = {s.id: i for i, s in enumerate(steps)}
-    indegree = {s.id: 0 for s in steps}
-    dependents: dict[str, list[str]] = {}
-    for s in steps:
-        for w in s.waits:
-            indegree[s.id] += 1
-            dependents.setdefault(w.node, []).append(s.id)
-    heap = [(index[sid], sid) for sid, n in indegree.items() if n == 0]
-    heapq.heapify(heap)
-    out: list[str] = []
-    while heap:
-        _, sid = heapq.heappop(heap)
-        out.append(sid)
-        for d in dependents.get(sid, ()):
-            indegree[d] -= 1
-            if indegree[d] == 0:
-                heapq.heappush(heap, (index[d], d))
-    if len(out) != len(steps):
-        stuck = sorted(sid for sid, n in indegree.items() if n > 0)
+    out, stuck = stable_toposort({s.id: [w.node for w in s.waits] for s in steps},
+                                 index.__getitem__)
+    if stuck:
         raise ApplyError(f"the apply schedule has a cycle through {', '.join(stuck[:4])}",
                          hint="this is a DockLock bug; please report it with the plan JSON")
     return out

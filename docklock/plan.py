@@ -23,7 +23,6 @@ docs/plan-json.md for the JSON form.
 
 from __future__ import annotations
 
-import heapq
 import json
 import subprocess
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from docklock import __version__
+from docklock._toposort import stable_toposort
 from docklock.errors import DockLockError, StalePlanError, ValidationError
 from docklock.model import Address
 from docklock.objects import (
@@ -857,29 +857,11 @@ def _sort_key(w: _Work) -> tuple[str, int, int, str]:
 
 def _topological(work: Mapping[str, _Work]) -> list[str]:
     """Kahn's algorithm over depends_on; ties by (address, kind, replica, key)."""
-    indegree: dict[str, int] = dict.fromkeys(work, 0)
-    dependents: dict[str, list[str]] = {}
-    for key, w in work.items():
-        for dep in w.depends_on:
-            if dep in work and dep != key:
-                indegree[key] += 1
-                dependents.setdefault(dep, []).append(key)
-    heap = [(_sort_key(work[k]), k) for k, n in indegree.items() if n == 0]
-    heapq.heapify(heap)
-    order: list[str] = []
-    while heap:
-        _, key = heapq.heappop(heap)
-        order.append(key)
-        for nxt in dependents.get(key, ()):
-            indegree[nxt] -= 1
-            if indegree[nxt] == 0:
-                heapq.heappush(heap, (_sort_key(work[nxt]), nxt))
-    if len(order) < len(work):
-        # A cycle: the graph stage reports it; keep the plan total and deterministic.
-        placed = set(order)
-        order.extend(sorted((k for k in work if k not in placed),
-                            key=lambda k: _sort_key(work[k])))
-    return order
+    deps = {key: [d for d in w.depends_on if d in work and d != key]
+            for key, w in work.items()}
+    order, leftover = stable_toposort(deps, lambda k: _sort_key(work[k]))
+    # A cycle: the graph stage reports it; keep the plan total and deterministic.
+    return order + leftover
 
 
 def _select(patterns: Sequence[str], work: Mapping[str, _Work], *, closure: str | None,
