@@ -5,6 +5,7 @@ with dependsOn chains) and a matching recorded state (as if everything was appli
 then times the plan pipeline in-process, median of 3 runs:
 
   load      docklock.load.load_workspace on the YAML files (when the loader exists)
+  policy    the policy gate plan runs (builtin:baseline enabled in the workspace)
   render    resources -> desired objects
   state     StateStore.read of .docklock/state.json
   diff      make_plan (diff + ordering) with --no-refresh
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from docklock.model import Resource
-from docklock.plan import PlanOptions, build_plan, render_text
+from docklock.plan import PlanOptions, build_plan, policy_info, render_text
 from docklock.render import constant_context_digest, render
 from docklock.state import RecordedObject, State, StateStore, locked
 from docklock.state.store import gc_paused
@@ -55,6 +56,9 @@ def documents(n: int) -> list[dict[str, Any]]:
                     "TOKEN": {"value": f"secret-{i}", "sensitive": True}},
             "networks": [f"net{i % nets}"],
             "resources": {"memory": "64Mi", "pids": 64},
+            # Passes the baseline's deny rules (non-root); the warn rules still fire,
+            # which is the realistic load on the policy gate.
+            "user": "65534",
         }
         if i % 10:
             spec["dependsOn"] = [{"name": f"svc{i - 1}"}]
@@ -70,7 +74,8 @@ def write_workspace(root: Path, docs: list[dict[str, Any]]) -> None:
 
     (root / "docklock.yaml").write_text(
         "apiVersion: docklock.io/v1\nkind: Cluster\nmetadata:\n  name: bench\n"
-        "spec:\n  specs: [specs]\n  securityLevel: standard\n")
+        "spec:\n  specs: [specs]\n  securityLevel: standard\n"
+        "  policies: [builtin:baseline]\n")
     specs = root / "specs"
     specs.mkdir()
     # 100 documents per file, as JSON-flavoured YAML (valid YAML, quick to write).
@@ -113,6 +118,9 @@ def run_once(paths: WorkspacePaths, resources: list[Resource],
             with gc_paused():  # as `docklock plan` does
                 return load(paths)
         t["load"], ws = timed(load_paused)
+        # The policy gate exactly as plan runs it (builtin:baseline).
+        t["policy"], info = timed(lambda: policy_info(ws))
+        assert info.digest is not None
         res = list(ws.resources)
         cluster = ws.cluster_name
         digest = ws.spec_digest
@@ -147,13 +155,15 @@ def main(argv: list[str] | None = None) -> int:
         def load(paths: WorkspacePaths) -> Any:
             return load_workspace(paths)
         loader: Callable[[WorkspacePaths], Any] | None = load
-        note = "whole pipeline: load + render + state read + diff + text"
+        note = ("whole pipeline: load + policy gate (builtin:baseline) + render + state "
+                "read + diff + text")
     except ImportError:
         loader = None
         note = "docklock.load.load_workspace not available: render + state + diff + text"
     print(f"bench_plan: plan --no-refresh, converged, median of {args.runs} ({note})")
     header = f"{'services':>9} {'objects':>8}  " + " ".join(
-        f"{k:>7}" for k in ("load", "render", "state", "diff", "output", "total", "cpu")) \
+        f"{k:>7}" for k in ("load", "policy", "render", "state", "diff", "output", "total",
+                       "cpu")) \
         + "  ms/1k svc"
     print("(seconds; wall time per stage, `cpu` = CPU seconds of the whole pipeline)")
     print(header)
@@ -171,8 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         count = len(render(resources, cluster=CLUSTER,
                            context_digest=constant_context_digest).objects)
         cells = " ".join(f"{med.get(k, float('nan')):7.3f}"
-                         for k in ("load", "render", "state", "diff", "output", "total",
-                                   "cpu"))
+                         for k in ("load", "policy", "render", "state", "diff", "output",
+                                   "total", "cpu"))
         print(f"{n:>9} {count:>8}  {cells}  {1000 * med['total'] / (n / 1000):9.1f}",
               flush=True)
         rows.append((n, med["total"]))

@@ -1053,7 +1053,7 @@ def policy_info(ws: Workspace) -> PolicyInfo:
     failure located); warnings and the report digest are recorded in the plan."""
     from docklock.policy.gate import check_workspace
 
-    outcome = check_workspace(ws)
+    outcome = check_workspace(ws, locate_warnings=False)
     if outcome.errors:
         raise ValidationError(outcome.errors)
     digest = outcome.report.digest if outcome.report is not None else None

@@ -14,7 +14,10 @@ from docklock.errors import Diagnostic, Location, PolicyError, ValidationError
 from docklock.load import Workspace
 from docklock.load.positions import PositionLookup
 from docklock.policy.engine import document_path, evaluate_workspace
-from docklock.policy.results import PolicyReport, RuleResult
+from docklock.policy.results import PolicyReport, RuleResult, Status
+
+# How many reported results get their exact key's position (the rest: the document's).
+PRECISE_LOCATIONS = 20
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,14 @@ class PolicyOutcome:
         return tuple(d for d in self.diagnostics if d.severity != "error")
 
 
-def check_workspace(ws: Workspace) -> PolicyOutcome:
-    """Evaluate the workspace's policies; never raises for a policy problem."""
+def check_workspace(ws: Workspace, *, locate_warnings: bool = True) -> PolicyOutcome:
+    """Evaluate the workspace's policies; never raises for a policy problem.
+
+    The first PRECISE_LOCATIONS reported results point at the exact key behind them
+    (re-reading their YAML file precisely, ~1 ms per document); the rest, and warnings
+    when `locate_warnings` is False (plan only records them as text), point at their
+    document, so a large workspace full of warnings still plans fast.
+    """
     lookup = PositionLookup(ws.paths)
     try:
         report = evaluate_workspace(ws.resources, ws.cluster_spec, locate=lookup,
@@ -44,10 +53,17 @@ def check_workspace(ws: Workspace) -> PolicyOutcome:
     except PolicyError as exc:
         return PolicyOutcome(None, (Diagnostic(exc.message, exc.location, hint=exc.hint),))
 
+    located = 0
+
     def at(result: RuleResult) -> Location | None:
+        nonlocal located
+        if located >= PRECISE_LOCATIONS or (
+                result.status is not Status.FAIL and not locate_warnings):
+            return None
         resource = ws.get(result.address)
         if resource is None or not result.path:
             return None
+        located += 1
         return lookup(resource, document_path(result.path))
 
     return PolicyOutcome(report, tuple(report.to_diagnostics(locate=at)))
