@@ -491,7 +491,6 @@ class ClusterSpec:
     securityLevel: str = "standard"
     nodes: tuple[Node, ...] = ()
     policies: tuple[str, ...] = ()
-    signingKey: str | None = None
     podmanUrl: str | None = None
 
     @classmethod
@@ -501,7 +500,6 @@ class ClusterSpec:
             securityLevel=d.get("securityLevel", "standard"),
             nodes=tuple(Node.from_dict(n) for n in d.get("nodes", ())),
             policies=_t(d.get("policies")),
-            signingKey=d.get("signingKey"),
             podmanUrl=d.get("podmanUrl"),
         )
 
@@ -511,7 +509,6 @@ class ClusterSpec:
             "securityLevel": self.securityLevel,
             "nodes": [n.to_dict() for n in self.nodes] or None,
             "policies": list(self.policies) or None,
-            "signingKey": self.signingKey,
             "podmanUrl": self.podmanUrl,
         })
 
