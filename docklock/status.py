@@ -18,9 +18,10 @@ created or not started yet).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
+from docklock.errors import PodmanError
 from docklock.model import Address, Kind
 from docklock.objects import (
     LABEL_ADDRESS,
@@ -34,6 +35,9 @@ from docklock.objects import (
 )
 from docklock.render import is_job, is_job_labels
 from docklock.state import State
+
+if TYPE_CHECKING:
+    from docklock.runtime.podman import PodmanRuntime
 
 STATUS_FORMAT = 1
 STATUS_CLIP = 60  # health output in a table cell: shorter than in apply messages
@@ -292,3 +296,32 @@ def render_status_table(report: StatusReport, *, show_namespace: bool = True,
     lines = ["  ".join(c.ljust(w) for c, w in zip(x, widths, strict=True)).rstrip()
              for x in [head, *rows]]
     return "\n".join(lines) + "\n"
+
+
+def refresh_health(runtime: PodmanRuntime, report: StatusReport) -> StatusReport:
+    """Run each running container's healthcheck once and recompute readiness from it
+    (`cluster health --detailed`: what is true now, not what apply last saw)."""
+    rows: list[ResourceStatus] = []
+    for r in report.resources:
+        if not r.replicas:
+            rows.append(r)
+            continue
+        reps: list[ReplicaStatus] = []
+        for old in r.replicas:
+            rep = old
+            if old.status == "running" and old.health:
+                try:
+                    res = runtime.run_healthcheck(old.name)
+                    rep = replace(old, health=res.status or old.health,
+                                  health_output=res.output,
+                                  ready=res.running and res.status == "healthy")
+                except PodmanError as exc:
+                    rep = replace(old, health_output=exc.message)
+            reps.append(rep)
+        ready = sum(1 for x in reps[:r.desired] if x.ready) if r.desired else 0
+        status = r.status
+        if r.desired and r.status in ("running", "degraded", "down"):
+            status = ("running" if ready == r.desired and len(reps) == r.desired
+                      else "down" if ready == 0 else "degraded")
+        rows.append(replace(r, replicas=tuple(reps), ready=ready, status=status))
+    return StatusReport(report.cluster, tuple(rows), report.api_calls, report.serial)

@@ -10,7 +10,7 @@ never does on its own) and shows its output.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from docklock.cli._common import Output, command_group, connect_podman, workspace_of
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from docklock.load import Workspace
     from docklock.objects import DesiredObject
     from docklock.state import State
-    from docklock.status import StatusReport
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -104,7 +103,7 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_cluster_health(args: argparse.Namespace, out: Output) -> int:
-    from docklock.status import compute_status, render_status_table
+    from docklock.status import compute_status, refresh_health, render_status_table
 
     inputs = load_inputs(args)
     ws = inputs.workspace
@@ -114,7 +113,7 @@ def cmd_cluster_health(args: argparse.Namespace, out: Output) -> int:
         live = runtime.list_live(ws.cluster_name)
         report = compute_status(inputs.desired, inputs.state, live, cluster=ws.cluster_name)
         if args.detailed:
-            report = _fresh_health(runtime, report)
+            report = refresh_health(runtime, report)
     if args.json:
         body = report.to_dict()
         body["podman"] = {"url": runtime.url, "source": runtime.source, "version": version,
@@ -131,36 +130,3 @@ def cmd_cluster_health(args: argparse.Namespace, out: Output) -> int:
         out.line()
         out.line(render_status_table(report, detailed=args.detailed).rstrip("\n"))
     return EXIT_OK if report.healthy else EXIT_CHANGES
-
-
-def _fresh_health(runtime: object, report: StatusReport) -> StatusReport:
-    """Run each running container's healthcheck once; recompute readiness from it."""
-    from docklock.errors import PodmanError
-    from docklock.runtime.podman import PodmanRuntime
-    from docklock.status import ReplicaStatus, ResourceStatus, StatusReport
-
-    assert isinstance(runtime, PodmanRuntime)
-    rows: list[ResourceStatus] = []
-    for r in report.resources:
-        if not r.replicas:
-            rows.append(r)
-            continue
-        reps: list[ReplicaStatus] = []
-        for old in r.replicas:
-            rep = old
-            if old.status == "running" and old.health:
-                try:
-                    res = runtime.run_healthcheck(old.name)
-                    rep = replace(old, health=res.status or old.health,
-                                  health_output=res.output,
-                                  ready=res.running and res.status == "healthy")
-                except PodmanError as exc:
-                    rep = replace(old, health_output=exc.message)
-            reps.append(rep)
-        ready = sum(1 for x in reps[:r.desired] if x.ready) if r.desired else 0
-        status = r.status
-        if r.desired and r.status in ("running", "degraded", "down"):
-            status = ("running" if ready == r.desired and len(reps) == r.desired
-                      else "down" if ready == 0 else "degraded")
-        rows.append(replace(r, replicas=tuple(reps), ready=ready, status=status))
-    return StatusReport(report.cluster, tuple(rows), report.api_calls, report.serial)
