@@ -135,15 +135,23 @@ def _podman_url(ctx: _Context, cluster: Resource) -> None:
     problem = url_problem(url)
     if not problem:
         return
+    ctx.out.append(Diagnostic(f"spec.podmanUrl {url!r} is not a valid URL ({problem})",
+                              _cluster_where(ctx, cluster, "spec", "podmanUrl"),
+                              path="spec.podmanUrl", hint=URL_HINT))
+
+
+def _cluster_where(ctx: _Context, cluster: Resource, *path: PathItem) -> Location:
+    """Where a key of docklock.yaml is: the Cluster carries only its document's start, so
+    the file is re-read for the key's line (only on error paths, so this costs nothing
+    when the workspace is valid)."""
     where = cluster.location or Location(WORKSPACE_FILE)
-    with contextlib.suppress(OSError):  # only on this error path: find the key's line
+    with contextlib.suppress(OSError):
         positions = parse_yaml_precise(ctx.paths.config.read_text(encoding="utf-8"),
                                        WORKSPACE_FILE).positions
-        hit = positions.locate(0, ("spec", "podmanUrl")) if positions else None
+        hit = positions.locate(0, path) if positions else None
         if hit is not None:
             where = Location(WORKSPACE_FILE, hit[0], hit[1])
-    ctx.out.append(Diagnostic(f"spec.podmanUrl {url!r} is not a valid URL ({problem})",
-                              where, path="spec.podmanUrl", hint=URL_HINT))
+    return where
 
 
 def _where(it: Item, locate: Locate, *path: PathItem) -> Location:
@@ -247,12 +255,14 @@ def _cage(ctx: _Context, it: Item) -> None:
             via = f" (CageProfile at {_where(profile, locate, 'spec', 'extends')} " \
                   f"extends {level})"
         cluster = ctx.cluster
-        floor_at = f" at {cluster.location}" if cluster is not None and cluster.location else ""
+        floor_at = "" if cluster is None \
+            else f" at {_cluster_where(ctx, cluster, 'spec', 'securityLevel')}"
         out.append(Diagnostic(
             f"{r.address} asks for cage {spec.cage!r}{via}, weaker than the cluster's "
             f"securityLevel {floor!r}{floor_at}", _where(it, locate, "spec", "cage"),
             path="spec.cage",
-            hint=f"use {floor_level} or stronger, or lower spec.securityLevel"))
+            hint=f"use {floor_level} or stronger, or lower spec.securityLevel in "
+                 f"{WORKSPACE_FILE}"))
 
 
 def _confined(ctx: _Context, it: Item, relative: str, what: str,

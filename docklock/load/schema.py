@@ -232,6 +232,17 @@ def _explain(error: jsonschema.ValidationError) -> list[SchemaProblem]:
             hint = f'quote it: "{_yaml_scalar(instance)}"'
         elif isinstance(instance, float) and "integer" in names:
             hint = "write a whole number without a decimal point"
+        elif isinstance(instance, str) and {"integer", "number"} & set(names):
+            # A quoted number ("10") only needs its quotes removed; anything else ("ten")
+            # needs a number, which the field's description explains.
+            try:
+                float(instance)
+            except ValueError:
+                hint = _description(schema) or f"write {want}"
+            else:
+                hint = f"remove the quotes: {instance.strip()}"
+        else:
+            hint = _description(schema)
         return [SchemaProblem(path, f"expected {want}, got {_json_type(instance)} "
                                     f"{_short(instance)}", hint)]
     if v == "enum":

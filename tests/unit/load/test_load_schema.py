@@ -65,7 +65,12 @@ CASES: list[tuple[str, Any, str, str, str]] = [
     ("missing-image", {**SVC, "spec": {}}, "spec", "missing required field 'image'",
      "Image reference"),
     ("wrong-type", svc(replicas="2"), "spec.replicas",
-     'expected an integer, got a string "2"', ""),
+     'expected an integer, got a string "2"', "remove the quotes: 2"),
+    # A wrong type always comes with a hint: the field's description when no quick fix.
+    ("wrong-type-word", svc(stopTimeout="ten"), "spec.stopTimeout",
+     'expected an integer, got a string "ten"', "Seconds to wait after SIGTERM"),
+    ("wrong-type-list", svc(networks="x"), "spec.networks",
+     'expected a list, got a string "x"', "Names of Network resources"),
     ("float-int", svc(replicas=1.0), "spec.replicas", "expected an integer, got a number 1.0",
      "whole number"),
     ("env-number", svc(env={"PORT": 8080}), "spec.env.PORT", "8080 is not valid here",

@@ -210,7 +210,21 @@ def test_cage_floor(make_workspace: MakeWorkspace, floor: str, cage: str, ok: bo
     out = errors(make_workspace, files, level=floor)
     assert len(out) == 1
     assert out[0].startswith("specs/a.yaml:3:18: Service/default/a asks for cage")
-    assert f"weaker than the cluster's securityLevel '{floor}' at docklock.yaml:1:1" in out[0]
+    # The floor is located at its key in docklock.yaml, not at the document's start.
+    assert f"weaker than the cluster's securityLevel '{floor}' at docklock.yaml:4:8" in out[0]
+
+
+def test_cage_floor_names_the_security_level_line(make_workspace: MakeWorkspace) -> None:
+    """A commented docklock.yaml (as `docklock init` writes it): the error must point at
+    the securityLevel line an operator edits, not at the file's first line."""
+    cluster = ("# workspace\n# comments\napiVersion: docklock.io/v1\nkind: Cluster\n"
+               "metadata:\n  name: x\nspec:\n  specs: [specs]\n  # floor\n"
+               "  securityLevel: deterministic\n")
+    files = {"specs/a.yaml": "kind: Service\nmetadata: {name: a}\n"
+                             "spec: {image: x, cage: hardened}\n"}
+    out = errors(make_workspace, files, cluster=cluster)
+    assert len(out) == 1
+    assert "securityLevel 'deterministic' at docklock.yaml:10:3" in out[0]
 
 
 def test_unset_cage_takes_the_floor(make_workspace: MakeWorkspace) -> None:
