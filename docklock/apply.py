@@ -66,6 +66,7 @@ from docklock.objects import (
     clip,
     is_managed,
     looks_like_id,
+    short_id,
 )
 from docklock.plan import Action, Change, Plan, Reason
 from docklock.render import JOB_RESULT, is_job, job_outputs_folder, job_settings
@@ -509,7 +510,7 @@ def format_event(event: ApplyEvent) -> str | None:
     took = format_elapsed(event.elapsed)
     if event.type is EventType.CHANGE_DONE:
         health = f", {event.health}" if event.health else ""
-        ident = f" [id={event.id[:12]}]" if event.id else ""
+        ident = f" [id={short_id(event.id)}]" if event.id else ""
         return f"{_SYMBOL[action]} {what}: {_DONE_VERB[action]}{health} after {took}{ident}"
     if event.type is EventType.CHANGE_FAILED:
         return f"! {what}: {action.value} FAILED after {took}: {event.message}"

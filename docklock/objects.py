@@ -305,8 +305,10 @@ def looks_like_id(text: str) -> bool:
 
 
 def short_id(text: str | None) -> str:
-    """The 12-digit form Podman prints (`sha256:` dropped); "" for no id."""
-    return (text or "").removeprefix("sha256:")[:12]
+    """The 12-digit form Podman prints (`sha256:` dropped); "" for no id. Volume "ids"
+    are their names, and a cut name would mislead: only hex ids are shortened."""
+    bare = (text or "").removeprefix("sha256:")
+    return bare[:12] if looks_like_id(bare) else bare
 
 
 def clip(text: str, limit: int = 200) -> str:

@@ -122,7 +122,9 @@ def _ready(obj: LiveObject) -> bool:
 
 
 def _health_summary(replicas: Sequence[ReplicaStatus]) -> str:
-    states = {r.health for r in replicas if r.status != "missing"}
+    # A stopped container keeps its last health result ("healthy"): it is stale, and
+    # "down / healthy" would mislead, so only running replicas count.
+    states = {r.health for r in replicas if r.status == "running"}
     if not states or states == {""}:
         return "-"
     if len(states) == 1:

@@ -97,7 +97,13 @@ def _summary(e: Entry) -> str:
     p = e.payload
     for key in ("summary", "address", "action", "message"):
         if key in p:
-            return str(p[key])
+            value = p[key]
+            if isinstance(value, str):
+                return value
+            if isinstance(value, dict):
+                # A plan's change counts: show the non-zero ones, never a Python repr.
+                return " ".join(f"{k}={v}" for k, v in sorted(value.items()) if v) or "no changes"
+            return json.dumps(value, sort_keys=True, separators=(",", ":"))
     text = json.dumps(dict(p), sort_keys=True, separators=(",", ":"))
     return text if len(text) <= 60 else text[:57] + "..."
 

@@ -73,6 +73,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 
 def cmd_plan(args: argparse.Namespace, out: Output) -> int:
+    # A CI job reading `--format json` from stdout gets its errors as JSON too (as --json).
+    args.json = args.format == "json"
     if args.out is not None:
         # Checked before planning: a bad path fails at once, and nothing is created.
         check_out_path(args.out)

@@ -393,11 +393,27 @@ class _Run:
                                 f"recorded {tree.size} entries (the entries file was "
                                 "truncated)")
         if not tree_ok and tree is not None:
+            # Same size and offset: only the recorded hashes differ, so say that instead
+            # of printing two equal figures as if they disagreed.
+            detail = (f"its hashes differ from the ones recomputed over the {size} entries"
+                      if (tree.size, tree.offset) == (size, offset) else
+                      f"it records {tree.size} entries ending at byte {tree.offset}; the "
+                      f"file holds {size} ending at byte {offset}")
             raise _Found(Problem(
-                "tree", f"tree.json does not match the entries (it records {tree.size} "
-                        f"entries ending at byte {tree.offset}; the file holds {size} "
-                        f"ending at byte {offset})", str(self.ledger.tree_path),
+                "tree", f"tree.json does not match the entries ({detail})",
+                str(self.ledger.tree_path),
                 hint="delete tree.json; the next command rebuilds it"))
+        if size and not records:
+            # Every DockLock command that appends also signs a checkpoint, so entries
+            # with no checkpoint at all mean checkpoints.jsonl was removed or emptied —
+            # which would otherwise let a consistently rewritten history pass.
+            raise _Found(Problem(
+                "checkpoint", f"{size} entries but no signed checkpoint: "
+                              "checkpoints.jsonl is missing or empty",
+                str(self.ledger.checkpoints_path),
+                hint="if the first DockLock command crashed before signing, the next plan "
+                     "or apply signs one; otherwise restore checkpoints.jsonl from a "
+                     "backup: without it nothing proves who wrote these entries"))
         return {"entries": size, "verified_from": verified_from, "root": rng.root(),
                 "tail": size - (records[-1].size if records else 0)}
 

@@ -105,3 +105,8 @@ def test_summary_of_a_failed_apply_counts_only_what_was_done() -> None:
 def test_parallelism_must_be_positive() -> None:
     with pytest.raises(ApplyError, match="parallelism"):
         ApplyOptions(parallelism=0)
+
+
+def test_volume_ids_are_names_and_are_not_cut() -> None:
+    line = format_event(ev(EventType.CHANGE_DONE, id="ws-one-default-data"))
+    assert "[id=ws-one-default-data]" in line

@@ -71,6 +71,13 @@ def test_down_when_nothing_runs() -> None:
     assert report.resources[0].status == "down"
 
 
+def test_stopped_replica_health_is_not_reported_as_healthy() -> None:
+    # Podman keeps an exited container's last health result; it is stale.
+    live = LiveState({o.key: o for o in [lv("web", 1, status="exited")]}, 1)
+    row = compute_status(svc("web", 1), State(), live, cluster=C).resources[0]
+    assert (row.status, row.health) == ("down", "-")
+
+
 def test_networks_come_from_the_recorded_state() -> None:
     net = DesiredObject("network:demo-default-backend", ObjectKind.NETWORK,
                         Address("Network", "default", "backend"), "demo-default-backend",

@@ -107,6 +107,19 @@ def test_ledger_show(run: Run, workspace: WorkspacePaths) -> None:
     assert data["checkpoint"]["size"] == 5
 
 
+def test_ledger_show_summarises_plan_counts_without_python_repr(
+        run: Run, workspace: WorkspacePaths) -> None:
+    run("keys", "init")
+    ledger = _commands(workspace, groups=(1,))
+    ledger.append("plan", {"summary": {"add": 1, "change": 0, "destroy": 2}}, serial=1)
+    ledger.append("apply-end", {"summary": {"add": 0, "change": 0}}, serial=1)
+    code, out, _ = run("ledger", "show", "--tail", "2")
+    assert code == 0
+    assert "add=1 destroy=2" in out
+    assert "no changes" in out
+    assert "{'" not in out
+
+
 def test_ledger_proof_round_trip(run: Run, workspace: WorkspacePaths, tmp_path: Path,
                                  capsys: pytest.CaptureFixture[str],
                                  monkeypatch: pytest.MonkeyPatch) -> None:

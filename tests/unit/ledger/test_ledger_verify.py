@@ -299,6 +299,8 @@ def test_edited_tree_sidecar_is_reported(built: Built, workspace: WorkspacePaths
     problem = verify(workspace).problem
     assert problem is not None
     assert problem.kind == "tree"
+    # Only a hash differs: the message says so rather than quoting two equal sizes.
+    assert "hashes differ" in problem.message
 
 
 def test_from_checkpoint_checks_the_newest_command(built: Built,
@@ -438,3 +440,24 @@ def test_tampered_proofs_are_refused(built: Built, workspace: WorkspacePaths) ->
             verify_inclusion_proof(InclusionProof.from_dict(bad), keys)
     with pytest.raises(ProofError):
         InclusionProof.from_dict({"format": "nope"})
+
+
+def test_entries_without_any_checkpoint_fail_verify(tmp_path: Path) -> None:
+    from docklock.ledger import Ledger, ensure_keys, verify_ledger
+    from docklock.workspace import WorkspacePaths
+
+    (tmp_path / "docklock.yaml").write_text(
+        "apiVersion: docklock.io/v1\nkind: Cluster\nmetadata: {name: t}\nspec: {}\n")
+    paths = WorkspacePaths(tmp_path)
+    signer = ensure_keys(paths)
+    with Ledger.open(paths) as ledger:
+        for i in range(3):
+            ledger.append("plan", {"i": i})
+        ledger.checkpoint(signer)
+    assert verify_ledger(paths).ok
+    (paths.ledger / "checkpoints.jsonl").unlink()
+    report = verify_ledger(paths)
+    assert not report.ok
+    assert report.problem is not None
+    assert report.problem.kind == "checkpoint"
+    assert "no signed checkpoint" in report.problem.message

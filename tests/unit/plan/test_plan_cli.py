@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,9 @@ def test_plan_json_and_markdown(ws: Path, capsys: pytest.CaptureFixture[str]) ->
     assert data["serial"] == 0
     assert sorted(data["files"]) == ["docklock.yaml", "specs/api.yaml", "specs/net.yaml",
                                      "specs/web.yaml"]
+    # docs/plan-json.md: file digests and spec_digest are bare sha256 hex.
+    assert all(re.fullmatch(r"[0-9a-f]{64}", v) for v in data["files"].values())
+    assert re.fullmatch(r"[0-9a-f]{64}", data["spec_digest"])
     assert data["options"] == {"destroy": False, "targets": [], "replace": [],
                                "refresh": False}
     assert "very-s3cret" not in out
@@ -179,3 +183,18 @@ def test_plan_refuses_a_corrupt_state(ws: Path, capsys: pytest.CaptureFixture[st
     assert "corrupt" in err
     assert "backup" in err
     assert (ws / ".docklock" / "state.json").read_text() == "{oops"
+
+
+def test_plan_format_json_reports_spec_errors_as_json(
+        ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # CI reads stdout of `plan --format json`: a bad spec must not leave it empty.
+    (ws / "specs" / "bad.yaml").write_text(
+        "apiVersion: docklock.io/v1\nkind: Service\nmetadata:\n  name: bad\n"
+        "spec:\n  image: x\n  replicas: -1\n")
+    code, out, err = run(capsys, "plan", "-C", str(ws), "--no-refresh", "--format", "json")
+    assert code == 1
+    data = json.loads(out)
+    first = data["errors"][0]
+    assert (first["file"], first["line"], first["path"]) == ("specs/bad.yaml", 7,
+                                                             "spec.replicas")
+    assert "minimum" in err
