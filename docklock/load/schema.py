@@ -128,7 +128,7 @@ class SchemaSet:
     def check(self, doc: Any) -> list[SchemaProblem]:
         """Every problem of one document; [] when it is valid."""
         if not isinstance(doc, dict):
-            return [SchemaProblem((), f"a document must be a mapping, not {_json_type(doc)}",
+            return [SchemaProblem((), f"a document must be a mapping, not {json_type_name(doc)}",
                                   "each document has apiVersion, kind, metadata and spec")]
         kind = doc.get("kind")
         if kind is None:
@@ -167,7 +167,8 @@ def load_schemas(directory: str | None = None) -> SchemaSet:
 # ---------------------------------------------------------------- messages
 
 
-def _json_type(value: Any) -> str:
+def json_type_name(value: Any) -> str:
+    """How a message names a value's type: `a string`, `an integer`, `a mapping`, ..."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -243,7 +244,7 @@ def _explain(error: jsonschema.ValidationError) -> list[SchemaProblem]:
                 hint = f"remove the quotes: {instance.strip()}"
         else:
             hint = _description(schema)
-        return [SchemaProblem(path, f"expected {want}, got {_json_type(instance)} "
+        return [SchemaProblem(path, f"expected {want}, got {json_type_name(instance)} "
                                     f"{_short(instance)}", hint)]
     if v == "enum":
         options = [str(o) for o in error.validator_value]

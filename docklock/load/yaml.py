@@ -39,6 +39,7 @@ from ruamel.yaml.resolver import VersionedResolver, implicit_resolvers
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from docklock.errors import Diagnostic, Location
+from docklock.load.schema import json_type_name
 
 try:  # PyYAML with libyaml: the fast reader. Without it every file takes the precise path.
     import yaml as _pyyaml  # type: ignore[import-untyped,unused-ignore]
@@ -441,7 +442,7 @@ def _key_check(out: _Scan, frames: list[list[Any]], e: Any, file: str) -> None:
     if not isinstance(key, str):
         shown = "null" if key is None else str(key).lower() if isinstance(key, bool) else key
         out.diagnostics.append(Diagnostic(
-            f"mapping key {shown} is {_kind_of(key)}, keys must be strings",
+            f"mapping key {shown} is {json_type_name(key)}, keys must be strings",
             _loc(file, e.start_mark), hint=f'quote it: "{e.value}"'))
         return
     first = frame[4].get(key)
@@ -452,18 +453,6 @@ def _key_check(out: _Scan, frames: list[list[Any]], e: Any, file: str) -> None:
         out.failed = True
     else:
         frame[4][key] = e.start_mark
-
-
-def _kind_of(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    return type(value).__name__
 
 
 def _tab_lines(text: str, file: str, skip: set[int], last: int | None) -> list[Diagnostic]:
