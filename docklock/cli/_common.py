@@ -188,3 +188,10 @@ class Output:
     def json(self, value: Any, *, stream: TextIO | None = None) -> None:
         print(json.dumps(value, indent=2, sort_keys=True), file=stream or self.stdout,
               flush=True)
+
+
+def add_cue_option(parser: argparse.ArgumentParser) -> None:
+    """`--cue PATH` for every command that loads the specs."""
+    parser.add_argument("--cue", metavar="PATH", default=None,
+                        help="cue executable for CUE agreements (also DOCKLOCK_CUE; default: "
+                             "cue on PATH, then the bundled Node.js launcher)")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from docklock.cli._common import Output, connect_podman, duration_arg, workspace_of
+from docklock.cli._common import Output, add_cue_option, connect_podman, duration_arg, workspace_of
 from docklock.errors import EXIT_ERROR, EXIT_OK, ApplyError, DockLockError, StalePlanError
 
 if TYPE_CHECKING:
@@ -48,8 +48,7 @@ def _common_apply_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--health-timeout", type=duration_arg, default=None, metavar="DURATION",
                    help="how long a container may take to become healthy (default: from "
                         "its healthcheck: start period + (retries+1) x (interval+timeout))")
-    p.add_argument("--cue", metavar="PATH", default=None,
-                   help="cue executable to export CUE agreements with")
+    add_cue_option(p)
     p.add_argument("--json", action="store_true",
                    help="print the result as JSON on stdout (events still go to stderr)")
     p.add_argument("--target", action="append", default=[], metavar="ADDR",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from docklock.cli._common import Output, connect_podman
+from docklock.cli._common import Output, add_cue_option, connect_podman
 from docklock.errors import EXIT_CHANGES, EXIT_OK
 
 if TYPE_CHECKING:
@@ -29,8 +29,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                     "Exit 0 clean, 2 drift found. Spec changes not applied yet are listed "
                     "as pending but are not drift.")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--cue", metavar="PATH", default=None,
-                   help="cue executable to export CUE agreements with")
+    add_cue_option(p)
     p.set_defaults(handler=cmd_drift)
 
 

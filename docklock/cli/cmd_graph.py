@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from docklock.cli._common import Output, workspace_of
-from docklock.cli.cmd_validate import add_cue_option
+from docklock.cli._common import Output, add_cue_option, workspace_of
 from docklock.errors import EXIT_OK
 from docklock.graph import build_graph
 from docklock.load import load_workspace

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from docklock.cli._common import (
     Output,
+    add_cue_option,
     check_out_path,
     connect_podman,
     duration_arg,
@@ -57,8 +58,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     p.add_argument("--lock-timeout", type=duration_arg, default=0.0, metavar="DURATION",
                    help="wait this long for the state lock instead of failing at once "
                         "(seconds, or e.g. 500ms, 30s, 1m30s)")
-    p.add_argument("--cue", metavar="PATH", default=None,
-                   help="cue executable to export CUE agreements with")
+    add_cue_option(p)
     p.set_defaults(handler=cmd_plan)
 
     f = sub.add_parser(

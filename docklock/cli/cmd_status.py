@@ -13,7 +13,7 @@ import argparse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from docklock.cli._common import Output, command_group, connect_podman, workspace_of
+from docklock.cli._common import Output, add_cue_option, command_group, connect_podman, workspace_of
 from docklock.errors import EXIT_CHANGES, EXIT_OK
 
 if TYPE_CHECKING:
@@ -58,8 +58,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 def _output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON (stable, documented)")
-    p.add_argument("--cue", metavar="PATH", default=None,
-                   help="cue executable to export CUE agreements with")
+    add_cue_option(p)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
-from docklock.cli._common import Output, workspace_of
+from docklock.cli._common import Output, add_cue_option, workspace_of
 from docklock.errors import EXIT_ERROR, EXIT_OK, CueError, Diagnostic, ValidationError
 from docklock.load import Workspace, load_workspace
 from docklock.policy.gate import check_workspace
@@ -37,12 +37,6 @@ def extra_checks() -> list[ExtraCheck]:
 def policy_diagnostics(ws: Workspace) -> list[Diagnostic]:
     """The workspace's policy outcome as diagnostics (docklock.policy.gate)."""
     return list(check_workspace(ws).diagnostics)
-
-
-def add_cue_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cue", metavar="PATH", default=None,
-                        help="cue executable for CUE agreements (also DOCKLOCK_CUE; default: "
-                             "cue on PATH, then the bundled Node.js launcher)")
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
