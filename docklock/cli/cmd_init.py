@@ -30,6 +30,7 @@ TEMPLATES = {
     "cue": ("agreement.cue", "workers.cue"),
 }
 DEFAULT_ADD = ("service", "policy")
+NETWORKLESS_LEVELS = ("deterministic", "military-grade")
 _GROUP_ATTR = "_docklock_cluster_group"
 
 
@@ -103,7 +104,13 @@ def init_workspace(directory: Path, *, name: str | None = None,
         name=name, security_level=security_level)
     for key in dict.fromkeys(add):
         source, target = TEMPLATES[key]
-        files[root / "specs" / target] = (templates / source).read_text(encoding="utf-8")
+        text = (templates / source).read_text(encoding="utf-8")
+        if key == "service" and security_level in NETWORKLESS_LEVELS:
+            # The floor's cage runs with network none: published ports would be a
+            # validation error (crosscheck), so the scaffold publishes none.
+            text = re.sub(r"(?m)^  ports:\n(    - .*\n)+",
+                          "  # no ports: the deterministic cage has no network\n", text)
+        files[root / "specs" / target] = text
     _check_folders(directory, root, files)
     existing = [p for p in files if p.exists()]
     if existing and not force:

@@ -114,6 +114,7 @@ def crosscheck(items: Sequence[Item], cluster: Resource | None, paths: Workspace
         elif isinstance(r.spec, (ServiceSpec, JobSpec)):
             _references(ctx, it, deployable, missing.get(r.address, []))
             _cage(ctx, it)
+            _networkless_cage(ctx, it)
             if isinstance(r.spec, JobSpec):
                 _job_paths(ctx, it, r.spec)
         elif isinstance(r.spec, ImageSpec):
@@ -263,6 +264,49 @@ def _cage(ctx: _Context, it: Item) -> None:
             path="spec.cage",
             hint=f"use {floor_level} or stronger, or lower spec.securityLevel in "
                  f"{WORKSPACE_FILE}"))
+
+
+# Levels whose containers run with `--network none` (docklock.cage.levels: network_none):
+# published ports and network memberships cannot take effect there.
+NETWORKLESS_LEVELS = frozenset({"deterministic"})
+
+
+def _networkless_cage(ctx: _Context, it: Item) -> None:
+    """Ports and networks of a workload in a cage without networking are errors.
+
+    Render drops them (the cage runs with network none), so a spec that asks for both
+    would apply "successfully" with nothing published: the container is unreachable
+    while status says healthy. Reported at the `ports:`/`networks:` key, naming the cage
+    (and the CageProfile or cluster floor that made it networkless).
+    """
+    r = it.resource
+    spec = r.spec
+    assert isinstance(spec, (ServiceSpec, JobSpec))
+    ports = spec.ports if isinstance(spec, ServiceSpec) else ()
+    if not ports and not spec.networks:
+        return
+    level = cage_level(spec.cage, r.namespace, ctx.floor, ctx.resources)
+    if level not in NETWORKLESS_LEVELS:
+        return
+    if spec.cage is None:
+        why = f"the cluster's securityLevel {ctx.floor!r} (no spec.cage)"
+    elif canonical_level(spec.cage) is not None:
+        why = f"cage {spec.cage!r}"
+    else:
+        why = f"cage {spec.cage!r} (a CageProfile extending {level})"
+    for key, what, hint in (
+            ("ports", "publishes ports", "remove spec.ports, or use a cage with networking "
+                                         "(standard, hardened, or a CageProfile extending "
+                                         "one of them)"),
+            ("networks", "joins networks", "remove spec.networks, or use a cage with "
+                                           "networking (standard, hardened, or a CageProfile "
+                                           "extending one of them)")):
+        if not getattr(spec, key, ()):
+            continue
+        ctx.out.append(Diagnostic(
+            f"{r.address} {what}, but {why} runs with no network (network none): "
+            f"they would be silently dropped", _where(it, ctx.locate, "spec", key),
+            path=f"spec.{key}", hint=hint))
 
 
 def _confined(ctx: _Context, it: Item, relative: str, what: str,
