@@ -9,6 +9,19 @@ followed by the composite Label as the longer identifier:
 
     key ID = SHA-256(key name || 0x0A || 0xff || Label || mldsaPK || ed25519PK)[:4]
 
+Next to the composite line, a checkpoint note carries one STANDARD signed-note line, so
+stock note verifiers and C2SP witnesses (which know nothing of the composite) can check it:
+an Ed25519 signature (type 0x01) over the note text by the Ed25519 half of the same key,
+
+    key ID = SHA-256(key name || 0x0A || 0x01 || ed25519PK)[:4]
+
+with verifier key `<name>+<hex key ID>+<base64(0x01 || ed25519PK)>` (`note_verifier_key`).
+Reusing the Ed25519 half is safe because the two messages can never coincide: every
+composite message representative starts with the fixed "CompositeAlgorithmSignatures2025"
+prefix, every note text starts with its origin line (docs/adr/0008-witnesses.md). DockLock
+itself still REQUIRES the composite line; the standard line, when present and made by a
+known key, must verify too (a failing signature from a known key rejects the note).
+
 A checkpoint's text is exactly three lines: origin, tree size (decimal, no leading zeros),
 base64 root hash. The key name equals the origin, `docklock.io/ledger/<cluster>`.
 
@@ -24,12 +37,19 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from docklock.errors import LedgerError, SignatureError
 from docklock.ledger.keys import CTX_CHECKPOINT, HybridPublicKey, HybridVerifier, KeyLookup, Signer
 
 EM_DASH = "\u2014"
 TYPE_EXTENSION = b"\xff"
+TYPE_ED25519 = 0x01  # signed-note Ed25519
+TYPE_COSIGNATURE_V1 = 0x04  # c2sp.org/tlog-cosignature, timestamped Ed25519
+ED25519_PUBLIC_SIZE = 32
 ORIGIN_PREFIX = "docklock.io/ledger/"
 MAX_SIGNATURES = 16
 _CONTROL = re.compile("[\x00-\x09\x0b-\x1f]")  # every control character but newline
@@ -64,6 +84,99 @@ def note_key_id(name: str, key: HybridPublicKey) -> bytes:
     return hashlib.sha256(data).digest()[:4]
 
 
+def typed_key_id(name: str, sig_type: int, public: bytes) -> bytes:
+    """SHA-256(name || 0x0A || type || public key)[:4], the note spec's recommendation."""
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([sig_type]) + public).digest()[:4]
+
+
+@runtime_checkable
+class Ed25519NoteSigner(Protocol):
+    """A signer that can also make the plain Ed25519 signature of the standard note line."""
+
+    @property
+    def public_key(self) -> HybridPublicKey: ...
+
+    def sign_ed25519(self, message: bytes) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class VerifierKey:
+    """A signed-note verifier key (vkey): `<name>+<hex key ID>+<base64(type || public)>`."""
+
+    name: str
+    key_id: bytes
+    sig_type: int
+    public: bytes
+
+    def render(self) -> str:
+        blob = base64.b64encode(bytes([self.sig_type]) + self.public).decode("ascii")
+        return f"{self.name}+{self.key_id.hex()}+{blob}"
+
+    @classmethod
+    def ed25519(cls, name: str, public: bytes, sig_type: int = TYPE_ED25519) -> VerifierKey:
+        _check_name(name)
+        return cls(name, typed_key_id(name, sig_type, public), sig_type, public)
+
+    @classmethod
+    def parse(cls, text: str, *, want_type: int | None = None) -> VerifierKey:
+        """Parse and check a vkey: the key ID must match name, type and key."""
+        parts = text.strip().split("+")
+        if len(parts) != 3:
+            raise NoteError(f"verifier key {text[:60]!r} must be <name>+<hex key id>+<base64 "
+                            "key>")
+        name, hex_id, blob = parts
+        _check_name(name)
+        try:
+            key_id = bytes.fromhex(hex_id)
+            raw = base64.b64decode(blob, validate=True)
+        except (ValueError, binascii.Error) as exc:
+            raise NoteError(f"verifier key for {name} has a malformed key id or key") from exc
+        if len(key_id) != 4 or len(raw) < 2:
+            raise NoteError(f"verifier key for {name} has a malformed key id or key")
+        sig_type, public = raw[0], raw[1:]
+        if want_type is not None and sig_type != want_type:
+            raise NoteError(f"verifier key for {name} has signature type 0x{sig_type:02x}, "
+                            f"expected 0x{want_type:02x}")
+        if sig_type in (TYPE_ED25519, TYPE_COSIGNATURE_V1) and len(public) != \
+                ED25519_PUBLIC_SIZE:
+            raise NoteError(f"verifier key for {name}: an Ed25519 key is 32 bytes, got "
+                            f"{len(public)}")
+        if typed_key_id(name, sig_type, public) != key_id:
+            raise NoteError(f"verifier key for {name}: key id {hex_id} does not match the key")
+        return cls(name, key_id, sig_type, public)
+
+
+def note_verifier_key(name: str, key: HybridPublicKey) -> str:
+    """The standard (type 0x01) vkey of a hybrid key's Ed25519 half under `name`."""
+    return VerifierKey.ed25519(name, key.ed25519).render()
+
+
+def standard_signature(text: str, name: str, signer: Ed25519NoteSigner) -> NoteSignature:
+    """The standard Ed25519 signature line (type 0x01) over a note text."""
+    key_id = typed_key_id(name, TYPE_ED25519, signer.public_key.ed25519)
+    return NoteSignature(name, key_id, signer.sign_ed25519(text.encode("utf-8")))
+
+
+def verify_standard(note: Note, name: str, key: HybridPublicKey) -> bool:
+    """Check the standard Ed25519 line of `key` in `note`: True if present and valid,
+    False if absent; raises SignatureError if it is present and fails."""
+    key_id = typed_key_id(name, TYPE_ED25519, key.ed25519)
+    public = ed25519.Ed25519PublicKey.from_public_bytes(key.ed25519)
+    found = False
+    for sig in note.signatures:
+        if sig.name != name or sig.key_id != key_id:
+            continue
+        try:
+            public.verify(sig.signature, note.text.encode("utf-8"))
+        except InvalidSignature:
+            raise SignatureError(f"the standard Ed25519 note signature of key "
+                                 f"{key.keyid[:16]} does not verify",
+                                 hint="the note text or its signature line was edited") \
+                from None
+        found = True
+    return found
+
+
 def _check_name(name: str) -> None:
     if not name or any(c.isspace() for c in name) or "+" in name:
         raise NoteError(f"note key name {name!r} must be non-empty, without spaces or '+'")
@@ -77,12 +190,17 @@ def _check_text(text: str) -> None:
         raise NoteError(f"note text contains control character U+{ord(bad.group()):04X}")
 
 
-def sign_note(text: str, name: str, signer: Signer, *, context: bytes = CTX_CHECKPOINT) -> str:
-    """The signed note for `text`, signed by `signer` under key name `name`."""
+def sign_note(text: str, name: str, signer: Signer, *, context: bytes = CTX_CHECKPOINT,
+              standard: bool = True) -> str:
+    """The signed note for `text`, signed by `signer` under key name `name`: the composite
+    line, then (if `standard` and the signer can) the standard Ed25519 line."""
     _check_name(name)
     _check_text(text)
     sig = signer.sign(text.encode("utf-8"), context=context)
-    return Note(text, (NoteSignature(name, note_key_id(name, signer.public_key), sig),)).render()
+    sigs = [NoteSignature(name, note_key_id(name, signer.public_key), sig)]
+    if standard and isinstance(signer, Ed25519NoteSigner):
+        sigs.append(standard_signature(text, name, signer))
+    return Note(text, tuple(sigs)).render()
 
 
 def parse_note(data: str) -> Note:
@@ -138,6 +256,7 @@ def open_note(data: str, name: str, keys: KeyLookup, *,
         if verifier is None:
             continue  # unknown signer: ignored, as the note spec requires
         verifier.verify(note.text.encode("utf-8"), sig.signature, context=context)
+        verify_standard(note, name, verifier.public_key)  # if present, it must hold too
         accepted = verifier
     if accepted is None:
         seen = ", ".join(f"{s.name}/{s.key_id.hex()}" for s in note.signatures)

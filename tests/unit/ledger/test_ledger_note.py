@@ -44,7 +44,8 @@ def test_signed_note_layout(signer: HybridSigner) -> None:
     assert text + "\n" == body()
     assert text.splitlines() == [NAME, "7", base64.b64encode(hashlib.sha256(b"r").digest())
                                  .decode()]
-    (line,) = sigs.splitlines()
+    line, standard = sigs.splitlines()  # the composite line, then the standard Ed25519 line
+    assert standard.split(" ")[1] == NAME
     dash, name, blob = line.split(" ")
     assert dash == "\u2014"
     assert name == NAME

@@ -168,13 +168,16 @@ def _write_records(ledger: Ledger, records: list[dict[str, object]]) -> None:
 
 
 def _replace_signature(note: str, blob: bytes) -> str:
+    # Replaces the composite (first) line; the standard Ed25519 line stays as it was.
     text, sigs = note.split("\n\n")
-    dash, name, _ = sigs.strip().split(" ")
-    return f"{text}\n\n{dash} {name} {base64.b64encode(blob).decode()}\n"
+    first, *rest = sigs.strip().split("\n")
+    dash, name, _ = first.split(" ")
+    return "".join([f"{text}\n\n{dash} {name} {base64.b64encode(blob).decode()}\n",
+                    *(line + "\n" for line in rest)])
 
 
 def _sig_blob(note: str) -> bytes:
-    return base64.b64decode(note.split("\n\n")[1].strip().split(" ")[2])
+    return base64.b64decode(note.split("\n\n")[1].strip().split("\n")[0].split(" ")[2])
 
 
 @pytest.mark.parametrize("variant", ["other-checkpoint", "mldsa-bit", "ed25519-bit", "zeros",
