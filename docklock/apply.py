@@ -217,8 +217,21 @@ def build_schedule(changes: Sequence[Change], conditions: Conditions,
     `create_before_destroy`: the runtime can rename a container, so a replace the plan
     marks create-before-destroy starts the new container (under the same name, the old
     one renamed aside) and removes the old one only once the new one is settled.
+
+    Waits come in two strengths. Required ones are what Podman or correctness demands:
+    a create after what it needs, a destroy-first replace's create after its destroy, a
+    create-before-destroy's removal after the new one settled, a network or volume
+    removed only once no container of the plan still holds it. Preferred ones are
+    orderings that are merely nicer: dependents stopped before their dependencies, the
+    old container kept until its new image is built, replicas one at a time. A
+    preferred wait is added only when it closes no cycle, so every plan the plan stage
+    accepts has a schedule (issue 11 C10: a replaced Job and its create-before-destroy
+    dependent used to wait for each other).
     """
     by_key = {c.key: c for c in changes}
+    removed = {c.key for c in changes if c.action is Action.DELETE or (
+        c.action is Action.REPLACE and c.kind is not ObjectKind.IMAGE
+        and c.existing_id is not None)}
     phases: dict[str, list[Phase]] = {}
     cbd: set[str] = set()
     for c in changes:
@@ -227,13 +240,12 @@ def build_schedule(changes: Sequence[Change], conditions: Conditions,
             if Reason.ADOPTED in c.reasons and c.live is not None and c.after is not None:
                 ps.append(Phase.RECORD)
         elif (create_before_destroy and c.action is Action.REPLACE and c.create_before_destroy
-              and c.kind is ObjectKind.CONTAINER and c.existing_id is not None):
+              and c.kind is ObjectKind.CONTAINER and c.existing_id is not None
+              and not _holds_removed_binding(c, by_key, removed)):
             ps = [Phase.CREATE, Phase.DESTROY]
             cbd.add(c.key)
         else:
-            if c.action is Action.DELETE or (
-                    c.action is Action.REPLACE and c.kind is not ObjectKind.IMAGE
-                    and c.existing_id is not None):
+            if c.key in removed:
                 # An image replace is a rebuild: the tag moves, nothing is removed first.
                 ps.append(Phase.DESTROY)
             if c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE):
@@ -252,6 +264,7 @@ def build_schedule(changes: Sequence[Change], conditions: Conditions,
     def has(phase: Phase, key: str) -> bool:
         return phase in phases.get(key, ())
 
+    preferred: list[tuple[str, Wait]] = []  # (waiting step, wait), in plan order
     for c in changes:
         key = c.key
         if key in cbd:
@@ -273,19 +286,25 @@ def build_schedule(changes: Sequence[Change], conditions: Conditions,
         if has(Phase.DESTROY, key):
             # Reverse order: my dependency is removed only after I am.
             for dep in c.depends_on:
-                if has(Phase.DESTROY, dep):
-                    waits[step_id(Phase.DESTROY, dep)].append(
-                        Wait(step_id(Phase.DESTROY, key), Milestone.DONE,
-                             "remove dependents first"))
                 dc = by_key.get(dep)
+                if has(Phase.DESTROY, dep) and dc is not None:
+                    entry = (step_id(Phase.DESTROY, dep),
+                             Wait(step_id(Phase.DESTROY, key), Milestone.DONE,
+                                  "remove dependents first"))
+                    if dc.kind in _HELD_KINDS:
+                        waits[entry[0]].append(entry[1])  # Podman refuses it in use
+                    else:
+                        preferred.append(entry)
                 if (key not in cbd and has(Phase.CREATE, key) and has(Phase.CREATE, dep)
                         and dc is not None and dc.kind is ObjectKind.IMAGE):
                     # The old container keeps running while its new image builds: a
                     # failed build leaves it untouched.
-                    waits[step_id(Phase.DESTROY, key)].append(
-                        Wait(step_id(Phase.CREATE, dep), Milestone.DONE,
-                             "new image built first"))
+                    preferred.append((step_id(Phase.DESTROY, key),
+                                      Wait(step_id(Phase.CREATE, dep), Milestone.DONE,
+                                           "new image built first")))
 
+    for sid, wait in preferred:
+        _add_unless_cycle(waits, sid, wait)
     _add_rolling_waits(changes, phases, waits)
     steps = tuple(Step(sid, ph, key, tuple(_dedupe(waits[sid])),
                        settles.get(key, Settle.NONE) if ph is Phase.CREATE
@@ -295,6 +314,25 @@ def build_schedule(changes: Sequence[Change], conditions: Conditions,
     schedule = Schedule(steps, by_key)
     _topological_ids(steps)  # raises on a cycle
     return schedule
+
+
+# Objects Podman will not remove while a container uses them.
+_HELD_KINDS = frozenset({ObjectKind.NETWORK, ObjectKind.VOLUME})
+
+
+def _holds_removed_binding(c: Change, by_key: Mapping[str, Change],
+                           removed: set[str]) -> bool:
+    """True when `c`'s container uses a network or volume this plan removes: its old
+    container must be gone before that removal, so it cannot outlive its replacement."""
+    return any(dep in removed and by_key[dep].kind in _HELD_KINDS for dep in c.depends_on)
+
+
+def _add_unless_cycle(waits: dict[str, list[Wait]], sid: str, wait: Wait) -> bool:
+    """Add a preferred wait unless `wait.node` already (transitively) waits for `sid`."""
+    if wait.node == sid or _reaches(waits, wait.node, sid):
+        return False
+    waits[sid].append(wait)
+    return True
 
 
 def _milestone_for(c: Change, dep: Change, conditions: Conditions) -> tuple[Milestone, str]:
@@ -323,9 +361,7 @@ def _add_rolling_waits(changes: Sequence[Change], phases: Mapping[str, list[Phas
             source = step_id(Phase.CREATE, prev.key)
             # A replace forced by a network/volume replace must remove every replica
             # before the network goes: rolling would deadlock, so it is skipped there.
-            if _reaches(waits, source, target):
-                continue
-            waits[target].append(Wait(source, Milestone.DONE, "rolling replace"))
+            _add_unless_cycle(waits, target, Wait(source, Milestone.DONE, "rolling replace"))
 
 
 def _reaches(waits: Mapping[str, list[Wait]], start: str, goal: str) -> bool:
