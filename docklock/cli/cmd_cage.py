@@ -13,6 +13,10 @@ from typing import Any
 from docklock.cli._common import Output, command_group
 from docklock.errors import EXIT_OK, WorkspaceError
 
+# The mask plans use for sensitive values (docklock.plan.SENSITIVE; not imported here so
+# `cage show` does not load the planner).
+SENSITIVE = "(sensitive)"
+
 
 def register(sub: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
     cage = sub.add_parser("cage", parents=[common], help="inspect cage levels and profiles",
@@ -65,8 +69,12 @@ def _show(args: argparse.Namespace, out: Output) -> int:
     denied = denied_with_errno(profile) if settings.denied_syscalls else {}
     base = str(base_profile_path())
     if args.json:
+        body = settings.to_dict()
+        # A CageProfile's env may be marked sensitive: masked here as in plans and state.
+        body["env"] = [[e.name, SENSITIVE if e.sensitive else e.value, e.sensitive]
+                       for e in settings.env]
         out.json({"cage": settings.name, "level": settings.level, "digest": settings.digest,
-                  "settings": settings.to_dict(), "seccomp_base_profile": base,
+                  "settings": body, "seccomp_base_profile": base,
                   "seccomp_default_errno": profile.get("defaultErrnoRet"),
                   "denied_syscalls": {n: _errno_name(e) for n, e in sorted(denied.items())}})
         return EXIT_OK
@@ -85,7 +93,8 @@ def _show(args: argparse.Namespace, out: Output) -> int:
         ("umask", s.umask or "image default"),
         ("pids limit", str(s.pids_limit) if s.pids_limit else "Podman's default"),
         ("memory limit", s.memory or "none (unless the spec sets one)"),
-        ("pinned env", " ".join(f"{e.name}={e.value}" for e in s.env) or "-"),
+        ("pinned env", " ".join(f"{e.name}={SENSITIVE if e.sensitive else e.value}"
+                                for e in s.env) or "-"),
         ("random source", s.random_source or ("seeded stream (bound at run time)"
                                                if s.level == "deterministic" else "kernel")),
         ("seccomp", (f"generated from {base}, default errno ENOSYS"

@@ -155,6 +155,10 @@ class SchemaSet:
                     problems.append(problem)
         if not problems:  # the predicate and jsonschema disagree: trust jsonschema
             return []
+        secrets = sensitive_values(doc)
+        if secrets:
+            problems = [SchemaProblem(p.path, mask_values(p.message, secrets),
+                                      mask_values(p.hint, secrets)) for p in problems]
         return problems
 
 
@@ -165,6 +169,37 @@ def load_schemas(directory: str | None = None) -> SchemaSet:
 
 
 # ---------------------------------------------------------------- messages
+
+SENSITIVE_MASK = "(sensitive)"
+# Shorter values are masked only where a message quotes them: replacing every bare
+# occurrence of, say, "ab" would garble the message without hiding anything more.
+_BARE_MASK_MIN = 4
+
+
+def sensitive_values(doc: Any) -> list[str]:
+    """The env values a raw document marks sensitive (`NAME: {value: ..., sensitive: ...}`).
+
+    Any `sensitive` key counts, even a malformed one (`sensitive: "yes"`): the author
+    meant to hide the value, and the message that reports the mistake must not show it.
+    """
+    spec = doc.get("spec") if isinstance(doc, Mapping) else None
+    env = spec.get("env") if isinstance(spec, Mapping) else None
+    if not isinstance(env, Mapping):
+        return []
+    return [str(v["value"]) for v in env.values()
+            if isinstance(v, Mapping) and "sensitive" in v and v.get("sensitive") is not False
+            and isinstance(v.get("value"), (str, int, float)) and str(v["value"])]
+
+
+def mask_values(text: str, secrets: Sequence[str]) -> str:
+    """`text` with every quoted (repr or JSON) or long enough bare secret masked."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        for quoted in (repr(secret), json.dumps(secret), json.dumps(secret,
+                                                                     ensure_ascii=False)):
+            text = text.replace(quoted, SENSITIVE_MASK)
+        if len(secret) >= _BARE_MASK_MIN:
+            text = text.replace(secret, SENSITIVE_MASK)
+    return text
 
 
 def json_type_name(value: Any) -> str:

@@ -38,7 +38,7 @@ from referencing.jsonschema import DRAFT202012
 
 from docklock.cage import STANDARD, resolve_cage
 from docklock.errors import CageError, Diagnostic, Location, PolicyError, raise_if_errors
-from docklock.load.schema import format_path
+from docklock.load.schema import format_path, mask_values
 from docklock.model import (
     Address,
     CageProfileSpec,
@@ -873,6 +873,9 @@ def evaluate(resources: Sequence[Resource], *, cluster: ClusterSpec, packs: Sequ
                 out.append(RuleResult(rule.id, text, passed_, location=res.location))
                 continue
             status = failed_status[j]
+            secrets = [e.value for e in getattr(res.spec, "env", ()) if e.sensitive]
+            if secrets:  # jsonschema quotes the failing value; a sensitive one is masked
+                detail = mask_values(detail, secrets)
             exc = _exception_for(rule, addresses[i], today) if rule.exceptions else None
             if exc is not None and not exc.expired:
                 status = excepted
