@@ -115,6 +115,10 @@ class Settle(StrEnum):
 
     NONE = "none"  # not a container step
     RUNNING = "running"  # must not have exited with an error right after start
+    # RUNNING, and still so `ApplyOptions.min_ready` seconds later: a container whose
+    # old one (or a retired one of its service) is removed once it settled must prove
+    # it stays up first, or a command that dies after a moment takes the service down.
+    STEADY = "steady"
     HEALTHY = "healthy"  # its healthcheck must pass (apply runs it)
     COMPLETED = "completed"  # must exit 0 (a dependent waits for `completed`)
 
@@ -269,7 +273,7 @@ def build_schedule(changes: Sequence[Change], conditions: Conditions,
         key = c.key
         if key in cbd:
             waits[step_id(Phase.DESTROY, key)].append(
-                Wait(step_id(Phase.CREATE, key), Milestone.DONE, "new one settled first"))
+                Wait(step_id(Phase.CREATE, key), Milestone.DONE, _NEW_SETTLED))
         if has(Phase.CREATE, key):
             me = waits[step_id(Phase.CREATE, key)]
             if has(Phase.DESTROY, key) and key not in cbd:
@@ -303,12 +307,21 @@ def build_schedule(changes: Sequence[Change], conditions: Conditions,
                                       Wait(step_id(Phase.CREATE, dep), Milestone.DONE,
                                            "new image built first")))
 
+    _add_keep_working_waits(changes, phases, waits)
     for sid, wait in preferred:
         _add_unless_cycle(waits, sid, wait)
     _add_rolling_waits(changes, phases, waits)
-    steps = tuple(Step(sid, ph, key, tuple(_dedupe(waits[sid])),
-                       settles.get(key, Settle.NONE) if ph is Phase.CREATE
-                       and by_key[key].kind is ObjectKind.CONTAINER else Settle.NONE,
+    guarding = {w.node for ws in waits.values() for w in ws if w.why in _GUARD_WAITS}
+
+    def settle_of(ph: Phase, key: str) -> Settle:
+        if ph is not Phase.CREATE or by_key[key].kind is not ObjectKind.CONTAINER:
+            return Settle.NONE
+        mode = settles.get(key, Settle.NONE)
+        if mode is Settle.RUNNING and step_id(ph, key) in guarding:
+            return Settle.STEADY
+        return mode
+
+    steps = tuple(Step(sid, ph, key, tuple(_dedupe(waits[sid])), settle_of(ph, key),
                        old_after_new=ph is Phase.DESTROY and key in cbd)
                   for sid, ph, key in order)
     schedule = Schedule(steps, by_key)
@@ -316,6 +329,10 @@ def build_schedule(changes: Sequence[Change], conditions: Conditions,
     return schedule
 
 
+_NEW_SETTLED = "new one settled first"
+_REPLACEMENT_SETTLED = "replacement settled first"
+# Waits that let an old container go: what they wait for must prove it stays up.
+_GUARD_WAITS = frozenset({_NEW_SETTLED, _REPLACEMENT_SETTLED})
 # Objects Podman will not remove while a container uses them.
 _HELD_KINDS = frozenset({ObjectKind.NETWORK, ObjectKind.VOLUME})
 
@@ -325,6 +342,25 @@ def _holds_removed_binding(c: Change, by_key: Mapping[str, Change],
     """True when `c`'s container uses a network or volume this plan removes: its old
     container must be gone before that removal, so it cannot outlive its replacement."""
     return any(dep in removed and by_key[dep].kind in _HELD_KINDS for dep in c.depends_on)
+
+
+def _add_keep_working_waits(changes: Sequence[Change], phases: Mapping[str, list[Phase]],
+                            waits: dict[str, list[Wait]]) -> None:
+    """A container of a service that is deleted while the same service gets a new or
+    restarted container (a retired `...-old-<id>` left by a failed replace, a scaled-down
+    replica) is removed only once that container settled (issue 11 D18): if it fails,
+    the old one keeps serving instead of the service going down."""
+    incoming: dict[str, list[str]] = {}
+    for c in changes:
+        if c.kind is ObjectKind.CONTAINER and Phase.CREATE in phases.get(c.key, ()):
+            incoming.setdefault(c.address, []).append(c.key)
+    for c in changes:
+        if c.kind is not ObjectKind.CONTAINER or c.action is not Action.DELETE:
+            continue
+        for key in incoming.get(c.address, ()):
+            _add_unless_cycle(waits, step_id(Phase.DESTROY, c.key),
+                              Wait(step_id(Phase.CREATE, key), Milestone.DONE,
+                                   _REPLACEMENT_SETTLED))
 
 
 def _add_unless_cycle(waits: dict[str, list[Wait]], sid: str, wait: Wait) -> bool:
@@ -621,6 +657,9 @@ class ApplyOptions:
     # must exit within this.
     completion_timeout: float = 300.0
     first_check_delay: float = 0.2  # first healthcheck this soon after start
+    # A replacement without a healthcheck must still run this long before the container
+    # it replaces is removed (Settle.STEADY; Kubernetes' minReadySeconds).
+    min_ready: float = 2.0
     verify_running: bool = True  # one list call at the end: did anything exit since?
 
     def __post_init__(self) -> None:
@@ -817,7 +856,8 @@ class Executor:
                         if msg.milestone is Milestone.DONE:
                             busy -= 1
                             self._step_done(step)
-                        elif step.settle in (Settle.HEALTHY, Settle.COMPLETED):
+                        elif step.settle in (Settle.HEALTHY, Settle.COMPLETED,
+                                             Settle.STEADY):
                             futures.append(waits.submit(self._settle_guarded, step,
                                                         msg.id))
                     elif msg.kind == "failed":
@@ -1078,12 +1118,14 @@ class Executor:
                 self.job_records[c.key] = rec
         self.msgs.put(_Msg("record", step.id, recorded=rec))
         if not info.running and (step.settle is not Settle.COMPLETED):
-            if step.settle is Settle.RUNNING and info.exit_code == 0 and info.status:
+            if (step.settle in (Settle.RUNNING, Settle.STEADY) and info.exit_code == 0
+                    and info.status):
                 pass  # exited 0 at once: nothing waits on it running
             else:
                 raise self._exited(rt, c, info.name or obj.name, info.exit_code, info.error)
-        if step.settle is Settle.RUNNING:
+        if step.settle in (Settle.RUNNING, Settle.STEADY):
             self.started_containers.append(c.key)
+        if step.settle is Settle.RUNNING:
             self.msgs.put(_Msg("reached", step.id, Milestone.DONE, id=info.id))
             return
         self.msgs.put(_Msg("reached", step.id, Milestone.STARTED, id=info.id))
@@ -1179,6 +1221,8 @@ class Executor:
         c = self.runs[step.key].change
         obj = self.desired[c.key]
         rt = self.clients.get()
+        if step.settle is Settle.STEADY:
+            return self._await_steady(rt, c, cid)
         if step.settle is Settle.COMPLETED:
             if is_job(obj.config):
                 return self._await_job(rt, step, c, obj, cid)
@@ -1252,6 +1296,15 @@ class Executor:
             out, err = rt.logs(name)
             lines = (out + err).decode("utf-8", "replace").strip().splitlines()
             return " | ".join(line.strip() for line in lines[-_LOG_TAIL_LINES:])
+        return ""
+
+    def _await_steady(self, rt: PodmanRuntime, c: Change, cid: str) -> str:
+        """Still running (or exited 0) `min_ready` seconds after it started."""
+        if self.abort.wait(self.options.min_ready):
+            raise _Interrupted
+        info = rt.inspect_container(cid)
+        if not info.running and info.exit_code != 0:
+            raise self._exited(rt, c, info.name or c.name, info.exit_code, info.error)
         return ""
 
     def _await_healthy(self, rt: PodmanRuntime, c: Change, obj: DesiredObject,
