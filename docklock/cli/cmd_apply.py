@@ -23,6 +23,7 @@ from docklock.errors import EXIT_ERROR, EXIT_OK, ApplyError, DockLockError, Stal
 if TYPE_CHECKING:
     from docklock.apply import ApplyEvent, ApplyJournal, ApplyResult
     from docklock.ledger import Ledger, Signer
+    from docklock.load import Workspace
     from docklock.plan import Plan
     from docklock.workspace import WorkspacePaths
 
@@ -37,7 +38,7 @@ def _positive(text: str) -> int:
     return n
 
 
-def _common_apply_args(p: argparse.ArgumentParser) -> None:
+def _common_apply_args(p: argparse.ArgumentParser, *, specs: bool = True) -> None:
     p.add_argument("--auto-approve", action="store_true",
                    help="do not ask for confirmation (required when stdin is not a terminal)")
     p.add_argument("--parallelism", type=_positive, default=8, metavar="N",
@@ -45,10 +46,13 @@ def _common_apply_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lock-timeout", type=duration_arg, default=0.0, metavar="DURATION",
                    help="wait this long for the state lock instead of failing at once "
                         "(seconds, or e.g. 500ms, 30s, 1m30s)")
-    p.add_argument("--health-timeout", type=duration_arg, default=None, metavar="DURATION",
-                   help="how long a container may take to become healthy (default: from "
-                        "its healthcheck: start period + (retries+1) x (interval+timeout))")
-    add_cue_option(p)
+    if specs:  # destroy reads no specs and starts no container: no options about them
+        p.add_argument("--health-timeout", type=duration_arg, default=None,
+                       metavar="DURATION",
+                       help="how long a container may take to become healthy (default: "
+                            "from its healthcheck: start period + (retries+1) x "
+                            "(interval+timeout))")
+        add_cue_option(p)
     p.add_argument("--json", action="store_true",
                    help="print the result as JSON on stdout (events still go to stderr)")
     p.add_argument("--target", action="append", default=[], metavar="ADDR",
@@ -78,8 +82,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
         description="Plan the removal of every object the state records (and every "
                     "container carrying this cluster's labels), in reverse dependency "
                     "order, ask for `yes` (or --auto-approve) and do it. Leaves an empty "
-                    "state.")
-    _common_apply_args(d)
+                    "state. Works from the recorded state alone: the spec files are not "
+                    "read, so a workspace whose specs no longer validate can be destroyed.")
+    _common_apply_args(d, specs=False)
     d.set_defaults(handler=cmd_destroy, destroy=True, planfile=None, replace=[])
 
 
@@ -204,7 +209,9 @@ def _run(args: argparse.Namespace, out: Output, *, destroy: bool) -> int:
     # The lock comes first: a second apply fails at once, naming who holds it.
     with store.lock(command=_command(destroy, planfile), timeout=args.lock_timeout):
         saved = load_plan(planfile, paths) if planfile is not None else None
-        ws = load_workspace(paths, cue=args.cue)
+        # Destroy works from the recorded state alone (issue 11 C15): a workspace whose
+        # specs no longer validate must still be removable, so its specs are not read.
+        ws = _recorded_only(paths) if destroy else load_workspace(paths, cue=args.cue)
         # A saved plan passed the gate when it was made (and its spec digests bind it);
         # destroy is never blocked by policy.
         policy = policy_info(ws) if saved is None and not destroy else None
@@ -246,13 +253,22 @@ def _run(args: argparse.Namespace, out: Output, *, destroy: bool) -> int:
                                total=_work_count(plan), tty=out.is_tty and not args.json)
             sink = _fan_out(printer, journal)
             options = ApplyOptions(parallelism=args.parallelism,
-                                   health_timeout=args.health_timeout)
+                                   health_timeout=getattr(args, "health_timeout", None))
             result = execute(plan, desired, store=store, state=state, runtime=runtime,
                              paths=paths, cluster=ws.cluster_name,
                              conditions=dependency_conditions(ws.resources),
                              options=options, on_event=sink)
             ledger_problem = _finish_journal(journal, result)
     return _report(out, args, result, ledger_problem, destroy=destroy)
+
+
+def _recorded_only(paths: WorkspacePaths) -> Workspace:
+    """The workspace as destroy sees it: docklock.yaml (cluster name, Podman URL) and no
+    resources, so the plan deletes every object the state records or that carries the
+    cluster's labels, whatever the spec files say now."""
+    from docklock.load import Workspace, load_cluster, spec_digest
+
+    return Workspace(paths, load_cluster(paths), (), {}, spec_digest({}))
 
 
 def _has_work(plan: Plan) -> bool:
