@@ -64,11 +64,11 @@ from docklock.objects import (
     DesiredObject,
     ObjectKind,
     clip,
-    is_managed,
+    is_owned,
     looks_like_id,
     short_id,
 )
-from docklock.plan import Action, Change, Plan, Reason
+from docklock.plan import Action, Change, Plan, Reason, stamp_owner
 from docklock.render import JOB_RESULT, is_job, job_outputs_folder, job_settings
 from docklock.runtime.podman import PodmanNotFoundError, PodmanRuntime, PodmanTimeoutError
 from docklock.state import RecordedObject, State, StateStore, utc_now
@@ -1182,8 +1182,9 @@ class Executor:
             raise
 
     def _ours(self, labels: Mapping[str, str], obj: DesiredObject) -> bool:
-        # Stricter than "managed": adopting a name clash needs the same resource address.
-        return (is_managed(labels, self.cluster)
+        # Stricter than "managed": adopting a name clash needs the same resource address
+        # and this workspace's lineage (another workspace may share the cluster name).
+        return (is_owned(labels, self.cluster, self.state.lineage)
                 and labels.get(LABEL_ADDRESS) == str(obj.address))
 
     def _build(self, rt: PodmanRuntime, obj: DesiredObject) -> str:
@@ -1201,7 +1202,8 @@ class Executor:
                                      driver=str(cfg.get("driver", "bridge")))
         except PodmanError as exc:
             found = rt.list_networks(self.cluster).objects.get(obj.key)
-            if found is not None and found.config_hash == obj.config_hash:
+            if found is not None and found.config_hash == obj.config_hash and \
+                    is_owned(found.labels, self.cluster, self.state.lineage):
                 return found.id
             raise exc from None
 
@@ -1211,7 +1213,8 @@ class Executor:
             return rt.create_volume(obj.name, dict(cfg.get("labels") or {}))
         except PodmanError as exc:
             found = rt.list_volumes(self.cluster).objects.get(obj.key)
-            if found is not None and found.config_hash == obj.config_hash:
+            if found is not None and found.config_hash == obj.config_hash and \
+                    is_owned(found.labels, self.cluster, self.state.lineage):
                 return found.id
             raise exc from None
 
@@ -1409,6 +1412,11 @@ def execute(
     checked against. Returns the result; raises only for a broken schedule or Ctrl-C
     (after recording every operation that finished).
     """
+    # The workspace's identity comes first (issue 11 B7): a never-written state gets
+    # its lineage now, and every object apply makes carries it (labels only: no hash
+    # changes), so no other workspace ever mistakes them for its own.
+    state = store.claim_lineage(state)
+    desired = stamp_owner(desired, state.lineage or "", str(paths.root))
     ex = Executor(plan, desired, store=store, state=state, runtime=runtime, paths=paths,
                   cluster=cluster, conditions=conditions or {},
                   options=options or ApplyOptions(), on_event=on_event or _no_events,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
 from typing import Any
 
@@ -24,6 +24,11 @@ LABEL_ADDRESS = LABEL_PREFIX + "address"
 LABEL_REPLICA = LABEL_PREFIX + "replica"
 LABEL_CONFIG_HASH = LABEL_PREFIX + "config-hash"
 LABEL_CAGE = LABEL_PREFIX + "cage"
+# Which workspace owns the object: its state lineage (a uuid drawn on the first state
+# write) and, for people reading `podman inspect`, the workspace folder. Neither is in
+# any config hash, so adding them never replaces an object.
+LABEL_LINEAGE = LABEL_PREFIX + "lineage"
+LABEL_WORKSPACE = LABEL_PREFIX + "workspace"
 MANAGED_BY = "docklock"
 
 
@@ -270,6 +275,37 @@ class LiveState:
 
     objects: Mapping[str, LiveObject] = field(default_factory=dict)
     api_calls: int = 0  # how many Podman API calls the refresh cost (tested)
+    # Objects the same list calls found WITHOUT this cluster's label (another cluster's,
+    # or not DockLock's at all), keyed the same way: plan checks them for name clashes
+    # and never acts on them. Empty when the listing was filtered by label.
+    others: Mapping[str, LiveObject] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LiveImages:
+    """The local images, from ONE list call: their ids, tags and repo digests."""
+
+    ids: frozenset[str] = frozenset()
+    tags: frozenset[str] = frozenset()  # fully qualified, e.g. localhost/demo/app:1
+    digests: frozenset[str] = frozenset()  # name@sha256:...
+    api_calls: int = 0
+
+    def has(self, ref: str) -> bool:
+        """Whether `ref` (as a spec writes it) names a local image.
+
+        Lenient on purpose, like Podman's short-name lookup in local storage: `app:1`
+        matches `localhost/app:1` or `<any registry>/app:1`, a ref without a tag means
+        `:latest`. A false "present" only defers the failure to apply (today's
+        behaviour); a false "missing" would block a plan that works.
+        """
+        if looks_like_id(ref):
+            bare = ref.removeprefix("sha256:")
+            return any(i.removeprefix("sha256:").startswith(bare) for i in self.ids)
+        if "@" in ref:
+            digest = ref.split("@", 1)[1]
+            return any(d == ref or d.endswith("@" + digest) for d in self.digests)
+        tagged = ref if ":" in ref.rsplit("/", 1)[-1] else ref + ":latest"
+        return tagged in self.tags or any(t.endswith("/" + tagged) for t in self.tags)
 
 
 def object_key(kind: ObjectKind, name: str) -> str:
@@ -317,6 +353,36 @@ def clip(text: str, limit: int = 200) -> str:
     return one if len(one) <= limit else one[: limit - 3] + "..."
 
 
+def owner_labels(lineage: str, workspace: str | None) -> dict[str, str]:
+    """The labels that say which workspace owns an object (see LABEL_LINEAGE)."""
+    labels = {LABEL_LINEAGE: lineage}
+    if workspace:
+        labels[LABEL_WORKSPACE] = workspace
+    return labels
+
+
+def with_owner(obj: DesiredObject, lineage: str, workspace: str | None) -> DesiredObject:
+    """`obj` with the owner labels added to its config's labels (hash unchanged:
+    labels are in no config hash)."""
+    labels = {**dict(obj.config.get("labels") or {}), **owner_labels(lineage, workspace)}
+    return replace(obj, config={**obj.config, "labels": labels})
+
+
+def describe_owner(labels: Mapping[str, str]) -> str:
+    """Who a live object belongs to, for messages: cluster, lineage, workspace."""
+    if labels.get(LABEL_MANAGED_BY) != MANAGED_BY:
+        return "not managed by DockLock"
+    parts = [f"cluster {labels.get(LABEL_CLUSTER, '?')!r}"]
+    lineage = labels.get(LABEL_LINEAGE)
+    parts.append(f"lineage {lineage}" if lineage else
+                 "no lineage label (made by an older DockLock)")
+    if labels.get(LABEL_WORKSPACE):
+        parts.append(f"workspace {labels[LABEL_WORKSPACE]}")
+    if labels.get(LABEL_ADDRESS):
+        parts.append(f"resource {labels[LABEL_ADDRESS]}")
+    return "DockLock " + ", ".join(parts)
+
+
 def is_managed(labels: Mapping[str, str], cluster: str | None) -> bool:
     """Whether a live object's labels say DockLock manages it for `cluster`.
 
@@ -325,3 +391,10 @@ def is_managed(labels: Mapping[str, str], cluster: str | None) -> bool:
     """
     return (labels.get(LABEL_MANAGED_BY) == MANAGED_BY
             and (cluster is None or labels.get(LABEL_CLUSTER) == cluster))
+
+def is_owned(labels: Mapping[str, str], cluster: str, lineage: str | None) -> bool:
+    """Managed for `cluster` AND labelled with this workspace's lineage: the only live
+    objects apply may take over without a record (a crash between create and the state
+    write). Another workspace with the same cluster name has another lineage."""
+    return (lineage is not None and is_managed(labels, cluster)
+            and labels.get(LABEL_LINEAGE) == lineage)

@@ -33,19 +33,29 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from docklock import __version__
 from docklock._toposort import stable_toposort
-from docklock.errors import DockLockError, StalePlanError, ValidationError
+from docklock.errors import (
+    Diagnostic,
+    DockLockError,
+    Location,
+    StalePlanError,
+    ValidationError,
+)
 from docklock.model import Address
 from docklock.objects import (
     LABEL_ADDRESS,
+    LABEL_LINEAGE,
     LABEL_REPLICA,
     DesiredObject,
+    LiveImages,
     LiveObject,
     LiveState,
     ObjectKind,
+    describe_owner,
     is_managed,
     looks_like_id,
     same_id,
     short_id,
+    with_owner,
 )
 from docklock.render import JOB_RESULT, Rendered, is_job, recorded_exit_code
 from docklock.state.model import (
@@ -583,6 +593,115 @@ def field_diffs(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Fi
 # ====================================================================== diff
 
 
+class OwnershipError(PlanError):
+    """Objects this workspace would create, adopt, replace or remove by name belong to
+    someone else (another workspace's lineage, an older DockLock's unrecorded object, or
+    not DockLock's at all). Every clash is listed; nothing was changed."""
+
+    def __init__(self, clashes: Sequence[Clash]) -> None:
+        self.clashes = tuple(clashes)
+        first = self.clashes[0]
+        n = len(self.clashes)
+        summary = first.message if n == 1 else \
+            f"{n} name clashes with objects this workspace does not own; first: " \
+            f"{first.message}"
+        super().__init__(summary, hint=first.hint)
+
+    def explain(self) -> str:
+        lines = [f"error: {c.message} (hint: {c.hint})" for c in self.clashes]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Clash:
+    """One Podman name this workspace needs that another owner holds."""
+
+    key: str
+    address: str
+    owner: str  # describe_owner() of the live object
+    message: str
+    hint: str
+
+
+_REMOVE_CMD = {ObjectKind.CONTAINER: "podman rm -f", ObjectKind.NETWORK: "podman network rm",
+               ObjectKind.VOLUME: "podman volume rm", ObjectKind.IMAGE: "podman rmi"}
+
+
+def owns(obj: LiveObject, lineage: str | None,
+         recorded: tuple[str, RecordedObject] | None) -> bool:
+    """Whether a live object (labelled with this cluster) is this workspace's.
+
+    Labelled with a lineage: ours exactly when it is the state's lineage. Without one
+    (made by a DockLock before lineage labels): ours only when this workspace's state
+    records that very object (same key, kind and id); it gets the label when it is
+    next re-created. Everything else belongs to someone else and is never adopted,
+    replaced or removed.
+    """
+    label = obj.labels.get(LABEL_LINEAGE)
+    if label:
+        return lineage is not None and label == lineage
+    if recorded is None:
+        return False
+    rec = recorded[1]
+    return rec.kind is obj.kind and bool(rec.id) and bool(obj.id) and same_id(obj.id, rec.id)
+
+
+def split_owned(live: LiveState, lineage: str | None,
+                recorded: Mapping[str, tuple[str, RecordedObject]]
+                ) -> tuple[dict[str, LiveObject], dict[str, LiveObject]]:
+    """(this workspace's live objects, everybody else's) by key; see `owns`."""
+    ours: dict[str, LiveObject] = {}
+    foreign: dict[str, LiveObject] = dict(live.others)
+    for key, obj in live.objects.items():
+        if owns(obj, lineage, recorded.get(key)):
+            ours[key] = obj
+        else:
+            foreign[key] = obj
+    return ours, foreign
+
+
+def name_clashes(desired: Mapping[str, DesiredObject],
+                 recorded: Mapping[str, tuple[str, RecordedObject]],
+                 foreign: Mapping[str, LiveObject], refreshed: Collection[ObjectKind], *,
+                 lineage: str | None) -> list[Clash]:
+    """Names this workspace would act on that a foreign object holds.
+
+    Every desired object (create, adopt or replace would hit the other owner's object),
+    and recorded networks and volumes (Podman removes those by name; a recorded
+    container is removed by its recorded id, so a foreign holder of its name is safe).
+    """
+    keys: dict[str, str] = {k: str(o.address) for k, o in desired.items()}
+    for key, (address, rec) in recorded.items():
+        if rec.kind in (ObjectKind.NETWORK, ObjectKind.VOLUME):
+            keys.setdefault(key, address)
+    out: list[Clash] = []
+    for key in sorted(keys):
+        obj = foreign.get(key)
+        if obj is None or obj.kind not in refreshed:
+            continue
+        owner = describe_owner(obj.labels)
+        ours = f"this workspace's lineage is {lineage}" if lineage else \
+            "this workspace has no state yet"
+        message = (f"{obj.kind.value} {obj.name} ({keys[key]}) already exists in Podman "
+                   f"as {short_id(obj.id)} and belongs to someone else: {owner}; "
+                   f"{ours}, so DockLock will not adopt, replace or remove it")
+        remove = f"{_REMOVE_CMD[obj.kind]} {obj.name}"
+        if not is_managed(obj.labels, None):
+            hint = (f"rename or remove that object (`{remove}`), or rename the resource "
+                    "or its namespace")
+        elif obj.labels.get(LABEL_LINEAGE):
+            hint = ("two workspaces use the same Podman names: give this one another "
+                    "cluster name (metadata.name in docklock.yaml) or the resource another "
+                    "name or namespace; if the other workspace is gone, `docklock destroy` "
+                    f"there or `{remove}`")
+        else:
+            hint = ("it carries no lineage label and this workspace's state does not "
+                    f"record it: if it is this workspace's, remove it (`{remove}`) and "
+                    "apply re-creates it; otherwise rename the resource or the cluster")
+        out.append(Clash(key, keys[key], owner, message, hint))
+    return out
+
+
 def _is_ours(obj: LiveObject, cluster: str | None) -> bool:
     # Adoption needs the address label too: it says which resource the object is for.
     return is_managed(obj.labels, cluster) and bool(obj.labels.get(LABEL_ADDRESS))
@@ -634,9 +753,14 @@ def diff(
     recorded = state.objects_by_key()
     refreshed: frozenset[ObjectKind] = frozenset()
     live_objects: Mapping[str, LiveObject] = {}
+    foreign: Mapping[str, LiveObject] = {}
     if live is not None:
         refreshed = frozenset(ObjectKind) if live_kinds is None else frozenset(live_kinds)
-        live_objects = live.objects
+        live_objects, foreign = split_owned(live, state.lineage, recorded)
+        clashes = name_clashes(desired_by_key if not opts.destroy else {}, recorded,
+                               foreign, refreshed, lineage=state.lineage)
+        if clashes:
+            raise OwnershipError(clashes)
     warnings: list[str] = []
 
     work: dict[str, _Work] = {}
@@ -715,10 +839,8 @@ def _decide(w: _Work, refreshed: frozenset[ObjectKind], replace: bool,
         if lv is not None and _is_ours(lv, cluster):
             _decide_adopt(w, d, lv, replace)
             return
-        if lv is not None and w.kind is not ObjectKind.IMAGE:
-            # Images are re-tagged by a build; anything else would collide on the name.
-            warnings.append(f"{w.kind.value} {w.name} already exists in Podman and is not "
-                            "managed by DockLock; creating it will fail until it is removed")
+        # A live object of that name that is not ours never gets here: diff() stopped
+        # with an OwnershipError naming its owner (name_clashes).
         w.action = Action.CREATE
         w.reasons.append(Reason.NEW)
         return
@@ -977,14 +1099,26 @@ def make_plan(
 # ====================================================================== pipeline
 
 
-class LiveReader(Protocol):
-    """The part of docklock.runtime.podman.PodmanRuntime a refresh uses."""
+class ListReader(Protocol):
+    """What a labelled refresh (`refresh_live`) needs: drift and status use it too."""
 
     def list_live(self, cluster: str) -> LiveState: ...
 
     def list_networks(self, cluster: str) -> LiveState: ...
 
     def list_volumes(self, cluster: str) -> LiveState: ...
+
+
+class LiveReader(Protocol):
+    """The part of docklock.runtime.podman.PodmanRuntime a plan's refresh uses."""
+
+    def list_live(self, cluster: str, *, unlabelled: bool = False) -> LiveState: ...
+
+    def list_networks(self, cluster: str, *, unlabelled: bool = False) -> LiveState: ...
+
+    def list_volumes(self, cluster: str, *, unlabelled: bool = False) -> LiveState: ...
+
+    def list_images(self) -> LiveImages: ...
 
 
 def kinds_in_use(desired: Iterable[DesiredObject], state: State) -> frozenset[ObjectKind]:
@@ -995,27 +1129,90 @@ def kinds_in_use(desired: Iterable[DesiredObject], state: State) -> frozenset[Ob
     return frozenset(kinds)
 
 
-def refresh_live(reader: LiveReader, cluster: str,
+_List = Callable[[str], LiveState]
+
+
+def refresh_live(reader: ListReader, cluster: str,
                  kinds: Collection[ObjectKind]) -> tuple[LiveState, frozenset[ObjectKind]]:
     """List the cluster's live objects: one labelled list call per kind in use.
 
     Containers are always listed (one call, however many there are); networks and
-    volumes only when the workspace has some. Images are not refreshed: a container's
-    image id on its list entry is what drift looks at. Returns the merged LiveState
-    and the kinds it covers (pass both to diff()).
+    volumes only when the workspace has some. Images are not refreshed here: a
+    container's image id on its list entry is what drift looks at. Returns the merged
+    LiveState and the kinds it covers (pass both to diff()).
     """
-    parts = [reader.list_live(cluster)]
+    return _refresh(reader.list_live, reader.list_networks, reader.list_volumes,
+                    cluster, kinds)
+
+
+def refresh_everything(reader: LiveReader, cluster: str, kinds: Collection[ObjectKind]
+                       ) -> tuple[LiveState, frozenset[ObjectKind]]:
+    """As `refresh_live`, but each call lists every object of its kind (still one call
+    per kind) so plan sees name clashes with objects that lack this cluster's label
+    (they land in `LiveState.others`)."""
+    return _refresh(lambda c: reader.list_live(c, unlabelled=True),
+                    lambda c: reader.list_networks(c, unlabelled=True),
+                    lambda c: reader.list_volumes(c, unlabelled=True), cluster, kinds)
+
+
+def _refresh(containers: _List, networks: _List, volumes: _List, cluster: str,
+             kinds: Collection[ObjectKind]) -> tuple[LiveState, frozenset[ObjectKind]]:
+    parts = [containers(cluster)]
     listed = {ObjectKind.CONTAINER}
     if ObjectKind.NETWORK in kinds:
-        parts.append(reader.list_networks(cluster))
+        parts.append(networks(cluster))
         listed.add(ObjectKind.NETWORK)
     if ObjectKind.VOLUME in kinds:
-        parts.append(reader.list_volumes(cluster))
+        parts.append(volumes(cluster))
         listed.add(ObjectKind.VOLUME)
     merged: dict[str, LiveObject] = {}
+    others: dict[str, LiveObject] = {}
     for part in parts:
         merged.update(part.objects)
-    return LiveState(merged, sum(p.api_calls for p in parts)), frozenset(listed)
+        others.update(part.others)
+    return (LiveState(merged, sum(p.api_calls for p in parts), others=others),
+            frozenset(listed))
+
+
+# Where a missing image is reported: (resource address, JSON path) -> file:line:col.
+Locate = Callable[[str, str], Location | None]
+
+
+def images_to_check(desired: Iterable[DesiredObject]) -> dict[str, list[DesiredObject]]:
+    """Image ref -> the containers that use it, for refs no Image resource builds."""
+    built = {o.name for o in desired if o.kind is ObjectKind.IMAGE}
+    used: dict[str, list[DesiredObject]] = {}
+    for o in desired:
+        if o.kind is ObjectKind.CONTAINER:
+            ref = str(o.config.get("image", ""))
+            if ref and ref not in built:
+                used.setdefault(ref, []).append(o)
+    return used
+
+
+def check_images(desired: Sequence[DesiredObject], images: LiveImages, *,
+                 locate: Locate | None = None) -> None:
+    """Raise ValidationError (every missing image, located) unless every image the
+    containers use is local or built by an Image resource.
+
+    One diagnostic per resource (not per replica), at its `spec.image` when `locate`
+    finds it. Apply would otherwise fail mid-way, after other objects were created.
+    """
+    diags: list[Diagnostic] = []
+    for ref, users in sorted(images_to_check(desired).items()):
+        if images.has(ref):
+            continue
+        for address in sorted({str(o.address) for o in users}):
+            diags.append(Diagnostic(
+                f"{address}: image {ref!r} is not in Podman's local images and no Image "
+                "resource builds it",
+                locate(address, "spec.image") if locate is not None else None,
+                path="spec.image",
+                hint=f"build or load it first (`podman build -t {ref} ...`, `podman load`, "
+                     "`podman pull`), add an Image resource that builds it, or fix the "
+                     "ref"))
+    if diags:
+        raise ValidationError(diags)
 
 
 def build_plan(
@@ -1031,21 +1228,33 @@ def build_plan(
     warnings: Sequence[str] = (),
     policy: PolicyInfo | None = None,
     created: str = "",
+    locate: Locate | None = None,
 ) -> tuple[Plan, int]:
     """Refresh (when `reader` is given and options.refresh) and diff into a Plan.
 
+    The refresh lists every container (and network, volume in use) so name clashes
+    with objects of other workspaces are seen, and, unless this is a destroy plan,
+    the local images (one more call, only when a container uses an image no Image
+    resource builds): a missing one is a ValidationError located by `locate`.
     Returns the plan and the number of Podman API calls the refresh cost.
     """
     opts = options or PlanOptions()
     live: LiveState | None = None
     live_kinds: frozenset[ObjectKind] | None = None
+    calls = 0
     if opts.refresh and reader is not None:
-        live, live_kinds = refresh_live(reader, cluster, kinds_in_use(desired, state))
+        if not opts.destroy and images_to_check(desired):
+            images = reader.list_images()
+            calls += images.api_calls
+            check_images(desired, images, locate=locate)
+        live, live_kinds = refresh_everything(reader, cluster,
+                                              kinds_in_use(desired, state))
+        calls += live.api_calls
     with gc_paused():
         plan = make_plan(desired, state, live, cluster=cluster, spec_digest=spec_digest,
                          files=files, options=opts, git=git, warnings=warnings,
                          policy=policy, created=created, live_kinds=live_kinds)
-    return plan, live.api_calls if live is not None else 0
+    return plan, calls
 
 
 def policy_info(ws: Workspace) -> PolicyInfo:
@@ -1060,6 +1269,21 @@ def policy_info(ws: Workspace) -> PolicyInfo:
     return PolicyInfo(digest=digest, warnings=tuple(str(w) for w in outcome.warnings))
 
 
+def workspace_locator(ws: Workspace) -> Locate:
+    """file:line:col of a key in a resource's document (its YAML re-read on demand)."""
+    from docklock.load.positions import PositionLookup
+
+    lookup = PositionLookup(ws.paths)
+
+    def locate(address: str, path: str) -> Location | None:
+        resource = ws.get(address)
+        if resource is None:
+            return None
+        return lookup(resource, path) or resource.location
+
+    return locate
+
+
 def plan_workspace(ws: Workspace, rendered: Rendered, state: State, *,
                    options: PlanOptions, reader: LiveReader | None,
                    policy: PolicyInfo | None) -> Plan:
@@ -1069,8 +1293,18 @@ def plan_workspace(ws: Workspace, rendered: Rendered, state: State, *,
         spec_digest=ws.spec_digest, files=ws.files, options=options,
         git=git_info(ws.paths.root),
         warnings=(*(str(w) for w in ws.warnings), *rendered.warnings),
-        policy=policy, created=utc_now())
+        policy=policy, created=utc_now(), locate=workspace_locator(ws))
     return plan
+
+
+def stamp_owner(desired: Mapping[str, DesiredObject], lineage: str,
+                workspace: str | None) -> dict[str, DesiredObject]:
+    """Bound desired objects with this workspace's owner labels (lineage, folder).
+
+    Apply calls it after `claim_lineage`, so every object it creates, builds or
+    re-creates carries the lineage; config hashes are unchanged (labels are in none).
+    """
+    return {k: with_owner(o, lineage, workspace) for k, o in desired.items()}
 
 
 # ====================================================================== saved plans

@@ -29,7 +29,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -45,6 +45,7 @@ from docklock.errors import PodmanError, PodmanUnavailableError
 from docklock.objects import (
     LABEL_CLUSTER,
     ContainerConfig,
+    LiveImages,
     LiveObject,
     LiveState,
     ObjectKind,
@@ -540,41 +541,64 @@ class PodmanRuntime:
 
     # -- live state (refresh)
 
-    def list_live(self, cluster: str) -> LiveState:
-        """Every container labelled with this cluster, running or not: ONE list call."""
+    def list_live(self, cluster: str, *, unlabelled: bool = False) -> LiveState:
+        """Every container labelled with this cluster, running or not: ONE list call.
+
+        `unlabelled=True` lists every container instead (still one call) and puts those
+        without this cluster's label in `LiveState.others`, for name-clash checks.
+        """
         before = self._thread_calls()
+        params: dict[str, Any] = {"all": True}
+        if not unlabelled:
+            params["filters"] = _label_filter(cluster)
         payload = self._json(
             f"listing containers of cluster {cluster}", "get", "/containers/json",
-            params={"all": True, "filters": _label_filter(cluster)})
-        objects = {}
-        for item in payload or ():
-            obj = _live_container(item)
-            objects[obj.key] = obj
-        return LiveState(objects, self._thread_calls() - before)
+            params=params)
+        return _split(cluster, (_live_container(item) for item in payload or ()),
+                      self._thread_calls() - before)
 
-    def list_networks(self, cluster: str) -> LiveState:
+    def list_networks(self, cluster: str, *, unlabelled: bool = False) -> LiveState:
+        """The cluster's networks: ONE list call (`unlabelled`: as in list_live)."""
         before = self._thread_calls()
         payload = self._json(f"listing networks of cluster {cluster}", "get", "/networks/json",
-                             params={"filters": _label_filter(cluster)})
-        objects = {}
+                             params=None if unlabelled else
+                             {"filters": _label_filter(cluster)})
+        found = []
         for item in payload or ():
             name = str(item.get("name", ""))
-            obj = LiveObject(object_key(ObjectKind.NETWORK, name), ObjectKind.NETWORK, name,
-                             str(item.get("id", "")), dict(item.get("labels") or {}), "present")
-            objects[obj.key] = obj
-        return LiveState(objects, self._thread_calls() - before)
+            found.append(LiveObject(object_key(ObjectKind.NETWORK, name), ObjectKind.NETWORK,
+                                    name, str(item.get("id", "")),
+                                    dict(item.get("labels") or {}), "present"))
+        return _split(cluster, found, self._thread_calls() - before)
 
-    def list_volumes(self, cluster: str) -> LiveState:
+    def list_volumes(self, cluster: str, *, unlabelled: bool = False) -> LiveState:
+        """The cluster's volumes: ONE list call (`unlabelled`: as in list_live)."""
         before = self._thread_calls()
         payload = self._json(f"listing volumes of cluster {cluster}", "get", "/volumes/json",
-                             params={"filters": _label_filter(cluster)})
-        objects = {}
+                             params=None if unlabelled else
+                             {"filters": _label_filter(cluster)})
+        found = []
         for item in payload or ():
             name = str(item.get("Name", ""))
-            obj = LiveObject(object_key(ObjectKind.VOLUME, name), ObjectKind.VOLUME, name,
-                             name, dict(item.get("Labels") or {}), "present")
-            objects[obj.key] = obj
-        return LiveState(objects, self._thread_calls() - before)
+            found.append(LiveObject(object_key(ObjectKind.VOLUME, name), ObjectKind.VOLUME,
+                                    name, name, dict(item.get("Labels") or {}), "present"))
+        return _split(cluster, found, self._thread_calls() - before)
+
+    def list_images(self) -> LiveImages:
+        """Every local image's ids, tags and digests: ONE list call (plan's image check)."""
+        before = self._thread_calls()
+        payload = self._json("listing images", "get", "/images/json")
+        ids: set[str] = set()
+        tags: set[str] = set()
+        digests: set[str] = set()
+        for item in payload or ():
+            ids.add(str(item.get("Id", "")))
+            # libpod lists tags in RepoTags and (newer) Names; take both.
+            tags.update(str(t) for t in (item.get("RepoTags") or ()))
+            tags.update(str(t) for t in (item.get("Names") or ()))
+            digests.update(str(d) for d in (item.get("RepoDigests") or ()))
+        return LiveImages(frozenset(ids - {""}), frozenset(tags), frozenset(digests),
+                          self._thread_calls() - before)
 
     def refresh(self, cluster: str) -> LiveState:
         """Containers, networks and volumes of the cluster: three list calls in all."""
@@ -841,6 +865,15 @@ def _port_text(port: Mapping[str, Any]) -> str:
     host_ip = port.get("host_ip") or "0.0.0.0"  # noqa: S104 - Podman's own default
     proto = port.get("protocol") or "tcp"
     return f"{host_ip}:{port.get('host_port')}->{port.get('container_port')}/{proto}"
+
+
+def _split(cluster: str, found: Iterable[LiveObject], calls: int) -> LiveState:
+    """Objects labelled with `cluster` and the others, each keyed by object key."""
+    ours: dict[str, LiveObject] = {}
+    others: dict[str, LiveObject] = {}
+    for obj in found:
+        (ours if obj.labels.get(LABEL_CLUSTER) == cluster else others)[obj.key] = obj
+    return LiveState(ours, calls, others=others)
 
 
 def _label_filter(cluster: str) -> str:

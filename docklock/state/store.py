@@ -190,6 +190,15 @@ class StateStore:
         self._seen = (st.st_ino, st.st_mtime_ns, st.st_size, new.serial)
         return new
 
+    def claim_lineage(self, state: State) -> State:
+        """`state` with a lineage, writing a never-written state once (serial 1, no
+        objects) so the lineage exists, durably, before apply labels a Podman object
+        with it: a crash after the first create then finds its objects ours. Plan stays
+        read-only: only apply (holding the lock) claims. Lock required, as for write."""
+        if state.lineage is not None:
+            return state
+        return self.write(state)
+
     def _disk_version(self) -> tuple[int, str | None]:
         try:
             st = os.stat(self.path)

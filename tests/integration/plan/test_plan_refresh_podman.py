@@ -83,8 +83,8 @@ def test_converged_cluster_of_100_is_one_list_call(podman: PodmanHarness,
 
     before = rt.api_calls
     plan, calls, elapsed = _plan(rt, rendered, state)
-    assert calls == 1
-    assert rt.api_calls - before == 1
+    assert calls == 2  # the images (issue 11 C13) and the containers, one call each
+    assert rt.api_calls - before == 2
     assert not plan.has_changes, [c.to_dict() for c in plan.changes if c.is_change]
     assert plan.summary.noop == N
     assert all(c.live is not None for c in plan.changes)
@@ -98,15 +98,23 @@ def test_converged_cluster_of_100_is_one_list_call(podman: PodmanHarness,
                   "--label", f"io.docklock.cluster={CLUSTER}",
                   "--label", "io.docklock.managed-by=docklock",
                   "--label", "io.docklock.address=Service/default/svc003",
+                  "--label", "io.docklock.lineage=it-lineage",
                   "--label", "io.docklock.config-hash=handmade", podman.image, "sleep", "600")
-    # And a labelled stray nobody recorded.
+    # And a labelled stray of this workspace (its lineage) nobody recorded.
     podman.podman("create", "--name", f"{CLUSTER}-default-stray-1",
                   "--label", f"io.docklock.cluster={CLUSTER}",
                   "--label", "io.docklock.managed-by=docklock",
+                  "--label", "io.docklock.lineage=it-lineage",
                   "--label", "io.docklock.address=Service/default/stray", podman.image)
+    # Another workspace's stray (same cluster name, its own lineage) is not ours at all.
+    podman.podman("create", "--name", f"{CLUSTER}-default-theirs-1",
+                  "--label", f"io.docklock.cluster={CLUSTER}",
+                  "--label", "io.docklock.managed-by=docklock",
+                  "--label", "io.docklock.lineage=another-lineage",
+                  "--label", "io.docklock.address=Service/default/theirs", podman.image)
 
     plan, calls, _ = _plan(rt, rendered, state)
-    assert calls == 1
+    assert calls == 2
     got = {c.name: (c.action, c.reasons) for c in plan.changes if c.is_change}
     assert got == {
         f"{CLUSTER}-default-svc001-1": (Action.UPDATE, (Reason.STOPPED_OUT_OF_BAND,)),
@@ -121,7 +129,7 @@ def test_networks_in_use_add_one_call_not_one_per_container(podman: PodmanHarnes
     rendered = _rendered(podman.image, networks=True)
     state = _apply(rt, rendered, podman.image)
     plan, calls, _ = _plan(rt, rendered, state)
-    assert calls == 2  # containers + networks, whatever the number of containers
+    assert calls == 3  # images + containers + networks, whatever the number of containers
     assert not plan.has_changes
     podman.podman("rm", "-af", "-t", "0")
     podman.podman("network", "rm", f"{CLUSTER}-default-backend")

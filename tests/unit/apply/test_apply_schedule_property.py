@@ -22,6 +22,7 @@ from docklock.objects import (
     LABEL_ADDRESS,
     LABEL_CLUSTER,
     LABEL_CONFIG_HASH,
+    LABEL_LINEAGE,
     LABEL_MANAGED_BY,
     DesiredObject,
     LiveObject,
@@ -67,7 +68,8 @@ def _address(name: str) -> str:
 
 
 def _labels(name: str, version: int) -> dict[str, str]:
-    return {LABEL_MANAGED_BY: "docklock", LABEL_CLUSTER: CLUSTER,
+    # The lineage of the state below: live objects it does not record are adoptable.
+    return {LABEL_MANAGED_BY: "docklock", LABEL_CLUSTER: CLUSTER, LABEL_LINEAGE: "l",
             LABEL_ADDRESS: _address(name), LABEL_CONFIG_HASH: f"h-{name}-{version}"}
 
 

@@ -16,6 +16,7 @@ from docklock.objects import (
     LABEL_ADDRESS,
     LABEL_CLUSTER,
     LABEL_CONFIG_HASH,
+    LABEL_LINEAGE,
     LABEL_MANAGED_BY,
     MANAGED_BY,
     DesiredObject,
@@ -82,13 +83,16 @@ def recorded(objects: Iterable[DesiredObject], *, lineage: str = "lineage-1",
     return state
 
 
-def live_from(state: State) -> dict[str, LiveObject]:
+def live_from(state: State, *, lineage_labels: bool = True) -> dict[str, LiveObject]:
     """What Podman lists right after the apply that wrote `state` (services running,
-    jobs exited 0)."""
+    jobs exited 0). `lineage_labels=False`: as an older DockLock (no lineage label)
+    left them."""
     out: dict[str, LiveObject] = {}
     for address, rec in state.iter_objects():
         labels = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_CLUSTER: state.cluster or CLUSTER,
                   LABEL_ADDRESS: address, LABEL_CONFIG_HASH: rec.config_hash}
+        if lineage_labels and state.lineage:
+            labels[LABEL_LINEAGE] = state.lineage
         status = "running" if rec.kind is ObjectKind.CONTAINER else "present"
         exit_code = None
         if is_job(rec.config):
@@ -109,7 +113,14 @@ def with_recorded_exit(state: State, key: str, code: int) -> State:
 
 def apply_live_changes(objects: dict[str, LiveObject],
                        changes: Iterable[Mapping[str, Any]]) -> LiveState:
-    """Mutate a live view as a case describes (out-of-band edits)."""
+    """Mutate a live view as a case describes (out-of-band edits).
+
+    `add: {ours: {...}}` labels the object for a cluster (default: this one) with a
+    lineage (default: the one `recorded()` gives; `lineage: null` for none); an added
+    object without this cluster's label is listed in `LiveState.others`, as an
+    unfiltered list call reports it.
+    """
+    others: dict[str, LiveObject] = {}
     for ch in changes:
         if "add" in ch:
             a = ch["add"]
@@ -120,8 +131,12 @@ def apply_live_changes(objects: dict[str, LiveObject],
                                LABEL_CLUSTER: ours.get("cluster", CLUSTER),
                                LABEL_ADDRESS: ours["address"],
                                LABEL_CONFIG_HASH: ours.get("hash", "")})
+                lineage = ours.get("lineage", "lineage-1")
+                if lineage:
+                    labels[LABEL_LINEAGE] = lineage
             kind = ObjectKind(a["key"].split(":", 1)[0])
-            objects[a["key"]] = LiveObject(
+            target = objects if labels.get(LABEL_CLUSTER) == CLUSTER else others
+            target[a["key"]] = LiveObject(
                 key=a["key"], kind=kind, name=a["key"].split(":", 1)[1],
                 id=a.get("id", fake_id("live " + a["key"])), labels=labels,
                 status=a.get("status", "running" if kind is ObjectKind.CONTAINER
@@ -142,5 +157,8 @@ def apply_live_changes(objects: dict[str, LiveObject],
             obj = replace(obj, image=ch["image"])
         if "exit_code" in ch:
             obj = replace(obj, exit_code=ch["exit_code"])
+        if ch.get("drop_lineage"):
+            obj = replace(obj, labels={k: v for k, v in obj.labels.items()
+                                       if k != LABEL_LINEAGE})
         objects[key] = obj
-    return LiveState(objects, api_calls=1)
+    return LiveState(objects, api_calls=1, others=others)
