@@ -1313,12 +1313,13 @@ def stamp_owner(desired: Mapping[str, DesiredObject], lineage: str,
 def save_plan(plan: Plan, path: Path, paths: WorkspacePaths) -> None:
     """Write `plan` to `path` as a DSSE envelope signed with the workspace key.
 
-    The key is created on first use (docklock.ledger.ensure_keys). The file is written
-    atomically and readable only by its owner.
+    Never creates a key (issue 11 B8): without the private key this fails with a hint
+    (`keys import`, or `keys init` / a first `apply` in a workspace with no docklock.pub).
+    The file is written atomically and readable only by its owner.
     """
-    from docklock.ledger import ensure_keys, sign_plan
+    from docklock.ledger import require_signer, sign_plan
 
-    envelope = sign_plan(plan.to_dict(), ensure_keys(paths))
+    envelope = sign_plan(plan.to_dict(), require_signer(paths))
     data = json.dumps(envelope, indent=2, sort_keys=True).encode("utf-8") + b"\n"
     atomic_write_bytes(path, data, mode=0o600)
 

@@ -1,9 +1,10 @@
-"""`docklock keys init|show|rotate`: the workspace's hybrid signing key."""
+"""`docklock keys init|show|rotate|import|export`: the workspace's hybrid signing key."""
 
 from __future__ import annotations
 
 import argparse
 import stat
+from pathlib import Path
 from typing import Any
 
 from docklock.cli._common import Output, command_group, workspace_of
@@ -12,6 +13,8 @@ from docklock.ledger import (
     ALGORITHMS,
     DEFAULT_ALGORITHM,
     Ledger,
+    export_key,
+    import_key,
     init_keys,
     keys_exist,
     load_keyring,
@@ -19,7 +22,7 @@ from docklock.ledger import (
     rotate_keys,
     signing_key_path,
 )
-from docklock.ledger.keys import PASSPHRASE_ENV, passphrase_from_env
+from docklock.ledger.keys import PASSPHRASE_ENV, SEALED_BEGIN, passphrase_from_env
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -49,6 +52,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     p.add_argument("--algorithm", choices=sorted(ALGORITHMS), default=None,
                    help="pairing of the new key (default: same as the old key)")
     p.set_defaults(handler=cmd_rotate)
+
+    p = ksub.add_parser("import", parents=[common],
+                        help="install the private signing key from a file",
+                        description="Install FILE (written by `keys export`) as this "
+                                    "workspace's signing key. It must be the current key "
+                                    "of docklock.pub; an existing different key is never "
+                                    f"overwritten. An encrypted file needs {PASSPHRASE_ENV}.")
+    p.add_argument("file", metavar="FILE", type=Path)
+    p.set_defaults(handler=cmd_import)
+
+    p = ksub.add_parser("export", parents=[common],
+                        help="copy the private signing key to a file (mode 0600)",
+                        description="Write the signing key file as stored (encrypted if it "
+                                    "is) to FILE, for `keys import` in another clone.")
+    p.add_argument("file", metavar="FILE", type=Path)
+    p.set_defaults(handler=cmd_export)
 
 
 def cmd_init(args: argparse.Namespace, out: Output) -> int:
@@ -86,7 +105,7 @@ def _describe(args: argparse.Namespace) -> dict[str, Any]:
         info["private_key"] = {
             "path": str(private),
             "mode": f"{stat.S_IMODE(private.stat().st_mode):04o}",
-            "encrypted": b"ENCRYPTED PRIVATE KEY" in head,
+            "encrypted": SEALED_BEGIN in head or b"ENCRYPTED PRIVATE KEY" in head,
         }
     return info
 
@@ -117,4 +136,20 @@ def cmd_rotate(args: argparse.Namespace, out: Output) -> int:
              f"checkpoint at size {result.checkpoint.size} signed by the new key")
     out.line(f"  {public_keyring_path(paths)} updated (commit it); old private key kept in "
              f"{paths.keys / 'retired'}")
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace, out: Output) -> int:
+    paths = workspace_of(args)
+    signer = import_key(paths, args.file)
+    out.line(f"imported signing key {signer.keyid} into {signing_key_path(paths)} "
+             "(mode 0600)")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace, out: Output) -> int:
+    paths = workspace_of(args)
+    target = export_key(paths, args.file)
+    out.line(f"wrote the signing key to {target} (mode 0600); keep it secret, and install "
+             "it elsewhere with `docklock keys import`")
     return EXIT_OK

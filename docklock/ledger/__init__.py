@@ -33,18 +33,22 @@ from docklock.ledger.keys import (
     Keyring,
     Signer,
     ensure_keys,
+    export_key,
+    import_key,
     init_keys,
     keys_exist,
     load_keyring,
     load_signer,
     load_verifier,
+    optional_signer,
     public_keyring_path,
+    require_signer,
     signing_key_path,
     witness_key,
 )
 from docklock.ledger.merkle import CompactRange, ProofError
 from docklock.ledger.note import CheckpointBody, NoteError, origin_for
-from docklock.ledger.record import record_event
+from docklock.ledger.record import record_event, try_record_event
 from docklock.ledger.rotation import RotationResult, rotate_keys
 from docklock.ledger.store import (
     Checkpoint,
@@ -66,13 +70,14 @@ from docklock.ledger.verify import (
 )
 
 __all__ = [
-    "record_event",
+    "record_event", "try_record_event",
     "ALGORITHMS", "DEFAULT_ALGORITHM", "PLAN_PAYLOAD_TYPE",
     "Checkpoint", "CheckpointBody", "CompactRange", "Entry", "EntryType", "EnvelopeError",
     "HybridPublicKey", "HybridSignatureError", "HybridSigner", "HybridVerifier",
     "InclusionProof", "KeyLookup", "Keyring", "Ledger", "NoteError", "Problem", "ProofError",
     "RotationResult", "Signer", "TreeState", "VerifyReport",
-    "actor", "cluster_name", "ensure_keys", "git_commit", "init_keys", "is_envelope",
+    "actor", "cluster_name", "ensure_keys", "export_key", "git_commit", "import_key",
+    "init_keys", "is_envelope", "optional_signer", "require_signer",
     "keys_exist", "load_keyring", "load_signer", "load_verifier", "open_envelope",
     "open_plan", "origin_for", "pae", "prove_inclusion", "public_keyring_path", "rotate_keys",
     "sign_envelope", "sign_plan", "signing_key_path", "verify_inclusion_proof",

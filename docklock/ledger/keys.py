@@ -14,11 +14,17 @@ never valid for another.
 
 Key files (see docs/adr/0002-ledger-format.md):
 - `.docklock/keys/signing.key`: the current private key, two PKCS#8 PEM blocks (ML-DSA
-  seed form, then Ed25519), mode 0600, encrypted when DOCKLOCK_KEY_PASSPHRASE is set;
+  seed form, then Ed25519), mode 0600. When DOCKLOCK_KEY_PASSPHRASE is set, both blocks are
+  sealed in one `DOCKLOCK ENCRYPTED KEY` block: scrypt (memory-hard; N, r, p and salt stored
+  in the block) derives an AES-256-GCM key. Files written by older versions (PKCS#8 PEM
+  encrypted with PBKDF2) still load;
 - `.docklock/keys/retired/<keyid16>.key`: private keys replaced by `keys rotate`;
 - `docklock.pub` at the workspace root: the public keyring (JSON), committed to git so
   reviewers and CI verify without any private key. It lists every key the ledger was
-  ever signed with and marks the current one.
+  ever signed with and marks the current one; `genesis` pins the key the ledger's trust
+  chain starts from (old files: the first key listed), each key records the tree sizes it
+  may sign (`since`/`until`, written by `keys rotate`), and `ledger` records the origin of
+  the ledger once its first checkpoint is signed, so a deleted ledger is noticed.
 
 Key id = hex SHA-256(mldsaPK || ed25519PK), the composite public key encoding of the draft.
 """
@@ -37,9 +43,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from docklock._fs import atomic_write_bytes, utc_now
 from docklock.errors import KeyMaterialError, Location, SignatureError
@@ -283,20 +291,37 @@ class HybridSigner:
         m_prime = message_representative(self.alg, message, context)
         return self._mldsa.sign(m_prime, self.alg.label) + self._ed.sign(m_prime)
 
+    def sign_ed25519(self, message: bytes) -> bytes:
+        """A plain Ed25519 signature by the Ed25519 half, for the standard C2SP signed-note
+        line of checkpoints only (docklock.ledger.note). Domain separation from `sign`:
+        its messages always start with PREFIX, a note text with its origin line."""
+        return self._ed.sign(message)
+
     def to_pem(self, passphrase: str | None) -> bytes:
-        """Two PKCS#8 PEM blocks (ML-DSA, then Ed25519), encrypted if a passphrase is given."""
-        enc: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(passphrase.encode("utf-8"))
-            if passphrase else serialization.NoEncryption())
+        """Two PKCS#8 PEM blocks (ML-DSA, then Ed25519); with a passphrase both are sealed
+        in one scrypt + AES-256-GCM block (`seal_private`)."""
+        enc = serialization.NoEncryption()
         fmt = serialization.PrivateFormat.PKCS8
         pem = serialization.Encoding.PEM
         header = (f"# docklock hybrid signing key {self.alg.name} keyid {self.keyid}\n"
                   f"# created {self._public.created}\n").encode()
-        return (header + self._mldsa.private_bytes(pem, fmt, enc)
-                + self._ed.private_bytes(pem, fmt, enc))
+        blocks = self._mldsa.private_bytes(pem, fmt, enc) + self._ed.private_bytes(pem, fmt, enc)
+        if passphrase:
+            return header + seal_private(blocks, passphrase)
+        return header + blocks
 
     @classmethod
     def from_pem(cls, data: bytes, passphrase: str | None, *, source: str = "key") -> HybridSigner:
+        if SEALED_BEGIN in data:
+            if not passphrase:
+                raise KeyMaterialError(f"{source} is encrypted",
+                                       hint=f"set {PASSPHRASE_ENV} to its passphrase")
+            created = _created_of(data)
+            signer = cls.from_pem(open_private(data, passphrase, source=source), None,
+                                  source=source)
+            if created and not signer.public_key.created:
+                signer = cls(signer.alg, signer._mldsa, signer._ed, created=created)
+            return signer
         blocks = _pem_blocks(data)
         if len(blocks) != 2:
             raise KeyMaterialError(f"{source} must hold two PEM private keys, found {len(blocks)}")
@@ -322,11 +347,67 @@ class HybridSigner:
             alg = MLDSA65_ED25519
         else:
             raise KeyMaterialError(f"{source}: first key is not ML-DSA-65 or ML-DSA-87")
-        created = ""
-        for line in data.splitlines():
-            if line.startswith(b"# created "):
-                created = line[len(b"# created "):].decode("utf-8", "replace").strip()
-        return cls(alg, ml, ed, created=created)
+        return cls(alg, ml, ed, created=_created_of(data))
+
+
+def _created_of(data: bytes) -> str:
+    for line in data.splitlines():
+        if line.startswith(b"# created "):
+            return line[len(b"# created "):].decode("utf-8", "replace").strip()
+    return ""
+
+
+# Sealed private keys: scrypt (RFC 7914) -> AES-256-GCM. N = 2**16, r = 8 (64 MiB, about
+# 0.3 s here) follows the OWASP guidance for scrypt; the parameters travel in the block, so
+# raising them later keeps old files readable. The header binds the parameters (AAD).
+SEALED_BEGIN = b"-----BEGIN DOCKLOCK ENCRYPTED KEY-----"
+SEALED_END = b"-----END DOCKLOCK ENCRYPTED KEY-----"
+SEALED_FORMAT = "docklock.io/sealed-key/v1"
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 16, 8, 1
+_SCRYPT_MAX_N = 1 << 20  # refuse absurd parameters from a file (memory bomb)
+
+
+def _scrypt_key(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode("utf-8"))
+
+
+def seal_private(plaintext: bytes, passphrase: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R,
+                 p: int = SCRYPT_P) -> bytes:
+    """Encrypt private key PEM blocks under a passphrase (scrypt + AES-256-GCM)."""
+    salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
+    params = {"format": SEALED_FORMAT, "kdf": "scrypt", "n": n, "r": r, "p": p,
+              "salt": base64.b64encode(salt).decode("ascii"), "cipher": "aes-256-gcm",
+              "nonce": base64.b64encode(nonce).decode("ascii")}
+    aad = json.dumps(params, sort_keys=True, separators=(",", ":")).encode()
+    box = AESGCM(_scrypt_key(passphrase, salt, n, r, p)).encrypt(nonce, plaintext, aad)
+    body = base64.b64encode(aad + b"\n" + box)
+    lines = b"\n".join(body[i:i + 64] for i in range(0, len(body), 64))
+    return SEALED_BEGIN + b"\n" + lines + b"\n" + SEALED_END + b"\n"
+
+
+def open_private(data: bytes, passphrase: str, *, source: str = "key") -> bytes:
+    """The PEM blocks inside a sealed key; KeyMaterialError for a wrong passphrase."""
+    try:
+        start = data.index(SEALED_BEGIN) + len(SEALED_BEGIN)
+        blob = base64.b64decode(b"".join(data[start:data.index(SEALED_END)].split()),
+                                validate=True)
+        aad, box = blob.split(b"\n", 1)
+        params = json.loads(aad)
+        n, r, p = int(params["n"]), int(params["r"]), int(params["p"])
+        salt = base64.b64decode(params["salt"], validate=True)
+        nonce = base64.b64decode(params["nonce"], validate=True)
+        if (params.get("format") != SEALED_FORMAT or params.get("kdf") != "scrypt"
+                or params.get("cipher") != "aes-256-gcm" or not 1 < n <= _SCRYPT_MAX_N
+                or not 0 < r <= 32 or not 0 < p <= 16):
+            raise ValueError("unsupported parameters")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise KeyMaterialError(f"{source}: malformed encrypted key block ({exc})",
+                               location=Location(source)) from exc
+    try:
+        return AESGCM(_scrypt_key(passphrase, salt, n, r, p)).decrypt(nonce, box, aad)
+    except InvalidTag:
+        raise KeyMaterialError(f"cannot read {source}: wrong passphrase (or the file was "
+                               "altered)", hint=f"check {PASSPHRASE_ENV}") from None
 
 
 def _pem_blocks(data: bytes) -> list[bytes]:
@@ -345,17 +426,37 @@ def _pem_blocks(data: bytes) -> list[bytes]:
 
 @dataclass(frozen=True)
 class Keyring:
-    """Trusted public keys in order of creation; `current` signs new checkpoints."""
+    """Trusted public keys in order of creation; `current` signs new checkpoints.
+
+    `genesis` is the key the ledger's trust chain starts from (older files without it: the
+    first key listed). `spans` maps a key id to the checkpoint sizes it may sign: (since,
+    until), until None while it is current; `keys rotate` writes them. `ledger` is the
+    origin of the ledger this keyring has signed (set with its first checkpoint).
+    """
 
     keys: tuple[HybridPublicKey, ...]
     current: str
     source: str = PUBLIC_KEYRING
     _by_id: dict[str, HybridVerifier] = field(default_factory=dict, compare=False, repr=False)
+    genesis: str = ""
+    ledger: str = ""
+    spans: Mapping[str, tuple[int, int | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.current not in {k.keyid for k in self.keys}:
+        ids = {k.keyid for k in self.keys}
+        if self.current not in ids:
             raise KeyMaterialError(f"{self.source}: current key {self.current[:16]} is not listed",
                                    location=Location(self.source))
+        if self.genesis and self.genesis not in ids:
+            raise KeyMaterialError(f"{self.source}: genesis key {self.genesis[:16]} is not "
+                                   "listed", location=Location(self.source))
+
+    @property
+    def genesis_keyid(self) -> str:
+        return self.genesis or self.keys[0].keyid
+
+    def span(self, keyid: str) -> tuple[int, int | None] | None:
+        return self.spans.get(keyid)
 
     def lookup(self, keyid: str) -> HybridVerifier | None:
         if keyid not in self._by_id:
@@ -377,21 +478,62 @@ class Keyring:
 
     def with_key(self, key: HybridPublicKey, *, make_current: bool) -> Keyring:
         keys = (*(k for k in self.keys if k.keyid != key.keyid), key)
-        return Keyring(keys, key.keyid if make_current else self.current, self.source)
+        return Keyring(keys, key.keyid if make_current else self.current, self.source,
+                       genesis=self.genesis_keyid, ledger=self.ledger, spans=dict(self.spans))
+
+    def with_ledger(self, origin: str) -> Keyring:
+        return Keyring(self.keys, self.current, self.source, genesis=self.genesis_keyid,
+                       ledger=origin, spans=dict(self.spans))
+
+    def with_rotation(self, old: str, new: str, rotation_seq: int) -> Keyring:
+        """Record a hand-over at entry `rotation_seq`: the old key signs sizes up to it
+        (not including the rotation entry), the new one from the size that includes it."""
+        spans = dict(self.spans)
+        spans[old] = (spans.get(old, (0, None))[0], rotation_seq)
+        spans[new] = (rotation_seq + 1, None)
+        return Keyring(self.keys, self.current, self.source, genesis=self.genesis_keyid,
+                       ledger=self.ledger, spans=spans)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": KEYRING_FORMAT, "current": self.current,
-                "keys": [k.to_dict() for k in self.keys]}
+        keys = []
+        for k in self.keys:
+            d = k.to_dict()
+            span = self.spans.get(k.keyid)
+            if span is not None:
+                d["since"] = span[0]
+                if span[1] is not None:
+                    d["until"] = span[1]
+            keys.append(d)
+        out: dict[str, Any] = {"format": KEYRING_FORMAT, "current": self.current,
+                               "genesis": self.genesis_keyid, "keys": keys}
+        if self.ledger:
+            out["ledger"] = {"origin": self.ledger}
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, source: str = PUBLIC_KEYRING) -> Keyring:
         if d.get("format") != KEYRING_FORMAT:
             raise KeyMaterialError(f"{source} is not a DockLock keyring "
                                    f"(format {d.get('format')!r})", location=Location(source))
-        keys = tuple(HybridPublicKey.from_dict(k) for k in d.get("keys", ()))
+        raw_keys = d.get("keys", ())
+        if not isinstance(raw_keys, list):
+            raise KeyMaterialError(f"{source}: keys must be a list", location=Location(source))
+        keys = tuple(HybridPublicKey.from_dict(k) for k in raw_keys)
         if not keys:
             raise KeyMaterialError(f"{source} lists no keys", location=Location(source))
-        return cls(keys, str(d.get("current", "")), source)
+        spans: dict[str, tuple[int, int | None]] = {}
+        for k, raw in zip(keys, raw_keys, strict=True):
+            since, until = raw.get("since"), raw.get("until")
+            if since is None and until is None:
+                continue
+            if not isinstance(since, int) or (until is not None and not isinstance(until, int)):
+                raise KeyMaterialError(f"{source}: key {k.keyid[:16]} has a malformed since/"
+                                       "until", location=Location(source))
+            spans[k.keyid] = (since, until)
+        ledger = d.get("ledger")
+        origin = ledger.get("origin") if isinstance(ledger, Mapping) else None
+        return cls(keys, str(d.get("current", "")), source, genesis=str(d.get("genesis") or ""),
+                   ledger=str(origin or ""), spans=spans)
 
     @classmethod
     def load(cls, path: Path) -> Keyring:
@@ -476,10 +618,102 @@ def init_keys(paths: WorkspacePaths, algorithm_name: str = DEFAULT_ALGORITHM, *,
 
 def ensure_keys(paths: WorkspacePaths, algorithm_name: str = DEFAULT_ALGORITHM, *,
                 passphrase: str | None = None) -> HybridSigner:
-    """Load the signing key, creating it (and docklock.pub) on first use."""
+    """Load the signing key, creating it (and docklock.pub) on first use: only in a
+    workspace with no docklock.pub at all. When docklock.pub exists but the private key
+    is absent (a fresh clone), this refuses and says how to get the key: a new key would
+    replace the committed keyring and orphan the ledger."""
+    return require_signer(paths, passphrase=passphrase, create=True,
+                          algorithm_name=algorithm_name)
+
+
+def require_signer(paths: WorkspacePaths, *, passphrase: str | None = None,
+                   create: bool = False,
+                   algorithm_name: str = DEFAULT_ALGORITHM) -> HybridSigner:
+    """The signing key for a command that must sign (apply, plan --out, keys rotate, run).
+
+    `create` allows first use (no docklock.pub yet) to make one; it never replaces an
+    existing docklock.pub.
+    """
     if keys_exist(paths):
         return load_signer(paths, passphrase)
-    return init_keys(paths, algorithm_name, passphrase=passphrase)
+    pub = public_keyring_path(paths)
+    if pub.exists():
+        raise missing_private_key(paths)
+    if create:
+        return init_keys(paths, algorithm_name, passphrase=passphrase)
+    raise KeyMaterialError(
+        f"this workspace has no signing key ({pub} does not exist)",
+        hint="run `docklock keys init` (or `docklock apply`, which creates it on first use)")
+
+
+def optional_signer(paths: WorkspacePaths, passphrase: str | None = None) -> HybridSigner | None:
+    """The signing key if this workspace holds it, else None; never creates a key. For
+    read-only commands that record in the ledger only when they can sign (plan, drift)."""
+    return load_signer(paths, passphrase) if keys_exist(paths) else None
+
+
+def missing_private_key(paths: WorkspacePaths) -> KeyMaterialError:
+    pub = public_keyring_path(paths)
+    try:
+        current = f" {Keyring.load(pub).current[:16]}"
+    except KeyMaterialError:
+        current = ""
+    return KeyMaterialError(
+        f"{pub.name} lists the signing key{current}, but its private key is not in this "
+        f"workspace ({signing_key_path(paths)})",
+        location=Location(str(pub)),
+        hint="copy the key from where it lives: `docklock keys export FILE` there, then "
+             "`docklock keys import FILE` here (read-only commands work without it)")
+
+
+def import_key(paths: WorkspacePaths, source: Path, passphrase: str | None = None) -> HybridSigner:
+    """Install a private key file as this workspace's signing key.
+
+    It must be the `current` key of docklock.pub (or, with no docklock.pub, starts one).
+    An existing different signing key is never overwritten.
+    """
+    secret = passphrase if passphrase is not None else passphrase_from_env()
+    try:
+        data = source.read_bytes()
+    except OSError as exc:
+        raise KeyMaterialError(f"cannot read {source}: {exc}", location=Location(str(source))) \
+            from exc
+    signer = HybridSigner.from_pem(data, secret, source=str(source))
+    pub = public_keyring_path(paths)
+    keyring = Keyring.load(pub) if pub.exists() else None
+    if keyring is not None and keyring.current != signer.keyid:
+        known = keyring.lookup(signer.keyid) is not None
+        raise KeyMaterialError(
+            f"{source} holds key {signer.keyid[:16]}, but the current key of {pub.name} is "
+            f"{keyring.current[:16]}" + (" (that key was retired)" if known else ""),
+            location=Location(str(source)),
+            hint="export the current key from the workspace that signs this ledger")
+    if keys_exist(paths):
+        existing = load_signer(paths, secret)
+        if existing.keyid != signer.keyid:
+            raise KeyMaterialError(f"this workspace already has signing key "
+                                   f"{existing.keyid[:16]}; refusing to overwrite it",
+                                   location=Location(str(signing_key_path(paths))))
+    write_signing_key(paths, signer, secret)
+    if keyring is None:
+        Keyring((signer.public_key,), signer.keyid).save(pub)
+    return signer
+
+
+def export_key(paths: WorkspacePaths, target: Path) -> Path:
+    """Copy the signing key file (as stored: sealed if it is) to `target`, mode 0600."""
+    path = signing_key_path(paths)
+    if not path.exists():
+        if public_keyring_path(paths).exists():
+            raise missing_private_key(paths)
+        raise KeyMaterialError(f"no signing key at {path}", hint="run `docklock keys init`")
+    load_signer(paths)  # refuses a group-readable key file; checks it parses
+    try:
+        atomic_write_bytes(target, path.read_bytes(), mode=0o600, exclusive=True)
+    except FileExistsError:
+        raise KeyMaterialError(f"{target} already exists; refusing to overwrite it",
+                               location=Location(str(target))) from None
+    return target
 
 
 def write_signing_key(paths: WorkspacePaths, signer: HybridSigner,

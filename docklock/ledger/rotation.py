@@ -30,9 +30,9 @@ from docklock.ledger.keys import (
     HybridSigner,
     Keyring,
     load_keyring,
-    load_signer,
     private_folder,
     public_keyring_path,
+    require_signer,
     retired_key_path,
     signing_key_path,
     write_signing_key,
@@ -104,14 +104,15 @@ class RotationResult:
 def rotate_keys(paths: WorkspacePaths, *, algorithm_name: str | None = None,
                 passphrase: str | None = None, ledger: Ledger | None = None) -> RotationResult:
     """Replace the signing key, recording the hand-over in the ledger."""
-    old = load_signer(paths, passphrase)
+    old = require_signer(paths, passphrase=passphrase)
     keyring = load_keyring(paths)
     if keyring.current != old.keyid:
         raise KeyMaterialError(
             f"the signing key {old.keyid[:16]} is not the current key of docklock.pub "
             f"({keyring.current[:16]})", hint="restore the matching docklock.pub first")
     new = HybridSigner.generate(algorithm_name or old.alg.name)
-    ledger = ledger or Ledger.open(paths)
+    ledger = ledger or Ledger.open(paths, signer=old)
+    ledger.signer = old  # the rotation entry is the old key's last act
 
     # 1. everything so far is signed by the old key; 2. stage the new key (private and
     # public) so a crash after the entry is appended never loses it.
@@ -130,8 +131,10 @@ def rotate_keys(paths: WorkspacePaths, *, algorithm_name: str | None = None,
     private_folder(retired.parent)
     os.replace(signing_key_path(paths), retired)
     os.replace(pending, signing_key_path(paths))
-    keyring = keyring.with_key(new.public_key, make_current=True)
+    keyring = keyring.with_key(new.public_key, make_current=True).with_rotation(
+        old.keyid, new.keyid, entry.seq)
     keyring.save(public_keyring_path(paths))
+    ledger.signer = new
 
     # 4. the new key signs the head that includes its own introduction.
     checkpoint = ledger.checkpoint(new)

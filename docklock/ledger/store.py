@@ -11,24 +11,46 @@ Layout under `.docklock/ledger/`:
   append never re-reads the entries file. It is rebuilt if missing and checked by
   `ledger verify`; it is never trusted for security.
 - `ledger.lock`: flock held while appending or checkpointing.
+- `ledger.json`: the ledger's identity, fixed when its first entry is written: the origin
+  `docklock.io/ledger/<cluster>/<random id>` signed into every checkpoint. Renaming the
+  cluster later changes nothing; two workspaces with one cluster name never share an
+  origin (at a witness). Ledgers from before this file keep the origin their checkpoints
+  carry (`docklock.io/ledger/<cluster>`).
 
-Each entry also records `prev`, the leaf hash of the entry before it. The Merkle tree
-proves integrity; the chain lets `verify` name the exact entry that changed.
+Each entry also records `prev`, the leaf hash of the entry before it, and `sig`, an
+Ed25519 signature by the key in charge (docklock.ledger.trust). The Merkle tree proves
+integrity; the chain lets `verify` name the exact entry that changed; the signature lets a
+command refuse to checkpoint over lines it did not write.
 
-A line without its final newline is a torn write: every reader reports it (naming the
-line) and appends refuse to continue until `repair` moves the fragment aside.
+API for writers (apply's write-ahead journal relies on it):
+- `Ledger.open(paths, cluster, signer=...)`; without `signer` the workspace key is loaded
+  on the first append (LedgerError if this workspace has no private key).
+- `append()` returns only after the line is on disk (fdatasync). If the write fails
+  (ENOSPC, EFBIG, EIO, a short write) the file is truncated back to its previous length
+  and LedgerError is raised: nothing half-written stays behind, and the caller must stop
+  before making the change it was about to record.
+- `checkpoint(signer)` signs the head after `trust.authenticate_tail` accepted every entry
+  since the previous checkpoint.
+
+A line without its final newline is a torn write. Readers report it (naming the line).
+Writers repair it automatically when it is recognisably the remains of this workspace's
+own crashed append (after the newest checkpoint; the bytes are a prefix of a canonical
+entry with the next seq and prev): the fragment is moved to `torn-*.bin` and an entry of
+type `ledger-repair` records it. Anything else stops with a hint (`ledger repair`).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import fcntl
 import getpass
 import hashlib
 import json
 import os
 import re
+import secrets
 import socket
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -37,11 +59,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from docklock._fs import fsync_dir
+from docklock._fs import atomic_write_bytes, fsync_dir
 from docklock.errors import LedgerError, Location, ValidationError, WorkspaceError
-from docklock.ledger.keys import Signer
+from docklock.ledger.keys import Keyring, Signer, public_keyring_path
 from docklock.ledger.merkle import CompactRange, leaf_hash
 from docklock.ledger.note import CheckpointBody, origin_for, sign_note
+from docklock.ledger.trust import EntrySigner, authenticate_tail, sign_entry
 from docklock.objects import canonical_json
 from docklock.workspace import WorkspacePaths
 
@@ -49,10 +72,14 @@ ENTRIES_FILE = "entries.jsonl"
 CHECKPOINTS_FILE = "checkpoints.jsonl"
 TREE_FILE = "tree.json"
 LOCK_FILE = "ledger.lock"
+META_FILE = "ledger.json"
 TREE_FORMAT = "docklock.io/ledger-tree/v1"
+META_FORMAT = "docklock.io/ledger/v1"
 SAVE_EVERY = 64
 ENTRY_KEYS = frozenset(
     {"seq", "time", "actor", "commit", "serial", "type", "payload", "payload_digest", "prev"})
+SIGNED_ENTRY_KEYS = ENTRY_KEYS | {"sig"}
+MAX_TORN_FRAGMENT = 1 << 24
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -64,6 +91,7 @@ class EntryType(StrEnum):
     DRIFT = "drift"
     WITNESS = "witness"
     KEY_ROTATION = "key-rotation"
+    LEDGER_REPAIR = "ledger-repair"
 
 
 # Canonical JSON sorts keys, and "type" sorts last: a key-rotation line ends with this.
@@ -87,16 +115,26 @@ class Entry:
     payload: Mapping[str, Any]
     payload_digest: str
     prev: str  # hex leaf hash of entry seq-1; "" for the first entry
+    sig: str = ""  # base64 Ed25519 signature (docklock.ledger.trust); "" in old ledgers
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "seq": self.seq, "time": self.time, "actor": self.actor, "commit": self.commit,
             "serial": self.serial, "type": self.type.value, "payload": dict(self.payload),
             "payload_digest": self.payload_digest, "prev": self.prev,
         }
+        if self.sig:
+            d["sig"] = self.sig
+        return d
 
     def line(self) -> bytes:
         return canonical_json(self.to_dict())
+
+    def unsigned_line(self) -> bytes:
+        """What the entry signature covers: the canonical JSON without `sig`."""
+        d = self.to_dict()
+        d.pop("sig", None)
+        return canonical_json(d)
 
     def leaf_hash(self) -> bytes:
         return leaf_hash(self.line())
@@ -110,10 +148,12 @@ class Entry:
         if not isinstance(d, Mapping):
             raise LedgerError("entry is not a JSON object")
         keys = set(d)
-        if keys != ENTRY_KEYS:
+        if keys not in (ENTRY_KEYS, SIGNED_ENTRY_KEYS):
             missing = sorted(ENTRY_KEYS - keys)
-            extra = sorted(keys - ENTRY_KEYS)
+            extra = sorted(keys - SIGNED_ENTRY_KEYS)
             raise LedgerError(f"entry fields wrong (missing {missing}, unexpected {extra})")
+        if "sig" in d and (not isinstance(d["sig"], str) or not d["sig"]):
+            raise LedgerError("entry sig is not a non-empty string")
         seq, serial = d["seq"], d["serial"]
         if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
             raise LedgerError(f"entry seq {seq!r} is not a non-negative integer")
@@ -133,7 +173,7 @@ class Entry:
         except ValueError:
             raise LedgerError(f"unknown entry type {d['type']!r}") from None
         return cls(seq, d["time"], d["actor"], d["commit"], serial, etype, dict(d["payload"]),
-                   d["payload_digest"], d["prev"])
+                   d["payload_digest"], d["prev"], d.get("sig", ""))
 
     @classmethod
     def from_line(cls, line: bytes) -> Entry:
@@ -362,14 +402,18 @@ class Ledger:
 
     def __init__(self, paths: WorkspacePaths, cluster: str, *,
                  clock: Callable[[], str] = entry_time, who: str | None = None,
-                 commit: str | None = None, detect_commit: bool = True) -> None:
+                 commit: str | None = None, detect_commit: bool = True,
+                 signer: EntrySigner | None = None) -> None:
         self.paths = paths
         self.cluster = cluster
-        self.origin = origin_for(cluster)
         self.dir = paths.ledger
         self.entries_path = self.dir / ENTRIES_FILE
         self.checkpoints_path = self.dir / CHECKPOINTS_FILE
         self.tree_path = self.dir / TREE_FILE
+        self.meta_path = self.dir / META_FILE
+        self.signer = signer  # signs each appended entry (loaded on first append if None)
+        self.origin, self._origin_stored = self._resolve_origin()
+        self.repaired: list[Path] = []  # torn fragments moved aside by this object
         self._clock = clock
         # Looked up once per command: a subprocess or file walk per append would cost more
         # than the whole 1 ms budget.
@@ -381,8 +425,50 @@ class Ledger:
 
     @classmethod
     def open(cls, paths: WorkspacePaths, cluster: str | None = None, *,
-             clock: Callable[[], str] = entry_time) -> Ledger:
-        return cls(paths, cluster or cluster_name(paths), clock=clock)
+             clock: Callable[[], str] = entry_time,
+             signer: EntrySigner | None = None) -> Ledger:
+        return cls(paths, cluster or cluster_name(paths), clock=clock, signer=signer)
+
+    # -- identity
+
+    def _resolve_origin(self) -> tuple[str, bool]:
+        """(origin, stored in ledger.json?). See the module docstring."""
+        stored = read_meta_origin(self.meta_path)
+        if stored is not None:
+            return stored, True
+        legacy = first_checkpoint_origin(self.checkpoints_path)
+        if legacy is not None:
+            return legacy, False
+        if self._entries_size() > 0:
+            return origin_for(self.cluster), False  # entries of an old ledger, no checkpoint
+        return new_origin(self.cluster), False
+
+    def _store_origin(self) -> None:
+        """Fix the origin in ledger.json (called under the lock before the first write)."""
+        if self._origin_stored:
+            return
+        stored = read_meta_origin(self.meta_path)  # another process may have been first
+        if stored is not None:
+            self.origin, self._origin_stored = stored, True
+            return
+        if self._entries_size() == 0 and first_checkpoint_origin(self.checkpoints_path) is None:
+            keyring = _keyring_if_any(self.paths)
+            if keyring is not None and keyring.ledger:
+                raise LedgerError(
+                    f"the ledger is missing: {keyring.source} records that ledger "
+                    f"{keyring.ledger} was signed, but {self.dir} holds no entries",
+                    location=Location(str(self.dir)),
+                    hint="restore .docklock/ledger from a backup; to start a new ledger on "
+                         "purpose, `docklock keys init --force` makes a new key and keyring")
+        body = {"format": META_FORMAT, "origin": self.origin, "created": entry_time()}
+        with contextlib.suppress(FileExistsError):
+            atomic_write_bytes(self.meta_path, canonical_json(body) + b"\n", mode=0o644,
+                               exclusive=True)
+        stored = read_meta_origin(self.meta_path)
+        if stored is None:
+            raise LedgerError(f"cannot record the ledger's identity in {self.meta_path}",
+                              location=Location(str(self.meta_path)))
+        self.origin, self._origin_stored = stored, True
 
     # -- locking and the tree sidecar
 
@@ -456,7 +542,7 @@ class Ledger:
                         self._check_follows(line, st)
                     st.add(line)
             if rest:
-                raise self.torn_error(st.size + 1, len(rest))
+                raise self.torn_error(st.size + 1, len(rest), st)
 
     def _check_follows(self, line: bytes, st: TreeState) -> None:
         where = Location(str(self.entries_path), st.size + 1)
@@ -471,13 +557,57 @@ class Ledger:
                 "(or its prev hash does not match)", location=where,
                 hint="run `docklock ledger verify` for details")
 
-    def torn_error(self, line: int, nbytes: int) -> LedgerError:
-        return LedgerError(
+    def torn_error(self, line: int, nbytes: int, st: TreeState | None = None) -> TornLineError:
+        return TornLineError(
             f"ledger line {line} is incomplete ({nbytes} bytes without a final newline): "
             "a write was torn by a crash, or the file was truncated",
             location=Location(str(self.entries_path), line),
-            hint="run `docklock ledger repair` to move the fragment aside, then "
-                 "`docklock ledger verify`")
+            hint="it is not the remains of this workspace's own append, so it was not "
+                 "repaired automatically; look at it, then `docklock ledger repair` moves it "
+                 "aside and `docklock ledger verify` checks the rest",
+            state=st, fragment=nbytes)
+
+    def _writable_state(self) -> TreeState:
+        """state() for writers (under the lock): a torn tail left by our own crashed
+        append is moved aside and recorded; anything else raises."""
+        try:
+            st = self.state()
+        except TornLineError as torn:
+            if torn.state is None or not self._own_torn_tail(torn.state, torn.fragment):
+                raise
+            self._repair_locked(reason="auto")
+            st = self.state()
+        last = read_last_line(self.checkpoints_path)
+        if last is not None and not last[1]:
+            if not _is_prefix_of_record(last[0]):
+                raise self.torn_checkpoint_error()
+            self._repair_locked(reason="auto")
+        return st
+
+    def _own_torn_tail(self, st: TreeState, nbytes: int) -> bool:
+        """Is the fragment recognisably the remains of an append of this ledger?"""
+        if not 0 < nbytes <= MAX_TORN_FRAGMENT:
+            return False
+        latest = self.latest_checkpoint_or_none()
+        if latest is not None and latest.size > st.size:
+            return False  # it cuts into signed history: never "repaired" silently
+        with self.entries_path.open("rb") as f:
+            f.seek(st.offset)
+            fragment = f.read(nbytes + 1)
+        return len(fragment) == nbytes and is_entry_prefix(fragment, st.size, st.head.hex())
+
+    def latest_checkpoint_or_none(self) -> Checkpoint | None:
+        try:
+            return self.latest_checkpoint()
+        except LedgerError:
+            return None
+
+    def torn_checkpoint_error(self) -> LedgerError:
+        n = sum(1 for _ in self.checkpoints_path.open("rb"))
+        return LedgerError(
+            f"checkpoint line {n} is incomplete (torn write)",
+            location=Location(str(self.checkpoints_path), n),
+            hint="run `docklock ledger repair`, then `docklock ledger verify`")
 
     # -- writing
 
@@ -496,34 +626,84 @@ class Ledger:
         """Append an entry whose payload depends on its position: `make_payload(seq, prev)`
         runs under the ledger lock (key rotation signs its own position)."""
         etype = EntryType(type)
+        signer = self._entry_signer()
         with self._locked():
-            st = self.state()
-            prev = st.head.hex()
-            body = canonical_json(make_payload(st.size, prev))
-            normalised = json.loads(body)  # what readers will see: lists, not tuples
-            if not isinstance(normalised, dict):
-                raise LedgerError("a ledger payload must be a JSON object")
-            created = st.offset == 0
-            entry = Entry(st.size, self._clock(), self.actor, self.commit, serial, etype,
-                          normalised, "sha256:" + hashlib.sha256(body).hexdigest(), prev)
-            line = entry.line()
-            fd = os.open(self.entries_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._store_origin()
+            st = self._writable_state()
+            if self.repaired and not self._repair_recorded:
+                self._repair_recorded = True
+                self._append_locked(st, signer, EntryType.LEDGER_REPAIR,
+                                    lambda _s, _p: self._repair_payload(), None)
+            return self._append_locked(st, signer, etype, make_payload, serial)
+
+    _repair_recorded = False
+
+    def _repair_payload(self) -> dict[str, Any]:
+        return {"summary": "moved a torn last line (left by a crashed command) aside",
+                "files": [p.name for p in self.repaired],
+                "digests": ["sha256:" + hashlib.sha256(p.read_bytes()).hexdigest()
+                            for p in self.repaired],
+                "bytes": [p.stat().st_size for p in self.repaired]}
+
+    def _entry_signer(self) -> EntrySigner:
+        if self.signer is None:
+            from docklock.ledger.keys import missing_private_key, optional_signer
+
+            self.signer = optional_signer(self.paths)
+            if self.signer is None:
+                if public_keyring_path(self.paths).exists():
+                    raise missing_private_key(self.paths)
+                raise LedgerError("cannot append to the ledger: this workspace has no "
+                                  "signing key", hint="run `docklock keys init`")
+        return self.signer
+
+    def _append_locked(self, st: TreeState, signer: EntrySigner, etype: EntryType,
+                       make_payload: Callable[[int, str], Mapping[str, Any]],
+                       serial: int | None) -> Entry:
+        prev = st.head.hex()
+        body = canonical_json(make_payload(st.size, prev))
+        normalised = json.loads(body)  # what readers will see: lists, not tuples
+        if not isinstance(normalised, dict):
+            raise LedgerError("a ledger payload must be a JSON object")
+        created = st.offset == 0
+        entry = Entry(st.size, self._clock(), self.actor, self.commit, serial, etype,
+                      normalised, "sha256:" + hashlib.sha256(body).hexdigest(), prev)
+        entry = dataclasses.replace(entry, sig=sign_entry(signer, self.origin,
+                                                          entry.unsigned_line()))
+        line = entry.line()
+        fd = os.open(self.entries_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
             try:
                 _write_all(fd, line + b"\n")
                 os.fdatasync(fd)
-            finally:
-                os.close(fd)
-            if created:
-                fsync_dir(self.dir)
-            st.add(line)
-            # tree.json is a cache: rewriting it costs about as much as the fdatasync, so it
-            # is saved every SAVE_EVERY appends, at each checkpoint and on close(). A reader
-            # that finds it behind the file catches up from its offset (validating seq and
-            # prev of every line it adopts), so a lagging cache is never wrong, only older.
-            self._unsaved += 1
-            if self._unsaved >= SAVE_EVERY:
-                self._save_tree(st)
+            except OSError as exc:
+                # Leave nothing half-written: cut the file back to where it ended.
+                # (If even that fails, the fragment is our own torn tail, repaired by
+                # the next writer.)
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, st.offset)
+                    os.fdatasync(fd)
+                raise LedgerError(
+                    f"could not write to the ledger ({exc.strerror or exc}); nothing was "
+                    "recorded", location=Location(str(self.entries_path)),
+                    hint="free disk space (or fix the file system) and run the command "
+                         "again; no change was made after this point") from exc
+        finally:
+            os.close(fd)
+        if created:
+            fsync_dir(self.dir)
+        st.add(line)
+        self._after_append(st)
         return entry
+
+    def _after_append(self, st: TreeState) -> None:
+        # tree.json is a cache: rewriting it costs about as much as the fdatasync, so it
+        # is saved every SAVE_EVERY appends, at each checkpoint and on close(). A reader
+        # that finds it behind the file catches up from its offset (validating seq and
+        # prev of every line it adopts), so a lagging cache is never wrong, only older.
+        self._unsaved += 1
+        if self._unsaved >= SAVE_EVERY:
+            self._save_tree(st)
 
     def _save_tree(self, st: TreeState) -> None:
         st.save(self.tree_path)
@@ -545,7 +725,14 @@ class Ledger:
     def checkpoint(self, signer: Signer) -> Checkpoint:
         """Sign the current tree head and append it (no-op if the latest already covers it)."""
         with self._locked():
-            st = self.state()
+            self._store_origin()
+            st = self._writable_state()
+            if self.repaired and not self._repair_recorded:
+                self._repair_recorded = True
+                entry_signer = self.signer if self.signer is not None else signer
+                if isinstance(entry_signer, EntrySigner):
+                    self._append_locked(st, entry_signer, EntryType.LEDGER_REPAIR,
+                                        lambda _s, _p: self._repair_payload(), None)
             latest = self.latest_checkpoint()
             root = st.range.root()
             if latest is not None:
@@ -559,35 +746,64 @@ class Ledger:
                     if self._unsaved:
                         self._save_tree(st)
                     return latest
-                self._check_cache(st, latest)
+            tail = self._check_cache(st, latest)
+            # Sign only what this key can vouch for (docklock.ledger.trust).
+            keyring = authenticate_tail(self, signer.keyid, latest, tail)
             cp = make_checkpoint(self.origin, st.range, st.offset, signer)
             self._append_checkpoint(cp)
             self._save_tree(st)
+            if keyring.ledger != self.origin:
+                # docklock.pub now records that this ledger exists (A4: deleting it is
+                # noticed). Written once, with the first checkpoint.
+                keyring.with_ledger(self.origin).save(public_keyring_path(self.paths))
         return cp
 
-    def _check_cache(self, st: TreeState, latest: Checkpoint) -> None:
+    def _check_cache(self, st: TreeState, latest: Checkpoint | None) -> list[Entry]:
         """Re-derive the tree from the latest checkpoint before signing a new head, so a
-        damaged tree.json can never make us sign a root the entries do not have."""
-        rng = latest.compact_range()
-        if rng.root() != latest.root:
+        damaged tree.json can never make us sign a root the entries do not have; returns
+        the entries since that checkpoint, parsed and checked for seq and prev links."""
+        rng = latest.compact_range() if latest is not None else CompactRange()
+        if latest is not None and rng.root() != latest.root:
             raise LedgerError("the latest checkpoint's compact range does not hash to its root",
                               location=Location(str(self.checkpoints_path)),
                               hint="run `docklock ledger verify`")
-        with self.entries_path.open("rb") as f:
-            f.seek(latest.offset)
-            data = f.read(st.offset - latest.offset)
+        start_offset = latest.offset if latest is not None else 0
+        start_size = latest.size if latest is not None else 0
+        try:
+            with self.entries_path.open("rb") as f:
+                f.seek(start_offset)
+                data = f.read(st.offset - start_offset)
+        except FileNotFoundError:
+            data = b""
         lines = data.split(b"\n")
-        if lines.pop() != b"" or len(lines) != st.size - latest.size:
+        if lines.pop() != b"" or len(lines) != st.size - start_size:
             raise LedgerError("tree.json does not match the entries since the last checkpoint",
                               location=Location(str(self.tree_path)),
                               hint="run `docklock ledger verify`")
-        for line in lines:
-            rng.append(leaf_hash(line))
+        entries: list[Entry] = []
+        prev = None
+        for i, line in enumerate(lines):
+            seq = start_size + i
+            where = Location(str(self.entries_path), seq + 1)
+            try:
+                entry = Entry.from_line(line)
+            except LedgerError as exc:
+                raise LedgerError(f"refusing to sign over entry seq {seq}: {exc.message}",
+                                  location=where, hint="run `docklock ledger verify`") from exc
+            if (entry.line() != line or entry.seq != seq or not entry.digest_ok()
+                    or (prev is not None and entry.prev != prev.hex())):
+                raise LedgerError(f"refusing to sign over entry seq {seq}: it is not the "
+                                  "canonical, linked entry expected there", location=where,
+                                  hint="run `docklock ledger verify`")
+            prev = leaf_hash(line)
+            rng.append(prev)
+            entries.append(entry)
         if rng.hashes != st.range.hashes:
             raise LedgerError("tree.json does not match the entries since the last checkpoint",
                               location=Location(str(self.tree_path)),
                               hint="delete tree.json to rebuild it, then `docklock ledger "
                                    "verify`")
+        return entries
 
     def _append_checkpoint(self, cp: Checkpoint) -> None:
         fd = os.open(self.checkpoints_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -599,27 +815,32 @@ class Ledger:
 
     def repair(self) -> list[Path]:
         """Move torn last lines (entries and checkpoints) into `torn-*.bin` files."""
-        moved: list[Path] = []
         with self._locked():
-            for path in (self.entries_path, self.checkpoints_path):
-                last = read_last_line(path)
-                if last is None or last[1]:
-                    continue
-                fragment = last[0]
-                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-                keep = self.dir / f"torn-{path.stem}-{stamp}.bin"
-                keep.write_bytes(fragment)
-                fd = os.open(keep, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                with path.open("r+b") as f:
-                    f.truncate(path.stat().st_size - len(fragment))
-                    f.flush()
-                    os.fsync(f.fileno())
-                moved.append(keep)
-            self._state = None
+            return self._repair_locked(reason="manual")
+
+    def _repair_locked(self, *, reason: str) -> list[Path]:
+        moved: list[Path] = []
+        for path in (self.entries_path, self.checkpoints_path):
+            last = read_last_line(path)
+            if last is None or last[1]:
+                continue
+            fragment = last[0]
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            keep = self.dir / f"torn-{path.stem}-{stamp}.bin"
+            keep.write_bytes(fragment)
+            fd = os.open(keep, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            with path.open("r+b") as f:
+                f.truncate(path.stat().st_size - len(fragment))
+                f.flush()
+                os.fsync(f.fileno())
+            moved.append(keep)
+        self._state = None
+        if reason == "auto":
+            self.repaired.extend(moved)
         return moved
 
     # -- reading
@@ -630,11 +851,7 @@ class Ledger:
             return None
         line, complete = last
         if not complete:
-            n = sum(1 for _ in self.checkpoints_path.open("rb"))
-            raise LedgerError(
-                f"checkpoint line {n} is incomplete (torn write)",
-                location=Location(str(self.checkpoints_path), n),
-                hint="run `docklock ledger repair`, then `docklock ledger verify`")
+            raise self.torn_checkpoint_error()
         return Checkpoint.from_line(line)
 
     def checkpoint_lines(self) -> list[bytes]:
@@ -723,6 +940,151 @@ class Ledger:
         if pos > 0:
             lines = lines[1:]  # the first piece may be a partial line
         return [Entry.from_line(line) for line in lines[-n:]]
+
+
+class TornLineError(LedgerError):
+    """The entries file ends in a line without its newline; carries the state before it."""
+
+    def __init__(self, message: str, *, location: Location, hint: str,
+                 state: TreeState | None, fragment: int) -> None:
+        super().__init__(message, location=location, hint=hint)
+        self.state = state
+        self.fragment = fragment
+
+
+def new_origin(cluster: str) -> str:
+    """A fresh, unique ledger origin: the cluster name (for people) and a random id."""
+    return origin_for(cluster) + "/" + secrets.token_hex(8)
+
+
+def read_meta_origin(path: Path) -> str | None:
+    """The origin recorded in ledger.json, or None if there is no such file.
+
+    A damaged file is an error, not "no file": guessing an origin would hide tampering.
+    """
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise LedgerError(f"{path} is unreadable: {exc}", location=Location(str(path)),
+                          hint="restore it from a backup (it names the ledger's origin)") \
+            from exc
+    origin = data.get("origin") if isinstance(data, dict) else None
+    if not isinstance(origin, str) or data.get("format") != META_FORMAT:
+        raise LedgerError(f"{path} is not a DockLock ledger identity file",
+                          location=Location(str(path)), hint="restore it from a backup")
+    origin_for(origin[len("docklock.io/ledger/"):] if origin.startswith("docklock.io/ledger/")
+               else origin)  # the same name rules as origin_for
+    return origin
+
+
+def first_checkpoint_origin(path: Path) -> str | None:
+    """The origin of the first checkpoint record (ledgers from before ledger.json)."""
+    try:
+        with path.open("rb") as f:
+            line = f.readline()
+    except FileNotFoundError:
+        return None
+    if not line.endswith(b"\n"):
+        return None
+    try:
+        return Checkpoint.from_line(line.rstrip(b"\n")).origin
+    except LedgerError:
+        return None
+
+
+def _keyring_if_any(paths: WorkspacePaths) -> Keyring | None:
+    path = public_keyring_path(paths)
+    if not path.exists():
+        return None
+    return Keyring.load(path)
+
+
+_ENTRY_ORDER = ("actor", "commit", "payload", "payload_digest", "prev", "seq", "serial", "sig",
+                "time", "type")
+_RECORD_START = b'{"keyid":"'
+
+
+def _is_prefix_of_record(fragment: bytes) -> bool:
+    """A torn checkpoint record: a prefix of a canonical record, valid UTF-8 so far."""
+    if len(fragment) <= len(_RECORD_START):
+        return _RECORD_START.startswith(fragment)
+    return fragment.startswith(_RECORD_START) and _utf8_prefix(fragment)
+
+
+def _utf8_prefix(data: bytes) -> bool:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.end != len(data) or exc.reason != "unexpected end of data":
+            return False
+        text = data[:exc.start].decode("utf-8")
+    # canonical JSON escapes every control character
+    return not any(ord(c) < 0x20 for c in text)
+
+
+def is_entry_prefix(fragment: bytes, seq: int, prev: str) -> bool:
+    """Could `fragment` be the start of the canonical line of entry `seq` after `prev`?
+
+    Canonical JSON puts the keys in a fixed order; every complete value is checked (seq
+    and prev must be the expected ones), a cut value must be a plausible start of its
+    kind, and nothing but UTF-8 text without raw control characters may appear.
+    """
+    if not _utf8_prefix(fragment):
+        return False
+    text = fragment.decode("utf-8", "ignore")
+    decoder = json.JSONDecoder()
+    pos = 0
+    for i, key in enumerate(_ENTRY_ORDER):
+        token = ("{" if i == 0 else ",") + f'"{key}":'
+        rest = text[pos:]
+        if len(rest) <= len(token):
+            return token.startswith(rest) or (key == "sig" and ',"time":'.startswith(rest))
+        if not rest.startswith(token):
+            if key == "sig" and rest.startswith(',"time":'):
+                continue  # entries of old ledgers have no sig
+            return False
+        pos += len(token)
+        try:
+            value, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            return _plausible_cut(key, text[pos:], seq, prev)
+        if end == len(text):
+            return _plausible_cut(key, text[pos:], seq, prev)
+        if not _value_ok(key, value, seq, prev):
+            return False
+        pos = end
+    return text[pos:] in ("", "}")
+
+
+def _value_ok(key: str, value: Any, seq: int, prev: str) -> bool:
+    if key == "seq":
+        return bool(value == seq) and not isinstance(value, bool)
+    if key == "prev":
+        return bool(value == prev)
+    if key == "payload":
+        return isinstance(value, dict)
+    if key in ("commit",):
+        return value is None or isinstance(value, str)
+    if key == "serial":
+        return value is None or (isinstance(value, int) and not isinstance(value, bool))
+    return isinstance(value, str)
+
+
+def _plausible_cut(key: str, rest: str, seq: int, prev: str) -> bool:
+    """`rest` is the beginning of the value of `key`, cut by the crash."""
+    if key == "seq":
+        return str(seq).startswith(rest)
+    if key == "prev":
+        return json.dumps(prev).startswith(rest)
+    if key == "payload":
+        return rest.startswith("{") or rest == ""
+    if key in ("commit", "serial") and "null".startswith(rest):
+        return True
+    if key == "serial":
+        return rest.lstrip("-").isdigit() or rest in ("", "-")
+    return rest == "" or rest.startswith('"')
 
 
 def make_checkpoint(origin: str, rng: CompactRange, offset: int, signer: Signer) -> Checkpoint:

@@ -5,19 +5,27 @@ Verification, in ledger order, stopping at the first problem:
 2. the entries file is read in 16 MiB chunks; every line is hashed into a compact range
    (one node hash per leaf, amortised), so each checkpoint's root is compared against the
    recomputed root at exactly its size without rebuilding anything;
-3. at each checkpoint: its signed note verifies (both hybrid halves) with the key active at
-   that point (the first trusted signer, then whatever key-rotation entries hand over to),
-   its root equals the recomputed root, and its unsigned hints (byte offset, compact range)
-   are right. Two consecutive checkpoints whose roots both equal the roots recomputed from
-   one sequence of leaves are consistent by construction (a consistency proof between them
-   exists); `merkle.verify_consistency` is what a remote client with only the two heads
-   uses instead;
+3. at each checkpoint: its signed note verifies (both hybrid halves) with the key in
+   charge at that point: the GENESIS key of docklock.pub (`genesis`, or its first key),
+   then only whatever signed key-rotation entries hand over to; its root equals the
+   recomputed root, and its unsigned hints (byte offset, compact range) are right. The key
+   in charge at the end must be docklock.pub's `current` key, so a retired key can never
+   extend or rewrite history (issue 11 A1). Two consecutive checkpoints whose roots both
+   equal the roots recomputed from one sequence of leaves are consistent by construction
+   (a consistency proof between them exists); `merkle.verify_consistency` is what a
+   remote client with only the two heads uses instead;
 4. when a root does not match, the entries since the previous checkpoint are parsed to
    find the culprit: broken JSON, non-canonical bytes, a wrong seq (missing, duplicated
    or swapped entries), a payload that no longer matches its digest, or a broken `prev`
    link (the entry before the link was edited, or the link itself);
-5. entries after the latest checkpoint (not yet signed) get the same parsed checks; a torn
-   last line is reported with its line number; tree.json must match the recomputation.
+5. entries after the latest checkpoint (not yet signed) get the same parsed checks plus
+   their per-entry signatures (docklock.ledger.trust) by the key in charge: a line written
+   without the private key fails here; a torn last line is reported with its line number;
+   tree.json must match the recomputation (an unreadable tree.json is a warning: it is a
+   cache). Entries covered by a checkpoint are authenticated by it (the command that
+   signed it checked their signatures first), which keeps this pass a hashing pass;
+6. a ledger with no entries and no checkpoints fails when docklock.pub records that this
+   workspace's ledger was signed (it was deleted); duplicated checkpoint records fail.
 
 `--from-checkpoint` starts from the second-newest checkpoint's compact range (which must
 hash to that checkpoint's signed root) instead of entry 0: it re-checks the newest
@@ -55,6 +63,7 @@ from docklock.ledger.store import (
     TreeState,
     cluster_name,
 )
+from docklock.ledger.trust import EntryKeys
 from docklock.workspace import WorkspacePaths
 
 CHUNK = 1 << 24
@@ -102,6 +111,7 @@ class VerifyReport:
     root: str  # base64 root over all entries read
     seconds: float
     problem: Problem | None
+    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -114,6 +124,7 @@ class VerifyReport:
             "verified_from": self.verified_from, "unsigned_tail": self.unsigned_tail,
             "keys": list(self.keys), "root": self.root, "seconds": round(self.seconds, 3),
             "problem": self.problem.to_dict() if self.problem else None,
+            "warnings": list(self.warnings),
         }
 
     def raise_for_problem(self) -> None:
@@ -140,8 +151,11 @@ class _Run:
         self.keys = keys
         self.entries_file = str(ledger.entries_path)
         self.cps_file = str(ledger.checkpoints_path)
-        self.active: str | None = None
+        # The trust chain starts at the genesis key, never at "any key in docklock.pub".
+        self.active: str | None = keys.genesis_keyid
         self.signers: list[str] = []
+        self.warnings: list[str] = []
+        self.boundary_active: str | None = self.active  # key in charge after `boundary`
         self.checked = 0
         self.records: list[Checkpoint] = []
         self.tree_head: bytes | None = None  # tree.json's record of the last leaf
@@ -179,6 +193,12 @@ class _Run:
             if cp.size < prev_size:
                 raise self.cp_problem(i, f"size {cp.size} is smaller than the previous "
                                          f"checkpoint's {prev_size}: the log was rolled back")
+            if self.records and (cp.size, cp.root, cp.keyid) == (
+                    self.records[-1].size, self.records[-1].root, self.records[-1].keyid):
+                raise self.cp_problem(i, f"duplicates checkpoint {i - 1} (same size {cp.size}, "
+                                         "root and key): records were copied or replayed",
+                                      hint="remove the duplicate line, or restore "
+                                           "checkpoints.jsonl from a backup")
             prev_size = cp.size
             self.records.append(cp)
 
@@ -235,6 +255,9 @@ class _Run:
         """
         seq, prev_leaf = start_seq, prev
         pending: int | None = None  # seq of an entry whose prev link is broken
+        # Unsigned tail: every entry must be signed by the key in charge at its position.
+        tail_keys = EntryKeys(self.keys) if end_seq is None else None
+        in_charge = self.boundary_active
         # A torn last line is left out here: run() reports it, naming the line.
         for line in self.ledger.iter_lines(start_offset, strict=False):
             leaf = leaf_hash(line)
@@ -257,6 +280,17 @@ class _Run:
                                                        "payload_digest: the payload was edited")
             if not link_ok:
                 pending = seq
+            if tail_keys is not None and in_charge is not None and link_ok:
+                problem = tail_keys.check(entry, self.ledger.origin, in_charge)
+                if problem is not None:
+                    raise self.entry_problem(
+                        seq, seq + 1, f"not covered by a checkpoint, and {problem}",
+                        hint="remove it by restoring entries.jsonl from a backup; no DockLock "
+                             "command will sign over it")
+                if entry.type.value == "key-rotation":
+                    new_key = entry.payload.get("new_key")
+                    if isinstance(new_key, dict):
+                        in_charge = str(new_key.get("keyid", in_charge))
             prev_leaf = leaf
             seq += 1
         if seq == start_seq:
@@ -287,8 +321,13 @@ class _Run:
     # -- the whole pass
 
     def run(self, from_checkpoint: bool) -> dict[str, Any]:
+        self.check_identity()
         self.load_checkpoints()
         tree = self.ledger.load_tree()
+        if tree is None and self.ledger.tree_path.exists():
+            self.warnings.append("tree.json is unreadable or malformed; it is only a cache "
+                                 "(the next command rebuilds it), but nothing DockLock wrote "
+                                 "looks like that: check who changed it")
         if tree is not None and tree.size:
             self.tree_head, self.tree_size = tree.head, tree.size
         records = self.records
@@ -299,7 +338,10 @@ class _Run:
         if from_checkpoint and records:
             start = max(0, len(records) - 2)
             base = records[start]
-            self.check_signature(start + 1, base)  # any trusted key may sign the base
+            # Any trusted key may sign the base (the chain before it is not read); the key
+            # in charge at the end must still be the current one.
+            self.active = None
+            self.check_signature(start + 1, base)
             rng = base.compact_range()
             if rng.root() != base.root:
                 raise self.cp_problem(start + 1, "its compact range hint does not hash to its "
@@ -310,10 +352,12 @@ class _Run:
             start += 1
         verified_from = rng.size
         self.boundary = (rng.size, offset, prev_leaf)
+        self.boundary_active = self.active
 
         # Checkpoints at the starting size (e.g. of an empty tree) need no entries.
         while start < len(records) and records[start].size == rng.size:
             self._at_checkpoint(start, rng, offset)
+            self.boundary_active = self.active
             start += 1
 
         sha = hashlib.sha256
@@ -368,6 +412,7 @@ class _Run:
                             rng.size = size
                             self._at_checkpoint(next_index, rng, offset)
                             self.boundary = (size, offset, prev_leaf)
+                            self.boundary_active = self.active
                             next_index += 1
                             next_size = (records[next_index].size if next_index < len(records)
                                          else -1)
@@ -414,8 +459,38 @@ class _Run:
                 hint="if the first DockLock command crashed before signing, the next plan "
                      "or apply signs one; otherwise restore checkpoints.jsonl from a "
                      "backup: without it nothing proves who wrote these entries"))
+        if self.active is not None and self.active != self.keys.current and (
+                records or size):
+            raise _Found(Problem(
+                "keys", f"the key in charge at the end of the ledger is {self.active[:16]}, "
+                        f"but the current key of {Path(self.keys.source).name} is "
+                        f"{self.keys.current[:16]}: the ledger was signed by a retired key, "
+                        "or rolled back to before a `keys rotate`",
+                str(self.ledger.checkpoints_path),
+                hint="restore the ledger from a backup (a retired key cannot extend it)"))
         return {"entries": size, "verified_from": verified_from, "root": rng.root(),
                 "tail": size - (records[-1].size if records else 0)}
+
+    def check_identity(self) -> None:
+        """A4/B9: docklock.pub names the ledger it has signed; it must be this one, and
+        it must still be there."""
+        marker = self.keys.ledger
+        if not marker:
+            return
+        source = Path(self.keys.source).name
+        empty = (not self.ledger.entries_path.exists() or self.ledger._entries_size() == 0) \
+            and not any(self.ledger.checkpoint_lines())
+        if empty:
+            raise _Found(Problem(
+                "keys", f"the ledger is missing: {source} records that ledger {marker} was "
+                        f"signed, but {self.ledger.dir} holds no entries and no checkpoints",
+                str(self.ledger.dir),
+                hint="restore .docklock/ledger from a backup; it was deleted"))
+        if marker != self.ledger.origin:
+            raise _Found(Problem(
+                "keys", f"this ledger is {self.ledger.origin}, but {source} records ledger "
+                        f"{marker}: the ledger was replaced", str(self.ledger.dir),
+                hint="restore .docklock/ledger (and ledger.json) from a backup"))
 
     @staticmethod
     def _tree_matches(tree: TreeState | None, offset: int, stack: list[bytes],
@@ -479,7 +554,7 @@ def verify_ledger(paths: WorkspacePaths, *, keyring: Keyring | None = None,
         checked_checkpoints=run.checked, verified_from=int(result["verified_from"]),
         unsigned_tail=int(result["tail"]), keys=tuple(run.signers),
         root=base64.b64encode(result["root"]).decode("ascii"),
-        seconds=time.perf_counter() - started, problem=problem)
+        seconds=time.perf_counter() - started, problem=problem, warnings=tuple(run.warnings))
 
 
 # ------------------------------------------------------------------ inclusion proofs
@@ -551,9 +626,49 @@ def prove_inclusion(ledger: Ledger, seq: int) -> InclusionProof:
                           tuple(path), cp.note, cp.keyid)
 
 
+def keys_for_size(keyring: Keyring, size: int) -> tuple[str, ...]:
+    """Key ids allowed to sign a checkpoint of `size` (issue 11 A1, for offline proofs).
+
+    `keys rotate` records each key's interval in docklock.pub; before any rotation only
+    the current (= genesis) key signs. A keyring from before intervals were recorded that
+    lists several keys trusts only its current key offline (`ledger verify` still walks
+    the chain)."""
+    if not keyring.spans:
+        return (keyring.current,)
+    allowed = []
+    for keyid in keyring.trusted_keyids():
+        span = keyring.span(keyid)
+        if span is not None and span[0] <= size and (span[1] is None or size <= span[1]):
+            allowed.append(keyid)
+    return tuple(allowed)
+
+
 def verify_inclusion_proof(proof: InclusionProof, keys: KeyLookup) -> Entry:
-    """Check a proof offline: the checkpoint's hybrid signature, then the Merkle path."""
-    note, _ = open_note(proof.checkpoint, proof.origin, keys)
+    """Check a proof offline: the checkpoint's hybrid signature by a key that was in
+    charge at its size, then the Merkle path."""
+    if isinstance(keys, Keyring):
+        allowed = keys_for_size(keys, proof.tree_size)
+        if not allowed:
+            raise ProofError(f"no key of {keys.source} was in charge at size "
+                             f"{proof.tree_size}")
+        note = None
+        failure: SignatureError | None = None
+        for keyid in allowed:
+            try:
+                note, _ = open_note(proof.checkpoint, proof.origin, keys, only_keyid=keyid)
+                break
+            except SignatureError as exc:
+                failure = exc
+        if note is None:
+            assert failure is not None
+            raise ProofError(
+                f"the checkpoint is not signed by the key in charge at size "
+                f"{proof.tree_size} ({', '.join(k[:16] for k in allowed)}): "
+                f"{failure.message}",
+                hint="a retired key may only sign checkpoints of its own interval") \
+                from failure
+    else:
+        note, _ = open_note(proof.checkpoint, proof.origin, keys)
     body = CheckpointBody.parse(note.text)
     if body.origin != proof.origin or body.size != proof.tree_size:
         raise ProofError(f"proof claims {proof.origin} size {proof.tree_size}, but the "

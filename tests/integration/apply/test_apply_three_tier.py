@@ -109,6 +109,7 @@ def test_saved_plan_applies_once_and_is_then_stale(podman: PodmanHarness,
                                                    tmp_path: Path) -> None:
     ws = make_workspace(tmp_path / "ws", "saved", three_tier(podman.image)
                         .split("---\n")[0])
+    assert cli(podman, ws, "keys", "init").returncode == 0  # plan never creates a key
     planned = cli(podman, ws, "plan", "--out", str(ws / "p.plan"))
     assert planned.returncode == 0, planned.stderr
     applied = cli(podman, ws, "apply", str(ws / "p.plan"))
@@ -175,6 +176,7 @@ def test_create_finding_its_own_container_adopts_it(podman: PodmanHarness,
     # A plan made before the containers existed, applied after they were created but never
     # recorded (what a crash between create and the state write leaves behind).
     ws = make_workspace(tmp_path / "ws", "race2", three_tier(podman.image))
+    assert cli(podman, ws, "keys", "init").returncode == 0  # plan never creates a key
     planned = cli(podman, ws, "plan", "--out", str(ws / "early.plan"))
     assert planned.returncode == 0, planned.stderr
     apply_ok(podman, ws)

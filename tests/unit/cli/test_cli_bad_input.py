@@ -211,6 +211,7 @@ def test_good_out_path_still_saves_the_plan(ws: Path, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "saved"
     out.mkdir()
+    assert main(["keys", "init", "-C", str(ws)]) == 0  # plan never creates a key (#11 B8)
     assert main(["plan", "-C", str(ws), "--no-refresh", "--out", str(out / "p.json")]) == 0
     capsys.readouterr()
     assert sorted(p.name for p in out.iterdir()) == ["p.json"]  # no probe file left

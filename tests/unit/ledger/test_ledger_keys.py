@@ -194,7 +194,9 @@ def test_passphrase_encrypts_the_private_key(workspace: WorkspacePaths,
     monkeypatch.setenv("DOCKLOCK_KEY_PASSPHRASE", "correct horse")
     signer = init_keys(workspace)
     text = signing_key_path(workspace).read_text()
-    assert text.count("-----BEGIN ENCRYPTED PRIVATE KEY-----") == 2
+    # A5: one scrypt-sealed block, no PBKDF2 PKCS#8 and no private key in clear.
+    assert text.count("-----BEGIN DOCKLOCK ENCRYPTED KEY-----") == 1
+    assert "ENCRYPTED PRIVATE KEY" not in text and "BEGIN PRIVATE KEY" not in text
     assert load_signer(workspace).keyid == signer.keyid
     monkeypatch.setenv("DOCKLOCK_KEY_PASSPHRASE", "wrong")
     with pytest.raises(KeyMaterialError):
@@ -244,3 +246,53 @@ def test_corrupt_keyring_is_reported(tmp_path: Path) -> None:
     path.write_text("not json")
     with pytest.raises(KeyMaterialError):
         Keyring.load(path)
+
+
+def test_sealed_key_uses_scrypt_with_stored_parameters(workspace: WorkspacePaths,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A5: the KDF is scrypt (memory-hard), its parameters travel in the file, and any
+    change to the sealed block (parameters included) is refused, not mis-decrypted."""
+    import base64
+    import json
+
+    monkeypatch.setenv("DOCKLOCK_KEY_PASSPHRASE", "correct horse")
+    init_keys(workspace)
+    data = signing_key_path(workspace).read_bytes()
+    begin = data.index(keys_module.SEALED_BEGIN) + len(keys_module.SEALED_BEGIN)
+    blob = base64.b64decode(b"".join(data[begin:data.index(keys_module.SEALED_END)].split()))
+    aad, _box = blob.split(b"\n", 1)
+    params = json.loads(aad)
+    assert params["kdf"] == "scrypt" and params["n"] >= 1 << 16 and params["r"] == 8
+    assert params["cipher"] == "aes-256-gcm"
+    # weaken the stored cost: the parameters are authenticated, so this fails to open
+    weaker = aad.replace(b'"n":65536', b'"n":1024')
+    assert weaker != aad
+    tampered_blob = base64.b64encode(weaker + b"\n" + _box)
+    tampered = (data[:begin] + b"\n" + tampered_blob + b"\n"
+                + data[data.index(keys_module.SEALED_END):])
+    signing_key_path(workspace).write_bytes(tampered)
+    with pytest.raises(KeyMaterialError, match="wrong passphrase"):
+        load_signer(workspace)
+
+
+def test_old_pbkdf2_encrypted_key_files_still_load(workspace: WorkspacePaths,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A5: a key file written by the old code path (two PKCS#8 PEM blocks encrypted with
+    cryptography's BestAvailableEncryption, i.e. PBKDF2) still loads."""
+    from cryptography.hazmat.primitives import serialization
+
+    signer = HybridSigner.generate()
+    enc = serialization.BestAvailableEncryption(b"old secret")
+    fmt, pem = serialization.PrivateFormat.PKCS8, serialization.Encoding.PEM
+    old = (f"# docklock hybrid signing key {signer.alg.name} keyid {signer.keyid}\n"
+           f"# created {signer.public_key.created}\n").encode()
+    old += signer._mldsa.private_bytes(pem, fmt, enc) + signer._ed.private_bytes(pem, fmt, enc)
+    assert old.count(b"-----BEGIN ENCRYPTED PRIVATE KEY-----") == 2
+    keys_module.private_folder(signing_key_path(workspace).parent)
+    signing_key_path(workspace).write_bytes(old)
+    os.chmod(signing_key_path(workspace), 0o600)
+    monkeypatch.setenv("DOCKLOCK_KEY_PASSPHRASE", "old secret")
+    loaded = load_signer(workspace)
+    assert loaded.keyid == signer.keyid
+    # and re-saving it (e.g. keys export/import, rotate) writes the new sealed format
+    assert keys_module.SEALED_BEGIN in loaded.to_pem("old secret")

@@ -116,6 +116,8 @@ def test_saved_plans_are_signed_deterministic_and_bound(
         ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
     paths = WorkspacePaths(ws)
     one, two = ws / "one.plan", ws / "two.plan"
+    # plan never creates a key (issue 11 B8); saving a signed plan needs one
+    assert run(capsys, "keys", "init", "-C", str(ws))[0] == 0
     assert run(capsys, "plan", "-C", str(ws), "--no-refresh", "--out", str(one))[0] == 0
     assert run(capsys, "plan", "-C", str(ws), "--no-refresh", "--out", str(two))[0] == 0
     envelope = json.loads(one.read_text())

@@ -63,6 +63,9 @@ def test_plan_records_policy_digest_warnings_and_a_ledger_entry(
     text = (ws / "specs" / "api.yaml").read_text()
     (ws / "specs" / "api.yaml").write_text(
         "\n".join(line for line in text.splitlines() if "healthcheck" not in line) + "\n")
+    # plan records only where the signing key exists; it never creates one (#11 B8)
+    assert main(["keys", "init", "-C", str(ws)]) == 0
+    capsys.readouterr()
     code = main(["plan", "-C", str(ws), "--no-refresh", "--format", "json"])
     out = capsys.readouterr().out
     assert code == 0
