@@ -7,25 +7,40 @@ specs; and the text rendering of its `DriftReport`.
 Three views are kept apart (Terraform's "prior state" vs "refreshed state"):
 - drift proper, `DriftReport.items`: live Podman differs from what the last apply
   recorded — an object removed, a container stopped, an object changed out of band
-  (config-hash label, id, image), or a labelled object no apply recorded ("unmanaged",
-  e.g. a `podman run` that copied our labels, or a crash between create and save);
+  (config-hash label, id, image, name, network membership and aliases, published
+  ports, mounts, limits), unhealthy, or a labelled object no apply recorded
+  ("unmanaged", e.g. a `podman run` that copied our labels, or a crash between create
+  and save);
 - pending changes, `DriftReport.pending`: the specs differ from the recorded state
   (not applied yet). They are reported but are not drift: git already knows them;
 - a Job's run-once container is meant to exit: exited 0 is not drift, running is not
   either (it is on its way), exited non-zero is `failed` (the next apply re-runs it),
   and created but never started is `stopped`;
-- nothing here writes: no state, no Podman call (the caller lists live objects).
+- nothing here writes: no state; the only Podman reads go through `read_live`, the one
+  live view that `drift` and `cluster health` share (so they agree by construction).
+
+Which field drift can see, and from where (Podman 4.3, measured):
+- the list call: running state, health, name, image, config-hash label, network
+  membership (`podman network connect|disconnect`), published ports, mount
+  destinations;
+- an inspect of each running recorded container (`read_live(..., inspect=True)`):
+  network aliases (`network connect --alias`) and memory/CPU/pids limits as Podman's
+  container config holds them. Podman 4.3's `podman update` changes the cgroup but
+  neither inspect nor stats report the new value, so there it is not observable;
+  later Podman versions record it in the config and drift then reports it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from docklock.objects import (
     LABEL_ADDRESS,
+    ContainerConfig,
+    ContainerDetail,
     DesiredObject,
     LiveObject,
     LiveState,
@@ -35,6 +50,7 @@ from docklock.objects import (
     same_id,
     short_id,
 )
+from docklock.plan import LiveReader as PlanReader
 from docklock.render import is_job, is_job_labels
 from docklock.state import RecordedObject, State
 
@@ -50,6 +66,7 @@ class DriftKind(StrEnum):
     CHANGED = "changed"  # live config hash, id or image differs from the record
     UNMANAGED = "unmanaged"  # labelled with this cluster but not in state
     FAILED = "failed"  # a job's container exited non-zero
+    UNHEALTHY = "unhealthy"  # runs, but its last healthcheck failed
 
 
 class PendingKind(StrEnum):
@@ -69,11 +86,14 @@ class DriftItem:
     recorded_id: str | None = None
     live_id: str | None = None
     live_status: str = ""
+    # The fields that differ, e.g. ("networks", "ports"): what a script keys on.
+    fields: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind.value, "key": self.key,
                 "object_kind": self.object_kind.value, "name": self.name,
                 "address": self.address, "details": list(self.details),
+                "fields": list(self.fields),
                 "recorded_id": self.recorded_id, "live_id": self.live_id,
                 "live_status": self.live_status}
 
@@ -81,7 +101,7 @@ class DriftItem:
     def from_dict(cls, d: Mapping[str, Any]) -> DriftItem:
         return cls(DriftKind(d["kind"]), d["key"], ObjectKind(d["object_kind"]), d["name"],
                    d["address"], tuple(d.get("details", ())), d.get("recorded_id"),
-                   d.get("live_id"), d.get("live_status", ""))
+                   d.get("live_id"), d.get("live_status", ""), tuple(d.get("fields", ())))
 
 
 @dataclass(frozen=True)
@@ -179,6 +199,7 @@ def detect_drift(
         {ObjectKind.CONTAINER})
     recorded = state.objects_by_key()
     items: list[DriftItem] = []
+    renamed_to: set[str] = set()  # live keys already reported as a recorded object renamed
     checked = 0
     for key in sorted(recorded):
         address, rec = recorded[key]
@@ -187,27 +208,38 @@ def detect_drift(
         checked += 1
         lv = live.objects.get(key)
         if lv is None:
+            moved = _renamed(rec, live, recorded, kinds, cluster)
+            if moved is not None:
+                renamed_to.add(moved.key)
+                items.append(DriftItem(
+                    DriftKind.CHANGED, key, rec.kind, rec.name, address,
+                    (f"renamed to {moved.name} outside DockLock (`podman rename`)",),
+                    rec.id, moved.id, moved.status, ("name",)))
+                continue
             items.append(DriftItem(DriftKind.REMOVED, key, rec.kind, rec.name, address,
                                    (f"recorded {rec.kind.value} {short_id(rec.id)} is gone "
                                     "from Podman",), rec.id, None, ""))
             continue
-        details: list[str] = []
+        found: list[tuple[str, str]] = []  # (field, what differs)
         if lv.config_hash and lv.config_hash != rec.config_hash:
-            details.append(f"config-hash label {short_id(lv.config_hash)}, recorded "
-                           f"{short_id(rec.config_hash)}")
+            found.append(("config-hash", f"config-hash label {short_id(lv.config_hash)}, "
+                                         f"recorded {short_id(rec.config_hash)}"))
         if not same_id(lv.id, rec.id):
-            details.append(f"id {short_id(lv.id)}, recorded {short_id(rec.id)} (re-created "
-                           "outside DockLock)")
+            found.append(("id", f"id {short_id(lv.id)}, recorded {short_id(rec.id)} "
+                                "(re-created outside DockLock)"))
         if rec.kind is ObjectKind.CONTAINER:
             image = _image_drift(rec, lv)
             if image:
-                details.append(image)
+                found.append(("image", image))
             live_address = lv.labels.get(LABEL_ADDRESS)
             if live_address and live_address != address:
-                details.append(f"address label {live_address}, recorded {address}")
-        if details:
+                found.append(("address", f"address label {live_address}, recorded {address}"))
+            if same_id(lv.id, rec.id):  # a re-created container differs everywhere anyway
+                found.extend(container_field_drift(rec, lv))
+        if found:
             items.append(DriftItem(DriftKind.CHANGED, key, rec.kind, rec.name, address,
-                                   tuple(details), rec.id, lv.id, lv.status))
+                                   tuple(d for _, d in found), rec.id, lv.id, lv.status,
+                                   tuple(dict.fromkeys(f for f, _ in found))))
         if rec.kind is not ObjectKind.CONTAINER:
             continue
         if is_job(rec.config) or is_job_labels(lv.labels):
@@ -218,10 +250,15 @@ def detect_drift(
             code = f" (exit code {lv.exit_code})" if lv.exit_code is not None else ""
             items.append(DriftItem(DriftKind.STOPPED, key, rec.kind, rec.name, address,
                                    (f"container is {lv.status or 'not running'}{code}",),
-                                   rec.id, lv.id, lv.status))
+                                   rec.id, lv.id, lv.status, ("status",)))
+        elif lv.health == "unhealthy":
+            items.append(DriftItem(DriftKind.UNHEALTHY, key, rec.kind, rec.name, address,
+                                   ("container runs but its last healthcheck failed",),
+                                   rec.id, lv.id, lv.status, ("health",)))
     for key in sorted(live.objects):
         lv = live.objects[key]
-        if key in recorded or lv.kind not in kinds or not is_managed(lv.labels, cluster):
+        if (key in recorded or key in renamed_to or lv.kind not in kinds
+                or not is_managed(lv.labels, cluster)):
             continue
         items.append(DriftItem(DriftKind.UNMANAGED, key, lv.kind, lv.name,
                                lv.labels.get(LABEL_ADDRESS, ""),
@@ -232,6 +269,169 @@ def detect_drift(
                        live.api_calls, state.serial)
 
 
+def _renamed(rec: RecordedObject, live: LiveState,
+             recorded: Mapping[str, tuple[str, RecordedObject]],
+             kinds: Collection[ObjectKind], cluster: str) -> LiveObject | None:
+    """The live object that is `rec` under another name (same id), if any."""
+    if not rec.id:
+        return None
+    for key in sorted(live.objects):
+        lv = live.objects[key]
+        if (key not in recorded and lv.kind is rec.kind and lv.kind in kinds and lv.id
+                and same_id(lv.id, rec.id) and is_managed(lv.labels, cluster)):
+            return lv
+    return None
+
+
+def _recorded_container(rec: RecordedObject) -> ContainerConfig | None:
+    """The container config apply created `rec` from (None for a partial record)."""
+    try:
+        return ContainerConfig.from_dict(rec.config)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def container_field_drift(rec: RecordedObject, lv: LiveObject) -> list[tuple[str, str]]:
+    """(field, what differs) for each field Podman lets someone change after create.
+
+    Judged against the recorded config (what apply asked Podman for), and only for
+    fields the live view observed (None / no detail: not judged).
+    """
+    cfg = _recorded_container(rec)
+    if cfg is None:
+        return []
+    found: list[tuple[str, str]] = []
+    if lv.networks is not None:
+        found.extend(("networks", d) for d in _network_drift(cfg, lv.networks))
+    if lv.ports is not None and lv.status in _UP:
+        # A stopped container publishes nothing: that is "stopped", not a port change.
+        found.extend(("ports", d) for d in _port_drift(cfg, lv.ports))
+    if lv.mounts is not None:
+        missing = sorted({m.target for m in cfg.mounts} - set(lv.mounts))
+        if missing:
+            found.append(("mounts", f"{', '.join(missing)} not mounted (recorded)"))
+    if lv.detail is not None:
+        found.extend(_detail_drift(cfg, lv, lv.detail))
+    return found
+
+
+def _network_drift(cfg: ContainerConfig, live: Sequence[str]) -> list[str]:
+    have = set(live)
+    if cfg.cage.network_none:
+        extra = sorted(have - {"none"})
+        return [f"connected to network {', '.join(extra)}, but its cage allows no "
+                "network"] if extra else []
+    if not cfg.networks:
+        # Created on Podman's default network, whose name Podman's configuration decides.
+        if len(have) == 1:
+            return []
+        return [f"connected to {len(have)} networks ({', '.join(sorted(have)) or 'none'}), "
+                "created on Podman's default network only"]
+    out: list[str] = []
+    missing = sorted(set(cfg.networks) - have)
+    extra = sorted(have - set(cfg.networks))
+    if missing:
+        out.append(f"not connected to network {', '.join(missing)} (recorded; "
+                   "disconnected outside DockLock)")
+    if extra:
+        out.append(f"connected to network {', '.join(extra)}, not recorded (connected "
+                   "outside DockLock)")
+    return out
+
+
+def _port_key(text: str) -> tuple[str, str, str, str] | None:
+    """`127.0.0.1:8080->80/tcp` → (host ip, host port, container port, protocol)."""
+    left, sep, right = text.partition("->")
+    if not sep:
+        return None
+    host_ip, _, host_port = left.rpartition(":")
+    container, _, proto = right.partition("/")
+    return host_ip, host_port, container, proto or "tcp"
+
+
+def _port_drift(cfg: ContainerConfig, live: Sequence[str]) -> list[str]:
+    if cfg.cage.network_none:
+        return [f"publishes {p}, but its cage allows no network" for p in live]
+    have = [k for k in (_port_key(p) for p in live) if k is not None]
+    out: list[str] = []
+    for p in cfg.ports:
+        want = (p.hostIp, "" if p.host is None else str(p.host), str(p.container), p.protocol)
+        match = next((k for k in have if k[2:] == want[2:] and k[0] == want[0]
+                      and (not want[1] or k[1] == want[1])), None)
+        if match is None:
+            host = f"{p.hostIp}:{p.host}" if p.host is not None else p.hostIp
+            out.append(f"port {host}->{p.container}/{p.protocol} not published (recorded)")
+        else:
+            have.remove(match)
+    out.extend(f"publishes {ip}:{hp}->{cp}/{proto}, not recorded"
+               for ip, hp, cp, proto in have)
+    return out
+
+
+def _detail_drift(cfg: ContainerConfig, lv: LiveObject,
+                  detail: ContainerDetail) -> list[tuple[str, str]]:
+    from docklock.cage.podman_args import CPU_PERIOD_US
+    from docklock.errors import DockLockError
+    from docklock.units import memory_bytes
+
+    found: list[tuple[str, str]] = []
+    memory = cfg.memory or cfg.cage.memory
+    try:
+        want_memory = memory_bytes(memory) if memory else 0
+    except DockLockError:
+        want_memory = detail.memory  # a record drift cannot read: not judged
+    if detail.memory != want_memory:
+        found.append(("memory", f"memory limit {detail.memory or 'none'}, recorded "
+                                f"{want_memory or 'none'} (`podman update`)"))
+    want_quota = int(cfg.cpus * CPU_PERIOD_US) if cfg.cpus else 0
+    if detail.cpu_quota != want_quota and (want_quota or detail.cpu_quota > 0):
+        found.append(("cpus", f"CPU quota {detail.cpu_quota or 'none'}, recorded "
+                              f"{want_quota or 'none'} (`podman update`)"))
+    want_pids = cfg.pids_limit or cfg.cage.pids_limit
+    if want_pids and detail.pids_limit != want_pids:
+        found.append(("pids", f"pids limit {detail.pids_limit}, recorded {want_pids}"))
+    own = {cfg.name, lv.id[:12]}  # Podman's automatic aliases
+    for net in sorted(detail.aliases):
+        extra = sorted(set(detail.aliases[net]) - own)
+        if extra:
+            found.append(("aliases", f"network {net}: alias {', '.join(extra)} added "
+                                     "outside DockLock"))
+    return found
+
+
+class LiveReader(PlanReader, Protocol):
+    """What `read_live` needs from a Podman connection (PodmanRuntime has it): plan's
+    refresh plus the inspect of what no list shows."""
+
+    def container_details(
+            self, names: Iterable[str]) -> tuple[dict[str, ContainerDetail], int]: ...
+
+
+def read_live(reader: LiveReader, cluster: str, state: State,
+              kinds: Collection[ObjectKind], *,
+              inspect: bool = True) -> tuple[LiveState, frozenset[ObjectKind]]:
+    """The live view `drift` and `cluster health` judge: plan's refresh (one list call
+    per kind in use) plus, with `inspect`, one inspect per running recorded container
+    for the fields no list shows (aliases, limits). `LiveState.api_calls` counts all."""
+    from docklock.plan import refresh_live
+
+    live, listed = refresh_live(reader, cluster, kinds)
+    if not inspect:
+        return live, listed
+    recorded = {rec.name for _, rec in state.objects_by_key().values()
+                if rec.kind is ObjectKind.CONTAINER}
+    names = sorted(lv.name for lv in live.objects.values()
+                   if lv.kind is ObjectKind.CONTAINER and lv.name in recorded
+                   and lv.status in _UP)
+    if not names:
+        return live, listed
+    details, calls = reader.container_details(names)
+    objects = {key: (replace(lv, detail=details[lv.name])
+                     if lv.kind is ObjectKind.CONTAINER and lv.name in details else lv)
+               for key, lv in live.objects.items()}
+    return LiveState(objects, live.api_calls + calls), listed
+
+
 def _job_drift(key: str, address: str, rec: RecordedObject,
                lv: LiveObject) -> DriftItem | None:
     """A job container is judged by how its run ended, not by whether it runs."""
@@ -240,12 +440,13 @@ def _job_drift(key: str, address: str, rec: RecordedObject,
         if code == 0:
             return None
         return DriftItem(DriftKind.FAILED, key, rec.kind, rec.name, address,
-                         (f"job exited with code {code}",), rec.id, lv.id, lv.status)
+                         (f"job exited with code {code}",), rec.id, lv.id, lv.status,
+                         ("exit-code",))
     if lv.status in _JOB_ON_ITS_WAY:
         return None
     return DriftItem(DriftKind.STOPPED, key, rec.kind, rec.name, address,
                      (f"job container is {lv.status or 'in an unknown state'}, never ran "
-                      "to completion",), rec.id, lv.id, lv.status)
+                      "to completion",), rec.id, lv.id, lv.status, ("status",))
 
 
 def _pending(desired: Sequence[DesiredObject],
@@ -271,7 +472,11 @@ def _pending(desired: Sequence[DesiredObject],
 
 _WORD = {DriftKind.REMOVED: "removed", DriftKind.STOPPED: "stopped",
          DriftKind.CHANGED: "changed out of band", DriftKind.UNMANAGED: "unmanaged",
-         DriftKind.FAILED: "failed"}
+         DriftKind.FAILED: "failed", DriftKind.UNHEALTHY: "unhealthy"}
+# Changes that keep the config-hash label: `plan` sees no change for them, so the way
+# back is a forced re-create of the recorded address.
+_REPLACE_FIELDS = frozenset({"networks", "aliases", "ports", "mounts", "memory", "cpus",
+                             "pids", "name"})
 _PENDING_WORD = {PendingKind.NOT_APPLIED: "in the specs, not applied yet",
                  PendingKind.SPEC_CHANGED: "spec changed since the last apply",
                  PendingKind.NOT_IN_SPECS: "recorded but no longer in the specs"}
@@ -289,8 +494,16 @@ def render_drift_text(report: DriftReport) -> str:
                          f"({item.address or 'no address label'})")
             lines.extend(f"  {'':<20}   {d}" for d in item.details)
         lines.append("")
-        lines.append("Run `docklock plan` to see how apply would restore them, or "
-                     "`docklock apply` to do it.")
+        forced = sorted({i.address for i in report.items
+                         if i.address and _REPLACE_FIELDS.intersection(i.fields)})
+        if forced:
+            lines.append("Changed in place (the config-hash label still matches, so plan "
+                         "shows no change): re-create with "
+                         + " ".join(["`docklock apply"]
+                                    + [f"--replace {a}" for a in forced]) + "`.")
+        if len(forced) < len({i.address for i in report.items}) or not forced:
+            lines.append("Run `docklock plan` to see how apply would restore them, or "
+                         "`docklock apply` to do it.")
     else:
         lines.append(f"No drift: the {report.checked} recorded object(s) of cluster "
                      f"{report.cluster} match Podman.")

@@ -259,6 +259,13 @@ class LiveObject:
     image: str = ""
     exit_code: int | None = None
     ports: tuple[str, ...] = ()
+    # Containers, from the same list call: network names and mount destinations
+    # (None: the listing did not report them, so drift does not judge them).
+    networks: tuple[str, ...] | None = None
+    mounts: tuple[str, ...] | None = None
+    # Containers, from an inspect (drift and `cluster health` only): what `podman
+    # update` / `network connect --alias` can change and the list does not show.
+    detail: ContainerDetail | None = None
 
     @property
     def config_hash(self) -> str:
@@ -267,6 +274,23 @@ class LiveObject:
     @property
     def address(self) -> str:
         return self.labels.get(LABEL_ADDRESS, "")
+
+
+@dataclass(frozen=True)
+class ContainerDetail:
+    """Fields of one live container that only an inspect shows.
+
+    `memory` in bytes, `cpu_quota`/`cpu_period` in microseconds and `pids_limit` as
+    Podman reports them (0: no limit); `aliases` maps each network to the aliases the
+    container has on it, Podman's automatic ones included.
+    """
+
+    memory: int = 0
+    cpu_quota: int = 0
+    cpu_period: int = 0
+    pids_limit: int = 0
+    restart: str = ""
+    aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,16 @@ writes are atomic renames), list the cluster's containers with ONE Podman call, 
 print `docklock.status.compute_status` as a table or JSON. `cluster health --detailed`
 additionally runs each running container's healthcheck once (Podman without systemd
 never does on its own) and shows its output.
+
+`cluster health` judges the same live view with the same function as `docklock drift`
+(`docklock.drift.read_live` + `detect_drift`): the cluster is healthy only when every
+desired replica is ready AND drift finds nothing, so the two never disagree.
+
+Decision (issue 11 D26): status and health do not take the state lock. They are what
+an operator watches while an apply runs, and must neither wait for it nor make it fail.
+When an apply holds the lock they say so (who, since when) on stderr, and in JSON under
+`locked_by`, because rows may show objects the apply has not recorded yet. `drift`,
+whose verdict would be wrong mid-apply, takes the lock instead.
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ from docklock.errors import EXIT_CHANGES, EXIT_OK
 if TYPE_CHECKING:
     from docklock.load import Workspace
     from docklock.objects import DesiredObject
-    from docklock.state import State
+    from docklock.state import LockInfo, State
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -68,6 +78,7 @@ class Inputs:
     workspace: Workspace
     desired: tuple[DesiredObject, ...]
     state: State
+    locked_by: LockInfo | None = None  # a command holding the state lock right now
 
 
 def load_inputs(args: argparse.Namespace) -> Inputs:
@@ -79,8 +90,23 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
     paths = workspace_of(args)
     ws = load_workspace(paths, cue=getattr(args, "cue", None))
     rendered = render_workspace(ws)
-    state = StateStore(paths).read(cluster=ws.cluster_name)
-    return Inputs(ws, rendered.objects, state)
+    store = StateStore(paths)
+    state = store.read(cluster=ws.cluster_name)
+    return Inputs(ws, rendered.objects, state, store.active_holder())
+
+
+def _note_lock(inputs: Inputs, out: Output) -> None:
+    """Say that a command (an apply, usually) holds the lock: rows may be in flight."""
+    info = inputs.locked_by
+    if info is None:
+        return
+    since = f" since {info.since}" if info.since else ""
+    out.info(f"note: {info.command} holds the state lock (pid {info.pid} on {info.host}"
+             f"{since}): objects it is changing may not be recorded yet")
+
+
+def _lock_json(inputs: Inputs) -> dict[str, object] | None:
+    return None if inputs.locked_by is None else inputs.locked_by.to_dict()
 
 
 def cmd_status(args: argparse.Namespace, out: Output) -> int:
@@ -94,14 +120,19 @@ def cmd_status(args: argparse.Namespace, out: Output) -> int:
     all_ns = bool(getattr(args, "all_namespaces", True))
     report = report.only(kinds=tuple(args.kinds),
                          namespace=None if all_ns else getattr(args, "namespace", None))
+    _note_lock(inputs, out)
     if args.json:
-        out.json(report.to_dict())
+        body = report.to_dict()
+        body["locked_by"] = _lock_json(inputs)
+        out.json(body)
     else:
         out.line(render_status_table(report, show_namespace=all_ns).rstrip("\n"))
     return EXIT_OK
 
 
 def cmd_cluster_health(args: argparse.Namespace, out: Output) -> int:
+    from docklock.drift import detect_drift, read_live, render_drift_text
+    from docklock.plan import kinds_in_use
     from docklock.status import compute_status, refresh_health, render_status_table
 
     inputs = load_inputs(args)
@@ -109,23 +140,36 @@ def cmd_cluster_health(args: argparse.Namespace, out: Output) -> int:
     with connect_podman(args, ws) as runtime:
         rtt = runtime.ping()
         version = runtime.version()
-        live = runtime.list_live(ws.cluster_name)
+        # The same live view and the same judge as `docklock drift`.
+        live, kinds = read_live(runtime, ws.cluster_name, inputs.state,
+                                kinds_in_use(inputs.desired, inputs.state))
+        drift = detect_drift(inputs.state, live, cluster=ws.cluster_name, live_kinds=kinds)
         report = compute_status(inputs.desired, inputs.state, live, cluster=ws.cluster_name)
         if args.detailed:
             report = refresh_health(runtime, report)
+    healthy = report.healthy and not drift.has_drift
+    _note_lock(inputs, out)
     if args.json:
         body = report.to_dict()
+        body["healthy"] = healthy
+        body["drift"] = drift.to_dict()
+        body["locked_by"] = _lock_json(inputs)
         body["podman"] = {"url": runtime.url, "source": runtime.source, "version": version,
                           "ping_ms": round(rtt * 1000, 1)}
         out.json(body)
     else:
         out.line(f"Podman {version} at {runtime.url} ({runtime.source}), "
                  f"ping {rtt * 1000:.1f} ms")
-        verdict = "healthy" if report.healthy else "NOT healthy"
+        verdict = "healthy" if healthy else "NOT healthy"
         ready = sum(r.ready for r in report.resources)
         desired = sum(r.desired for r in report.resources)
+        drifted = f"; drift in {len(drift.items)} object(s)" if drift.has_drift else ""
         out.line(out.paint(f"Cluster {ws.cluster_name}: {verdict} ({ready}/{desired} "
-                           f"desired objects ready)", "green" if report.healthy else "red"))
+                           f"desired objects ready{drifted})",
+                           "green" if healthy else "red"))
         out.line()
         out.line(render_status_table(report, detailed=args.detailed).rstrip("\n"))
-    return EXIT_OK if report.healthy else EXIT_CHANGES
+        if drift.has_drift:
+            out.line()
+            out.line(out.paint(render_drift_text(drift).rstrip("\n"), "yellow"))
+    return EXIT_OK if healthy else EXIT_CHANGES

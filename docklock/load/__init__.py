@@ -41,6 +41,7 @@ from docklock.load.yaml import (
     PathItem,
     Positions,
     RawDocument,
+    data_limit_problem,
     parse_yaml,
     parse_yaml_precise,
 )
@@ -146,12 +147,24 @@ class LoadedFiles:
     parsed: list[ParsedFile] = field(default_factory=list)
 
 
+# One spec file: 10,000 services take about 3 MiB of YAML; a file past this bound is a
+# mistake (a log or a dump in a spec folder), refused before any parser sees it.
+MAX_FILE_BYTES = 32 * 1024 * 1024
+
+
 def _read(paths: WorkspacePaths, rel: str, out: LoadedFiles) -> bytes | None:
     try:
-        data = (paths.root / rel).read_bytes()
+        with (paths.root / rel).open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         out.diagnostics.append(Diagnostic(f"cannot read {rel}: {exc.strerror or exc}",
                                           Location(rel)))
+        return None
+    if len(data) > MAX_FILE_BYTES:
+        out.diagnostics.append(Diagnostic(
+            f"{rel} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB", Location(rel, 1, 1),
+            hint="split it into several spec files, or move non-spec files out of the "
+                 "spec folders"))
         return None
     out.files[rel] = hashlib.sha256(data).hexdigest()
     return data
@@ -203,6 +216,13 @@ def load_documents(paths: WorkspacePaths, *, cue: str | None = None,
 
 def _check(doc: RawDocument, schemas: SchemaSet, locate: Locator,
            diagnostics: list[Diagnostic]) -> Resource | None:
+    if doc.source != "yaml":  # the YAML readers enforce these bounds as they read
+        limit = data_limit_problem(doc.data)
+        if limit is not None:
+            path, message, hint = limit
+            diagnostics.append(Diagnostic(message, locate(doc, path),
+                                          path=format_path(path), hint=hint))
+            return None
     problems = schemas.check(doc.data)
     if problems:
         for p in problems:

@@ -184,7 +184,7 @@ def export_cue(paths: WorkspacePaths, contents: Mapping[str, bytes], *,
         return CueResult([], diags, calls=runner.calls - before)
     try:
         value = json.loads(out.stdout)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep output
         raise CueError(f"cue export printed invalid JSON: {exc}") from exc
     _write_cache(cache_file, value)
     return CueResult(_documents(value, texts), [], calls=runner.calls - before)

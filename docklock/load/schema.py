@@ -302,8 +302,22 @@ def _explain(error: jsonschema.ValidationError) -> list[SchemaProblem]:
     if v in ("minItems", "minLength") and not instance:
         return [SchemaProblem(path, "must not be empty", _description(schema))]
     if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        return [SchemaProblem(path, error.message)]
-    return [SchemaProblem(path, error.message, _description(schema))]
+        return [SchemaProblem(path, _bounded(error.message, instance))]
+    return [SchemaProblem(path, _bounded(error.message, instance), _description(schema))]
+
+
+_MESSAGE_MAX = 300
+
+
+def _bounded(message: str, instance: Any) -> str:
+    """jsonschema's message with the offending value cut to a prefix: a 100,000-character
+    string is reported, not echoed."""
+    shown = repr(instance)
+    if len(shown) > 80:
+        message = message.replace(shown, _short(instance))
+    if len(message) > _MESSAGE_MAX:
+        message = message[:_MESSAGE_MAX - 3] + "..."
+    return message
 
 
 def _yaml_scalar(value: Any) -> str:

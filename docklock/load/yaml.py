@@ -35,6 +35,7 @@ from ruamel.yaml.events import (
     ScalarEvent,
     SequenceEndEvent,
 )
+from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.resolver import VersionedResolver, implicit_resolvers
 from ruamel.yaml.scalarbool import ScalarBoolean
 
@@ -55,6 +56,17 @@ PathItem = str | int
 
 # A document that expands (through aliases) to more nodes than this is refused.
 MAX_NODES = 200_000
+# Bounds that keep every reader linear and every later stage (schemas, policies, the
+# model) far from Python's recursion limit. Specs nest about ten levels; a policy
+# assert a few more. Without a bound a 5,000-deep flow list took 49 s in the precise
+# reader and deeper ones never finished.
+MAX_DEPTH = 64
+# One string value: Linux's limit for one argument or env string (MAX_ARG_STRLEN) is
+# 128 KiB, so a longer value could never reach a container anyway.
+MAX_SCALAR_CHARS = 128 * 1024
+# An integer literal: no field needs more than 20 digits (a uint64 seed); Python refuses
+# to convert more than 4,300 (the limit against quadratic int parsing).
+MAX_INT_CHARS = 40
 TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 STR_TAG = "tag:yaml.org,2002:str"
 _STANDARD_TAGS = frozenset({
@@ -123,6 +135,18 @@ class _Suspicious(Exception):
     """The fast reader met something only the precise reader handles."""
 
 
+class _Refused(Exception):
+    """The fast reader found a bound broken, with its position: no need to re-read."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+def _long_int(text: str) -> bool:
+    return len(text) > MAX_INT_CHARS and _INT_RX.match(text) is not None
+
+
 def _to_int(text: str) -> int:
     """ruamel.yaml's YAML 1.2 integer construction (underscores allowed, 0o/0x/0b)."""
     s = text.replace("_", "")
@@ -180,6 +204,8 @@ def _resolve(text: str) -> Any:
         if _FLOAT_RX.match(text):
             return _to_float(text)
         if _INT_RX.match(text):
+            if len(text) > MAX_INT_CHARS:
+                raise _Suspicious("long integer")  # the precise reader locates it
             return _to_int(text)
         return text  # timestamps stay strings
     if c in "tTfF":
@@ -230,6 +256,11 @@ def _fast(text: str) -> list[tuple[int, Any, int, int]]:
         if cls is scalar_e:
             if e.anchor is not None:
                 raise _Suspicious("anchor")
+            if len(e.value) > MAX_SCALAR_CHARS or (e.implicit[0] and _long_int(e.value)):
+                # Located here: re-reading megabytes precisely would take seconds.
+                problem = _scalar_problem(e, "")
+                if problem is not None:
+                    raise _Refused(problem)
             if e.implicit[0]:
                 value = cached(e.value, miss)  # inlined resolve_plain cache hit
                 if value is miss:
@@ -260,6 +291,8 @@ def _fast(text: str) -> list[tuple[int, Any, int, int]]:
             elif is_map and key is _NO_KEY:
                 raise _Suspicious("complex key")
             stack.append((cur, is_map, key))
+            if len(stack) > MAX_DEPTH:
+                raise _Suspicious("deep nesting")  # the precise reader locates it
             if cls is map_s:
                 cur, is_map = {}, True
             else:
@@ -290,6 +323,11 @@ def parse_yaml(text: str, file: str) -> ParsedFile:
     if FAST_AVAILABLE:
         try:
             found = _fast(text)
+        except _Refused as exc:
+            d = exc.diagnostic
+            where = Location(file, d.location.line, d.location.column) if d.location \
+                else Location(file)
+            return ParsedFile(file, [], [Diagnostic(d.message, where, hint=d.hint)])
         except (_Suspicious, _pyyaml.YAMLError, RecursionError):
             pass
         else:
@@ -324,7 +362,20 @@ def _loc(file: str, mark: Any) -> Location:
     return Location(file, int(mark.line) + 1, int(mark.column) + 1)
 
 
-def _yaml_error(file: str, exc: YAMLError) -> Diagnostic:
+def _yaml_error(file: str, exc: YAMLError, text: str = "") -> Diagnostic:
+    if isinstance(exc, ReaderError):
+        # A character YAML forbids (NUL, other control characters): ruamel gives only
+        # its offset in the text, so the line and column are counted here.
+        pos = max(0, min(int(exc.position), len(text)))
+        line = text.count("\n", 0, pos) + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        char = exc.character
+        code = ord(char) if isinstance(char, str) and char else int(char or 0)
+        return Diagnostic(f"invalid YAML: the character U+{code:04X} is not allowed here",
+                          Location(file, line, col),
+                          hint="remove it: YAML allows printable characters, tabs and line "
+                               "breaks only (write control characters as \\uXXXX escapes "
+                               "in a double-quoted string)")
     if isinstance(exc, MarkedYAMLError):
         problem = str(exc.problem or exc.context or "invalid YAML")
         mark = exc.problem_mark or exc.context_mark
@@ -363,6 +414,10 @@ def _scan(text: str, file: str) -> _Scan:
             size = 0
             if isinstance(e, ScalarEvent):
                 size = 1
+                problem = _scalar_problem(e, file)
+                if problem is not None:
+                    out.diagnostics.append(problem)
+                    break
                 if e.end_mark is not None and e.end_mark.line > e.start_mark.line:
                     out.scalar_lines.update(range(e.start_mark.line + 1, e.end_mark.line + 1))
                 if e.anchor:
@@ -396,6 +451,9 @@ def _scan(text: str, file: str) -> _Scan:
                 if e.anchor:
                     open_anchors.add(e.anchor)
                 frames.append([e.anchor, 1, isinstance(e, MappingStartEvent), True, {}])
+                if len(frames) > MAX_DEPTH:
+                    out.diagnostics.append(_too_deep(file, e.start_mark))
+                    break
                 continue
             elif isinstance(e, (MappingEndEvent, SequenceEndEvent)):
                 anchor, size, _m, _k, _s = frames.pop()
@@ -412,11 +470,36 @@ def _scan(text: str, file: str) -> _Scan:
             if frames:
                 frames[-1][1] += size
     except YAMLError as exc:
-        out.diagnostics.append(_yaml_error(file, exc))
+        out.diagnostics.append(_yaml_error(file, exc, text))
         mark = getattr(exc, "problem_mark", None)
         out.stopped_at = int(mark.line) if mark is not None else 0
     out.failed = bool(out.diagnostics)
     return out
+
+
+def _too_deep(file: str, mark: Any) -> Diagnostic:
+    return Diagnostic(f"the YAML nests more than {MAX_DEPTH} levels deep here",
+                      _loc(file, mark),
+                      hint="DockLock specs nest about ten levels; flatten the value")
+
+
+def _scalar_problem(e: Any, file: str) -> Diagnostic | None:
+    """A value too long to be a spec value, or an integer too long to convert."""
+    value = e.value
+    if len(value) > MAX_SCALAR_CHARS:
+        return Diagnostic(
+            f"a value of {len(value):,} characters (at most {MAX_SCALAR_CHARS:,}): "
+            f"{value[:40]!r}...", _loc(file, e.start_mark),
+            hint="spec values end up as arguments or env of a process, which Linux "
+                 "limits to 128 KiB each")
+    tag = getattr(e.tag, "value", e.tag)
+    plain = not e.style and not tag  # ruamel: style None; PyYAML: ""
+    if (plain or tag == "tag:yaml.org,2002:int") and _long_int(value):
+        return Diagnostic(f"an integer of {len(value):,} characters (at most "
+                          f"{MAX_INT_CHARS}): {value[:20]}...", _loc(file, e.start_mark),
+                          hint="no DockLock field takes a number this large; quote it if "
+                               "it is meant as a string")
+    return None
 
 
 def _key_check(out: _Scan, frames: list[list[Any]], e: Any, file: str) -> None:
@@ -475,6 +558,9 @@ def _tab_lines(text: str, file: str, skip: set[int], last: int | None) -> list[D
 
 def parse_yaml_precise(text: str, file: str) -> ParsedFile:
     """The round-trip reader: documents, positions of every key/item, every problem found."""
+    deep = _nesting_problem(text, file)
+    if deep is not None:  # ruamel's scanner is quadratic in flow depth: refuse first
+        return ParsedFile(file, [], [deep], Positions())
     scan = _scan(text, file)
     diagnostics = list(scan.diagnostics)
     tabs = _tab_lines(text, file, scan.scalar_lines, scan.stopped_at)
@@ -492,12 +578,44 @@ def parse_yaml_precise(text: str, file: str) -> ParsedFile:
             if doc is not None:
                 documents.append(doc)
     except YAMLError as exc:
-        diag = _yaml_error(file, exc)
+        diag = _yaml_error(file, exc, text)
         if not any(d.location == diag.location for d in diagnostics):
             diagnostics.append(diag)
     except RecursionError:
         diagnostics.append(Diagnostic("the YAML nests too deeply", Location(file)))
     return ParsedFile(file, documents, diagnostics, positions)
+
+
+def _nesting_problem(text: str, file: str) -> Diagnostic | None:
+    """Where `text` first nests deeper than MAX_DEPTH, found by libyaml's C parser.
+
+    Streaming and linear, so a 100,000-deep flow list is refused in milliseconds. Other
+    parse errors are left to the precise reader, which reports them with positions.
+    """
+    if not FAST_AVAILABLE:
+        return None
+    assert _pyyaml is not None
+    assert _CParser is not None
+    ev = _pyyaml.events
+    opens = (ev.MappingStartEvent, ev.SequenceStartEvent)
+    closes = (ev.MappingEndEvent, ev.SequenceEndEvent)
+    depth = 0
+    try:
+        get = _CParser(text).get_event
+        while True:
+            e = get()
+            if isinstance(e, opens):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return _too_deep(file, e.start_mark)
+            elif isinstance(e, closes):
+                depth -= 1
+            elif isinstance(e, ev.StreamEndEvent):
+                return None
+    except _pyyaml.YAMLError as exc:
+        if "nesting depth" in str(getattr(exc, "problem", "")):  # libyaml's own limit
+            return _too_deep(file, getattr(exc, "problem_mark", None))
+        return None
 
 
 def _convert_document(node: Any, file: str, index: int, positions: Positions,
@@ -601,3 +719,31 @@ def _child_pos(node: Any, key: Any, here: tuple[int, int], *, is_key: bool) -> t
 
 
 LocateFn = Callable[[RawDocument, Sequence[PathItem]], Location]
+
+
+def data_limit_problem(data: Any) -> tuple[tuple[PathItem, ...], str, str] | None:
+    """(path, message, hint) of the first place plain data breaks the reader's bounds.
+
+    For documents that did not come through the YAML readers (CUE exports): the same
+    MAX_DEPTH, MAX_SCALAR_CHARS and MAX_INT_CHARS apply. Iterative, so any depth is safe.
+    """
+    stack: list[tuple[Any, tuple[PathItem, ...]]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            return (path[:MAX_DEPTH], f"the value nests more than {MAX_DEPTH} levels deep",
+                    "DockLock specs nest about ten levels; flatten the value")
+        if isinstance(value, dict):
+            stack.extend((v, (*path, str(k))) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, (*path, i)) for i, v in enumerate(value))
+        elif isinstance(value, str) and len(value) > MAX_SCALAR_CHARS:
+            return (path, f"a value of {len(value):,} characters (at most "
+                          f"{MAX_SCALAR_CHARS:,}): {value[:40]!r}...",
+                    "spec values end up as arguments or env of a process, which Linux "
+                    "limits to 128 KiB each")
+        elif isinstance(value, int) and not isinstance(value, bool) \
+                and value.bit_length() > MAX_INT_CHARS * 3:
+            return (path, "an integer too large for any DockLock field",
+                    "no DockLock field takes a number this large")
+    return None

@@ -22,11 +22,12 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cache
 from typing import Any, cast
+from urllib.parse import unquote
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, best_match
@@ -52,6 +53,7 @@ from docklock.model import (
 from docklock.objects import CageSettings, canonical_json, sha256_hex
 from docklock.policy import catalog
 from docklock.policy._projection import FULL, ReadTree, key_function, project, read_set
+from docklock.policy._regex import PatternError, pattern_problem, policy_validator_class
 from docklock.policy.results import (
     ControlStatus,
     ControlView,
@@ -462,9 +464,20 @@ def _assert_problems(schema: Any) -> list[tuple[str, str, str]]:
         path = format_path(("assert", *err.absolute_path))
         return [(path, f"assert is not a valid JSON Schema: {err.message}", hint)]
     problems: list[tuple[str, str, str]] = []
+    problems.extend(_regex_problems(schema, ("assert",)))
+    if _uses(schema, "unevaluatedProperties") and _uses(schema, "patternProperties"):
+        problems.append(("assert", "assert combines unevaluatedProperties with "
+                         "patternProperties, which DockLock cannot evaluate in linear time",
+                         "use additionalProperties next to the patternProperties instead"))
     refs = list(_refs(schema, ("assert",)))
     # Nested $id changes what a local reference means; only then skip the lookup.
     resolver = None if _has_nested_id(schema) else _local_resolver(schema)
+    loop = _ref_loop(schema)
+    if loop is not None:
+        problems.append((format_path(("assert", *loop[0])),
+                         f"assert refers to itself without end ({' -> '.join(loop[1])})",
+                         "a $ref may recurse only through a keyword that moves into the "
+                         "resource (properties, items, ...)"))
     for path, ref in refs:
         if not ref.startswith("#"):
             problems.append((path, f"assert refers to {ref!r}; only local references "
@@ -482,6 +495,137 @@ def _assert_problems(schema: Any) -> list[tuple[str, str, str]]:
 
 
 _ASSERT_URI = "urn:docklock:assert"
+# Keys whose values are data, not subschemas: never walked for regexes or references.
+_DATA_KEYS = frozenset({"const", "enum", "default", "examples"})
+# Keywords that apply their subschemas to the same instance (no descent into it).
+_IN_PLACE_ONE = ("not", "if", "then", "else", "$ref", "$dynamicRef")
+_IN_PLACE_MANY = ("allOf", "anyOf", "oneOf")
+
+
+def _uses(schema: Any, keyword: str) -> bool:
+    if isinstance(schema, Mapping):
+        return any(k == keyword or (k not in _DATA_KEYS and _uses(v, keyword))
+                   for k, v in schema.items())
+    if isinstance(schema, list):
+        return any(_uses(v, keyword) for v in schema)
+    return False
+
+
+def _regex_problems(schema: Any, at: tuple[Any, ...]) -> Iterable[tuple[str, str, str]]:
+    """Every `pattern` and `patternProperties` regex RE2 refuses (docklock.policy._regex)."""
+    hint = ("policy regexes run on RE2, in linear time: no lookaround (?=, (?!, (?<=) "
+            "and no backreferences (\\1); repeat counts up to 1000")
+    if isinstance(schema, Mapping):
+        for key, value in schema.items():
+            if key in _DATA_KEYS:
+                continue
+            if key == "pattern" and isinstance(value, str):
+                why = pattern_problem(value)
+                if why:
+                    yield (format_path((*at, key)),
+                           f"pattern {value[:80]!r} cannot be evaluated safely ({why})", hint)
+            elif key == "patternProperties" and isinstance(value, Mapping):
+                for regex in value:
+                    why = pattern_problem(str(regex))
+                    if why:
+                        yield (format_path((*at, key, str(regex))),
+                               f"patternProperties regex {str(regex)[:80]!r} cannot be "
+                               f"evaluated safely ({why})", hint)
+            yield from _regex_problems(value, (*at, key))
+    elif isinstance(schema, list):
+        for i, value in enumerate(schema):
+            yield from _regex_problems(value, (*at, i))
+
+
+def _pointer(schema: Any, ref: str) -> tuple[Any, ...] | None:
+    """The path of a local `#/...` JSON pointer inside `schema`, if it resolves."""
+    if ref == "#":
+        return ()
+    if not ref.startswith("#/"):
+        return None
+    path: list[Any] = []
+    node = schema
+    for raw in ref[2:].split("/"):
+        part = unquote(raw).replace("~1", "/").replace("~0", "~")
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+            path.append(int(part))
+        else:
+            return None
+    return tuple(path)
+
+
+def _at(schema: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        schema = schema[part]
+    return schema
+
+
+def _ref_loop(schema: Any) -> tuple[tuple[Any, ...], list[str]] | None:
+    """A cycle of `$ref`s that never moves into the instance (infinite recursion for
+    every resource), as (path of the first `$ref`, the references in order); or None.
+
+    A reference may recurse through `properties`/`items` (the resource is finite and
+    its depth bounded by the YAML reader); one reached again through in-place keywords
+    alone (allOf/anyOf/oneOf/not/if/then/else/$ref) never ends.
+    """
+    def successors(path: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str | None]]:
+        node = _at(schema, path)
+        if not isinstance(node, Mapping):
+            return []
+        out: list[tuple[tuple[Any, ...], str | None]] = []
+        for key in _IN_PLACE_ONE:
+            value = node.get(key)
+            if key in ("$ref", "$dynamicRef"):
+                target = _pointer(schema, value) if isinstance(value, str) else None
+                if target is not None:
+                    out.append((target, f"{format_path(('assert', *path, key))} = {value}"))
+            elif isinstance(value, Mapping):
+                out.append(((*path, key), None))
+        for key in _IN_PLACE_MANY:
+            value = node.get(key)
+            if isinstance(value, list):
+                out.extend(((*path, key, i), None) for i in range(len(value)))
+        return out
+
+    # Iterative DFS over in-place edges; grey nodes are on the current chain.
+    state: dict[tuple[Any, ...], int] = {}
+    for start in _all_schema_paths(schema):
+        if start in state:
+            continue
+        stack: list[tuple[tuple[Any, ...], Iterator[Any], list[str]]] = [
+            (start, iter(successors(start)), [])]
+        state[start] = 1
+        while stack:
+            node, edges, refs = stack[-1]
+            step = next(edges, None)
+            if step is None:
+                state[node] = 2
+                stack.pop()
+                continue
+            target, label = step
+            chain = [*refs, label] if label else refs
+            if state.get(target) == 1:
+                first = next((p for p, _e, _r in stack if p == target), target)
+                return (first, chain or ["$ref"])
+            if target not in state:
+                state[target] = 1
+                stack.append((target, iter(successors(target)), chain))
+    return None
+
+
+def _all_schema_paths(schema: Any, at: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if isinstance(schema, Mapping):
+        yield at
+        for key, value in schema.items():
+            if key not in _DATA_KEYS:
+                yield from _all_schema_paths(value, (*at, key))
+    elif isinstance(schema, list):
+        for i, value in enumerate(schema):
+            yield from _all_schema_paths(value, (*at, i))
 
 
 def _local_resolver(schema: Any) -> Any:
@@ -640,7 +784,8 @@ class _Compiled:
                if isinstance(schema, Mapping) else Draft202012Validator)
         # An empty registry: asserts may only use local references, and jsonschema must
         # never try to fetch a remote one.
-        self.validator = cls(schema, registry=Registry())
+        # Regex keywords run on RE2 (linear time): asserts are untrusted input.
+        self.validator = policy_validator_class(cls)(schema, registry=Registry())
         self.tree: ReadTree = read_set(schema)
         self.key = key_function(self.tree)
         self.cache: dict[Any, tuple[bool, str, str]] = {}
@@ -668,6 +813,13 @@ class _Compiled:
         except Unresolvable as exc:
             raise PolicyError(f"a policy assert has an unresolvable reference: {exc}",
                               hint="use local references (#/$defs/...) only") from exc
+        except RecursionError as exc:  # validation refuses in-place loops; this is the net
+            raise PolicyError("a policy assert recurses without end",
+                              hint="a $ref may recurse only through a keyword that moves "
+                                   "into the resource (properties, items, ...)") from exc
+        except PatternError as exc:  # validation refuses these first; this is the net
+            raise PolicyError(f"a policy assert has a regex RE2 cannot run: {exc}",
+                              hint="no lookaround or backreferences in policy regexes") from exc
         path = format_path(err.absolute_path)
         where = f"{path}: " if path else ""
         return (False, f"{where}{err.message}", path)

@@ -45,6 +45,7 @@ from docklock.errors import PodmanError, PodmanUnavailableError
 from docklock.objects import (
     LABEL_CLUSTER,
     ContainerConfig,
+    ContainerDetail,
     LiveImages,
     LiveObject,
     LiveState,
@@ -557,6 +558,26 @@ class PodmanRuntime:
         return _split(cluster, (_live_container(item) for item in payload or ()),
                       self._thread_calls() - before)
 
+    def container_details(self, names: Iterable[str]) -> tuple[dict[str, ContainerDetail], int]:
+        """Inspect each named container for what the list lacks: one call per name.
+
+        Returns the details by name and the calls made; a container removed since the
+        list call is simply absent (drift then reports it as removed next time).
+        """
+        before = self._thread_calls()
+        details: dict[str, ContainerDetail] = {}
+        for name in names:
+            response = self._call(f"inspecting container {name}", "get",
+                                  f"/containers/{_path(name)}/json", ok=(404,))
+            if response.status_code == 404:
+                continue
+            try:
+                details[name] = container_detail(response.json())
+            except ValueError as exc:
+                raise PodmanError(f"inspecting container {name}: Podman sent a reply that "
+                                  "is not JSON") from exc
+        return details, self._thread_calls() - before
+
     def list_networks(self, cluster: str, *, unlabelled: bool = False) -> LiveState:
         """The cluster's networks: ONE list call (`unlabelled`: as in list_live)."""
         before = self._thread_calls()
@@ -858,6 +879,29 @@ def _live_container(item: Mapping[str, Any]) -> LiveObject:
         health=health, image=str(item.get("ImageID") or item.get("Image", "")),
         exit_code=exit_code,
         ports=tuple(_port_text(p) for p in item.get("Ports") or ()),
+        # Network membership and mount destinations ride on the same list entry (Podman
+        # 4.x); None when a Podman omits them, so drift does not misjudge their absence.
+        networks=_names(item, "Networks"), mounts=_names(item, "Mounts"),
+    )
+
+
+def _names(item: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
+    if key not in item:
+        return None
+    return tuple(sorted(str(x) for x in item.get(key) or ()))
+
+
+def container_detail(data: Mapping[str, Any]) -> ContainerDetail:
+    """The inspect-only fields drift compares (limits, restart policy, network aliases)."""
+    host = data.get("HostConfig") or {}
+    networks = (data.get("NetworkSettings") or {}).get("Networks") or {}
+    return ContainerDetail(
+        memory=int(host.get("Memory") or 0), cpu_quota=int(host.get("CpuQuota") or 0),
+        cpu_period=int(host.get("CpuPeriod") or 0),
+        pids_limit=int(host.get("PidsLimit") or 0),
+        restart=str((host.get("RestartPolicy") or {}).get("Name") or ""),
+        aliases={str(net): tuple(sorted(str(a) for a in (conf or {}).get("Aliases") or ()))
+                 for net, conf in networks.items()},
     )
 
 

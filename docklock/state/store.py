@@ -287,6 +287,23 @@ class StateStore:
         finally:
             os.close(fd)
 
+    def active_holder(self) -> LockInfo | None:
+        """Who holds the lock right now (None when nobody does), without touching it.
+
+        For read-only commands (`status`, `cluster health`) that work without the lock
+        but should say an apply is in flight. Unlike `is_locked`, this never takes the
+        flock, even for a moment, so it cannot make a starting apply fail: the kernel's
+        lock table (/proc/locks) says whether a live flock exists on the lock file.
+        """
+        pid = _flock_owner(self.paths.state_lock)
+        if pid is None:
+            return None
+        info = self.holder()
+        if info is None:  # taken, record not written yet
+            return LockInfo(id="", pid=pid, host=socket.gethostname(), command="(unknown)",
+                            since="")
+        return info
+
     def _held_error(self, timeout: float) -> LockError:
         info = self.holder()
         who = info.describe() if info else "the state lock is held by another process"
@@ -314,6 +331,28 @@ class StateStore:
             os.unlink(self.paths.state_lock)
         fsync_dir(self.paths.dot)
         return info, held
+
+
+def _flock_owner(path: Path) -> int | None:
+    """The pid of a process holding a flock on `path` now, from /proc/locks; None if none.
+
+    /proc/locks rows read `N: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE 0 EOF`; waiters
+    are marked `->` and do not hold the lock. Without /proc (not Linux) the answer is
+    None: read-only commands then simply do not warn.
+    """
+    try:
+        st = os.stat(path)
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    device = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for row in table.splitlines():
+        fields = row.split()
+        if len(fields) < 6 or "->" in fields[1] or fields[1] != "FLOCK":
+            continue
+        if fields[5] == device and fields[4].isdigit():
+            return int(fields[4])
+    return None
 
 
 @contextlib.contextmanager

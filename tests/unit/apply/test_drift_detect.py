@@ -14,15 +14,19 @@ from docklock.drift import (
     render_drift_text,
     same_image_ref,
 )
-from docklock.model import Address
+from docklock.model import Address, Port
 from docklock.objects import (
     LABEL_ADDRESS,
     LABEL_CLUSTER,
     LABEL_CONFIG_HASH,
     LABEL_MANAGED_BY,
+    CageSettings,
+    ContainerConfig,
+    ContainerDetail,
     DesiredObject,
     LiveObject,
     LiveState,
+    Mount,
     ObjectKind,
 )
 from docklock.state import RecordedObject, State
@@ -153,4 +157,115 @@ def test_report_round_trips() -> None:
     assert back.items == report.items
     assert back.pending == report.pending
     assert report.to_dict()["counts"] == {"removed": 1, "stopped": 1, "changed": 0,
-                                          "unmanaged": 0, "failed": 0}
+                                          "unmanaged": 0, "failed": 0, "unhealthy": 0}
+
+
+# ---------------------------------------------------------------- fields changed in place
+# (issue 11 C12: what `podman network connect|disconnect`, `rename`, `update` can alter)
+
+FULL = ContainerConfig(
+    name="web-1", image=IMG, networks=("demo-default-backend", "demo-default-front"),
+    ports=(Port(8080, 18080),), mounts=(Mount("volume", "demo-default-data", "/data"),),
+    memory="64Mi", cpus=0.5, pids_limit=128)
+LIVE_ID = "a" * 64
+
+
+def full_rec(cfg: ContainerConfig = FULL) -> RecordedObject:
+    return RecordedObject("container:web-1", ObjectKind.CONTAINER, "web-1", LIVE_ID, "h1",
+                          cfg.to_dict(), "f" * 64)
+
+
+def full_live(**changes: object) -> LiveObject:
+    base = replace_live(live("web-1", id=LIVE_ID[:12]),
+                        networks=("demo-default-backend", "demo-default-front"),
+                        ports=("127.0.0.1:18080->8080/tcp",), mounts=("/data",),
+                        detail=ContainerDetail(
+                            memory=64 * 1024 * 1024, cpu_quota=50_000, cpu_period=100_000,
+                            pids_limit=128,
+                            aliases={"demo-default-backend": (LIVE_ID[:12],),
+                                     "demo-default-front": (LIVE_ID[:12],)}))
+    return replace_live(base, **changes)
+
+
+def replace_live(lv: LiveObject, **changes: object) -> LiveObject:
+    import dataclasses
+    return dataclasses.replace(lv, **changes)  # type: ignore[arg-type]
+
+
+def test_a_converged_container_with_every_field_observed_is_clean() -> None:
+    report = detect_drift(state_of(full_rec()), live_state(full_live()), cluster=C)
+    assert not report.has_drift, report.items
+
+
+@pytest.mark.parametrize(("changes", "field", "detail"), [
+    ({"networks": ("demo-default-backend",)}, "networks",
+     "not connected to network demo-default-front"),
+    ({"networks": ("demo-default-backend", "demo-default-front", "podman")}, "networks",
+     "connected to network podman, not recorded"),
+    ({"ports": ()}, "ports", "port 127.0.0.1:18080->8080/tcp not published"),
+    ({"ports": ("127.0.0.1:18080->8080/tcp", "0.0.0.0:9999->22/tcp")}, "ports",
+     "publishes 0.0.0.0:9999->22/tcp, not recorded"),
+    ({"mounts": ()}, "mounts", "/data not mounted"),
+    ({"detail": ContainerDetail(memory=128 * 1024 * 1024, cpu_quota=50_000,
+                                pids_limit=128)}, "memory", "memory limit 134217728"),
+    ({"detail": ContainerDetail(memory=64 * 1024 * 1024, cpu_quota=100_000,
+                                pids_limit=128)}, "cpus", "CPU quota 100000"),
+    ({"detail": ContainerDetail(memory=64 * 1024 * 1024, cpu_quota=50_000,
+                                pids_limit=4096)}, "pids", "pids limit 4096"),
+    ({"detail": ContainerDetail(memory=64 * 1024 * 1024, cpu_quota=50_000, pids_limit=128,
+                                aliases={"demo-default-front": ("api", LIVE_ID[:12])})},
+     "aliases", "network demo-default-front: alias api added"),
+])
+def test_each_field_changed_in_place_is_drift(changes: dict[str, object], field: str,
+                                              detail: str) -> None:
+    report = detect_drift(state_of(full_rec()), live_state(full_live(**changes)), cluster=C)
+    assert kinds(report) == [(DriftKind.CHANGED, "web-1")]
+    item = report.items[0]
+    assert item.fields == (field,)
+    assert any(detail in d for d in item.details), item.details
+    text = render_drift_text(report)
+    assert f"--replace {ADDR}" in text  # plan would show nothing for these
+
+
+def test_fields_not_observed_are_not_judged() -> None:
+    bare = full_live(networks=None, mounts=None, detail=None)
+    assert not detect_drift(state_of(full_rec()), live_state(bare), cluster=C).has_drift
+
+
+def test_default_network_and_no_network_cages() -> None:
+    plain = full_rec(ContainerConfig(name="web-1", image=IMG))
+    on_default = full_live(networks=("podman",), ports=(), mounts=(), detail=None)
+    assert not detect_drift(state_of(plain), live_state(on_default), cluster=C).has_drift
+    cut_off = full_live(networks=(), ports=(), mounts=(), detail=None)
+    report = detect_drift(state_of(plain), live_state(cut_off), cluster=C)
+    assert report.items[0].fields == ("networks",)
+    caged = full_rec(ContainerConfig(name="web-1", image=IMG,
+                                     cage=CageSettings("deterministic", "deterministic",
+                                                       network_none=True)))
+    none = full_live(networks=(), ports=(), mounts=(), detail=None)
+    assert not detect_drift(state_of(caged), live_state(none), cluster=C).has_drift
+    joined = full_live(networks=("podman",), ports=(), mounts=(), detail=None)
+    report = detect_drift(state_of(caged), live_state(joined), cluster=C)
+    assert "cage allows no network" in report.items[0].details[0]
+
+
+def test_renamed_container_is_one_item_naming_the_new_name() -> None:
+    moved = replace_live(full_live(), key="container:web-renamed", name="web-renamed")
+    report = detect_drift(state_of(full_rec()), live_state(moved), cluster=C)
+    assert kinds(report) == [(DriftKind.CHANGED, "web-1")]
+    assert report.items[0].fields == ("name",)
+    assert "renamed to web-renamed" in report.items[0].details[0]
+
+
+def test_unhealthy_running_container_is_drift() -> None:
+    sick = replace_live(full_live(), health="unhealthy")
+    report = detect_drift(state_of(full_rec()), live_state(sick), cluster=C)
+    assert kinds(report) == [(DriftKind.UNHEALTHY, "web-1")]
+    assert report.items[0].fields == ("health",)
+
+
+def test_paused_container_is_stopped_drift() -> None:
+    paused = replace_live(full_live(), status="paused")
+    report = detect_drift(state_of(full_rec()), live_state(paused), cluster=C)
+    assert kinds(report) == [(DriftKind.STOPPED, "web-1")]
+    assert report.items[0].fields == ("status",)
