@@ -183,6 +183,11 @@ class SignatureError(LedgerError):
     """A signature (either half of a hybrid signature) does not verify."""
 
 
+class WitnessError(LedgerError):
+    """A witness refused or could not be reached, its quorum was not met, or it saw a
+    different (newer or diverging) history of this ledger."""
+
+
 class KeyMaterialError(DockLockError):
     """A signing key is missing, unreadable or has unsafe permissions."""
 

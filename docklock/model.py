@@ -484,6 +484,42 @@ class Node:
 
 
 @dataclass(frozen=True)
+class WitnessRef:
+    """One witness of the ledger: its add-checkpoint URL prefix and cosigner vkey."""
+
+    url: str
+    key: str  # <name>+<hex key id>+<base64(0x04 || Ed25519 public key)>
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WitnessRef:
+        return cls(d["url"], d["key"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "key": self.key}
+
+
+@dataclass(frozen=True)
+class LedgerSpec:
+    """`spec.ledger`: the witnesses that cosign checkpoints; `quorum` None means all."""
+
+    witnesses: tuple[WitnessRef, ...] = ()
+    quorum: int | None = None
+
+    @property
+    def required(self) -> int:
+        return len(self.witnesses) if self.quorum is None else self.quorum
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LedgerSpec:
+        return cls(tuple(WitnessRef.from_dict(w) for w in d.get("witnesses", ())),
+                   d.get("quorum"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none({"witnesses": [w.to_dict() for w in self.witnesses] or None,
+                           "quorum": self.quorum})
+
+
+@dataclass(frozen=True)
 class ClusterSpec:
     """The workspace file docklock.yaml is itself a Cluster document."""
 
@@ -492,6 +528,7 @@ class ClusterSpec:
     nodes: tuple[Node, ...] = ()
     policies: tuple[str, ...] = ()
     podmanUrl: str | None = None
+    ledger: LedgerSpec | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ClusterSpec:
@@ -501,6 +538,7 @@ class ClusterSpec:
             nodes=tuple(Node.from_dict(n) for n in d.get("nodes", ())),
             policies=_t(d.get("policies")),
             podmanUrl=d.get("podmanUrl"),
+            ledger=LedgerSpec.from_dict(d["ledger"]) if "ledger" in d else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -510,6 +548,7 @@ class ClusterSpec:
             "nodes": [n.to_dict() for n in self.nodes] or None,
             "policies": list(self.policies) or None,
             "podmanUrl": self.podmanUrl,
+            "ledger": self.ledger.to_dict() if self.ledger is not None else None,
         })
 
 

@@ -65,14 +65,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 def cmd_verify(args: argparse.Namespace, out: Output) -> int:
     paths = workspace_of(args)
     report = verify_ledger(paths, from_checkpoint=args.from_checkpoint)
+    # Witnesses (docklock.ledger.witnessing): quorum on the newest checkpoint, and no
+    # rollback or fork against what a reachable witness has cosigned.
+    from docklock.cli.cmd_witness import render_witness_check
+    from docklock.ledger.witnessing import verify_witnesses
+
+    witnesses = verify_witnesses(paths)
     if args.json:
-        out.json(report.to_dict())
+        body = report.to_dict()
+        out.json(body | {"ok": report.ok and witnesses.ok, "witnesses": witnesses.to_dict()})
     else:
         _render_report(report.to_dict(), out)
+        render_witness_check(witnesses, out)
     if report.problem is not None:
         out.error(report.problem.error().explain())
-        return EXIT_ERROR
-    return EXIT_OK
+    if not witnesses.ok:
+        out.error(witnesses.error().explain())
+    return EXIT_OK if report.problem is None and witnesses.ok else EXIT_ERROR
 
 
 def _render_report(r: dict[str, Any], out: Output) -> None:

@@ -120,7 +120,7 @@ class VerifierKey:
     @classmethod
     def parse(cls, text: str, *, want_type: int | None = None) -> VerifierKey:
         """Parse and check a vkey: the key ID must match name, type and key."""
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 2)  # base64 may itself contain "+"
         if len(parts) != 3:
             raise NoteError(f"verifier key {text[:60]!r} must be <name>+<hex key id>+<base64 "
                             "key>")

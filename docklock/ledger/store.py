@@ -724,6 +724,8 @@ class Ledger:
 
     def checkpoint(self, signer: Signer) -> Checkpoint:
         """Sign the current tree head and append it (no-op if the latest already covers it)."""
+        from docklock.ledger.witnessing import after_checkpoint
+
         with self._locked():
             self._store_origin()
             st = self._writable_state()
@@ -745,6 +747,7 @@ class Ledger:
                         and latest.keyid == signer.keyid):
                     if self._unsaved:
                         self._save_tree(st)
+                    after_checkpoint(self, latest)  # a witness that missed it asks again
                     return latest
             tail = self._check_cache(st, latest)
             # Sign only what this key can vouch for (docklock.ledger.trust).
@@ -756,6 +759,9 @@ class Ledger:
                 # docklock.pub now records that this ledger exists (A4: deleting it is
                 # noticed). Written once, with the first checkpoint.
                 keyring.with_ledger(self.origin).save(public_keyring_path(self.paths))
+        # Witnesses cosign only once the checkpoint is durable locally; a missed quorum
+        # raises WitnessError (docklock.ledger.witnessing, docs/adr/0008-witnesses.md).
+        after_checkpoint(self, cp)
         return cp
 
     def _check_cache(self, st: TreeState, latest: Checkpoint | None) -> list[Entry]:

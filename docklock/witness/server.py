@@ -1,0 +1,484 @@
+"""A C2SP tlog-witness (c2sp.org/tlog-witness): `docklock witness init|add-log|serve`.
+
+Files under the witness folder DIR (nothing else is written):
+- `witness.key`: the Ed25519 private key (PKCS#8 PEM), 0600 in a 0700 folder;
+- `witness.json`: name and the logs it witnesses (origin + the log's note verifier keys,
+  standard Ed25519 type 0x01); re-read on every request, so `add-log` needs no restart;
+- `logs/<sha256(origin) hex>.json`: the latest cosigned checkpoint of each log (size,
+  root, the note with our cosignature), replaced atomically (temp file, fsync, rename);
+- `logs/<sha256(origin) hex>.lock`: flock held from reading the stored size to persisting
+  the new one, so two requests at once are serialised and can never roll a log back
+  (the race the protocol spells out).
+
+Invariants: a checkpoint is cosigned only if its log signature verifies with a
+registered key, the client's `old` equals the stored size, and the consistency proof
+from the stored root verifies (or, at equal size, the roots are equal). So the stored
+size never decreases and every stored root extends the previous one: a rollback gets
+409 (or 400), a fork 422, a bad signature 403, an unknown origin 404.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from docklock._fs import atomic_write_bytes
+from docklock.errors import DockLockError, KeyMaterialError, LedgerError, Location
+from docklock.ledger.merkle import EMPTY_ROOT, HASH_SIZE, verify_consistency
+from docklock.ledger.note import TYPE_ED25519, Note, NoteError, VerifierKey, parse_note
+from docklock.witness.cosignature import Cosigner
+
+CONFIG_FILE = "witness.json"
+KEY_FILE = "witness.key"
+LOGS_DIR = "logs"
+CONFIG_FORMAT = "docklock.io/witness/v1"
+STATE_FORMAT = "docklock.io/witness-log/v1"
+MAX_BODY = 256 * 1024  # a checkpoint with 16 ML-DSA-87 signature lines fits in ~110 KiB
+MAX_PROOF_LINES = 63
+REQUEST_TIMEOUT = 10.0  # seconds a client may take to send its request
+SIZE_CONTENT_TYPE = "text/x.tlog.size"
+TEXT = "text/plain; charset=utf-8"
+_SIZE = re.compile(r"0|[1-9][0-9]{0,19}")
+_NAME = re.compile(r"[^\s+]+")
+
+
+class WitnessConfigError(DockLockError):
+    """The witness folder, its key or its configuration is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    origin: str
+    keys: tuple[str, ...]  # note verifier keys (type 0x01)
+
+    def verifiers(self) -> list[VerifierKey]:
+        return [VerifierKey.parse(k, want_type=TYPE_ED25519) for k in self.keys]
+
+
+@dataclass(frozen=True)
+class WitnessConfig:
+    name: str
+    logs: tuple[LogConfig, ...] = ()
+
+    def log(self, origin: str) -> LogConfig | None:
+        for log in self.logs:
+            if log.origin == origin:
+                return log
+        return None
+
+    def with_log(self, origin: str, vkey: str) -> WitnessConfig:
+        """Register `vkey` for `origin` (added to the log's keys if it is known)."""
+        current = self.log(origin)
+        keys = (*current.keys, vkey) if current and vkey not in current.keys else (
+            current.keys if current else (vkey,))
+        logs = (*(lg for lg in self.logs if lg.origin != origin), LogConfig(origin, keys))
+        return WitnessConfig(self.name, logs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": CONFIG_FORMAT, "name": self.name,
+                "logs": [{"origin": lg.origin, "keys": list(lg.keys)} for lg in self.logs]}
+
+    @classmethod
+    def from_dict(cls, d: Any, *, source: str) -> WitnessConfig:
+        if not isinstance(d, dict) or d.get("format") != CONFIG_FORMAT:
+            raise WitnessConfigError(f"{source} is not a DockLock witness configuration",
+                                     location=Location(source))
+        name = d.get("name")
+        logs = d.get("logs", [])
+        if not isinstance(name, str) or not _NAME.fullmatch(name) or not isinstance(logs, list):
+            raise WitnessConfigError(f"{source}: malformed name or logs",
+                                     location=Location(source))
+        out: list[LogConfig] = []
+        for lg in logs:
+            if (not isinstance(lg, dict) or not isinstance(lg.get("origin"), str)
+                    or not isinstance(lg.get("keys"), list)
+                    or not all(isinstance(k, str) for k in lg["keys"])):
+                raise WitnessConfigError(f"{source}: malformed log entry",
+                                         location=Location(source))
+            out.append(LogConfig(lg["origin"], tuple(lg["keys"])))
+        return cls(name, tuple(out))
+
+
+def config_path(folder: Path) -> Path:
+    return folder / CONFIG_FILE
+
+
+def load_config(folder: Path) -> WitnessConfig:
+    path = config_path(folder)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise WitnessConfigError(f"{folder} is not a witness folder (no {CONFIG_FILE})",
+                                 hint=f"run `docklock witness init {folder}`") from None
+    except (OSError, ValueError) as exc:
+        raise WitnessConfigError(f"cannot read {path}: {exc}", location=Location(str(path))) \
+            from exc
+    return WitnessConfig.from_dict(data, source=str(path))
+
+
+def save_config(folder: Path, config: WitnessConfig) -> None:
+    atomic_write_bytes(config_path(folder),
+                       (json.dumps(config.to_dict(), indent=2) + "\n").encode(), mode=0o644)
+
+
+def load_cosigner(folder: Path) -> Cosigner:
+    config = load_config(folder)
+    path = folder / KEY_FILE
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise KeyMaterialError(f"no witness key at {path}",
+                               hint=f"run `docklock witness init {folder}`") from None
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyMaterialError(f"{path} is accessible by group or others "
+                               f"(mode {stat.S_IMODE(st.st_mode):04o})",
+                               location=Location(str(path)), hint=f"chmod 600 {path}")
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), None)
+    except (ValueError, TypeError) as exc:
+        raise KeyMaterialError(f"cannot read {path}: {exc}", location=Location(str(path))) \
+            from exc
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise KeyMaterialError(f"{path} is not an Ed25519 key", location=Location(str(path)))
+    return Cosigner(config.name, key)
+
+
+def init_witness(folder: Path, name: str) -> Cosigner:
+    """Create a witness folder: a new key (0600) and an empty configuration."""
+    if not _NAME.fullmatch(name):
+        raise WitnessConfigError(f"witness name {name!r} must be non-empty, without spaces "
+                                 "or '+'", hint="use a schema-less URL, e.g. "
+                                                "witness.example.org/w1")
+    if (folder / KEY_FILE).exists() or config_path(folder).exists():
+        raise WitnessConfigError(f"{folder} already holds a witness",
+                                 hint="`docklock witness show --dir` prints its key")
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    key = ed25519.Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    atomic_write_bytes(folder / KEY_FILE, pem, mode=0o600, exclusive=True)
+    save_config(folder, WitnessConfig(name))
+    return Cosigner(name, key)
+
+
+def add_log(folder: Path, origin: str, vkey: str) -> WitnessConfig:
+    """Register a log: its origin and one note verifier key (Ed25519, type 0x01)."""
+    if not _NAME.fullmatch(origin):
+        raise WitnessConfigError(f"log origin {origin!r} must be non-empty, without spaces")
+    try:
+        VerifierKey.parse(vkey, want_type=TYPE_ED25519)
+    except NoteError as exc:
+        raise WitnessConfigError(f"log key: {exc.message}",
+                                 hint="pass the log's note verifier key, as printed by "
+                                      "`docklock witness log-key`") from exc
+    config = load_config(folder).with_log(origin, vkey.strip())
+    save_config(folder, config)
+    return config
+
+
+# ------------------------------------------------------------------------- protocol
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: str
+    content_type: str = TEXT
+
+
+def _reply(status: HTTPStatus, message: str) -> Response:
+    return Response(int(status), message.rstrip("\n") + "\n")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A parsed add-checkpoint request body."""
+
+    old: int
+    proof: tuple[bytes, ...]
+    note: Note
+    note_text: str  # the full checkpoint note as submitted
+    origin: str
+    size: int
+    root: bytes
+
+
+class BadRequest(Exception):
+    """Internal: the request body is malformed (400)."""
+
+
+def parse_submission(body: bytes) -> Submission:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("the body is not UTF-8") from None
+    head, sep, note_text = text.partition("\n\n")
+    if not sep:
+        raise BadRequest("no empty line between the old size/proof and the checkpoint")
+    lines = head.split("\n")
+    first = lines[0]
+    if not first.startswith("old ") or not _SIZE.fullmatch(first[4:]):
+        raise BadRequest("the first line must be `old <size>` (decimal, no leading zeros)")
+    proof_lines = lines[1:]
+    if len(proof_lines) > MAX_PROOF_LINES:
+        raise BadRequest(f"more than {MAX_PROOF_LINES} consistency proof lines")
+    proof: list[bytes] = []
+    for line in proof_lines:
+        try:
+            h = base64.b64decode(line, validate=True)
+        except binascii.Error:
+            raise BadRequest("a consistency proof line is not base64") from None
+        if len(h) != HASH_SIZE:
+            raise BadRequest("a consistency proof line is not a 32-byte hash")
+        proof.append(h)
+    try:
+        note = parse_note(note_text)
+    except LedgerError as exc:
+        raise BadRequest(f"malformed checkpoint note: {exc.message}") from exc
+    body_lines = note.text.split("\n")
+    if len(body_lines) < 4:
+        raise BadRequest("a checkpoint needs origin, size and root lines")
+    origin, size_s, root_s = body_lines[:3]  # extension lines may follow
+    if not origin or not _SIZE.fullmatch(size_s):
+        raise BadRequest("malformed checkpoint origin or size")
+    try:
+        root = base64.b64decode(root_s, validate=True)
+    except binascii.Error:
+        raise BadRequest("the checkpoint root is not base64") from None
+    if len(root) != HASH_SIZE:
+        raise BadRequest("the checkpoint root is not 32 bytes")
+    return Submission(int(first[4:]), tuple(proof), note, note_text, origin, int(size_s), root)
+
+
+def origin_hash(origin: str) -> str:
+    return hashlib.sha256(origin.encode("utf-8")).hexdigest()
+
+
+def _log_signed(note: Note, log: LogConfig) -> bool | None:
+    """True: a registered key signed and every registered key's line verifies; None: no
+    registered key signed; False: a registered key's line fails (the note is malformed)."""
+    verified = False
+    message = note.text.encode("utf-8")
+    for vkey in log.verifiers():
+        public = ed25519.Ed25519PublicKey.from_public_bytes(vkey.public)
+        for sig in note.signatures:
+            if sig.name != vkey.name or sig.key_id != vkey.key_id:
+                continue
+            try:
+                public.verify(sig.signature, message)
+            except InvalidSignature:
+                return False
+            verified = True
+    return verified or None
+
+
+class Witness:
+    """The witness's request logic over its folder (no HTTP here, so tests call it)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.cosigner = load_cosigner(folder)
+        (folder / LOGS_DIR).mkdir(mode=0o700, exist_ok=True)
+
+    def _state_path(self, digest: str) -> Path:
+        return self.folder / LOGS_DIR / f"{digest}.json"
+
+    @contextlib.contextmanager
+    def _log_lock(self, digest: str) -> Iterator[None]:
+        fd = os.open(self.folder / LOGS_DIR / f"{digest}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def stored(self, origin: str) -> tuple[int, bytes, str] | None:
+        """(size, root, cosigned note) last cosigned for `origin`, if any."""
+        path = self._state_path(origin_hash(origin))
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        if (not isinstance(d, dict) or d.get("format") != STATE_FORMAT
+                or d.get("origin") != origin or not isinstance(d.get("size"), int)):
+            # Refuse to guess: a damaged state must not turn into "size 0" (a rollback).
+            raise WitnessConfigError(f"{path} is damaged", location=Location(str(path)))
+        return d["size"], base64.b64decode(d["root"]), str(d["checkpoint"])
+
+    def add_checkpoint(self, body: bytes) -> Response:
+        try:
+            sub = parse_submission(body)
+        except BadRequest as exc:
+            return _reply(HTTPStatus.BAD_REQUEST, str(exc))
+        config = load_config(self.folder)
+        log = config.log(sub.origin)
+        if log is None:
+            return _reply(HTTPStatus.NOT_FOUND, f"unknown log origin {sub.origin}")
+        signed = _log_signed(sub.note, log)
+        if signed is None:
+            return _reply(HTTPStatus.FORBIDDEN, "no signature by a key registered for "
+                                                f"{sub.origin}")
+        if signed is False:
+            return _reply(HTTPStatus.FORBIDDEN, "a signature by a registered key does not "
+                                                "verify")
+        if sub.old > sub.size:
+            return _reply(HTTPStatus.BAD_REQUEST, f"old size {sub.old} is larger than the "
+                                                  f"checkpoint size {sub.size}")
+        if sub.size == 0 and sub.root != EMPTY_ROOT:
+            return _reply(HTTPStatus.UNPROCESSABLE_ENTITY, "a checkpoint of size 0 must "
+                                                           "have the empty tree's root")
+        digest = origin_hash(sub.origin)
+        with self._log_lock(digest):
+            stored = self.stored(sub.origin)
+            known_size, known_root = (stored[0], stored[1]) if stored else (0, EMPTY_ROOT)
+            if sub.old != known_size:
+                return Response(int(HTTPStatus.CONFLICT), f"{known_size}\n", SIZE_CONTENT_TYPE)
+            if sub.old == 0 and sub.proof:
+                return _reply(HTTPStatus.UNPROCESSABLE_ENTITY,
+                              "the consistency proof from size 0 must be empty")
+            if sub.old > 0:
+                try:
+                    verify_consistency(sub.old, sub.size, known_root, sub.root, sub.proof)
+                except LedgerError as exc:
+                    return _reply(HTTPStatus.UNPROCESSABLE_ENTITY,
+                                  f"not consistent with the cosigned size {known_size}: "
+                                  f"{exc.message}")
+            cosig = self.cosigner.cosign(sub.note.text)
+            cosigned = sub.note_text + cosig.line()
+            record = {"format": STATE_FORMAT, "origin": sub.origin, "size": sub.size,
+                      "root": base64.b64encode(sub.root).decode("ascii"),
+                      "checkpoint": cosigned}
+            # Persisted (fsynced rename) before the reply: a crash never forgets a size
+            # it has already vouched for.
+            atomic_write_bytes(self._state_path(digest),
+                               (json.dumps(record, sort_keys=True) + "\n").encode(), mode=0o600)
+        return Response(int(HTTPStatus.OK), cosig.line())
+
+    def logs_by_key(self, key_digest: str) -> Response:
+        """DockLock's extension: `origin size base64(root)` per line for every registered
+        log whose keys include the Ed25519 public key with this SHA-256 (hex), and that
+        this witness has cosigned. A log's origin lives in its ledger folder; its key is
+        committed (docklock.pub), so a workspace whose ledger was deleted can still ask
+        "what have you cosigned for my key?" and notice the history it lost."""
+        if not re.fullmatch(r"[0-9a-f]{64}", key_digest):
+            return _reply(HTTPStatus.NOT_FOUND, "not a lowercase hex SHA-256 key hash")
+        lines: list[str] = []
+        for log in load_config(self.folder).logs:
+            if not any(hashlib.sha256(v.public).hexdigest() == key_digest
+                       for v in log.verifiers()):
+                continue
+            stored = self.stored(log.origin)
+            if stored is not None:
+                lines.append(f"{log.origin} {stored[0]} "
+                             f"{base64.b64encode(stored[1]).decode('ascii')}\n")
+        return Response(int(HTTPStatus.OK), "".join(lines))
+
+    def get_checkpoint(self, digest: str) -> Response:
+        if not re.fullmatch(r"[0-9a-f]{64}", digest):
+            return _reply(HTTPStatus.NOT_FOUND, "not a lowercase hex SHA-256 origin hash")
+        path = self._state_path(digest)
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return _reply(HTTPStatus.NOT_FOUND, "this witness never cosigned that log")
+        return Response(int(HTTPStatus.OK), str(d["checkpoint"]))
+
+
+# ----------------------------------------------------------------------------- HTTP
+
+
+def _handler(witness: Witness) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "docklock-witness"
+        timeout = REQUEST_TIMEOUT  # bounds a client that sends its body slowly
+        protocol_version = "HTTP/1.1"
+
+        def _send(self, response: Response) -> None:
+            data = response.body.encode("utf-8")
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self) -> None:
+            if self.path.split("?")[0] != "/add-checkpoint":
+                self._send(_reply(HTTPStatus.NOT_FOUND, "only POST /add-checkpoint"))
+                return
+            length_s = self.headers.get("Content-Length")
+            if length_s is None or not length_s.isdigit():
+                self.close_connection = True
+                self._send(_reply(HTTPStatus.LENGTH_REQUIRED, "Content-Length required"))
+                return
+            length = int(length_s)
+            if length > MAX_BODY:
+                self.close_connection = True
+                self._send(_reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                                  f"body larger than {MAX_BODY} bytes"))
+                return
+            body = self.rfile.read(length)
+            try:
+                self._send(witness.add_checkpoint(body))
+            except DockLockError as exc:
+                self._send(_reply(HTTPStatus.INTERNAL_SERVER_ERROR, exc.message))
+
+        def do_GET(self) -> None:
+            parts = self.path.split("?")[0].strip("/").split("/")
+            if len(parts) == 2 and parts[1] == "checkpoint":
+                self._send(witness.get_checkpoint(parts[0]))
+            elif len(parts) == 4 and parts[:2] == ["docklock", "v1"] and parts[3] == "logs":
+                self._send(witness.logs_by_key(parts[2]))
+            else:
+                self._send(_reply(HTTPStatus.NOT_FOUND, "GET /<sha256(origin)>/checkpoint"))
+
+        def log_message(self, format: str, *args: Any) -> None:
+            # One short line per request on stderr; never the body.
+            super().log_message(format, *args)
+
+    return Handler
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, sep, port_s = text.rpartition(":")
+    if not sep or not port_s.isdigit() or not 0 <= int(port_s) <= 65535:
+        raise WitnessConfigError(f"--listen {text!r} must be HOST:PORT",
+                                 hint="e.g. 127.0.0.1:8330 (port 0 picks a free one)")
+    return host.strip("[]") or "127.0.0.1", int(port_s)
+
+
+def make_server(folder: Path, listen: str) -> ThreadingHTTPServer:
+    """A bound server (not yet serving); `server.server_address` has the real port."""
+    witness = Witness(folder)
+    host, port = parse_listen(listen)
+    server = ThreadingHTTPServer((host, port), _handler(witness))
+    server.daemon_threads = True
+    return server
+
+
+def serve(folder: Path, listen: str, ready: Callable[[str], None]) -> None:
+    """Serve until interrupted; `ready(url)` is called once the socket is bound."""
+    server = make_server(folder, listen)
+    host, port = str(server.server_address[0]), int(server.server_address[1])
+    try:
+        ready(f"http://{host}:{port}")
+        server.serve_forever()
+    finally:
+        server.server_close()
