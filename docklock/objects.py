@@ -313,6 +313,18 @@ class LiveImages:
     tags: frozenset[str] = frozenset()  # fully qualified, e.g. localhost/demo/app:1
     digests: frozenset[str] = frozenset()  # name@sha256:...
     api_calls: int = 0
+    # Images DockLock built (managed-by label): tag -> (image id, labels), so plan can
+    # tell whose build holds a ref (another workspace's is never rebuilt or removed).
+    built: Mapping[str, tuple[str, Mapping[str, str]]] = field(default_factory=dict)
+
+    def built_as(self, ref: str) -> tuple[str, str, Mapping[str, str]] | None:
+        """(tag, id, labels) of the DockLock-built image holding `ref`, if any."""
+        tagged = ref if ":" in ref.rsplit("/", 1)[-1] else ref + ":latest"
+        for tag in sorted(self.built):
+            if tag == tagged or tag.endswith("/" + tagged):
+                image_id, labels = self.built[tag]
+                return tag, image_id, labels
+        return None
 
     def has(self, ref: str) -> bool:
         """Whether `ref` (as a spec writes it) names a local image.

@@ -606,6 +606,8 @@ class OwnershipError(PlanError):
             f"{n} name clashes with objects this workspace does not own; first: " \
             f"{first.message}"
         super().__init__(summary, hint=first.hint)
+        # One per clash, so `--format json` lists every one (docklock.cli reads it).
+        self.diagnostics = tuple(Diagnostic(c.message, hint=c.hint) for c in self.clashes)
 
     def explain(self) -> str:
         lines = [f"error: {c.message} (hint: {c.hint})" for c in self.clashes]
@@ -646,6 +648,33 @@ def owns(obj: LiveObject, lineage: str | None,
     return rec.kind is obj.kind and bool(rec.id) and bool(obj.id) and same_id(obj.id, rec.id)
 
 
+_REMOVED_BY_NAME = frozenset({ObjectKind.NETWORK, ObjectKind.VOLUME, ObjectKind.IMAGE})
+
+
+def foreign_images(images: LiveImages, desired: Mapping[str, DesiredObject],
+                   recorded: Mapping[str, tuple[str, RecordedObject]],
+                   lineage: str | None) -> dict[str, LiveObject]:
+    """Refs this workspace builds (or recorded) that another workspace's build holds.
+
+    Only images DockLock built count: building over a ref someone pulled or built by
+    hand re-tags it, as a build always did. One of another lineage (or, without one,
+    not the image this state records) is never rebuilt over or removed.
+    """
+    keys = {k for k, o in desired.items() if o.kind is ObjectKind.IMAGE}
+    keys.update(k for k, (_a, r) in recorded.items() if r.kind is ObjectKind.IMAGE)
+    out: dict[str, LiveObject] = {}
+    for key in keys:
+        ref = key.split(":", 1)[1]
+        held = images.built_as(ref)
+        if held is None:
+            continue
+        _tag, image_id, labels = held
+        obj = LiveObject(key, ObjectKind.IMAGE, ref, image_id, labels, "present")
+        if not owns(obj, lineage, recorded.get(key)):
+            out[key] = obj
+    return out
+
+
 def split_owned(live: LiveState, lineage: str | None,
                 recorded: Mapping[str, tuple[str, RecordedObject]]
                 ) -> tuple[dict[str, LiveObject], dict[str, LiveObject]]:
@@ -667,17 +696,18 @@ def name_clashes(desired: Mapping[str, DesiredObject],
     """Names this workspace would act on that a foreign object holds.
 
     Every desired object (create, adopt or replace would hit the other owner's object),
-    and recorded networks and volumes (Podman removes those by name; a recorded
+    and recorded networks, volumes and images (Podman removes those by name; a recorded
     container is removed by its recorded id, so a foreign holder of its name is safe).
     """
     keys: dict[str, str] = {k: str(o.address) for k, o in desired.items()}
     for key, (address, rec) in recorded.items():
-        if rec.kind in (ObjectKind.NETWORK, ObjectKind.VOLUME):
+        if rec.kind in _REMOVED_BY_NAME:
             keys.setdefault(key, address)
     out: list[Clash] = []
     for key in sorted(keys):
         obj = foreign.get(key)
-        if obj is None or obj.kind not in refreshed:
+        # Foreign images are only there when the images were listed (foreign_images).
+        if obj is None or (obj.kind not in refreshed and obj.kind is not ObjectKind.IMAGE):
             continue
         owner = describe_owner(obj.labels)
         ours = f"this workspace's lineage is {lineage}" if lineage else \
@@ -734,6 +764,7 @@ def diff(
     options: PlanOptions | None = None,
     cluster: str | None = None,
     live_kinds: Collection[ObjectKind] | None = None,
+    images: LiveImages | None = None,
 ) -> tuple[tuple[Change, ...], tuple[str, ...]]:
     """Compute every object's change. Returns (changes in apply order, warnings).
 
@@ -757,6 +788,9 @@ def diff(
     if live is not None:
         refreshed = frozenset(ObjectKind) if live_kinds is None else frozenset(live_kinds)
         live_objects, foreign = split_owned(live, state.lineage, recorded)
+        if images is not None:
+            foreign = {**foreign, **foreign_images(images, desired_by_key, recorded,
+                                                   state.lineage)}
         clashes = name_clashes(desired_by_key if not opts.destroy else {}, recorded,
                                foreign, refreshed, lineage=state.lineage)
         if clashes:
@@ -1076,6 +1110,7 @@ def make_plan(
     policy: PolicyInfo | None = None,
     created: str = "",
     live_kinds: Collection[ObjectKind] | None = None,
+    images: LiveImages | None = None,
 ) -> Plan:
     """diff() wrapped into a Plan bound to `state` and the spec digest."""
     opts = options or PlanOptions()
@@ -1087,7 +1122,7 @@ def make_plan(
                         hint="rename the cluster back, or move .docklock/state.json away "
                              "to start a new lineage")
     changes, diff_warnings = diff(desired, state, live, options=opts, cluster=cluster,
-                                  live_kinds=live_kinds)
+                                  live_kinds=live_kinds, images=images)
     return Plan(
         cluster=cluster, lineage=state.lineage, serial=state.serial,
         spec_digest=spec_digest, changes=changes, files=dict(files or {}), options=opts,
@@ -1242,10 +1277,13 @@ def build_plan(
     live: LiveState | None = None
     live_kinds: frozenset[ObjectKind] | None = None
     calls = 0
+    images: LiveImages | None = None
     if opts.refresh and reader is not None:
-        if not opts.destroy and images_to_check(desired):
+        outside = not opts.destroy and bool(images_to_check(desired))
+        if outside or ObjectKind.IMAGE in kinds_in_use(desired, state):
             images = reader.list_images()
             calls += images.api_calls
+        if outside and images is not None:
             check_images(desired, images, locate=locate)
         live, live_kinds = refresh_everything(reader, cluster,
                                               kinds_in_use(desired, state))
@@ -1253,7 +1291,8 @@ def build_plan(
     with gc_paused():
         plan = make_plan(desired, state, live, cluster=cluster, spec_digest=spec_digest,
                          files=files, options=opts, git=git, warnings=warnings,
-                         policy=policy, created=created, live_kinds=live_kinds)
+                         policy=policy, created=created, live_kinds=live_kinds,
+                         images=images)
     return plan, calls
 
 

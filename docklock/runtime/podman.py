@@ -44,6 +44,8 @@ from docklock.cage import podman_create_kwargs
 from docklock.errors import PodmanError, PodmanUnavailableError
 from docklock.objects import (
     LABEL_CLUSTER,
+    LABEL_MANAGED_BY,
+    MANAGED_BY,
     ContainerConfig,
     ContainerDetail,
     LiveImages,
@@ -612,14 +614,20 @@ class PodmanRuntime:
         ids: set[str] = set()
         tags: set[str] = set()
         digests: set[str] = set()
+        built: dict[str, tuple[str, Mapping[str, str]]] = {}
         for item in payload or ():
-            ids.add(str(item.get("Id", "")))
+            image_id = str(item.get("Id", ""))
+            ids.add(image_id)
             # libpod lists tags in RepoTags and (newer) Names; take both.
-            tags.update(str(t) for t in (item.get("RepoTags") or ()))
-            tags.update(str(t) for t in (item.get("Names") or ()))
+            names = {str(t) for t in (item.get("RepoTags") or ())}
+            names.update(str(t) for t in (item.get("Names") or ()))
+            tags.update(names)
             digests.update(str(d) for d in (item.get("RepoDigests") or ()))
+            labels = dict(item.get("Labels") or {})
+            if labels.get(LABEL_MANAGED_BY) == MANAGED_BY:
+                built.update((t, (image_id, labels)) for t in names)
         return LiveImages(frozenset(ids - {""}), frozenset(tags), frozenset(digests),
-                          self._thread_calls() - before)
+                          self._thread_calls() - before, built=built)
 
     def refresh(self, cluster: str) -> LiveState:
         """Containers, networks and volumes of the cluster: three list calls in all."""

@@ -46,6 +46,21 @@ spec:
   stopTimeout: 1
   networks: [backend]
   volumes: [{name: data, path: /data}]
+---
+apiVersion: docklock.io/v1
+kind: Image
+metadata: {name: app, namespace: NS}
+spec:
+  ref: localhost/twin/app-NS:1
+  context: app
+---
+apiVersion: docklock.io/v1
+kind: Service
+metadata: {name: app, namespace: NS}
+spec:
+  image: localhost/twin/app-NS:1
+  command: [sleep, "600"]
+  stopTimeout: 1
 """
 
 
@@ -53,6 +68,8 @@ def _workspace(root: Path, image: str, namespace: str) -> Path:
     root.mkdir()
     (root / "docklock.yaml").write_text(CLUSTER_DOC)
     (root / "specs").mkdir()
+    (root / "app").mkdir()
+    (root / "app" / "Containerfile").write_text(f"FROM {image}\n")
     _stack(root, image, namespace)
     return root
 
@@ -77,6 +94,10 @@ def _objects(podman: PodmanHarness) -> dict[str, str]:
     for line in podman.podman("volume", "ls", "--filter", label, "--format",
                               "{{.Name}}").stdout.splitlines():
         out[f"volume:{line.strip()}"] = line.strip()
+    for line in podman.podman("images", "--no-trunc", "--filter", label, "--format",
+                              "{{.Repository}}:{{.Tag}} {{.ID}}").stdout.splitlines():
+        ref, iid = line.split()
+        out[f"image:{ref}"] = iid
     return out
 
 
@@ -102,7 +123,8 @@ def test_two_workspaces_same_cluster_name_never_touch_each_other(
     _ok(run_cli(["apply", "-C", str(a), "--auto-approve"], env=env))
     a_objects = _objects(podman)
     assert sorted(a_objects) == [
-        "container:twin-default-web-1", "container:twin-default-web-2",
+        "container:twin-default-app-1", "container:twin-default-web-1",
+        "container:twin-default-web-2", "image:localhost/twin/app-default:1",
         "network:twin-default-backend", "volume:twin-default-data"]
     lineage_a = _state_lineage(a)
     assert _lineage_of(podman, "twin-default-web-1") == lineage_a
@@ -113,8 +135,9 @@ def test_two_workspaces_same_cluster_name_never_touch_each_other(
         clash = run_cli([*args, "-C", str(b)], env=env)
         _ok(clash, 1)
         err = clash.stderr
-        assert err.count("error: ") == 4, err  # every clash at once
+        assert err.count("error: ") == 6, err  # every clash at once
         for name in ("container twin-default-web-1", "container twin-default-web-2",
+                     "container twin-default-app-1", "image localhost/twin/app-default:1",
                      "network twin-default-backend", "volume twin-default-data"):
             assert name in err, (name, err)
         assert f"lineage {lineage_a}" in err
@@ -133,8 +156,8 @@ def test_two_workspaces_same_cluster_name_never_touch_each_other(
     both = _objects(podman)
     b_objects = {k: v for k, v in both.items() if k not in a_objects}
     assert sorted(b_objects) == [
-        "container:twin-b-web-1", "container:twin-b-web-2",
-        "network:twin-b-backend", "volume:twin-b-data"]
+        "container:twin-b-app-1", "container:twin-b-web-1", "container:twin-b-web-2",
+        "image:localhost/twin/app-b:1", "network:twin-b-backend", "volume:twin-b-data"]
     assert {k: both[k] for k in a_objects} == a_objects  # A's ids unchanged
     assert _lineage_of(podman, "twin-b-web-1") == lineage_b
 
@@ -184,6 +207,8 @@ def test_objects_of_an_older_docklock_recorded_in_state_stay_ours(
             args += ["--label", f"{k}={v}"]
         cid = podman.podman(*args, podman.image, "sleep", "600").stdout.strip()
         state["resources"]["Service/default/web"]["objects"][f"container:{name}"]["id"] = cid
+    assert {k for k, v in _objects(podman).items() if v != before[k]} == {
+        "container:twin-default-web-1", "container:twin-default-web-2"}
     state_path.write_text(json.dumps(state))
     plan = run_cli(["plan", "-C", str(ws), "--format", "json"], env=env)
     _ok(plan)

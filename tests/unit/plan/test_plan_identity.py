@@ -129,6 +129,7 @@ def test_every_clash_is_reported_at_once() -> None:
     assert [c.key for c in err.value.clashes] == [
         "container:demo-default-web-1", "container:demo-default-web-2"]
     assert err.value.message.startswith("2 name clashes")
+    assert len(err.value.diagnostics) == 2  # --format json lists each one
     lines = err.value.explain().splitlines()
     assert len(lines) == 2
     assert all("lineage theirs" in line and "/srv/theirs" in line and "hint:" in line
@@ -244,12 +245,65 @@ def test_plan_fails_on_a_missing_image_before_listing_anything_else() -> None:
     assert reader.calls == ["images"]
 
 
-def test_no_image_call_without_outside_images_nor_for_destroy_nor_no_refresh() -> None:
+def test_no_image_call_without_images_in_use_nor_for_destroy_nor_no_refresh() -> None:
     reader = FakeReader()
-    _plan(reader, [BUILT, USES_BUILT])
+    _plan(reader, [{"kind": "Network", "name": "n"}])
     _plan(reader, [WEB], destroy=True)
     _plan(reader, [WEB], refresh=False)
     assert "images" not in reader.calls
+
+
+def test_images_built_here_are_listed_once_for_ownership() -> None:
+    reader = FakeReader()
+    assert _plan(reader, [BUILT, USES_BUILT]) == 2
+    assert reader.calls == ["images", "containers unlabelled=True"]
+
+
+# ---------------------------------------------------------------- images of others
+
+APP_REF = "localhost/demo/app:1"
+APP_ID = "9" * 64
+
+
+def _built(labels: dict[str, str]) -> LiveImages:
+    return LiveImages(ids=frozenset({APP_ID}), tags=frozenset({APP_REF}),
+                      built={APP_REF: (APP_ID, {**MANAGED, **labels})})
+
+
+def _image_diff(images: LiveImages, *, state: State | None = None,
+                destroy: bool = False) -> None:
+    desired = render_docs([BUILT, USES_BUILT]).objects
+    diff(desired, state if state is not None else State.empty(CLUSTER), LiveState({}, 1),
+         cluster=CLUSTER, images=images, options=PlanOptions(destroy=destroy))
+
+
+def test_an_image_another_workspace_built_is_not_rebuilt_over() -> None:
+    with pytest.raises(OwnershipError, match=r"image localhost/demo/app:1 .* lineage L2"):
+        _image_diff(_built({LABEL_LINEAGE: "L2"}))
+
+
+def test_an_image_this_workspace_built_is_ours() -> None:
+    desired = render_docs([BUILT, USES_BUILT]).objects
+    state = recorded(desired, lineage="L1")
+    _image_diff(_built({LABEL_LINEAGE: "L1"}), state=state)
+    # Legacy (no lineage label): ours when the state records that very image.
+    rec = state.objects_by_key()["image:" + APP_REF][1]
+    legacy = LiveImages(ids=frozenset({rec.id}), tags=frozenset({APP_REF}),
+                        built={APP_REF: (rec.id, dict(MANAGED))})
+    _image_diff(legacy, state=state)
+    with pytest.raises(OwnershipError, match="no lineage label"):
+        _image_diff(_built({}), state=state)  # another image id
+
+
+def test_destroy_never_removes_a_recorded_ref_another_workspace_rebuilt() -> None:
+    desired = render_docs([BUILT, USES_BUILT]).objects
+    state = recorded(desired, lineage="L1")
+    with pytest.raises(OwnershipError, match="image localhost/demo/app:1"):
+        _image_diff(_built({LABEL_LINEAGE: "L2"}), state=state, destroy=True)
+
+
+def test_an_image_not_built_by_docklock_may_be_built_over() -> None:
+    _image_diff(LiveImages(ids=frozenset({APP_ID}), tags=frozenset({APP_REF})))
 
 
 # ---------------------------------------------------------------- lineage claim
