@@ -36,6 +36,7 @@ from docklock.load.crosscheck import Item, crosscheck
 from docklock.load.cue import export_cue
 from docklock.load.discovery import discover
 from docklock.load.schema import SchemaSet, format_path, load_schemas
+from docklock.load.values import value_problems
 from docklock.load.yaml import (
     ParsedFile,
     PathItem,
@@ -228,6 +229,12 @@ def _check(doc: RawDocument, schemas: SchemaSet, locate: Locator,
         for p in problems:
             diagnostics.append(Diagnostic(p.message, locate(doc, p.path),
                                           path=format_path(p.path), hint=p.hint))
+        return None
+    unusable = value_problems(doc.data)  # valid shapes Podman still could not apply
+    if unusable:
+        for path, message, hint in unusable:
+            diagnostics.append(Diagnostic(message, locate(doc, path), path=format_path(path),
+                                          hint=hint))
         return None
     try:
         return Resource.from_dict(doc.data, doc.location)
