@@ -54,6 +54,7 @@ from docklock.objects import (
     ObjectKind,
     object_key,
 )
+from docklock.runtime import _services
 
 ENV_URL = "DOCKLOCK_PODMAN_URL"
 ROOT_SOCKET = "/run/podman/podman.sock"
@@ -263,13 +264,21 @@ class PrivateService:
     process: subprocess.Popen[bytes]
     folder: Path
     url: str
+    guard: _services.TermAsInterrupt | None = None
 
     @classmethod
     def start(cls, podman_bin: str, *, env: Mapping[str, str],
               timeout: float = SERVICE_START_TIMEOUT) -> PrivateService:
-        """Start the service (honouring CONTAINERS_CONF etc. from `env`) and wait for it."""
-        folder = Path(tempfile.mkdtemp(prefix="docklock-podman-"))
+        """Start the service (honouring CONTAINERS_CONF etc. from `env`) and wait for it.
+
+        Its life is tied to this process (docklock.runtime._services): parent-death
+        signal, SIGTERM unwinding, and a folder under the per-user runtime folder that
+        the next start reaps if this process dies without removing it.
+        """
+        folder, tracked = _services.new_folder(env)
         url = f"unix://{folder / 'podman.sock'}"
+        guard = _services.TermAsInterrupt()
+        guard.install()  # before the child exists: a SIGTERM from here on unwinds
         log = (folder / "service.log").open("wb")
         try:
             # Its own session: a Ctrl-C at the terminal reaches DockLock, which then stops
@@ -277,17 +286,25 @@ class PrivateService:
             process = subprocess.Popen(
                 [podman_bin, "system", "service", "--time=0", url],
                 env=dict(env), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=_services.die_with_parent(),  # noqa: PLW1509
             )
-        except OSError as exc:
+        except BaseException as exc:
             log.close()
+            guard.uninstall()
             shutil.rmtree(folder, ignore_errors=True)
-            raise PodmanUnavailableError(f"cannot run {podman_bin}: {exc.strerror}",
-                                         hint=FIX_HINT) from exc
+            if isinstance(exc, OSError):
+                raise PodmanUnavailableError(f"cannot run {podman_bin}: {exc.strerror}",
+                                             hint=FIX_HINT) from exc
+            raise
         finally:
             if not log.closed:
                 log.close()
-        service = cls(process, folder, url)
+        service = cls(process, folder, url, guard)
+        if tracked:
+            with contextlib.suppress(OSError):
+                _services.write_owner(folder, _services.Owner(
+                    os.getpid(), _services.start_time(os.getpid()), process.pid,
+                    _services.start_time(process.pid)))
         # Belt and braces: a caller that never closes its runtime (or dies of an
         # unhandled error) still does not leave a `--time=0` service behind.
         atexit.register(service.stop)
@@ -330,6 +347,8 @@ class PrivateService:
     def stop(self) -> None:
         """Stop the service (containers it started keep running: conmon owns them)."""
         atexit.unregister(self.stop)
+        if self.guard is not None:
+            self.guard.uninstall()
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
