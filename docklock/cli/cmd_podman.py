@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
-    # No help= on purpose: the group stays out of the command list in `docklock --help`.
-    group = sub.add_parser("podman", parents=[common],
+    # Listed in `docklock --help` like every command (a hidden one cannot be found).
+    group = sub.add_parser("podman", parents=[common], help="Podman connection diagnostics",
                            description="Podman connection diagnostics.")
     podman_sub = command_group(group, dest="podman_command")
     ping = podman_sub.add_parser(
