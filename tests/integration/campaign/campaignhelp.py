@@ -198,7 +198,7 @@ class Event:
     status: str  # create, remove, rename, start, died, ...
     id: str
     name: str
-    time: int  # nanoseconds
+    order: int  # position in Podman's events log (which is chronological)
 
 
 def container_events(harness: PodmanHarness, cluster: str, since: str) -> list[Event]:
@@ -210,20 +210,20 @@ def container_events(harness: PodmanHarness, cluster: str, since: str) -> list[E
     out = harness.podman("events", "--stream=false", "--since", since, "--filter",
                          "type=container", "--format", "json", timeout=120).stdout
     events = []
-    for line in out.splitlines():
+    for n, line in enumerate(out.splitlines()):
         if not line.strip():
             continue
         ev = json.loads(line)
         if (ev.get("Attributes") or {}).get(LABEL_CLUSTER) != cluster:
             continue
         events.append(Event(str(ev.get("Status", "")), str(ev.get("ID", "")),
-                            str(ev.get("Name", "")), int(ev.get("timeNano") or 0)))
+                            str(ev.get("Name", "")), n))
     return events
 
 
 def dump_events(harness: PodmanHarness, cluster: str, since: str, path: Path) -> None:
     """Podman's events of `cluster`, one per line, kept beside the workspace for diagnosis."""
-    path.write_text("".join(f"{e.time} {e.status:<10} {e.id[:12]} {e.name}\n"
+    path.write_text("".join(f"{e.order:6} {e.status:<14} {e.id[:12]} {e.name}\n"
                             for e in container_events(harness, cluster, since)))
 
 
@@ -426,41 +426,51 @@ def unrecorded_changes(harness: PodmanHarness, ws: Path, cluster: str, *,
     events = container_events(harness, cluster, since)
     created = {e.id: e for e in events if e.status == "create"}
     removed = {e.id: e for e in events if e.status == "remove"}
-    problems += [f"unrecorded create: {e.name} ({cid[:12]}) is not in any ledger change entry"
-                 for cid, e in sorted(created.items(), key=lambda kv: kv[1].time)
-                 if cid not in ids]
-    for cid, e in sorted(removed.items(), key=lambda kv: kv[1].time):
-        key = "container:" + e.name.split("-old-")[0]
+    mentioned = {s for x in ledger.entries if x.get("type") not in NOT_CHANGES
+                 for s in strings_in(x.get("payload"))}
+    for cid, e in sorted(created.items(), key=lambda kv: kv[1].order):
+        if cid in ids:
+            continue
+        # Say how close the ledger came: a retired name carries a 12-digit id prefix.
+        near = sorted(m for m in mentioned if m.endswith(f"-old-{cid[:12]}"))
+        how = (f"named only by the retired key {near[0]}, never by its id" if near
+               else "in no ledger change entry")
+        problems.append(f"unrecorded create: {e.name} ({cid[:12]}) is {how}")
+    for cid, e in sorted(removed.items(), key=lambda kv: kv[1].order):
+        # A retired container is removed under its own key (`<name>-old-<id12>`); a
+        # replaced one under its name's key.
+        keys = {"container:" + e.name, "container:" + e.name.split("-old-")[0]}
         first = next((int(x.get("seq", -1)) for x in ledger.entries
                       if x.get("type") not in NOT_CHANGES
                       and cid in set(strings_in(x.get("payload")))), after_seq)
         later = [x for x in ledger.entries if int(x.get("seq", -1)) > first
                  and x.get("type") not in NOT_CHANGES
-                 and key in set(strings_in(x.get("payload")))]
+                 and keys & set(strings_in(x.get("payload")))]
         if not later:
-            problems.append(f"unrecorded remove: {e.name} ({cid[:12]}) has no ledger entry "
-                            f"for {key} after its creation")
+            problems.append(f"unrecorded remove: {e.name} ({cid[:12]}) has no ledger change "
+                            f"entry for {' or '.join(sorted(keys))} after its creation")
     return problems
 
 
 def changes_without_intent(harness: PodmanHarness, ws: Path, cluster: str, *,
-                           since: str, after_seq: int) -> list[str]:
-    """Containers Podman created or removed since `since` with no change entry for their
-    key among the ledger entries after `after_seq` (the write-ahead rule of item 19: the
-    ledger names each change before Podman makes it, so this holds even mid-failure)."""
+                           since: str, skip: int, after_seq: int) -> list[str]:
+    """Containers Podman created or removed (its events of `cluster` since `since`, less
+    the first `skip`) with no change entry for their key among the ledger entries after
+    `after_seq` (the write-ahead rule of item 19: the ledger names each change before
+    Podman makes it, so this holds even when the apply failed half-way)."""
     ledger = read_ledger(ws)
     keys: set[str] = set()
     for entry in ledger.entries:
         if int(entry.get("seq", -1)) > after_seq and entry.get("type") not in NOT_CHANGES:
             keys.update(strings_in(entry.get("payload")))
     problems = []
-    for e in container_events(harness, cluster, since):
+    for e in container_events(harness, cluster, since)[skip:]:
         if e.status not in ("create", "remove"):
             continue
-        key = "container:" + e.name.split("-old-")[0]
-        if key not in keys:
+        names = {"container:" + e.name, "container:" + e.name.split("-old-")[0]}
+        if not names & keys:
             problems.append(f"Podman {e.status}d {e.name} ({e.id[:12]}) and the ledger has no "
-                            f"change entry for {key}")
+                            f"change entry for {' or '.join(sorted(names))} in this apply")
     return problems
 
 
