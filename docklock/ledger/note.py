@@ -18,7 +18,7 @@ an Ed25519 signature (type 0x01) over the note text by the Ed25519 half of the s
 with verifier key `<name>+<hex key ID>+<base64(0x01 || ed25519PK)>` (`note_verifier_key`).
 Reusing the Ed25519 half is safe because the two messages can never coincide: every
 composite message representative starts with the fixed "CompositeAlgorithmSignatures2025"
-prefix, every note text starts with its origin line (docs/adr/0008-witnesses.md). DockLock
+prefix, every note text starts with its origin line (docs/adr/0009-witnesses.md). DockLock
 itself still REQUIRES the composite line; the standard line, when present and made by a
 known key, must verify too (a failing signature from a known key rejects the note).
 

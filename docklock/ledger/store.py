@@ -760,7 +760,7 @@ class Ledger:
                 # noticed). Written once, with the first checkpoint.
                 keyring.with_ledger(self.origin).save(public_keyring_path(self.paths))
         # Witnesses cosign only once the checkpoint is durable locally; a missed quorum
-        # raises WitnessError (docklock.ledger.witnessing, docs/adr/0008-witnesses.md).
+        # raises WitnessError (docklock.ledger.witnessing, docs/adr/0009-witnesses.md).
         after_checkpoint(self, cp)
         return cp
 

@@ -10,5 +10,5 @@
 
 The ledger side (asking witnesses after each checkpoint, storing cosignatures, checking
 them in `ledger verify`) is `docklock.ledger.witnessing`: only `ledger/` writes ledger
-files. See docs/adr/0008-witnesses.md.
+files. See docs/adr/0009-witnesses.md.
 """
