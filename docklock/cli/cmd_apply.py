@@ -312,7 +312,7 @@ def _journal(paths: WorkspacePaths, cluster: str, plan: Plan, destroy: bool) -> 
     # The key and the apply-start entry come before any Podman change: if the ledger
     # cannot be signed or written, nothing is changed (the error propagates).
     signer = ensure_keys(paths)
-    ledger = Ledger.open(paths, cluster)
+    ledger = Ledger.open(paths, cluster, signer=signer)  # signs each entry (ledger.trust)
     inner = ApplyJournal(ledger, plan, command="destroy" if destroy else "apply")
     inner.start()
     return _Journal(inner, ledger, signer)

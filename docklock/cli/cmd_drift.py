@@ -98,11 +98,12 @@ def _record(paths: WorkspacePaths, cluster: str, report: DriftReport, out: Outpu
         return
     body = report.to_dict()
     try:
-        ledger = Ledger.open(paths, cluster)
+        signer = load_signer(paths)  # loaded once: it signs the entry and the checkpoint
+        ledger = Ledger.open(paths, cluster, signer=signer)
         ledger.append("drift", {"drift": report.has_drift, "counts": body["counts"],
                                 "checked": report.checked,
                                 "items": [{"kind": i.kind.value, "key": i.key}
                                           for i in report.items]}, serial=report.serial)
-        ledger.checkpoint(load_signer(paths))
+        ledger.checkpoint(signer)
     except (DockLockError, OSError) as exc:
         out.info(f"warning: the drift check was not recorded in the ledger: {exc}")

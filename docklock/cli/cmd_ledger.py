@@ -85,6 +85,8 @@ def cmd_verify(args: argparse.Namespace, out: Output) -> int:
 
 
 def _render_report(r: dict[str, Any], out: Output) -> None:
+    for warning in r.get("warnings", ()):
+        out.line(out.paint(f"warning: {warning}", "yellow"))
     if r["problem"]:
         out.line(out.paint("ledger verification FAILED", "red") + f" ({r['origin']})")
         out.line(f"  at {r['problem']['where']}: {r['problem']['message']}")

@@ -11,10 +11,11 @@ of the same Ed25519 half: composite message representatives start with
 "CompositeAlgorithmSignatures2025", note texts with their origin line "docklock.io/...".
 
 Invariants (docs/adr/0002-ledger-format.md):
-- A command signs a checkpoint only over entries it can authenticate (`authenticate_tail`):
-  the newest checkpoint must be signed by the key in charge at its size, every entry after
-  it must carry a valid signature by the key in charge at its position (key-rotation
-  entries hand over), and the key in charge at the end must be the signer. A line
+- A command signs a checkpoint only with docklock.pub's `current` key and only over
+  entries it can authenticate (`authenticate_tail`): the newest checkpoint must be
+  signed by the key in charge at its size, every entry after it must carry a valid
+  signature by the key in charge at its position (key-rotation entries hand over), and
+  the key in charge at the end must be the signer. A line
   appended by anyone without the private key therefore never gets covered by a signature,
   and `ledger verify` reports it in the unsigned tail.
 - Entries already covered by a verified checkpoint are authenticated by it; `ledger verify`
@@ -118,6 +119,13 @@ def authenticate_tail(ledger: Ledger, signer_keyid: str, latest: Checkpoint | No
     if keyring.lookup(signer_keyid) is None:
         raise LedgerError(f"the signing key {signer_keyid[:16]} is not listed in "
                           f"{keyring.source}", hint="restore the matching docklock.pub")
+    if signer_keyid != keyring.current:
+        # A retired key signs nothing new, even over a ledger restored from before the
+        # rotation (where the chain alone would still put it in charge).
+        raise LedgerError(f"the signing key {signer_keyid[:16]} is not the current key "
+                          f"{keyring.current[:16]} of {keyring.source}",
+                          hint="only the current key may sign; a retired key cannot extend "
+                               "the ledger")
     if keyring.ledger and keyring.ledger != ledger.origin:
         raise LedgerError(
             f"{keyring.source} belongs to ledger {keyring.ledger}, but this ledger is "

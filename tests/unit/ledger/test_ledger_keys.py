@@ -196,7 +196,8 @@ def test_passphrase_encrypts_the_private_key(workspace: WorkspacePaths,
     text = signing_key_path(workspace).read_text()
     # A5: one scrypt-sealed block, no PBKDF2 PKCS#8 and no private key in clear.
     assert text.count("-----BEGIN DOCKLOCK ENCRYPTED KEY-----") == 1
-    assert "ENCRYPTED PRIVATE KEY" not in text and "BEGIN PRIVATE KEY" not in text
+    assert "ENCRYPTED PRIVATE KEY" not in text
+    assert "BEGIN PRIVATE KEY" not in text
     assert load_signer(workspace).keyid == signer.keyid
     monkeypatch.setenv("DOCKLOCK_KEY_PASSPHRASE", "wrong")
     with pytest.raises(KeyMaterialError):
@@ -262,7 +263,9 @@ def test_sealed_key_uses_scrypt_with_stored_parameters(workspace: WorkspacePaths
     blob = base64.b64decode(b"".join(data[begin:data.index(keys_module.SEALED_END)].split()))
     aad, _box = blob.split(b"\n", 1)
     params = json.loads(aad)
-    assert params["kdf"] == "scrypt" and params["n"] >= 1 << 16 and params["r"] == 8
+    assert params["kdf"] == "scrypt"
+    assert params["n"] >= 1 << 16
+    assert params["r"] == 8
     assert params["cipher"] == "aes-256-gcm"
     # weaken the stored cost: the parameters are authenticated, so this fails to open
     weaker = aad.replace(b'"n":65536', b'"n":1024')

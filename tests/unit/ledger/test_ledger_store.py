@@ -52,7 +52,8 @@ def test_entry_fields_and_leaf(workspace: WorkspacePaths, signer: HybridSigner) 
     assert json.loads(raw[0])["type"] == "plan"
 
 
-def test_all_entry_types_accepted_and_others_refused(workspace: WorkspacePaths, signer: HybridSigner) -> None:
+def test_all_entry_types_accepted_and_others_refused(workspace: WorkspacePaths,
+                                                     signer: HybridSigner) -> None:
     ledger = Ledger(workspace, "t")
     for t in EntryType:
         ledger.append(t, {"t": t.value})
@@ -61,7 +62,8 @@ def test_all_entry_types_accepted_and_others_refused(workspace: WorkspacePaths, 
         ledger.append("destroy-everything", {})
 
 
-def test_key_rotation_lines_end_with_the_suffix(workspace: WorkspacePaths, signer: HybridSigner) -> None:
+def test_key_rotation_lines_end_with_the_suffix(workspace: WorkspacePaths,
+                                                signer: HybridSigner) -> None:
     ledger = Ledger(workspace, "t")
     ledger.append("key-rotation", {"zzz": {"type": "plan"}})
     assert lines_of(ledger)[0].endswith(KEY_ROTATION_SUFFIX)
@@ -338,7 +340,8 @@ def test_cluster_name(workspace: WorkspacePaths) -> None:
     assert cluster_name(workspace) == "t"
     # B9: a new ledger's origin carries the name (for people) and a random id (unique)
     origin = Ledger.open(workspace).origin
-    assert origin.startswith("docklock.io/ledger/t/") and len(origin.rsplit("/", 1)[1]) == 16
+    assert origin.startswith("docklock.io/ledger/t/")
+    assert len(origin.rsplit("/", 1)[1]) == 16
     workspace.config.write_text("apiVersion: docklock.io/v1\nkind: Cluster\nspec: {}\n")
     with pytest.raises(WorkspaceError, match=r"metadata\.name"):
         cluster_name(workspace)

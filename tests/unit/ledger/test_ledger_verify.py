@@ -354,7 +354,7 @@ def test_rotation_hands_signing_over(built: Built, workspace: WorkspacePaths,
     # DockLock refuses to (A1), and a checkpoint made by other code is caught by verify.
     old_ledger = Ledger(workspace, "t", signer=signer)
     old_ledger.append("plan", {"by": "old key"})
-    with pytest.raises(LedgerError, match="not signed by the key in charge"):
+    with pytest.raises(LedgerError, match="not the current key"):
         old_ledger.checkpoint(signer)
     force_checkpoint(old_ledger, signer)
     problem = verify(workspace).problem
@@ -368,7 +368,7 @@ def test_rotation_with_a_bad_endorsement_is_named(built: Built, workspace: Works
                                                   signer: HybridSigner) -> None:
     ledger = built.ledger
     new = HybridSigner.generate()
-    keyring = load_keyring(workspace).with_key(new.public_key, make_current=False)
+    keyring = load_keyring(workspace).with_key(new.public_key, make_current=True)
     keyring.save(workspace.root / "docklock.pub")
 
     def forged(seq: int, prev: str) -> dict[str, object]:
