@@ -396,6 +396,8 @@ def verify_witnesses(paths: WorkspacePaths, *, timeout: float = TIMEOUT) -> Witn
         elif view.status == "unreachable":
             notes.append(view.message)
             continue
+        elif view.status == "unknown":
+            notes.append(view.message)  # e.g. a witness reset: the quorum check still holds
         problems.extend(_other_ledgers(ledger, w, keys, local_size, timeout))
     return WitnessCheck(True, settings.required, latest.size if latest else None,
                         tuple(cosigned), tuple(views), tuple(problems), tuple(notes))
