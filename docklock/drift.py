@@ -413,9 +413,11 @@ def read_live(reader: LiveReader, cluster: str, state: State,
     """The live view `drift` and `cluster health` judge: plan's refresh (one list call
     per kind in use) plus, with `inspect`, one inspect per running recorded container
     for the fields no list shows (aliases, limits). `LiveState.api_calls` counts all."""
-    from docklock.plan import refresh_live
+    from docklock.plan import owned_view, refresh_live
 
     live, listed = refresh_live(reader, cluster, kinds)
+    # Another workspace with the same cluster name (its own lineage) is not drift here.
+    live = owned_view(live, state)
     if not inspect:
         return live, listed
     recorded = {rec.name for _, rec in state.objects_by_key().values()

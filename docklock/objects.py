@@ -428,6 +428,7 @@ def is_managed(labels: Mapping[str, str], cluster: str | None) -> bool:
     return (labels.get(LABEL_MANAGED_BY) == MANAGED_BY
             and (cluster is None or labels.get(LABEL_CLUSTER) == cluster))
 
+
 def is_owned(labels: Mapping[str, str], cluster: str, lineage: str | None) -> bool:
     """Managed for `cluster` AND labelled with this workspace's lineage: the only live
     objects apply may take over without a record (a crash between create and the state

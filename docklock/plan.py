@@ -689,6 +689,17 @@ def split_owned(live: LiveState, lineage: str | None,
     return ours, foreign
 
 
+def owned_view(live: LiveState, state: State) -> LiveState:
+    """`live` without the objects another workspace's lineage label claims: what drift
+    judges, so a workspace with the same cluster name is not drift here. Objects with
+    no lineage label stay (plan refuses to act on them unless recorded; drift still
+    reports one that claims this cluster as unmanaged)."""
+    kept = {k: o for k, o in live.objects.items()
+            if o.labels.get(LABEL_LINEAGE) in (None, "") or
+            o.labels.get(LABEL_LINEAGE) == state.lineage}
+    return LiveState(kept, live.api_calls)
+
+
 def name_clashes(desired: Mapping[str, DesiredObject],
                  recorded: Mapping[str, tuple[str, RecordedObject]],
                  foreign: Mapping[str, LiveObject], refreshed: Collection[ObjectKind], *,

@@ -172,6 +172,9 @@ def test_two_workspaces_same_cluster_name_never_touch_each_other(
         mine = a_objects if ws == a else b_objects
         assert sorted(c["key"] for c in changes) == sorted(mine)
     assert _objects(podman) == both
+    # Nor is the other workspace drift (one cluster name, two lineages).
+    for ws in (a, b):
+        _ok(run_cli(["drift", "-C", str(ws)], env=env))
 
     # A's destroy removes exactly A's objects; B's are untouched and still converged.
     _ok(run_cli(["destroy", "-C", str(a), "--auto-approve"], env=env))

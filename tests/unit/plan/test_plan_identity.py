@@ -35,6 +35,7 @@ from docklock.plan import (
     build_plan,
     check_images,
     diff,
+    owned_view,
     owns,
     stamp_owner,
 )
@@ -136,6 +137,17 @@ def test_every_clash_is_reported_at_once() -> None:
                for line in lines)
     assert "this workspace's lineage is mine" in lines[0]
     assert err.value.exit_code == 1
+
+
+def test_owned_view_drops_only_other_lineages() -> None:
+    state = recorded(render_docs([WEB]).objects, lineage="mine")
+    live = LiveState({
+        "container:a": _live("a", {**MANAGED, LABEL_LINEAGE: "mine"}),
+        "container:b": _live("b", {**MANAGED, LABEL_LINEAGE: "theirs"}),
+        "container:c": _live("c", dict(MANAGED)),  # no lineage: drift still judges it
+    }, 1)
+    assert sorted(owned_view(live, state).objects) == ["container:a", "container:c"]
+    assert sorted(owned_view(live, State.empty(CLUSTER)).objects) == ["container:c"]
 
 
 def test_no_refresh_cannot_see_clashes() -> None:
