@@ -2,8 +2,10 @@
 
 Targets (issue 7): verify < 10 s; append < 1 ms (no checkpoint); checkpoint signing (both
 hybrid halves) < 20 ms. Builds the ledger in a temporary workspace, writing entry lines
-from a template (checked byte-for-byte against `Entry.line()`), then times the real code:
-`verify_ledger` (median of 3), `Ledger.append` and `Ledger.checkpoint` (medians).
+from a template (checked byte-for-byte against `Entry.line()`), each with its real
+per-entry Ed25519 signature (issue 11 A2), then times the real code: `verify_ledger`
+(median of 3), `Ledger.append` (now signing each entry) and `Ledger.checkpoint` (which
+authenticates the entries since the previous checkpoint before signing) (medians).
 
     .venv/bin/python bench/bench_ledger.py [--entries N] [--checkpoints N]
 """
@@ -21,7 +23,9 @@ from pathlib import Path
 
 from docklock.ledger import Entry, EntryType, Ledger, ensure_keys, verify_ledger
 from docklock.ledger.merkle import CompactRange
-from docklock.ledger.store import TreeState, make_checkpoint
+from docklock.ledger.store import TreeState, make_checkpoint, new_origin
+from docklock.ledger.trust import sign_entry
+from docklock.objects import canonical_json
 from docklock.workspace import WorkspacePaths
 
 CLUSTER = "bench"
@@ -39,7 +43,9 @@ def build(paths: WorkspacePaths, entries: int, checkpoints: int) -> float:
     signer = ensure_keys(paths)
     ledger_dir = paths.ledger
     ledger_dir.mkdir(parents=True, exist_ok=True)
-    origin = f"docklock.io/ledger/{CLUSTER}"
+    origin = new_origin(CLUSTER)
+    (ledger_dir / "ledger.json").write_bytes(canonical_json(
+        {"format": "docklock.io/ledger/v1", "origin": origin}) + b"\n")
     every = max(1, entries // checkpoints)
     rng = CompactRange()
     sha = hashlib.sha256
@@ -48,7 +54,7 @@ def build(paths: WorkspacePaths, entries: int, checkpoints: int) -> float:
     buf: list[bytes] = []
     template = ('{{"actor":"bench@host","commit":"{commit}","payload":{payload},'
                 '"payload_digest":"sha256:{digest}","prev":"{prev}","seq":{seq},'
-                '"serial":{serial},"time":"2025-06-01T12:{mm:02d}:{ss:02d}.{us:06d}Z",'
+                '"serial":{serial},{sig}"time":"2025-06-01T12:{mm:02d}:{ss:02d}.{us:06d}Z",'
                 '"type":"change"}}')
     with (ledger_dir / "entries.jsonl").open("wb") as ef, \
             (ledger_dir / "checkpoints.jsonl").open("wb") as cf:
@@ -56,14 +62,18 @@ def build(paths: WorkspacePaths, entries: int, checkpoints: int) -> float:
             n = seq
             body = ('{"action":"update","address":"Service/default/web-'
                     f'{n % 997}","config_hash":"{sha(n.to_bytes(8, "big")).hexdigest()}"}}')
-            line = template.format(
-                commit=COMMIT, payload=body, digest=sha(body.encode()).hexdigest(), prev=prev,
-                seq=seq, serial=seq // 10, mm=(seq // 60_000_000) % 60,
-                ss=(seq // 1_000_000) % 60, us=seq % 1_000_000).encode()
+            fields = {"commit": COMMIT, "payload": body,
+                      "digest": sha(body.encode()).hexdigest(), "prev": prev, "seq": seq,
+                      "serial": seq // 10, "mm": (seq // 60_000_000) % 60,
+                      "ss": (seq // 1_000_000) % 60, "us": seq % 1_000_000}
+            unsigned = template.format(sig="", **fields).encode()
+            sig = sign_entry(signer, origin, unsigned)
+            line = template.format(sig=f'"sig":"{sig}",', **fields).encode()
             if seq < 3:  # the template must produce exactly what Ledger.append writes
                 entry = Entry(seq, f"2025-06-01T12:00:00.{seq:06d}Z", "bench@host", COMMIT,
                               seq // 10, EntryType.CHANGE, payload(n),
-                              "sha256:" + sha(body.encode()).hexdigest(), prev)
+                              "sha256:" + sha(body.encode()).hexdigest(), prev, sig)
+                assert entry.unsigned_line() == unsigned, (entry.unsigned_line(), unsigned)
                 assert entry.line() == line, (entry.line(), line)
             leaf = sha(b"\x00" + line).digest()
             rng.append(leaf)
@@ -126,8 +136,8 @@ def main() -> int:
             assert ok
         print(f"ledger verify --from-checkpoint: median {median_ms(quick):6.1f} ms")
 
-        ledger = Ledger.open(paths)
         signer = ensure_keys(paths)
+        ledger = Ledger.open(paths, signer=signer)
         ledger.append("plan", {"warm": "up"})  # loads tree.json once
         appends: list[float] = []
         raw: list[float] = []
@@ -148,6 +158,16 @@ def main() -> int:
               f"(p90 {statistics.quantiles(appends, n=10)[-1] * 1000:.3f} ms)  target < 1 ms")
         print(f"  floor: a bare 450-byte append + fdatasync on this disk: median "
               f"{median_ms(raw):.3f} ms")
+        entry_sigs = []
+        unsigned = Entry(0, "2025-06-01T12:00:00.000000Z", "bench@host", COMMIT, 0,
+                         EntryType.CHANGE, payload(0), "sha256:" + "0" * 64, "").line()
+        for _ in range(200):
+            t = time.perf_counter()
+            sign_entry(signer, ledger.origin, unsigned)
+            entry_sigs.append(time.perf_counter() - t)
+        print(f"  of which the per-entry Ed25519 signature: median "
+              f"{median_ms(entry_sigs):.3f} ms; append above the floor: "
+              f"{median_ms(appends) - median_ms(raw):.3f} ms")
 
         signs = []
         for i in range(50):

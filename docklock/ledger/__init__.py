@@ -2,10 +2,13 @@
 
 Only this package writes `.docklock/ledger/` and `.docklock/keys/`. Engines use the facade:
 
-    signer = load_signer(paths)                      # or ensure_keys(paths) on first use
-    ledger = Ledger.open(paths)                      # cluster name from docklock.yaml
-    entry = ledger.append("plan", {...}, serial=3)   # < 1 ms, fdatasync'd
-    cp = ledger.checkpoint(signer)                   # once per command
+    signer = require_signer(paths)                   # ensure_keys(paths): may create it
+                                                     # where no docklock.pub exists yet
+    ledger = Ledger.open(paths, signer=signer)       # origin fixed in ledger.json
+    entry = ledger.append("plan", {...}, serial=3)   # signed, fdatasync'd; LedgerError
+                                                     # (file cut back) if the write fails
+    cp = ledger.checkpoint(signer)                   # once per command; refuses entries
+                                                     # it cannot authenticate (trust.py)
     envelope = sign_plan(plan_dict, signer)          # saved plans (DSSE)
     plan = open_plan(envelope, load_verifier(paths)) # raises EnvelopeError(check=...)
 
