@@ -28,6 +28,7 @@ import pytest
 
 from docklock.ledger.merkle import consistency_proof, inclusion_proof, leaf_hash, root_of
 from docklock.ledger.note import parse_note
+from docklock.witness.client import get_checkpoint
 from docklock.witness.server import add_log, init_witness, make_server
 
 WITNESS = "witness.interop/w1"
@@ -81,8 +82,10 @@ def witnessed(tmp_path: Path) -> Iterator[dict[str, Any]]:
                 "spec: {image: localhost/demo/busybox:1, command: [sleep, '60']}\n",
                 encoding="utf-8")
             _cli("plan", "--no-refresh", "-C", str(ws))
+        view = get_checkpoint(url, origin)  # the monitoring endpoint's cosigned note
+        assert view.status == 200
         yield {"ws": ws, "origin": origin, "log_vkey": log_vkey,
-               "witness_vkey": cosigner.vkey.render()}
+               "witness_vkey": cosigner.vkey.render(), "witness_view": view.body}
     finally:
         server.shutdown()
         server.server_close()
@@ -134,6 +137,14 @@ def test_checkpoints_cosignatures_and_proofs_verify_in_go(
     assert result["verified"] == [f"sumdb/note:{witnessed['origin']}",
                                   f"formats/cosignature-v1:{WITNESS}"]
     assert (result["inclusions"], result["consistencies"]) == (size, len(consistencies))
+
+    # What the witness serves to monitors (GET <sha256(origin)>/checkpoint) is the same
+    # checkpoint with the log's lines and its cosignature, as one note.
+    r = _check(interop_checker, tmp_path, data | {"checkpoint": witnessed["witness_view"],
+                                                  "inclusion": [], "consistency": []})
+    assert r.returncode == 0, r.stderr
+    assert (json.loads(r.stdout)["size"], json.loads(r.stdout)["root"]) == (
+        result["size"], result["root"])
 
     # Tampering is caught by the same independent code.
     forged_root = b64(root_of([*leaves[:-1], leaf_hash(b"forged")]))
