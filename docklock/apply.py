@@ -29,6 +29,14 @@ Invariants:
 - After the first failure no new change starts; changes already begun finish (a replace
   whose old container is gone still creates the new one), and the rest are reported as
   not attempted. Nothing is rolled back: re-running apply continues from reality.
+- Write-ahead (issue 11 D19): with a `write_ahead` hook (the CLI's ledger journal), the
+  intent of every step that calls Podman is recorded before the call, from the main
+  thread. If it cannot be recorded, or the state cannot be saved, the apply halts: not
+  one more step starts (not even the rest of a change already begun), the steps in
+  flight finish and are recorded, and the result says why it stopped.
+- The result counts what happened in Podman (issue 11 D27): a change that failed or was
+  left part-way still counts the objects it created, started or removed, and reports a
+  container it renamed aside (`ChangeOutcome.effects`).
 """
 
 from __future__ import annotations
@@ -444,6 +452,8 @@ class EventType(StrEnum):
     CHANGE_FAILED = "change-failed"
     CHANGE_SKIPPED = "change-skipped"  # not attempted, or left part-way
     APPLY_FINISHED = "apply-finished"
+    # Given to the write-ahead hook (not the event sink) before a step calls Podman.
+    STEP_INTENT = "step-intent"
 
 
 class ChangeStatus(StrEnum):
@@ -468,12 +478,24 @@ class ApplyEvent:
     id: str = ""
     health: str = ""
     serial: int = 0  # the state serial once the change's records were written
+    step: str = ""  # STEP_INTENT: the step about to run (`<phase>:<key>`)
+    effects: tuple[str, ...] = ()  # what the change did in Podman so far (see Effect)
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type.value, "key": self.key, "address": self.address,
                 "name": self.name, "kind": self.kind, "action": self.action,
                 "elapsed": round(self.elapsed, 3), "message": self.message, "id": self.id,
-                "health": self.health, "serial": self.serial}
+                "health": self.health, "serial": self.serial, "step": self.step,
+                "effects": list(self.effects)}
+
+
+class Effect(StrEnum):
+    """One thing a change did in Podman (recorded as it happens, counted in the result)."""
+
+    CREATED = "created"  # a container, network or volume was created, an image built
+    STARTED = "started"
+    RENAMED = "renamed"  # the old container moved aside for its replacement
+    REMOVED = "removed"
 
 
 @dataclass(frozen=True)
@@ -489,12 +511,13 @@ class ChangeOutcome:
     health: str = ""
     error: str = ""
     hint: str = ""
+    effects: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "address": self.address, "kind": self.kind,
                 "name": self.name, "action": self.action.value, "status": self.status.value,
                 "elapsed": round(self.elapsed, 3), "id": self.id, "health": self.health,
-                "error": self.error, "hint": self.hint}
+                "error": self.error, "hint": self.hint, "effects": list(self.effects)}
 
 
 @dataclass(frozen=True)
@@ -505,26 +528,41 @@ class ApplyResult:
     state: State
     elapsed: float
     state_writes: int = 0
+    halted: str = ""  # why the apply stopped early (ledger or state not writable)
 
-    def _count(self, *actions: Action) -> int:
-        return sum(1 for o in self.outcomes
-                   if o.status is ChangeStatus.DONE and o.action in actions)
+    def _count(self, effect: Effect, *actions: Action) -> int:
+        """Finished changes of `actions`, plus unfinished ones that did `effect` anyway
+        (a failed or part-way change still created or removed what it did)."""
+        return sum(1 for o in self.outcomes if o.action in actions and (
+            o.status is ChangeStatus.DONE or effect.value in o.effects))
 
     @property
     def added(self) -> int:
-        return self._count(Action.CREATE, Action.REPLACE)
+        return self._count(Effect.CREATED, Action.CREATE, Action.REPLACE)
 
     @property
     def changed(self) -> int:
-        return self._count(Action.UPDATE)
+        return self._count(Effect.STARTED, Action.UPDATE)
 
     @property
     def destroyed(self) -> int:
-        return self._count(Action.DELETE, Action.REPLACE)
+        return self._count(Effect.REMOVED, Action.DELETE, Action.REPLACE)
+
+    @property
+    def renamed_aside(self) -> int:
+        """Unfinished replaces whose old container is left under its retired name."""
+        return sum(1 for o in self.outcomes if o.status is not ChangeStatus.DONE
+                   and Effect.RENAMED.value in o.effects
+                   and Effect.REMOVED.value not in o.effects)
+
+    @property
+    def partial(self) -> tuple[ChangeOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.status is ChangeStatus.PARTIAL)
 
     @property
     def adopted(self) -> int:
-        return self._count(Action.NOOP)
+        return sum(1 for o in self.outcomes
+                   if o.status is ChangeStatus.DONE and o.action is Action.NOOP)
 
     @property
     def failed(self) -> tuple[ChangeOutcome, ...]:
@@ -537,11 +575,12 @@ class ApplyResult:
 
     @property
     def ok(self) -> bool:
-        return all(o.status is ChangeStatus.DONE for o in self.outcomes)
+        return not self.halted and all(o.status is ChangeStatus.DONE for o in self.outcomes)
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "added": self.added, "changed": self.changed,
                 "destroyed": self.destroyed, "adopted": self.adopted,
+                "renamed_aside": self.renamed_aside, "halted": self.halted,
                 "elapsed": round(self.elapsed, 3), "serial": self.state.serial,
                 "lineage": self.state.lineage,
                 "outcomes": [o.to_dict() for o in self.outcomes]}
@@ -552,11 +591,16 @@ def summary_line(result: ApplyResult, *, verb: str = "Apply") -> str:
     counts = f"{result.added} added, {result.changed} changed, {result.destroyed} destroyed"
     if result.ok:
         return f"{verb} complete: {counts}."
-    extra = [f"{len(result.failed)} failed"]
-    nd = result.not_done
-    if nd:
-        extra.append(f"{len(nd)} not attempted")
-    return f"{verb} failed: {counts}; {', '.join(extra)}."
+    extra = [f"{len(result.failed)} failed"] if result.failed else []
+    if result.partial:
+        extra.append(f"{len(result.partial)} left part-way")
+    untried = len(result.not_done) - len(result.partial)
+    if untried:
+        extra.append(f"{untried} not attempted")
+    if result.renamed_aside:
+        extra.append(f"{result.renamed_aside} old container(s) kept under a retired name")
+    stopped = f" (stopped: {result.halted})" if result.halted else ""
+    return f"{verb} failed: {counts}; {', '.join(extra) or 'nothing failed'}{stopped}."
 
 
 _DONE_VERB = {Action.CREATE: "created", Action.UPDATE: "started", Action.REPLACE: "replaced",
@@ -714,6 +758,10 @@ class _ChangeRun:
     hint: str = ""
     steps_done: int = 0
     last_progress: float = 0.0
+    effects: list[str] = dataclasses.field(default_factory=list)  # under Executor._lock
+
+
+WriteAhead = Callable[[ApplyEvent], None]
 
 
 class Executor:
@@ -723,7 +771,8 @@ class Executor:
                  store: StateStore, state: State, runtime: PodmanRuntime,
                  paths: WorkspacePaths, cluster: str, conditions: Conditions,
                  options: ApplyOptions, on_event: EventSink,
-                 runtime_factory: RuntimeFactory | None) -> None:
+                 runtime_factory: RuntimeFactory | None,
+                 write_ahead: WriteAhead | None = None) -> None:
         self.plan = plan
         self.desired = desired
         self.store = store
@@ -753,6 +802,9 @@ class Executor:
         self._lock = threading.Lock()
         self.job_records: dict[str, RecordedObject] = {}  # a job's record, for its result
         self.t0 = time.monotonic()
+        self.write_ahead = write_ahead
+        self.halted = ""  # why no step may start any more (ledger/state not writable)
+        self.unsaved: State | None = None  # records the state file could not take yet
 
     # ------------------------------------------------------------------ main loop
 
@@ -816,8 +868,10 @@ class Executor:
                         continue
                     step = self.steps[sid]
                     run = self.runs[step.key]
-                    if self.stopping and run.started is None:
-                        continue  # reported as not attempted at the end
+                    if (self.stopping and run.started is None) or self.halted:
+                        continue  # reported as not attempted (or left part-way) at the end
+                    if step.phase is not Phase.RECORD and not self._intend(step):
+                        continue  # halted: the step stays pending
                     pending.discard(sid)
                     self._begin(run)
                     if step.phase is Phase.RECORD:
@@ -878,11 +932,18 @@ class Executor:
         finally:
             ops.shutdown(wait=True)
             waits.shutdown(wait=True)
+        if self.unsaved is not None:  # one more try: the in-flight steps are recorded
+            with contextlib.suppress(DockLockError, OSError):
+                self.state = self.store.write(self.unsaved)
+                self.unsaved = None
+                self.state_writes += 1
         for sid in sorted(pending, key=order.__getitem__):
             run = self.runs[self.steps[sid].key]
             if run.status is None:
                 why = "not attempted after an earlier failure" if self.stopping else \
                     "not attempted"
+                if self.halted:
+                    why = f"not done: the apply stopped ({self.halted})"
                 self._blocked(self.steps[sid], why)
         if self.options.verify_running and self.started_containers:
             with contextlib.suppress(PodmanError):
@@ -926,10 +987,36 @@ class Executor:
         c = run.change
         now = run.finished or time.monotonic()
         elapsed = now - run.started if run.started is not None else 0.0
+        with self._lock:
+            effects = tuple(run.effects)
         return ApplyEvent(etype, key=c.key, address=c.address, name=c.name,
                           kind=c.kind.value, action=c.action.value, elapsed=elapsed,
                           message=message, id=run.id, health=run.health,
-                          serial=self.state.serial)
+                          serial=self.state.serial, effects=effects)
+
+    def _intend(self, step: Step) -> bool:
+        """Record the step's intent before it calls Podman; False (and halted) when the
+        write-ahead hook cannot record it."""
+        if self.write_ahead is None:
+            return True
+        event = dataclasses.replace(self._event(EventType.STEP_INTENT, self.runs[step.key],
+                                                step.phase.value), step=step.id)
+        try:
+            self.write_ahead(event)
+        except (DockLockError, OSError) as exc:
+            self._halt(f"the ledger could not record the intent of {step.id}: "
+                       f"{exc.message if isinstance(exc, DockLockError) else exc}")
+            return False
+        return True
+
+    def _halt(self, why: str) -> None:
+        if not self.halted:
+            self.halted = why
+        self.stopping = True
+
+    def _effect(self, key: str, effect: Effect) -> None:
+        with self._lock:
+            self.runs[key].effects.append(effect.value)
 
     def _step_done(self, step: Step) -> None:
         run = self.runs[step.key]
@@ -976,8 +1063,12 @@ class Executor:
         self._record_all([msg])
 
     def _record_all(self, msgs: Sequence[_Msg]) -> None:
-        """Apply the records to the state and write it once (if anything changed)."""
-        new = self.state
+        """Apply the records to the state and write it once (if anything changed).
+
+        A write that fails (disk full) halts the apply; the records are kept in memory
+        and written with the next one, or once more at the end."""
+        base = self.unsaved if self.unsaved is not None else self.state
+        new = base
         for msg in msgs:
             c = self.runs[self.steps[msg.step].key].change
             if msg.drop:
@@ -986,7 +1077,14 @@ class Executor:
                 new = new.with_object(c.address, msg.recorded)
         if new is self.state:
             return
-        self.state = self.store.write(new)
+        try:
+            self.state = self.store.write(new)
+        except (DockLockError, OSError) as exc:
+            self.unsaved = new
+            text = exc.message if isinstance(exc, DockLockError) else str(exc)
+            self._halt(f"the state could not be saved: {text}")
+            return
+        self.unsaved = None
         self.state_writes += 1
 
     def _adopt(self, step: Step) -> None:
@@ -1022,11 +1120,13 @@ class Executor:
             status = run.status or ChangeStatus.NOT_ATTEMPTED
             elapsed = ((run.finished or time.monotonic()) - run.started
                        if run.started is not None else 0.0)
+            with self._lock:
+                effects = tuple(run.effects)
             outcomes.append(ChangeOutcome(key, c.address, c.kind.value, c.name, c.action,
                                           status, elapsed, run.id, run.health, run.error,
-                                          run.hint))
+                                          run.hint, effects))
         return ApplyResult(tuple(outcomes), self.state, time.monotonic() - self.t0,
-                           self.state_writes)
+                           self.state_writes, self.halted)
 
     # ------------------------------------------------------------------ workers
 
@@ -1047,7 +1147,8 @@ class Executor:
         c = self.runs[step.key].change
         rt = self.clients.get()
         if step.phase is Phase.DESTROY:
-            self._destroy(rt, c)
+            if self._destroy(rt, c):
+                self._effect(c.key, Effect.REMOVED)
             if not step.old_after_new:  # else the key already records the new container
                 self.msgs.put(_Msg("record", step.id, drop=True))
             self.msgs.put(_Msg("reached", step.id, Milestone.DONE))
@@ -1065,13 +1166,15 @@ class Executor:
             oid = self._network(rt, obj)
         else:
             oid = self._volume(rt, obj)
+        self._effect(c.key, Effect.CREATED)
         rec = RecordedObject.from_desired(obj, id=oid, created=utc_now())
         self.msgs.put(_Msg("record", step.id, recorded=rec))
         self.msgs.put(_Msg("reached", step.id, Milestone.DONE, id=oid))
 
     # -- destroy
 
-    def _destroy(self, rt: PodmanRuntime, c: Change) -> None:
+    def _destroy(self, rt: PodmanRuntime, c: Change) -> bool:
+        """Remove the change's existing object; False when it was already gone."""
         target = c.existing_id or c.name
         if c.kind is ObjectKind.CONTAINER:
             stop = _stop_timeout(c)
@@ -1082,14 +1185,14 @@ class Executor:
                 except PodmanError as exc:
                     if not _not_found(exc):
                         raise
-                    return
-            rt.remove_container(target, force=True)
-        elif c.kind is ObjectKind.NETWORK:
-            rt.remove_network(c.name)
-        elif c.kind is ObjectKind.VOLUME:
-            rt.remove_volume(c.name)
-        elif c.kind is ObjectKind.IMAGE:
-            _remove_image(rt, c.name)
+                    return False
+            return rt.remove_container(target, force=True)
+        if c.kind is ObjectKind.NETWORK:
+            return rt.remove_network(c.name)
+        if c.kind is ObjectKind.VOLUME:
+            return rt.remove_volume(c.name)
+        _remove_image(rt, c.name)  # an image
+        return True
 
     # -- create
 
@@ -1103,13 +1206,15 @@ class Executor:
             write_cage_files(config.cage, self.paths.cages)
             if job:
                 self._fresh_outputs(obj, config)
-            if c.key in self.cbd_keys:
-                self._rename_old(rt, c)
+            if c.key in self.cbd_keys and self._rename_old(rt, c):
+                self._effect(c.key, Effect.RENAMED)
             cid = self._create_container(rt, config, obj)
+            self._effect(c.key, Effect.CREATED)
         if not job or rt.inspect_container(cid).status in _NOT_STARTED:
             # A job that already ran (or runs) is never started again: that would
             # re-run it. Its exit code is what the settle step reads.
             rt.start_container(cid)
+            self._effect(c.key, Effect.STARTED)
         info = rt.inspect_container(cid)
         rec = RecordedObject.from_desired(obj, id=info.id or cid, created=utc_now(),
                                           image_id=info.image_id or None)
@@ -1144,7 +1249,7 @@ class Executor:
             shutil.rmtree(folder)
         make_output_folder(folder, config.user)
 
-    def _rename_old(self, rt: PodmanRuntime, c: Change) -> None:
+    def _rename_old(self, rt: PodmanRuntime, c: Change) -> bool:
         """Move the old container out of the way of its replacement's name.
 
         A crash after this leaves a renamed container that still carries this cluster's
@@ -1152,12 +1257,14 @@ class Executor:
         """
         old = c.existing_id
         if old is None:
-            return
+            return False
         try:
             rt.rename_container(old, retired_name(c.name, old))
         except PodmanError as exc:
             if not _not_found(exc):
                 raise
+            return False
+        return True
 
     def _create_container(self, rt: PodmanRuntime, config: ContainerConfig,
                           obj: DesiredObject) -> str:
@@ -1405,12 +1512,15 @@ def execute(
     options: ApplyOptions | None = None,
     on_event: EventSink | None = None,
     runtime_factory: RuntimeFactory | None = None,
+    write_ahead: WriteAhead | None = None,
 ) -> ApplyResult:
     """Apply `plan` (its changes bound to `desired` by `docklock.plan.bind_desired`).
 
     The caller holds the state lock through `store` and passes the state the plan was
     checked against. Returns the result; raises only for a broken schedule or Ctrl-C
-    (after recording every operation that finished).
+    (after recording every operation that finished). `write_ahead` records each step's
+    intent before it calls Podman (ApplyJournal.intent); if it raises, nothing more
+    starts and `ApplyResult.halted` says why.
     """
     # The workspace's identity comes first (issue 11 B7): a never-written state gets
     # its lineage now, and every object apply makes carries it (labels only: no hash
@@ -1420,7 +1530,7 @@ def execute(
     ex = Executor(plan, desired, store=store, state=state, runtime=runtime, paths=paths,
                   cluster=cluster, conditions=conditions or {},
                   options=options or ApplyOptions(), on_event=on_event or _no_events,
-                  runtime_factory=runtime_factory)
+                  runtime_factory=runtime_factory, write_ahead=write_ahead)
     try:
         return ex.run()
     finally:
@@ -1436,8 +1546,11 @@ class LedgerLike(Protocol):
 
 
 class ApplyJournal:
-    """Ledger entries for one apply: apply-start, one `change` per finished change,
-    apply-end. Feed it the events (`journal.on_event`) and call `finish(result)`."""
+    """Ledger entries for one apply: apply-start; before each step that calls Podman a
+    `change` entry with status `pending` (its intent: `intent`, the executor's
+    write-ahead hook); one `change` per finished change (done / failed / not-done,
+    with what it did in Podman); apply-end. Feed it the events (`journal.on_event`)
+    and call `finish(result)`."""
 
     def __init__(self, ledger: LedgerLike, plan: Plan, *, command: str = "apply") -> None:
         self.ledger = ledger
@@ -1454,6 +1567,14 @@ class ApplyJournal:
             "changes": [c.key for c in self.plan.changes if c.is_work],
         }, serial=self.plan.serial)
 
+    def intent(self, event: ApplyEvent) -> None:
+        """Write-ahead: record that `event.step` is about to call Podman (raises if the
+        ledger cannot take it; the executor then changes nothing more)."""
+        self.ledger.append("change", {
+            "key": event.key, "address": event.address, "action": event.action,
+            "status": "pending", "step": event.step, "phase": event.message,
+        }, serial=event.serial or None)
+
     def on_event(self, event: ApplyEvent) -> None:
         if event.type not in (EventType.CHANGE_DONE, EventType.CHANGE_FAILED,
                               EventType.CHANGE_SKIPPED):
@@ -1464,13 +1585,15 @@ class ApplyJournal:
             "key": event.key, "address": event.address, "action": event.action,
             "status": status, "id": event.id, "health": event.health,
             "elapsed": round(event.elapsed, 3), "message": event.message,
+            "effects": list(event.effects),
         }, serial=event.serial or None)
 
     def finish(self, result: ApplyResult) -> None:
         self.ledger.append("apply-end", {
             "command": self.command, "ok": result.ok, "added": result.added,
             "changed": result.changed, "destroyed": result.destroyed,
-            "adopted": result.adopted, "failed": [o.key for o in result.failed],
+            "adopted": result.adopted, "halted": result.halted,
+            "failed": [o.key for o in result.failed],
             "not_done": [o.key for o in result.not_done],
             "lineage": result.state.lineage, "serial": result.state.serial,
             "elapsed": round(result.elapsed, 3),

@@ -257,7 +257,7 @@ def _run(args: argparse.Namespace, out: Output, *, destroy: bool) -> int:
             result = execute(plan, desired, store=store, state=state, runtime=runtime,
                              paths=paths, cluster=ws.cluster_name,
                              conditions=dependency_conditions(ws.resources),
-                             options=options, on_event=sink)
+                             options=options, on_event=sink, write_ahead=journal.intent)
             ledger_problem = _finish_journal(journal, result)
     return _report(out, args, result, ledger_problem, destroy=destroy)
 
@@ -284,8 +284,11 @@ def _stderr_output(out: Output) -> Output:
 
 
 class _Journal:
-    """Ledger bookkeeping that never stops an apply half-way: the first error is kept
-    and reported at the end (exit 1), the Podman changes go on being recorded in state."""
+    """Ledger bookkeeping for one apply. The intent of every Podman step is written
+    ahead (`intent`, the executor's write-ahead hook): once any ledger write failed,
+    every later intent fails too, so the executor changes nothing more (issue 11 D19).
+    Outcome entries never raise: the first error is kept and reported at the end
+    (exit 1), and state goes on recording what the steps in flight did."""
 
     def __init__(self, inner: ApplyJournal | None, ledger: Ledger | None,
                  signer: Signer | None) -> None:
@@ -303,6 +306,16 @@ class _Journal:
             self.error = exc
         except OSError as exc:
             self.error = DockLockError(f"writing the ledger failed: {exc}")
+
+    def intent(self, event: ApplyEvent) -> None:
+        if self.inner is None:
+            return
+        if self.error is not None:
+            raise self.error  # a ledger that lost an entry takes no more intents
+        inner = self.inner
+        self.guard(lambda: inner.intent(event))
+        if self.error is not None:
+            raise self.error
 
 
 def _journal(paths: WorkspacePaths, cluster: str, plan: Plan, destroy: bool) -> _Journal:
@@ -359,6 +372,11 @@ def _report(out: Output, args: argparse.Namespace, result: ApplyResult,
         out.error(f"Not done ({len(not_done)}): " + ", ".join(
             f"{o.address} ({o.name})" for o in not_done[:10])
             + (", ..." if len(not_done) > 10 else ""))
+    if result.halted and not args.json:
+        out.error(f"error: the {verb.lower()} stopped early: {result.halted} (hint: free "
+                  "disk space or fix the file system, then run it again; nothing was "
+                  "changed after this point, and the next plan adopts whatever the state "
+                  "could not record)")
     if ledger_problem is not None:
         out.error(f"error: the ledger could not record this {verb.lower()}: "
                   f"{ledger_problem.explain().removeprefix('error: ')}")

@@ -210,7 +210,8 @@ def test_failed_job_fails_the_apply_and_blocks_its_dependent_until_fixed(
     assert "Job/default/migrate" in failed.stderr
     assert "exited with code 1" in failed.stderr
     assert "migration broke" in failed.stderr  # the job's own last words
-    assert "Apply failed: 1 added, 0 changed, 0 destroyed; 1 failed, 1 not attempted." \
+    # the volume and the job's container were created (it ran and failed): both count
+    assert "Apply failed: 2 added, 0 changed, 0 destroyed; 1 failed, 1 not attempted." \
         in failed.stdout
     assert re.search(rf"{api} .*not attempted", failed.stdout), failed.stdout
     # api was never created; the job and the volume are recorded, with the exit code

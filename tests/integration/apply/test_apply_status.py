@@ -99,7 +99,16 @@ def test_apply_is_written_to_the_ledger(podman: PodmanHarness, tmp_path: Path) -
     assert verify.returncode == 0, verify.stdout + verify.stderr
     entries = [json.loads(line) for line in
                (ws / ".docklock" / "ledger" / "entries.jsonl").read_text().splitlines()]
-    assert [e["type"] for e in entries] == ["apply-start", "change", "apply-end",
-                                            "apply-start", "change", "apply-end"]
-    assert entries[4]["payload"]["action"] == "replace"
-    assert entries[5]["payload"]["ok"] is True
+    # Each step's intent is written ahead (status pending), then the outcome (D19).
+    db = f"container:{cname('ledg', 'db')}"
+    assert [(e["type"], e["payload"].get("status"), e["payload"].get("step")) for e in entries] == [
+        ("apply-start", None, None),
+        ("change", "pending", f"create:{db}"), ("change", "done", None),
+        ("apply-end", None, None),
+        ("apply-start", None, None),
+        ("change", "pending", f"create:{db}"), ("change", "pending", f"destroy:{db}"),
+        ("change", "done", None),
+        ("apply-end", None, None)]
+    assert entries[7]["payload"]["action"] == "replace"
+    assert entries[7]["payload"]["effects"] == ["renamed", "created", "started", "removed"]
+    assert entries[8]["payload"]["ok"] is True

@@ -96,7 +96,8 @@ def test_summary_of_a_failed_apply_counts_only_what_was_done() -> None:
                           outcome(Action.REPLACE, ChangeStatus.PARTIAL)), State(), 1.0)
     assert not result.ok
     assert summary_line(result, verb="Destroy") == (
-        "Destroy failed: 1 added, 0 changed, 0 destroyed; 1 failed, 2 not attempted.")
+        "Destroy failed: 1 added, 0 changed, 0 destroyed; 1 failed, 1 left part-way, "
+        "1 not attempted.")
     assert [o.status for o in result.not_done] == [ChangeStatus.NOT_ATTEMPTED,
                                                    ChangeStatus.PARTIAL]
     assert result.to_dict()["ok"] is False
