@@ -45,6 +45,7 @@ from docklock.objects import (
     LABEL_ADDRESS,
     LABEL_LINEAGE,
     LABEL_REPLICA,
+    LABEL_WORKSPACE,
     DesiredObject,
     LiveImages,
     LiveObject,
@@ -703,7 +704,7 @@ def owned_view(live: LiveState, state: State) -> LiveState:
 def name_clashes(desired: Mapping[str, DesiredObject],
                  recorded: Mapping[str, tuple[str, RecordedObject]],
                  foreign: Mapping[str, LiveObject], refreshed: Collection[ObjectKind], *,
-                 lineage: str | None) -> list[Clash]:
+                 lineage: str | None, workspace: str | None = None) -> list[Clash]:
     """Names this workspace would act on that a foreign object holds.
 
     Every desired object (create, adopt or replace would hit the other owner's object),
@@ -727,7 +728,16 @@ def name_clashes(desired: Mapping[str, DesiredObject],
                    f"as {short_id(obj.id)} and belongs to someone else: {owner}; "
                    f"{ours}, so DockLock will not adopt, replace or remove it")
         remove = f"{_REMOVE_CMD[obj.kind]} {obj.name}"
-        if not is_managed(obj.labels, None):
+        if workspace and obj.labels.get(LABEL_WORKSPACE) == workspace and \
+                obj.labels.get(LABEL_LINEAGE):
+            # This very folder made it under another lineage: its state was lost or
+            # replaced. Adopting by folder would let a copied or re-initialised
+            # workspace take over; recovering the state is the user's call.
+            hint = ("this workspace's folder made it under lineage "
+                    f"{obj.labels[LABEL_LINEAGE]}: the state file was lost or replaced; "
+                    "restore .docklock/state.json (e.g. from state.json.backup) with "
+                    f"that lineage, or remove the objects (`{remove}`) to start afresh")
+        elif not is_managed(obj.labels, None):
             hint = (f"rename or remove that object (`{remove}`), or rename the resource "
                     "or its namespace")
         elif obj.labels.get(LABEL_LINEAGE):
@@ -776,6 +786,7 @@ def diff(
     cluster: str | None = None,
     live_kinds: Collection[ObjectKind] | None = None,
     images: LiveImages | None = None,
+    workspace: str | None = None,
 ) -> tuple[tuple[Change, ...], tuple[str, ...]]:
     """Compute every object's change. Returns (changes in apply order, warnings).
 
@@ -803,7 +814,8 @@ def diff(
             foreign = {**foreign, **foreign_images(images, desired_by_key, recorded,
                                                    state.lineage)}
         clashes = name_clashes(desired_by_key if not opts.destroy else {}, recorded,
-                               foreign, refreshed, lineage=state.lineage)
+                               foreign, refreshed, lineage=state.lineage,
+                               workspace=workspace)
         if clashes:
             raise OwnershipError(clashes)
     warnings: list[str] = []
@@ -1122,6 +1134,7 @@ def make_plan(
     created: str = "",
     live_kinds: Collection[ObjectKind] | None = None,
     images: LiveImages | None = None,
+    workspace: str | None = None,
 ) -> Plan:
     """diff() wrapped into a Plan bound to `state` and the spec digest."""
     opts = options or PlanOptions()
@@ -1133,7 +1146,8 @@ def make_plan(
                         hint="rename the cluster back, or move .docklock/state.json away "
                              "to start a new lineage")
     changes, diff_warnings = diff(desired, state, live, options=opts, cluster=cluster,
-                                  live_kinds=live_kinds, images=images)
+                                  live_kinds=live_kinds, images=images,
+                                  workspace=workspace)
     return Plan(
         cluster=cluster, lineage=state.lineage, serial=state.serial,
         spec_digest=spec_digest, changes=changes, files=dict(files or {}), options=opts,
@@ -1275,6 +1289,7 @@ def build_plan(
     policy: PolicyInfo | None = None,
     created: str = "",
     locate: Locate | None = None,
+    workspace: str | None = None,
 ) -> tuple[Plan, int]:
     """Refresh (when `reader` is given and options.refresh) and diff into a Plan.
 
@@ -1303,7 +1318,7 @@ def build_plan(
         plan = make_plan(desired, state, live, cluster=cluster, spec_digest=spec_digest,
                          files=files, options=opts, git=git, warnings=warnings,
                          policy=policy, created=created, live_kinds=live_kinds,
-                         images=images)
+                         images=images, workspace=workspace)
     return plan, calls
 
 
@@ -1343,7 +1358,8 @@ def plan_workspace(ws: Workspace, rendered: Rendered, state: State, *,
         spec_digest=ws.spec_digest, files=ws.files, options=options,
         git=git_info(ws.paths.root),
         warnings=(*(str(w) for w in ws.warnings), *rendered.warnings),
-        policy=policy, created=utc_now(), locate=workspace_locator(ws))
+        policy=policy, created=utc_now(), locate=workspace_locator(ws),
+        workspace=str(ws.paths.root))
     return plan
 
 

@@ -132,13 +132,24 @@ def test_apply_refuses_without_a_terminal_or_auto_approve(podman: PodmanHarness,
     assert ids(podman, "notty") == {}
 
 
-def test_lost_state_is_adopted_not_duplicated(podman: PodmanHarness, tmp_path: Path) -> None:
+def test_lost_state_is_neither_adopted_nor_duplicated(podman: PodmanHarness,
+                                                     tmp_path: Path) -> None:
+    # Issue 11 B7 (docs/adr/0010): the state's lineage is the workspace's identity. With
+    # state.json gone the live objects carry a lineage this workspace no longer has, so
+    # apply stops at plan time naming them (and this folder) instead of adopting them;
+    # restoring the state (here its backup) recovers them, nothing duplicated.
     ws = make_workspace(tmp_path / "ws", "adopt", three_tier(podman.image))
     apply_ok(podman, ws)
     before = ids(podman, "adopt")
-    (ws / ".docklock" / "state.json").unlink()
+    dot = ws / ".docklock"
+    (dot / "state.json").rename(dot / "lost.json")
+    refused = cli(podman, ws, "apply", "--auto-approve")
+    assert refused.returncode == 1, refused.stdout
+    assert "state file was lost or replaced" in refused.stderr
+    assert ids(podman, "adopt") == before
+    (dot / "state.json.backup").rename(dot / "state.json")  # one change behind
     again = apply_ok(podman, ws)
-    assert "3 object(s) found in Podman were recorded in state." in again.stdout
+    assert "found in Podman were recorded in state." in again.stdout
     assert ids(podman, "adopt") == before
     assert recorded(ws) == {f"container:{n}": i for n, i in before.items()}
     assert cli(podman, ws, "plan", "--detailed-exitcode").returncode == 0
@@ -177,12 +188,17 @@ def test_create_finding_its_own_container_adopts_it(podman: PodmanHarness,
     # recorded (what a crash between create and the state write leaves behind).
     ws = make_workspace(tmp_path / "ws", "race2", three_tier(podman.image))
     assert cli(podman, ws, "keys", "init").returncode == 0  # plan never creates a key
+    # Apply claims the state's lineage (serial 1, no objects) before its first create
+    # (docs/adr/0010): a crash after the creates leaves exactly this state behind.
+    claimed = json.dumps({"format": 1, "lineage": "race2-lineage", "serial": 1,
+                          "cluster": "race2", "resources": {}})
+    (ws / ".docklock" / "state.json").write_text(claimed)
     planned = cli(podman, ws, "plan", "--out", str(ws / "early.plan"))
     assert planned.returncode == 0, planned.stderr
     apply_ok(podman, ws)
     before = ids(podman, "race2")
-    for name in ("state.json", "state.json.backup"):
-        (ws / ".docklock" / name).unlink()
+    (ws / ".docklock" / "state.json.backup").unlink()
+    (ws / ".docklock" / "state.json").write_text(claimed)
     late = cli(podman, ws, "apply", str(ws / "early.plan"))
     assert late.returncode == 0, late.stdout + late.stderr
     assert "Apply complete: 3 added, 0 changed, 0 destroyed." in late.stdout

@@ -139,6 +139,19 @@ def test_every_clash_is_reported_at_once() -> None:
     assert err.value.exit_code == 1
 
 
+def test_lost_state_is_named_when_this_folder_made_the_objects() -> None:
+    desired = render_docs([WEB]).objects
+    made_here = {**MANAGED, LABEL_LINEAGE: "old", LABEL_WORKSPACE: "/srv/a"}
+    live = LiveState({o.key: _live(o.name, made_here) for o in desired}, 1)
+    with pytest.raises(OwnershipError) as err:
+        diff(desired, State.empty(CLUSTER), live, cluster=CLUSTER, workspace="/srv/a")
+    assert "state file was lost or replaced" in err.value.hint
+    assert "lineage old" in err.value.hint
+    with pytest.raises(OwnershipError) as other:  # another folder: the two-workspace hint
+        diff(desired, State.empty(CLUSTER), live, cluster=CLUSTER, workspace="/srv/b")
+    assert "another cluster name" in other.value.hint
+
+
 def test_owned_view_drops_only_other_lineages() -> None:
     state = recorded(render_docs([WEB]).objects, lineage="mine")
     live = LiveState({
