@@ -27,6 +27,7 @@ import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from docklock.errors import LedgerError, Location, WitnessError
@@ -40,15 +41,28 @@ COSIGNATURES_FILE = "cosignatures.jsonl"
 TIMEOUT = 5.0
 
 
+# docklock.yaml's `spec.ledger` by (path, mtime, size): every checkpoint asks for it, and
+# validating the file costs ~10 ms, half a checkpoint's budget. A changed file is re-read.
+_SETTINGS: dict[Path, tuple[tuple[int, int, int], LedgerSpec | None]] = {}
+
+
 def ledger_settings(paths: WorkspacePaths) -> LedgerSpec | None:
     """`spec.ledger` of docklock.yaml (None without a docklock.yaml or a ledger section)."""
-    if not paths.config.is_file():
+    try:
+        st = paths.config.stat()
+    except FileNotFoundError:
         return None
+    stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+    cached = _SETTINGS.get(paths.config)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
     from docklock.load import load_cluster
     from docklock.model import ClusterSpec
 
     spec = load_cluster(paths).spec
-    return spec.ledger if isinstance(spec, ClusterSpec) else None
+    settings = spec.ledger if isinstance(spec, ClusterSpec) else None
+    _SETTINGS[paths.config] = (stamp, settings)
+    return settings
 
 
 def log_identity(paths: WorkspacePaths) -> tuple[str, str]:
