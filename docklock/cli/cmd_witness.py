@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     p.add_argument("dir", metavar="DIR", type=Path, help="witness folder to create")
     p.add_argument("--name", default="docklock.witness/w1",
                    help="the witness's key name, a schema-less URL (default %(default)s)")
+    p.add_argument("--algorithm", choices=("ed25519", "ml-dsa-44"), default="ed25519",
+                   help="cosignature type: ed25519 (0x04, default) or the post-quantum "
+                        "ml-dsa-44 (0x06)")
     p.set_defaults(handler=cmd_init)
 
     p = wsub.add_parser("add-log", parents=[common], help="register a log to witness",
@@ -67,7 +70,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 def cmd_init(args: argparse.Namespace, out: Output) -> int:
     from docklock.witness.server import init_witness
 
-    cosigner = init_witness(args.dir, args.name)
+    cosigner = init_witness(args.dir, args.name, args.algorithm)
     out.info(f"created witness {cosigner.name} in {args.dir} (key {args.dir}/witness.key, "
              "mode 0600)")
     out.info("register logs with `docklock witness add-log`, then `docklock witness serve`; "

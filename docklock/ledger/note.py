@@ -49,7 +49,9 @@ EM_DASH = "\u2014"
 TYPE_EXTENSION = b"\xff"
 TYPE_ED25519 = 0x01  # signed-note Ed25519
 TYPE_COSIGNATURE_V1 = 0x04  # c2sp.org/tlog-cosignature, timestamped Ed25519
+TYPE_COSIGNATURE_MLDSA44 = 0x06  # c2sp.org/tlog-cosignature, timestamped ML-DSA-44 (subtree)
 ED25519_PUBLIC_SIZE = 32
+MLDSA44_PUBLIC_SIZE = 1312
 ORIGIN_PREFIX = "docklock.io/ledger/"
 MAX_SIGNATURES = 16
 _CONTROL = re.compile("[\x00-\x09\x0b-\x1f]")  # every control character but newline
@@ -118,7 +120,7 @@ class VerifierKey:
         return cls(name, typed_key_id(name, sig_type, public), sig_type, public)
 
     @classmethod
-    def parse(cls, text: str, *, want_type: int | None = None) -> VerifierKey:
+    def parse(cls, text: str, *, want_type: int | tuple[int, ...] | None = None) -> VerifierKey:
         """Parse and check a vkey: the key ID must match name, type and key."""
         parts = text.strip().split("+", 2)  # base64 may itself contain "+"
         if len(parts) != 3:
@@ -134,13 +136,17 @@ class VerifierKey:
         if len(key_id) != 4 or len(raw) < 2:
             raise NoteError(f"verifier key for {name} has a malformed key id or key")
         sig_type, public = raw[0], raw[1:]
-        if want_type is not None and sig_type != want_type:
+        wanted = (want_type,) if isinstance(want_type, int) else want_type
+        if wanted is not None and sig_type not in wanted:
             raise NoteError(f"verifier key for {name} has signature type 0x{sig_type:02x}, "
-                            f"expected 0x{want_type:02x}")
+                            f"expected {' or '.join(f'0x{t:02x}' for t in wanted)}")
         if sig_type in (TYPE_ED25519, TYPE_COSIGNATURE_V1) and len(public) != \
                 ED25519_PUBLIC_SIZE:
             raise NoteError(f"verifier key for {name}: an Ed25519 key is 32 bytes, got "
                             f"{len(public)}")
+        if sig_type == TYPE_COSIGNATURE_MLDSA44 and len(public) != MLDSA44_PUBLIC_SIZE:
+            raise NoteError(f"verifier key for {name}: an ML-DSA-44 key is "
+                            f"{MLDSA44_PUBLIC_SIZE} bytes, got {len(public)}")
         if typed_key_id(name, sig_type, public) != key_id:
             raise NoteError(f"verifier key for {name}: key id {hex_id} does not match the key")
         return cls(name, key_id, sig_type, public)

@@ -1,7 +1,8 @@
 """A C2SP tlog-witness (c2sp.org/tlog-witness): `docklock witness init|add-log|serve`.
 
 Files under the witness folder DIR (nothing else is written):
-- `witness.key`: the Ed25519 private key (PKCS#8 PEM), 0600 in a 0700 folder;
+- `witness.key`: the private key (PKCS#8 PEM; Ed25519, or ML-DSA-44 with `--algorithm
+  ml-dsa-44`), 0600 in a 0700 folder;
 - `witness.json`: name and the logs it witnesses (origin + the log's note verifier keys,
   standard Ed25519 type 0x01); re-read on every request, so `add-log` needs no restart;
 - `logs/<sha256(origin) hex>.json`: the latest cosigned checkpoint of each log (size,
@@ -37,13 +38,13 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa
 
 from docklock._fs import atomic_write_bytes
 from docklock.errors import DockLockError, KeyMaterialError, LedgerError, Location
 from docklock.ledger.merkle import EMPTY_ROOT, HASH_SIZE, verify_consistency
 from docklock.ledger.note import TYPE_ED25519, Note, NoteError, VerifierKey, parse_note
-from docklock.witness.cosignature import Cosigner
+from docklock.witness.cosignature import ALGORITHMS, Cosigner, CosignerKey
 
 CONFIG_FILE = "witness.json"
 KEY_FILE = "witness.key"
@@ -155,13 +156,19 @@ def load_cosigner(folder: Path) -> Cosigner:
     except (ValueError, TypeError) as exc:
         raise KeyMaterialError(f"cannot read {path}: {exc}", location=Location(str(path))) \
             from exc
-    if not isinstance(key, ed25519.Ed25519PrivateKey):
-        raise KeyMaterialError(f"{path} is not an Ed25519 key", location=Location(str(path)))
+    if not isinstance(key, ed25519.Ed25519PrivateKey | mldsa.MLDSA44PrivateKey):
+        raise KeyMaterialError(f"{path} is not an Ed25519 or ML-DSA-44 key",
+                               location=Location(str(path)))
     return Cosigner(config.name, key)
 
 
-def init_witness(folder: Path, name: str) -> Cosigner:
-    """Create a witness folder: a new key (0600) and an empty configuration."""
+def init_witness(folder: Path, name: str, algorithm: str = "ed25519") -> Cosigner:
+    """Create a witness folder: a new key (0600) and an empty configuration.
+
+    `algorithm`: "ed25519" (cosignature type 0x04) or "ml-dsa-44" (type 0x06)."""
+    if algorithm not in ALGORITHMS:
+        raise WitnessConfigError(f"unknown cosignature algorithm {algorithm!r}",
+                                 hint=f"use one of: {', '.join(ALGORITHMS)}")
     if not _NAME.fullmatch(name):
         raise WitnessConfigError(f"witness name {name!r} must be non-empty, without spaces "
                                  "or '+'", hint="use a schema-less URL, e.g. "
@@ -171,7 +178,8 @@ def init_witness(folder: Path, name: str) -> Cosigner:
                                  hint="`docklock witness show --dir` prints its key")
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     folder.chmod(0o700)
-    key = ed25519.Ed25519PrivateKey.generate()
+    key: CosignerKey = (mldsa.MLDSA44PrivateKey.generate() if algorithm == "ml-dsa-44"
+                        else ed25519.Ed25519PrivateKey.generate())
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     atomic_write_bytes(folder / KEY_FILE, pem, mode=0o600, exclusive=True)

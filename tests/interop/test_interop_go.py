@@ -57,11 +57,12 @@ def _check(checker: Path, tmp: Path, data: dict[str, Any]) -> subprocess.Complet
                           timeout=60, check=False)
 
 
-@pytest.fixture
-def witnessed(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """A workspace with 4 checkpoints, each cosigned by an in-process witness over HTTP."""
+@pytest.fixture(params=["ed25519", "ml-dsa-44"])
+def witnessed(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """A workspace with 4 checkpoints, each cosigned by an in-process witness over HTTP
+    (Ed25519 cosignatures, type 0x04, or ML-DSA-44 ones, type 0x06)."""
     folder = tmp_path / "w"
-    cosigner = init_witness(folder, WITNESS)
+    cosigner = init_witness(folder, WITNESS, request.param)
     ws = tmp_path / "ws"
     _cli("init", str(ws), "--name", "interop")
     _cli("keys", "init", "-C", str(ws))

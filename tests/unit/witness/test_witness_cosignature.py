@@ -110,3 +110,33 @@ def test_docklock_rejects_a_note_whose_standard_line_fails(log: Log) -> None:
     alone = f"{text}\n\n{standard}\n"
     with pytest.raises(SignatureError, match="no signature by a trusted key"):
         open_note(alone, log.origin, keys)
+
+
+def test_mldsa44_cosignature_follows_the_spec(tmp_path: object, log: Log) -> None:
+    """Type 0x06: ML-DSA-44 over the binary subtree message of the whole checkpoint."""
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives.asymmetric import mldsa
+
+    from docklock.ledger.note import TYPE_COSIGNATURE_MLDSA44
+    from docklock.witness.cosignature import subtree_message
+
+    cosigner = init_witness(Path(str(tmp_path)) / "w", "witness.test/pq", "ml-dsa-44")
+    assert isinstance(cosigner.key, mldsa.MLDSA44PrivateKey)
+    sig = cosigner.cosign(log.text(5), timestamp=1_700_000_000)
+    assert sig.key_id == hashlib.sha256(b"witness.test/pq\n\x06" + cosigner.public).digest()[:4]
+    assert len(sig.signature) == 8 + 2420
+    message = subtree_message("witness.test/pq", 1_700_000_000, log.text(5))
+    assert message == (b"subtree/v1\n\x00" + bytes([15]) + b"witness.test/pq"
+                       + (1_700_000_000).to_bytes(8, "big") + bytes([len(log.origin)])
+                       + log.origin.encode() + bytes(8) + (5).to_bytes(8, "big")
+                       + log.root(5))
+    cosigner.key.public_key().verify(sig.signature[8:], message)
+    vkey = cosigner.vkey.render()
+    assert base64.b64decode(vkey.split("+", 2)[2])[0] == TYPE_COSIGNATURE_MLDSA44
+    verifier = CosignatureVerifier.parse(vkey)
+    assert verifier.verify(log.text(5), sig) == 1_700_000_000
+    with pytest.raises(SignatureError, match="does not verify"):
+        verifier.verify(log.text(4), sig)
+    reloaded = load_cosigner(Path(str(tmp_path)) / "w")
+    assert reloaded.vkey == cosigner.vkey

@@ -35,9 +35,9 @@ def log() -> Log:
     return Log.new(12)
 
 
-@pytest.fixture
-def witness(tmp_path: Path, log: Log) -> Witness:
-    return Witness(make_witness(tmp_path / "w", log))
+@pytest.fixture(params=["ed25519", "ml-dsa-44"])
+def witness(tmp_path: Path, log: Log, request: pytest.FixtureRequest) -> Witness:
+    return Witness(make_witness(tmp_path / "w", log, algorithm=request.param))
 
 
 def _cosigned(w: Witness, log: Log, size: int, reply_body: str) -> int:

@@ -56,8 +56,9 @@ class Log:
         return other
 
 
-def make_witness(folder: Path, *logs: Log, name: str = "witness.test/w1") -> Path:
-    init_witness(folder, name)
+def make_witness(folder: Path, *logs: Log, name: str = "witness.test/w1",
+                 algorithm: str = "ed25519") -> Path:
+    init_witness(folder, name, algorithm)
     for log in logs:
         add_log(folder, log.origin, log.vkey)
     return folder
