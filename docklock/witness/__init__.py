@@ -1,6 +1,7 @@
 """Witnesses: the C2SP tlog-witness protocol (c2sp.org/tlog-witness), both sides.
 
-- `cosignature`: timestamped Ed25519 cosignatures (c2sp.org/tlog-cosignature, type 0x04);
+- `cosignature`: timestamped cosignatures (c2sp.org/tlog-cosignature): Ed25519 (type
+  0x04) or ML-DSA-44 (type 0x06);
 - `server`: a witness (`docklock witness init|add-log|serve`): verifies a log's signed
   checkpoint and the consistency proof from the size it last cosigned, persists the new
   size and root atomically per log under a lock, and cosigns; it never cosigns a rollback
