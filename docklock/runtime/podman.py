@@ -226,8 +226,10 @@ def _ssh_problem(url: str, timeout: float) -> str:
     host = str(parts.hostname)
     command += ["--", f"{parts.username}@{host}" if parts.username else host]
     try:
+        # An `ssh -N` tunnel never ends by itself: it must die with DockLock (D21).
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, start_new_session=True)
+                                stderr=subprocess.PIPE, start_new_session=True,
+                                preexec_fn=_services.die_with_parent())  # noqa: PLW1509
     except OSError as exc:
         shutil.rmtree(folder, ignore_errors=True)
         return f"cannot run ssh: {exc.strerror or exc}"
@@ -1027,8 +1029,12 @@ _HINTS: tuple[tuple[str, str], ...] = (
                     "(see tools/containers.conf)"),
     ("image not known", "build or import the image first (an Image resource is built by apply)"),
     ("no such image", "build or import the image first (an Image resource is built by apply)"),
-    ("already in use", "another container has that name: `docklock drift` shows who owns it"),
-    ("address already in use", "another process holds that host port"),
+    # Most specific first: a port clash also says "already in use" (issue 11 C14).
+    ("address already in use", "another process or container holds that host port: "
+                               "`ss -ltnp` shows who listens"),
+    ("already in use", "another container has that name: `podman ps -a` shows it; if it is "
+                       "not DockLock's (no io.docklock labels), remove or rename it"),
+    ("network not found", "the network is gone: run `docklock plan` and apply again"),
 )
 
 

@@ -177,3 +177,33 @@ def test_sigterm_becomes_one_keyboard_interrupt() -> None:
     finally:
         guard.uninstall()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_killed_docklock_takes_its_ssh_probe_tunnel_along(tmp_path: Path) -> None:
+    """`ssh -N` never ends by itself: the probe's ssh must die with DockLock too."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "ssh"  # logs in "forever": never opens the forwarded socket
+    fake.write_text(f'#!/bin/sh\necho $$ > {tmp_path}/ssh.pid\nexec sleep 60\n')
+    fake.chmod(0o755)
+    parent = subprocess.Popen([sys.executable, "-c", """
+import os
+from docklock.runtime.podman import _ssh_problem
+_ssh_problem("ssh://nobody@example.invalid/run/podman/podman.sock", 60)
+"""], env={**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin"})
+    pidfile = tmp_path / "ssh.pid"
+    deadline = time.monotonic() + 30
+    while not pidfile.exists() or not pidfile.read_text().strip():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    ssh = int(pidfile.read_text())
+    started = start_time(ssh)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while alive(ssh, started) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    leaked = alive(ssh, started)
+    if leaked:
+        os.kill(ssh, signal.SIGKILL)  # our own child's child: do not leave it
+    assert not leaked
