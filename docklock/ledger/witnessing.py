@@ -178,6 +178,13 @@ class CosignReport:
                  "verify` shows what each witness has seen")
 
 
+def _unique(settings: LedgerSpec) -> tuple[list[WitnessRef], int]:
+    """The configured witnesses, one per key (a witness listed twice counts once), and
+    the number of cosignatures required (the quorum, default all)."""
+    unique = list({w.key: w for w in settings.witnesses}.values())
+    return unique, settings.quorum if settings.quorum is not None else len(unique)
+
+
 def _verifier(w: WitnessRef) -> Any:
     from docklock.witness.cosignature import CosignatureVerifier
 
@@ -237,7 +244,8 @@ def cosign(ledger: Ledger, cp: Checkpoint, settings: LedgerSpec, *,
     known = _known_sizes(records)
     leaves = _Leaves(ledger, cp.size)
     outcomes: list[Outcome] = []
-    for w in settings.witnesses:
+    witnesses, required = _unique(settings)
+    for w in witnesses:
         try:
             verifier = _verifier(w)
         except NoteError as exc:
@@ -271,7 +279,7 @@ def cosign(ledger: Ledger, cp: Checkpoint, settings: LedgerSpec, *,
             continue
         outcomes.append(_outcome(ledger, w, verifier, cp, text=text, root=root, old=old,
                                  reply=reply))
-    return CosignReport(cp.size, settings.required, tuple(outcomes))
+    return CosignReport(cp.size, required, tuple(outcomes))
 
 
 def _outcome(ledger: Ledger, w: WitnessRef, verifier: Any, cp: Checkpoint, *, text: str,
@@ -385,23 +393,26 @@ def verify_witnesses(paths: WorkspacePaths, *, timeout: float = TIMEOUT) -> Witn
     local_size = sum(1 for _ in ledger.iter_lines(strict=False))
     leaves = _Leaves(ledger, local_size)
     records = cosignatures(ledger)
+    witnesses, required = _unique(settings)
     cosigned: list[str] = []
     if latest is not None:
         text = parse_note(latest.note).text
         root = base64.b64encode(latest.root).decode("ascii")
-        for w in settings.witnesses:
+        missing: list[str] = []
+        for w in witnesses:
+            name = w.key.split("+")[0]
             if _has_cosignature(records, w, text, latest.size, root):
-                cosigned.append(w.key.split("+")[0])
-        if len(cosigned) < settings.required:
-            missing = [w.key.split("+")[0] for w in settings.witnesses
-                       if w.key.split("+")[0] not in cosigned]
+                cosigned.append(name)
+            else:
+                missing.append(name)
+        if len(cosigned) < required:
             problems.append(
                 f"the newest checkpoint (size {latest.size}) has {len(cosigned)} valid "
-                f"witness cosignature(s), the quorum is {settings.required} (missing: "
+                f"witness cosignature(s), the quorum is {required} (missing: "
                 f"{', '.join(missing)})")
     views: list[WitnessView] = []
     keys = _public_keys(paths)
-    for w in settings.witnesses:
+    for w in witnesses:
         view = _view(ledger, w, leaves, local_size=local_size, timeout=timeout,
                      get=get_checkpoint)
         views.append(view)
@@ -413,7 +424,7 @@ def verify_witnesses(paths: WorkspacePaths, *, timeout: float = TIMEOUT) -> Witn
         elif view.status == "unknown":
             notes.append(view.message)  # e.g. a witness reset: the quorum check still holds
         problems.extend(_other_ledgers(ledger, w, keys, local_size, timeout))
-    return WitnessCheck(True, settings.required, latest.size if latest else None,
+    return WitnessCheck(True, required, latest.size if latest else None,
                         tuple(cosigned), tuple(views), tuple(problems), tuple(notes))
 
 
