@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                                     "checkpoint.")
     p.add_argument("--from-checkpoint", action="store_true",
                    help="start from the second-newest checkpoint instead of entry 0")
+    p.add_argument("--require-witnesses", action="store_true",
+                   help="fail unless a quorum of the witnesses in docklock.yaml answers "
+                        "(default: an unreachable witness is only reported)")
     p.add_argument("--json", action="store_true", help="machine-readable report")
     p.set_defaults(handler=cmd_verify)
 
@@ -70,7 +73,7 @@ def cmd_verify(args: argparse.Namespace, out: Output) -> int:
     from docklock.cli.cmd_witness import render_witness_check
     from docklock.ledger.witnessing import verify_witnesses
 
-    witnesses = verify_witnesses(paths)
+    witnesses = verify_witnesses(paths, require_reachable=args.require_witnesses)
     if args.json:
         body = report.to_dict()
         out.json(body | {"ok": report.ok and witnesses.ok, "witnesses": witnesses.to_dict()})

@@ -376,12 +376,19 @@ NO_WITNESSES = ("no witnesses are configured (spec.ledger.witnesses in docklock.
                 "rolled-back, replaced or deleted ledger cannot be detected")
 
 
-def verify_witnesses(paths: WorkspacePaths, *, timeout: float = TIMEOUT) -> WitnessCheck:
-    """Quorum of cosignatures on the newest checkpoint + each reachable witness's view."""
+def verify_witnesses(paths: WorkspacePaths, *, timeout: float = TIMEOUT,
+                     require_reachable: bool = False) -> WitnessCheck:
+    """Quorum of cosignatures on the newest checkpoint + each reachable witness's view.
+
+    With `require_reachable` (`ledger verify --require-witnesses`, for CI), fewer than
+    a quorum of witnesses answering is a failure rather than a note: an attacker who can
+    replace the ledger may also be able to cut the witnesses off."""
     from docklock.witness.client import get_checkpoint
 
     settings = ledger_settings(paths)
     if settings is None or not settings.witnesses:
+        if require_reachable:
+            return WitnessCheck(False, problems=(NO_WITNESSES,))
         return WitnessCheck(False, notes=(NO_WITNESSES,))
     ledger = Ledger.open(paths)
     problems: list[str] = []
@@ -424,6 +431,10 @@ def verify_witnesses(paths: WorkspacePaths, *, timeout: float = TIMEOUT) -> Witn
         elif view.status == "unknown":
             notes.append(view.message)  # e.g. a witness reset: the quorum check still holds
         problems.extend(_other_ledgers(ledger, w, keys, local_size, timeout))
+    answered = sum(1 for v in views if v.status not in ("unreachable", "invalid"))
+    if require_reachable and answered < required:
+        problems.append(f"only {answered} of {len(witnesses)} witnesses answered, the quorum "
+                        f"is {required}: a rollback cannot be ruled out")
     return WitnessCheck(True, required, latest.size if latest else None,
                         tuple(cosigned), tuple(views), tuple(problems), tuple(notes))
 

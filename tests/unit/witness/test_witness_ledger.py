@@ -105,3 +105,23 @@ def test_a_forged_record_does_not_count(setup: tuple[WorkspacePaths, str, str]) 
     check = verify_witnesses(paths)
     assert not check.ok
     assert "quorum is 1" in check.problems[0]
+
+
+def test_require_witnesses_fails_when_they_are_cut_off(
+        setup: tuple[WorkspacePaths, str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    from docklock.cli import main
+
+    paths, url, vkey = setup
+    _configure(paths, [(url, vkey)])
+    record_event(paths, "plan", {"n": 1})
+    assert main(["ledger", "verify", "--require-witnesses", "-C", str(paths.root)]) == 0
+    # The attacker blocks the witness: by default that is only a note...
+    _configure(paths, [("http://127.0.0.1:9", vkey)])
+    assert main(["ledger", "verify", "-C", str(paths.root)]) == 0
+    assert "not reachable" in capsys.readouterr().out
+    # ...with --require-witnesses it fails, saying why.
+    assert main(["ledger", "verify", "--require-witnesses", "-C", str(paths.root)]) == 1
+    assert "only 0 of 1 witnesses answered" in capsys.readouterr().err
+    # And a workspace without witnesses cannot pass it at all.
+    paths.config.write_text("apiVersion: docklock.io/v1\nkind: Cluster\nmetadata: {name: t}\n")
+    assert main(["ledger", "verify", "--require-witnesses", "-C", str(paths.root)]) == 1
