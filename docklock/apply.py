@@ -46,6 +46,7 @@ import dataclasses
 import heapq
 import itertools
 import queue
+import re
 import shutil
 import threading
 import time
@@ -72,13 +73,21 @@ from docklock.objects import (
     DesiredObject,
     ObjectKind,
     clip,
+    describe_owner,
+    is_managed,
     is_owned,
     looks_like_id,
     short_id,
 )
 from docklock.plan import Action, Change, Plan, Reason, stamp_owner
 from docklock.render import JOB_RESULT, is_job, job_outputs_folder, job_settings
-from docklock.runtime.podman import PodmanNotFoundError, PodmanRuntime, PodmanTimeoutError
+from docklock.runtime.hostports import listeners
+from docklock.runtime.podman import (
+    PodmanNotFoundError,
+    PodmanRuntime,
+    PodmanTimeoutError,
+    unix_socket_path,
+)
 from docklock.state import RecordedObject, State, StateStore, utc_now
 from docklock.units import duration_ns
 from docklock.workspace import WorkspacePaths
@@ -1199,6 +1208,16 @@ class Executor:
     def _container(self, rt: PodmanRuntime, step: Step, c: Change,
                    obj: DesiredObject) -> None:
         config = ContainerConfig.from_dict(obj.config)
+        try:
+            self._container_ops(rt, step, c, obj, config)
+        except PodmanError as exc:
+            better = explain_podman_error(rt, exc, config, self.cluster)
+            if better is exc:
+                raise
+            raise better from exc
+
+    def _container_ops(self, rt: PodmanRuntime, step: Step, c: Change, obj: DesiredObject,
+                       config: ContainerConfig) -> None:
         job = is_job(obj.config)
         if c.action is Action.UPDATE:
             cid = c.existing_id or obj.name
@@ -1461,6 +1480,92 @@ class Executor:
         return ContainerFailedError(
             f"container {name} exited with code {code}{why}{logs}",
             hint=f"see `podman logs {name}`; fix the spec and run apply again")
+
+
+_PORT_IN_USE = re.compile(r":(\d+): bind: address already in use")
+_NETWORK_NAMED = re.compile(r"network with name or ID (\S+?):")
+
+
+def explain_podman_error(rt: PodmanRuntime, exc: PodmanError, config: ContainerConfig,
+                         cluster: str) -> PodmanError:
+    """The same error with a message and hint naming the real cause (issue 11 C14), or
+    `exc` itself when it is none of the causes told apart here.
+
+    Podman's words are kept; what DockLock finds out is added: which host port and who
+    holds it, which container holds the name and whose it is, which image or network is
+    missing. Looks things up in Podman (and, for a local Podman, the host's listening
+    sockets) only after the failure.
+    """
+    text = exc.message.lower()
+    if "address already in use" in text:
+        return _port_in_use(rt, exc, config, cluster)
+    if "already in use" in text or "already exists" in text:
+        return _name_in_use(rt, exc, config)
+    if any(n in text for n in ("image not known", "no such image", "image not found")):
+        ref = config.image
+        return PodmanError(
+            f"{exc.message}; image {ref} is not in Podman's local images",
+            hint=f"pull, build or load it (`podman pull {ref}`, `podman build -t {ref} "
+                 "...`, `podman load -i FILE`) or add an Image resource that builds it, "
+                 "then run `docklock apply` again")
+    if "network not found" in text or "unable to find network" in text:
+        m = _NETWORK_NAMED.search(exc.message)
+        net = m.group(1) if m else ", ".join(config.networks) or "(unknown)"
+        return PodmanError(
+            f"{exc.message}; network {net} does not exist in Podman (removed after the "
+            "plan was made?)",
+            hint="run `docklock plan` and `docklock apply` again: the plan re-creates a "
+                 "network DockLock manages; one it does not manage must be created first "
+                 f"(`podman network create {net}`)")
+    return exc
+
+
+def _port_in_use(rt: PodmanRuntime, exc: PodmanError, config: ContainerConfig,
+                 cluster: str) -> PodmanError:
+    m = _PORT_IN_USE.search(exc.message)
+    ports = [p.host for p in config.ports if p.host]
+    port = int(m.group(1)) if m else (ports[0] if len(ports) == 1 else None)
+    if port is None:
+        return PodmanError(f"{exc.message}; one of the host ports "
+                           f"{', '.join(map(str, ports))} is already in use",
+                           hint="free the port, or publish another one (spec.ports[].host); "
+                                "`ss -ltnp` shows who listens")
+    owners: list[str] = []
+    with contextlib.suppress(PodmanError):
+        live = rt.list_live(cluster, unlabelled=True)
+        for obj in (*live.objects.values(), *live.others.values()):
+            if obj.name == config.name or obj.status != "running":
+                continue
+            if any(p.split("->", 1)[0].rsplit(":", 1)[-1] == str(port) for p in obj.ports):
+                owners.append(f"container {obj.name} ({describe_owner(obj.labels)})")
+    if not owners and unix_socket_path(rt.url) is not None:
+        # Podman runs here: the holder is a process of this host.
+        owners = [f"process {who}" for who in listeners(port)]
+    by = f" by {', '.join(owners)}" if owners else ""
+    hint = (f"free host port {port} (stop what holds it) or publish another one "
+            f"(spec.ports[].host); `ss -ltnp 'sport = :{port}'` shows who listens")
+    return PodmanError(f"{exc.message}; host port {port} is already in use{by}", hint=hint)
+
+
+def _name_in_use(rt: PodmanRuntime, exc: PodmanError, config: ContainerConfig) -> PodmanError:
+    name = config.name
+    try:
+        info = rt.inspect_container(name)
+    except PodmanError:
+        return PodmanError(f"{exc.message}; another container already has the name {name}",
+                           hint=f"`podman ps -a --filter name=^{name}$` shows it; remove or "
+                                "rename it, or rename the resource")
+    owner = describe_owner(info.labels)
+    if not is_managed(info.labels, None):
+        hint = (f"it is not DockLock's (no DockLock labels), so DockLock leaves it alone: "
+                f"remove or rename it (`podman rm -f {name}`, `podman rename {name} "
+                "OTHER`), or rename the resource")
+    else:
+        hint = ("it belongs to another DockLock workspace: destroy it there, or give this "
+                "workspace another cluster name (metadata.name in docklock.yaml) or the "
+                "resource another name")
+    return PodmanError(f"{exc.message}; container {name} ({short_id(info.id)}) already "
+                       f"exists and is {owner}", hint=hint)
 
 
 def can_rename(runtime: object) -> bool:
