@@ -478,7 +478,7 @@ _WORD = {DriftKind.REMOVED: "removed", DriftKind.STOPPED: "stopped",
 # Changes that keep the config-hash label: `plan` sees no change for them, so the way
 # back is a forced re-create of the recorded address.
 _REPLACE_FIELDS = frozenset({"networks", "aliases", "ports", "mounts", "memory", "cpus",
-                             "pids", "name"})
+                             "pids"})
 _PENDING_WORD = {PendingKind.NOT_APPLIED: "in the specs, not applied yet",
                  PendingKind.SPEC_CHANGED: "spec changed since the last apply",
                  PendingKind.NOT_IN_SPECS: "recorded but no longer in the specs"}

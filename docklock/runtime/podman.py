@@ -737,8 +737,17 @@ class PodmanRuntime:
 
     def start_container(self, name: str) -> None:
         # 304: already running, which is what was asked.
-        self._call(f"starting container {name}", "post", f"/containers/{_path(name)}/start",
-                   ok=(304,))
+        try:
+            self._call(f"starting container {name}", "post",
+                       f"/containers/{_path(name)}/start", ok=(304,))
+        except PodmanError as exc:
+            # Paused out of band (drift calls it stopped): Podman refuses to start it,
+            # it must be unpaused instead. One inspect, only on this error path.
+            if ("state improper" not in exc.message
+                    or self.inspect_container(name).status != "paused"):
+                raise
+            self._call(f"unpausing container {name}", "post",
+                       f"/containers/{_path(name)}/unpause")
 
     def stop_container(self, name: str, timeout: int = 10) -> None:
         self._call(f"stopping container {name}", "post", f"/containers/{_path(name)}/stop",
