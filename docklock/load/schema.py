@@ -302,11 +302,20 @@ def _explain(error: jsonschema.ValidationError) -> list[SchemaProblem]:
     if v in ("minItems", "minLength") and not instance:
         return [SchemaProblem(path, "must not be empty", _description(schema))]
     if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        return [SchemaProblem(path, _bounded(error.message, instance))]
+        return [SchemaProblem(path, _bounded(error.message, instance),
+                              _range(schema) or _description(schema))]
     return [SchemaProblem(path, _bounded(error.message, instance), _description(schema))]
 
 
 _MESSAGE_MAX = 300
+
+
+def _range(schema: Mapping[str, Any]) -> str:
+    """`allowed: > 0 and <= 1024` from a schema's numeric bounds."""
+    parts = [f"{op} {schema[key]}" for key, op in (
+        ("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="),
+        ("exclusiveMaximum", "<")) if key in schema]
+    return f"allowed: {' and '.join(parts)}" if parts else ""
 
 
 def _bounded(message: str, instance: Any) -> str:

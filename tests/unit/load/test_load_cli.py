@@ -71,7 +71,7 @@ def test_validate_reports_every_error(fresh: Path, capsys: pytest.CaptureFixture
     assert main(["validate", "-C", str(fresh)]) == 1
     err = capsys.readouterr().err.splitlines()
     assert err == [
-        "specs/web.yaml:5:3: -1 is less than the minimum of 0",
+        "specs/web.yaml:5:3: -1 is less than the minimum of 0 (allowed: >= 0 and <= 1000)",
         "specs/web.yaml:6:3: \"sometimes\" is not one of: no, on-failure, always, "
         "unless-stopped",
         "2 problems found",
@@ -86,7 +86,8 @@ def test_validate_json_errors(fresh: Path, capsys: pytest.CaptureFixture[str]) -
     assert data["resources"] == 0
     assert data["errors"][0] == {"file": "specs/web.yaml", "line": 5, "column": 3,
                                  "path": "spec.replicas",
-                                 "message": "-1 is less than the minimum of 0", "hint": ""}
+                                 "message": "-1 is less than the minimum of 0",
+                                 "hint": "allowed: >= 0 and <= 1000"}
     assert {e["path"] for e in data["errors"]} == {"spec.replicas", "spec.restart"}
 
 

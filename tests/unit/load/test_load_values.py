@@ -28,6 +28,13 @@ BAD = {
                  "not nan"),
     "cpus-nan-upper": (_service("  resources:\n    cpus: .NaN\n"), "6:5 spec.resources.cpus",
                        "not nan"),
+    # inf and negative numbers: the schema's bounds (0 < cpus <= 1024) refuse them
+    "cpus-inf": (_service("  resources: {cpus: .inf}\n"), "5:15 spec.resources.cpus",
+                 "greater than the maximum of 1024"),
+    "cpus-negative-inf": (_service("  resources: {cpus: -.inf}\n"),
+                          "5:15 spec.resources.cpus", "less than or equal to the minimum"),
+    "cpus-negative": (_service("  resources: {cpus: -2}\n"), "5:15 spec.resources.cpus",
+                      "less than or equal to the minimum"),
     "cpus-below-the-cfs-floor": (_service("  resources: {cpus: 0.001}\n"),
                                  "5:15 spec.resources.cpus", "below 0.01"),
     "memory-below-6mi": (_service("  resources: {memory: 1k}\n"),
