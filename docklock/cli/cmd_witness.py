@@ -99,7 +99,8 @@ def cmd_show(args: argparse.Namespace, out: Output) -> int:
     for log in config.logs:
         stored = witness.stored(log.origin)
         logs.append({"origin": log.origin, "keys": list(log.keys),
-                     "size": stored[0] if stored else None})
+                     "size": stored[0] if stored else None,
+                     "refused": witness.refusals(log.origin)})
     if args.json:
         out.json({"name": config.name, "vkey": cosigner.vkey.render(), "logs": logs})
         return EXIT_OK
@@ -107,7 +108,9 @@ def cmd_show(args: argparse.Namespace, out: Output) -> int:
     out.line(f"  verifier key: {cosigner.vkey.render()}")
     for lg in logs:
         size = "nothing cosigned yet" if lg["size"] is None else f"cosigned size {lg['size']}"
-        out.line(f"  log {lg['origin']}: {size}")
+        refused = (f"; {lg['refused']} signed checkpoint(s) refused as a FORK, kept in "
+                   f"{args.dir}/logs" if lg["refused"] else "")
+        out.line(f"  log {lg['origin']}: {size}{refused}")
     return EXIT_OK
 
 

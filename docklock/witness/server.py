@@ -7,6 +7,8 @@ Files under the witness folder DIR (nothing else is written):
   standard Ed25519 type 0x01); re-read on every request, so `add-log` needs no restart;
 - `logs/<sha256(origin) hex>.json`: the latest cosigned checkpoint of each log (size,
   root, the note with our cosignature), replaced atomically (temp file, fsync, rename);
+- `logs/<sha256(origin) hex>.refused.jsonl`: checkpoints the log's key signed that were
+  refused as inconsistent (evidence of a fork; at most 1 MiB; never cosigned);
 - `logs/<sha256(origin) hex>.lock`: flock held from reading the stored size to persisting
   the new one, so two requests at once are serialised and can never roll a log back
   (the race the protocol spells out).
@@ -29,6 +31,7 @@ import json
 import os
 import re
 import stat
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -55,6 +58,7 @@ MAX_BODY = 256 * 1024  # a checkpoint with 16 ML-DSA-87 signature lines fits in 
 MAX_PROOF_LINES = 63
 REQUEST_TIMEOUT = 10.0  # seconds a client may take to send its request
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
+EVIDENCE_LIMIT = 1 << 20  # bytes of refused (forked) checkpoints kept per log
 TEXT = "text/plain; charset=utf-8"
 _SIZE = re.compile(r"0|[1-9][0-9]{0,19}")
 _NAME = re.compile(r"[^\s+]+")
@@ -366,6 +370,7 @@ class Witness:
                 try:
                     verify_consistency(sub.old, sub.size, known_root, sub.root, sub.proof)
                 except LedgerError as exc:
+                    self._keep_evidence(digest, sub, known_size, known_root, exc.message)
                     return _reply(HTTPStatus.UNPROCESSABLE_ENTITY,
                                   f"not consistent with the cosigned size {known_size}: "
                                   f"{exc.message}")
@@ -379,6 +384,32 @@ class Witness:
             atomic_write_bytes(self._state_path(digest),
                                (json.dumps(record, sort_keys=True) + "\n").encode(), mode=0o600)
         return Response(int(HTTPStatus.OK), cosig.line())
+
+    def _keep_evidence(self, digest: str, sub: Submission, known_size: int,
+                       known_root: bytes, reason: str) -> None:
+        """Keep a refused checkpoint that the log's key signed: proof that the log forked
+        (the protocol allows logging it; never cosigned). Only the log key's holder can
+        add lines, and the file stops growing at EVIDENCE_LIMIT bytes."""
+        path = self.folder / LOGS_DIR / f"{digest}.refused.jsonl"
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_size >= EVIDENCE_LIMIT:
+                return
+        record = {"time": int(time.time()), "reason": reason, "known_size": known_size,
+                  "known_root": base64.b64encode(known_root).decode("ascii"),
+                  "old": sub.old, "size": sub.size, "checkpoint": sub.note_text}
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, (json.dumps(record, sort_keys=True) + "\n").encode())
+        finally:
+            os.close(fd)
+
+    def refusals(self, origin: str) -> int:
+        """How many signed but inconsistent checkpoints of `origin` were kept."""
+        path = self.folder / LOGS_DIR / f"{origin_hash(origin)}.refused.jsonl"
+        try:
+            return path.read_bytes().count(b"\n")
+        except FileNotFoundError:
+            return 0
 
     def logs_by_key(self, key_digest: str) -> Response:
         """DockLock's extension: `origin size base64(root)` per line for every registered

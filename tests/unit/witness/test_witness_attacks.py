@@ -115,6 +115,7 @@ def test_fork_is_cosigned_once_and_caught(tmp_path: Path) -> None:
         assert sizes["diverged"][0] > base
         shown = json.loads(ok("witness", "show", "--dir", str(w.folder), "--json"))
         assert [lg["size"] for lg in shown["logs"]] == [_entries(a)]
+        assert shown["logs"][0]["refused"] >= 1  # B's signed fork is kept as evidence
 
 
 def test_witness_refuses_rollback_and_fork_over_http(tmp_path: Path) -> None:

@@ -155,6 +155,8 @@ def test_fork_is_never_cosigned(witness: Witness, log: Log) -> None:
     stored = witness.stored(log.origin)
     assert stored is not None
     assert stored[:2] == (8, log.root(8))
+    # The three signed, refused checkpoints are kept as evidence of the fork.
+    assert witness.refusals(log.origin) == 3
 
 
 def test_empty_tree_needs_the_empty_root(witness: Witness, log: Log) -> None:
