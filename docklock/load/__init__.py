@@ -171,6 +171,14 @@ def _read(paths: WorkspacePaths, rel: str, out: LoadedFiles) -> bytes | None:
     return data
 
 
+def _not_utf8(rel: str, data: bytes, exc: UnicodeDecodeError) -> Diagnostic:
+    """Where the first byte that is not UTF-8 is (column counted in bytes)."""
+    line = data.count(b"\n", 0, exc.start) + 1
+    column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+    return Diagnostic(f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x})",
+                      Location(rel, line, column), hint="save spec files as UTF-8")
+
+
 def _read_yaml(paths: WorkspacePaths, rel: str, out: LoadedFiles) -> None:
     data = _read(paths, rel, out)
     if data is None:
@@ -178,9 +186,7 @@ def _read_yaml(paths: WorkspacePaths, rel: str, out: LoadedFiles) -> None:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        out.diagnostics.append(Diagnostic("the file is not UTF-8 text", Location(rel, line),
-                                          hint="save spec files as UTF-8"))
+        out.diagnostics.append(_not_utf8(rel, data, exc))
         return
     out.texts[rel] = text
     parsed = parse_yaml(text, rel)
@@ -254,8 +260,8 @@ def _cluster(paths: WorkspacePaths, schemas: SchemaSet, out: LoadedFiles,
         return None, None
     try:
         text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        out.diagnostics.append(Diagnostic("the file is not UTF-8 text", Location(rel)))
+    except UnicodeDecodeError as exc:
+        out.diagnostics.append(_not_utf8(rel, data, exc))
         return None, None
     locator_texts[rel] = text
     parsed = parse_yaml(text, rel)

@@ -115,6 +115,8 @@ CASES = {
     "nul-byte-in-a-plain-value": Case(
         lambda: (SERVICE.replace("image: x", "image: x\0y")).encode(),
         "specs/a.yaml:4:11", "U+0000 is not allowed"),
+    "not-utf8": Case(lambda: SERVICE.encode().replace(b"image: x", b"image: x\xff"),
+                     "specs/a.yaml:4:11", "not UTF-8 text (byte 0xff)"),
     "huge-string-value": Case(
         _text(SERVICE + "  user: " + "u" * 3_000_000 + "\n"),
         "specs/a.yaml:5:9", "a value of 3,000,000 characters"),

@@ -336,4 +336,4 @@ def test_non_utf8_file(make_workspace: MakeWorkspace) -> None:
     with pytest.raises(ValidationError) as info:
         load_workspace(paths)
     assert str(info.value.diagnostics[0]).startswith(
-        "specs/bad.yaml:2: error: the file is not UTF-8 text")
+        "specs/bad.yaml:2:7: error: the file is not UTF-8 text (byte 0xff)")
