@@ -256,7 +256,8 @@ def _fast(text: str) -> list[tuple[int, Any, int, int]]:
         if cls is scalar_e:
             if e.anchor is not None:
                 raise _Suspicious("anchor")
-            if len(e.value) > MAX_SCALAR_CHARS or (e.implicit[0] and _long_int(e.value)):
+            if len(e.value) > MAX_INT_CHARS and (  # one comparison for nearly every scalar
+                    len(e.value) > MAX_SCALAR_CHARS or (e.implicit[0] and _long_int(e.value))):
                 # Located here: re-reading megabytes precisely would take seconds.
                 problem = _scalar_problem(e, "")
                 if problem is not None:

@@ -21,14 +21,15 @@ from docklock.workspace import WorkspacePaths
 pytestmark = pytest.mark.podman
 
 C = "inflight"
-# Healthy only after ~6 s: apply holds the lock while it waits, with the container
-# already created (the in-flight object an unlocked drift would report).
+# Healthy only after ~15 s (room for slow CLI start-ups on a busy machine): apply holds
+# the lock while it waits, with the container already created (the in-flight object an
+# unlocked drift would report).
 SLOW = """apiVersion: docklock.io/v1
 kind: Service
 metadata: {name: slow}
 spec:
   image: IMAGE
-  command: [sh, -c, "sleep 6 && touch /tmp/ok && exec sleep 600"]
+  command: [sh, -c, "sleep 15 && touch /tmp/ok && exec sleep 600"]
   stopTimeout: 0
   healthcheck: {command: [test, -f, /tmp/ok], interval: 1s, retries: 60, timeout: 2s}
 """
