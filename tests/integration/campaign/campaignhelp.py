@@ -14,13 +14,16 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from conftest import PodmanHarness, run_cli
 
@@ -135,22 +138,23 @@ class Envs:
 def campaign_envs(harness: PodmanHarness, folder: Path) -> Envs:
     tag = uuid.uuid4().hex
     url = harness.cli_env(**{TAG_VAR: tag})
-    if ROOT_SOCKET.exists():
+    real = shutil.which("podman")
+    if ROOT_SOCKET.exists() or real is None:
         # A live system socket would be the host's default store: never aim at it.
         return Envs(tag, url, None)
-    options = dict(zip(harness.global_args[::2], harness.global_args[1::2], strict=True))
-    folder.mkdir(parents=True, exist_ok=True)
-    storage = folder / "storage.conf"
-    storage.write_text("[storage]\n" 'driver = "overlay"\n'
-                       f'graphroot = "{options["--root"]}"\n'
-                       f'runroot = "{options["--runroot"]}"\n')
-    conf = Path(harness.env["CONTAINERS_CONF"]).read_text()
-    # Same tmpdir as the harness: it holds the events log the audit reads.
-    conf = conf.replace("[engine]\n", f'[engine]\ntmp_dir = "{options["--tmpdir"]}"\n', 1)
-    (folder / "containers.conf").write_text(conf)
+    # DockLock starts `podman system service` from PATH; this `podman` is the real one
+    # with the harness's store options in front, exactly as the harness runs it. (A
+    # storage.conf in the environment is not enough: the exit command conmon runs when a
+    # container stops does not see it, so containers never reach "exited" and a Job's
+    # wait hangs until its timeout.)
+    bin_dir = folder / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    shim = bin_dir / "podman"
+    shim.write_text("#!/bin/sh\nexec " + " ".join([real, *harness.global_args]) + ' "$@"\n')
+    shim.chmod(0o755)
     private = dict(harness.env)
-    private.update({"CONTAINERS_CONF": str(folder / "containers.conf"),
-                    "CONTAINERS_STORAGE_CONF": str(storage), "NO_COLOR": "1", TAG_VAR: tag})
+    private.update({"PATH": f"{bin_dir}:{harness.env.get('PATH', os.defpath)}",
+                    "NO_COLOR": "1", TAG_VAR: tag})
     private.pop("DOCKLOCK_PODMAN_URL", None)
     return Envs(tag, url, private)
 
@@ -477,3 +481,54 @@ def changes_without_intent(harness: PodmanHarness, ws: Path, cluster: str, *,
 def last_seq(ws: Path) -> int:
     entries = read_ledger(ws).entries
     return max((int(e.get("seq", -1)) for e in entries), default=-1)
+
+
+# ---------------------------------------------------------------- a watched apply
+
+
+class Watched:
+    """`docklock apply --auto-approve` as a child process whose output is read as it comes,
+    so the campaign can aim a kill at a phase: before the plan is printed (loading,
+    locking, refreshing, the ledger's first entries) or after it (the Podman changes)."""
+
+    def __init__(self, ws: Path, env: Mapping[str, str]) -> None:
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen([docklock_exe(), "apply", "--auto-approve", "-C", str(ws)],
+                                     env=dict(env), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self.planned = threading.Event()
+        self.plan_at = 0.0
+        assert self.proc.stdout is not None
+        assert self.proc.stderr is not None
+        self._readers = [threading.Thread(target=self._read, args=(self.proc.stdout, self.out),
+                                          daemon=True),
+                         threading.Thread(target=self._read, args=(self.proc.stderr, self.err),
+                                          daemon=True)]
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self, stream: IO[str], into: list[str]) -> None:
+        for line in stream:
+            into.append(line)
+            if line.startswith(("Plan:", "No changes")) and not self.planned.is_set():
+                self.plan_at = time.monotonic() - self.started
+                self.planned.set()
+        self.planned.set()  # the output ended (the process exited) without a plan line
+
+    def kill_at(self, delay: float) -> bool:
+        """SIGKILL the apply `delay` s after its start (or now); False if it ended first."""
+        try:
+            self.proc.wait(timeout=max(0.0, self.started + delay - time.monotonic()))
+            return False
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=60)
+            return self.proc.returncode == -signal.SIGKILL
+
+    def finish(self, timeout: float = 300) -> tuple[int, str, str]:
+        self.proc.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join(timeout=30)
+        return self.proc.returncode, "".join(self.out), "".join(self.err)

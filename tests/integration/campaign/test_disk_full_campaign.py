@@ -141,6 +141,7 @@ def test_apply_on_a_full_disk_fails_cleanly_then_converges_with_everything_recor
         problems.append("no amount of free space made apply fail: the test tested nothing")
     report = "\n".join(["disk-full campaign:", *[f"  {t}" for t in trials],
                         *[f"  {p}" for p in dict.fromkeys(problems)]])
+    print(report)  # shown with -rP even when the campaign passes
     if os.environ.get("DOCKLOCK_CAMPAIGN_REPORT"):
         Path(os.environ["DOCKLOCK_CAMPAIGN_REPORT"] + ".diskfull").write_text(report + "\n")
     assert not problems, report
