@@ -83,7 +83,9 @@ def cmd_init(args: argparse.Namespace, out: Output) -> int:
         out.info(f"note: set {PASSPHRASE_ENV} before `keys init` to encrypt the private key")
     if existed and Ledger.open(paths).latest_checkpoint() is not None:
         out.info(out.paint("warning: the existing ledger was signed by the replaced key; "
-                           "`ledger verify` will fail until it is restored", "yellow"))
+                           "`ledger verify` fails and commands refuse to sign over it until "
+                           "the old docklock.pub is restored, or .docklock/ledger is moved "
+                           "aside to start a new ledger", "yellow"))
     return EXIT_OK
 
 

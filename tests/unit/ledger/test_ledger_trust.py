@@ -423,3 +423,18 @@ def test_keys_files_never_created_by_appending_without_a_key(workspace: Workspac
     assert not signing_key_path(workspace).exists()
     assert not public_keyring_path(workspace).exists()
     assert not ledger.entries_path.exists()
+
+
+def test_keys_init_force_cannot_adopt_the_old_ledger(workspace: WorkspacePaths,
+                                                     signer: HybridSigner) -> None:
+    """A new trust root (keys init --force) cannot sign over the old key's ledger; moving
+    the old ledger aside starts a new one."""
+    _commands(workspace, signer)
+    init_keys(workspace, force=True)
+    with pytest.raises(LedgerError, match="not signed by the key in charge"):
+        record_event(workspace, "plan", {"summary": "new key"})
+    workspace.ledger.rename(workspace.root / "old-ledger")
+    record_event(workspace, "plan", {"summary": "new ledger"})
+    report = verify_ledger(workspace)
+    assert report.ok, report.problem
+    assert report.entries == 1
