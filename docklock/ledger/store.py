@@ -562,9 +562,10 @@ class Ledger:
             f"ledger line {line} is incomplete ({nbytes} bytes without a final newline): "
             "a write was torn by a crash, or the file was truncated",
             location=Location(str(self.entries_path), line),
-            hint="it is not the remains of this workspace's own append, so it was not "
-                 "repaired automatically; look at it, then `docklock ledger repair` moves it "
-                 "aside and `docklock ledger verify` checks the rest",
+            hint="if a DockLock command of this workspace crashed, the next command that "
+                 "writes the ledger repairs it automatically; otherwise look at it, then "
+                 "`docklock ledger repair` moves it aside and `docklock ledger verify` "
+                 "checks the rest",
             state=st, fragment=nbytes)
 
     def _writable_state(self) -> TreeState:
@@ -574,7 +575,12 @@ class Ledger:
             st = self.state()
         except TornLineError as torn:
             if torn.state is None or not self._own_torn_tail(torn.state, torn.fragment):
-                raise
+                raise LedgerError(
+                    torn.message, location=torn.location,
+                    hint="it is not the remains of this workspace's own append, so it was not "
+                         "repaired automatically: look at it, then `docklock ledger repair` "
+                         "moves it aside and `docklock ledger verify` checks the rest") \
+                    from torn
             self._repair_locked(reason="auto")
             st = self.state()
         last = read_last_line(self.checkpoints_path)
