@@ -1,5 +1,8 @@
 """Builds the Go interoperability checker (tests/interop/go) once per session.
 
+(Not a conftest.py on purpose: tests elsewhere do `from conftest import run_cli`, and a
+second conftest module would shadow tests/conftest.py for them in a full run.)
+
 The Go program is our own test tooling; what it links are implementations DockLock did
 not write, fetched by the machine's Go toolchain from the Go module proxy, pinned by
 go.sum: golang.org/x/mod/sumdb/note, github.com/transparency-dev/formats and

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gochecker import interop_checker
 
 from docklock.ledger.merkle import consistency_proof, inclusion_proof, leaf_hash, root_of
 from docklock.ledger.note import parse_note
@@ -32,6 +33,7 @@ from docklock.witness.client import get_checkpoint
 from docklock.witness.server import add_log, init_witness, make_server
 
 WITNESS = "witness.interop/w1"
+__all__ = ["interop_checker"]  # the session fixture, imported so pytest finds it
 
 
 def b64(data: bytes) -> str:

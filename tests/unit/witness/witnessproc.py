@@ -17,9 +17,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import run_cli
-
 STARTUP = 60.0
+
+
+def _exe() -> str:
+    return shutil.which("docklock") or str(Path(sys.executable).parent / "docklock")
+
+
+def run_cli(args: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """The installed `docklock` CLI as a real process (as tests/conftest.py's run_cli; a
+    `from conftest import` would find whichever conftest module was imported first)."""
+    return subprocess.run([_exe(), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
 
 
 def env() -> dict[str, str]:
@@ -55,8 +65,7 @@ class WitnessProcess:
 @contextmanager
 def witness_process(folder: Path, name: str = "witness.test/w1") -> Iterator[WitnessProcess]:
     vkey = ok("witness", "init", str(folder), "--name", name).strip().splitlines()[-1]
-    exe = shutil.which("docklock") or str(Path(sys.executable).parent / "docklock")
-    proc = subprocess.Popen([exe, "witness", "serve", "--dir", str(folder), "--listen",
+    proc = subprocess.Popen([_exe(), "witness", "serve", "--dir", str(folder), "--listen",
                              "127.0.0.1:0"], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True, env=env())
     try:
