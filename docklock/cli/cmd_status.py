@@ -110,12 +110,14 @@ def _lock_json(inputs: Inputs) -> dict[str, object] | None:
 
 
 def cmd_status(args: argparse.Namespace, out: Output) -> int:
+    from docklock.plan import owned_view
     from docklock.status import compute_status, render_status_table
 
     inputs = load_inputs(args)
     ws = inputs.workspace
     with connect_podman(args, ws) as runtime:
-        live = runtime.list_live(ws.cluster_name)
+        # Not another workspace's objects (same cluster name, its own lineage: ADR 0010).
+        live = owned_view(runtime.list_live(ws.cluster_name), inputs.state)
     report = compute_status(inputs.desired, inputs.state, live, cluster=ws.cluster_name)
     all_ns = bool(getattr(args, "all_namespaces", True))
     report = report.only(kinds=tuple(args.kinds),

@@ -172,9 +172,14 @@ def test_two_workspaces_same_cluster_name_never_touch_each_other(
         mine = a_objects if ws == a else b_objects
         assert sorted(c["key"] for c in changes) == sorted(mine)
     assert _objects(podman) == both
-    # Nor is the other workspace drift (one cluster name, two lineages).
-    for ws in (a, b):
+    # Nor is the other workspace drift (one cluster name, two lineages), nor a row of
+    # this one's status.
+    for ws, ns in ((a, "default"), (b, "b")):
         _ok(run_cli(["drift", "-C", str(ws)], env=env))
+        status = run_cli(["status", "-C", str(ws), "--json"], env=env)
+        _ok(status)
+        rows = json.loads(status.stdout)["resources"]
+        assert {r["namespace"] for r in rows} == {ns}, rows
 
     # A's destroy removes exactly A's objects; B's are untouched and still converged.
     _ok(run_cli(["destroy", "-C", str(a), "--auto-approve"], env=env))
