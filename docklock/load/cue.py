@@ -225,7 +225,8 @@ def export_cue(paths: WorkspacePaths, contents: Mapping[str, bytes], *,
 # ---------------------------------------------------------------- package clauses
 
 PACKAGE = "docklock"  # the package of schemas/docklock.cue
-_CLAUSE = re.compile(r"package[ \t]+([A-Za-z_$#][A-Za-z0-9_$#]*)\b")
+# A valid clause only: anything else (`package my-stack`) is left for cue to report.
+_CLAUSE = re.compile(r"package[ \t]+([A-Za-z_$#][A-Za-z0-9_$#]*)[ \t]*(//.*)?$")
 
 
 @dataclass(frozen=True)
@@ -399,6 +400,28 @@ def _field_position(where: str, what: str, user: Sequence[tuple[str, int, int]],
     return user[0]
 
 
+_FOUND_PACKAGES = re.compile(r"found packages .* \((\S+?\.cue)\)")
+
+
+def _locate_package_error(diag: Diagnostic, texts: Mapping[str, str] | None) -> Diagnostic:
+    """cue's "found packages A (x.cue) and B (y.cue)" carries no position: DockLock
+    accepts any valid name, so this means y.cue's clause is not a valid one. Point at it."""
+    m = _FOUND_PACKAGES.search(diag.message)
+    if m is None or not texts or (diag.location is not None and diag.location.line):
+        return diag
+    base = m.group(1)
+    for rel in sorted(texts):
+        if rel.rpartition("/")[2] != base:
+            continue
+        for number, line in enumerate(texts[rel].splitlines(), start=1):
+            if line.lstrip().startswith("package"):
+                return Diagnostic(diag.message, Location(rel, number, line.index("package") + 1),
+                                  path=diag.path,
+                                  hint="a package name is an identifier (letters, digits, _): "
+                                       "e.g. `package stack`; any name works")
+    return diag
+
+
 def parse_cue_errors(output: str, root: Path, schema: Path, files: Sequence[str],
                      texts: Mapping[str, str] | None = None) -> list[Diagnostic]:
     """cue's error text → diagnostics at the first position in a workspace file.
@@ -461,6 +484,7 @@ def parse_cue_errors(output: str, root: Path, schema: Path, files: Sequence[str]
             # `#Service & {...}` and DockLock's check of the same document): show it once.
             if diag not in out:
                 out.append(diag)
+    out = [_locate_package_error(d, texts) for d in out]
     if not out:
         trimmed = "\n".join(output.strip().splitlines()[:20]) or "cue failed without a message"
         out.append(Diagnostic(f"cue: {trimmed}", Location(files[0] if files else "<cue>")))

@@ -94,3 +94,15 @@ def test_unknown_field_is_reported_at_the_field_once(make_workspace: MakeWorkspa
     loc = at_field[0].location
     assert loc is not None
     assert (loc.file, loc.line, loc.column) == ("specs/web.cue", 8 + clause.count("\n"), 3)
+
+
+@pytest.mark.cue
+def test_an_invalid_package_clause_is_a_located_cue_error(
+        make_workspace: MakeWorkspace) -> None:
+    paths = make_workspace({"specs/web.cue": _agreement("package my-stack")})
+    with pytest.raises(ValidationError) as info:
+        load_workspace(paths)
+    diags = info.value.diagnostics
+    assert diags
+    assert all(d.location is not None and d.location.file == "specs/web.cue"
+               and d.location.line == 1 for d in diags), [str(d) for d in diags]
