@@ -24,10 +24,11 @@ Which field drift can see, and from where (Podman 4.3, measured):
   membership (`podman network connect|disconnect`), published ports, mount
   destinations;
 - an inspect of each running recorded container (`read_live(..., inspect=True)`):
-  network aliases (`network connect --alias`) and memory/CPU/pids limits as Podman's
-  container config holds them. Podman 4.3's `podman update` changes the cgroup but
-  neither inspect nor stats report the new value, so there it is not observable;
-  later Podman versions record it in the config and drift then reports it.
+  network aliases (`network connect --alias`), the restart policy and memory/CPU/pids
+  limits as Podman's container config holds them. Podman 4.3's `podman update`
+  changes the cgroup but neither inspect nor stats report the new value, so there it
+  is not observable; later Podman versions record it in the config and drift then
+  reports it.
 """
 
 from __future__ import annotations
@@ -390,6 +391,11 @@ def _detail_drift(cfg: ContainerConfig, lv: LiveObject,
     want_pids = cfg.pids_limit or cfg.cage.pids_limit
     if want_pids and detail.pids_limit != want_pids:
         found.append(("pids", f"pids limit {detail.pids_limit}, recorded {want_pids}"))
+    want_restart = cfg.restart.partition(":")[0]
+    have_restart = detail.restart or "no"
+    if (want_restart or "no") != have_restart:
+        found.append(("restart", f"restart policy {have_restart}, recorded "
+                                 f"{want_restart or 'no'}"))
     own = {cfg.name, lv.id[:12]}  # Podman's automatic aliases
     for net in sorted(detail.aliases):
         extra = sorted(set(detail.aliases[net]) - own)
@@ -478,7 +484,7 @@ _WORD = {DriftKind.REMOVED: "removed", DriftKind.STOPPED: "stopped",
 # Changes that keep the config-hash label: `plan` sees no change for them, so the way
 # back is a forced re-create of the recorded address.
 _REPLACE_FIELDS = frozenset({"networks", "aliases", "ports", "mounts", "memory", "cpus",
-                             "pids"})
+                             "pids", "restart"})
 _PENDING_WORD = {PendingKind.NOT_APPLIED: "in the specs, not applied yet",
                  PendingKind.SPEC_CHANGED: "spec changed since the last apply",
                  PendingKind.NOT_IN_SPECS: "recorded but no longer in the specs"}

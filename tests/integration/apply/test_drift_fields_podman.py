@@ -41,6 +41,7 @@ def _specs(image: str) -> str:
         net % "backend", net % "front", vol,
         service("web", image, health=False, command=SLEEP,
                 extra="  networks: [backend, front]\n"
+                      "  restart: on-failure\n"
                       "  ports: [{container: 8080, host: 18471}]\n"
                       "  volumes: [{name: data, path: /data}]\n"),
         service("cut", image, health=False, command=SLEEP,

@@ -215,6 +215,9 @@ def test_a_converged_container_with_every_field_observed_is_clean() -> None:
     ({"detail": ContainerDetail(memory=64 * 1024 * 1024, cpu_quota=50_000, pids_limit=128,
                                 aliases={"demo-default-front": ("api", LIVE_ID[:12])})},
      "aliases", "network demo-default-front: alias api added"),
+    ({"detail": ContainerDetail(memory=64 * 1024 * 1024, cpu_quota=50_000, pids_limit=128,
+                                restart="always")},
+     "restart", "restart policy always, recorded no"),
 ])
 def test_each_field_changed_in_place_is_drift(changes: dict[str, object], field: str,
                                               detail: str) -> None:
