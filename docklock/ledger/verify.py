@@ -467,7 +467,9 @@ class _Run:
                         f"{self.keys.current[:16]}: the ledger was signed by a retired key, "
                         "or rolled back to before a `keys rotate`",
                 str(self.ledger.checkpoints_path),
-                hint="restore the ledger from a backup (a retired key cannot extend it)"))
+                hint="restore the ledger from a backup (a retired key cannot extend it); if "
+                     "`keys rotate` was interrupted, .docklock/keys/pending.key holds the new "
+                     "private key"))
         return {"entries": size, "verified_from": verified_from, "root": rng.root(),
                 "tail": size - (records[-1].size if records else 0)}
 
