@@ -30,7 +30,7 @@ from docklock.runtime._services import ENV_RUNTIME_DIR, FOLDER_PREFIX
 
 pytestmark = pytest.mark.podman
 
-ROUNDS = 24  # 16 SIGKILL + 8 SIGTERM
+ROUNDS = 28  # 20 SIGKILL + 8 SIGTERM
 SEED = 1121  # fixed: a failure can be replayed
 GONE_WITHIN = 20.0  # seconds for the kernel's SIGTERM to stop a service
 
@@ -91,7 +91,7 @@ def test_killed_commands_leave_no_service_and_no_folder(
     rng = random.Random(SEED)
     cwd = tmp_path / "nowhere"  # not a workspace: ping uses the default socket
     cwd.mkdir()
-    signals = [signal.SIGKILL] * 16 + [signal.SIGTERM] * 8
+    signals = [signal.SIGKILL] * 20 + [signal.SIGTERM] * 8
     rng.shuffle(signals)
     assert len(signals) == ROUNDS
     reached_service = 0
