@@ -952,7 +952,7 @@ class Executor:
                 why = "not attempted after an earlier failure" if self.stopping else \
                     "not attempted"
                 if self.halted:
-                    why = f"not done: the apply stopped ({self.halted})"
+                    why = f"the apply stopped ({self.halted})"
                 self._blocked(self.steps[sid], why)
         if self.options.verify_running and self.started_containers:
             with contextlib.suppress(PodmanError):
