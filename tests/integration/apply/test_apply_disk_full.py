@@ -109,6 +109,11 @@ def test_disk_full_mid_apply_changes_nothing_unrecorded_then_converges(
     assert not unrecorded, (unrecorded, done.stdout, done.stderr)
 
     filled[0].unlink()
+    # Before anything else runs, the ledger is in a documented state: valid, or entries
+    # the halted apply could not checkpoint, which the next command signs.
+    early = cli(podman, ws, "ledger", "verify")
+    assert early.returncode == 0 or "the next plan or apply signs" in early.stderr, \
+        early.stdout + early.stderr
     again = cli(podman, ws, "apply", "--auto-approve")
     assert again.returncode == 0, again.stdout + again.stderr
     assert set(podman.containers(f"io.docklock.cluster={c}")) == names  # no duplicates
