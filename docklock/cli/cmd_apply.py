@@ -239,7 +239,8 @@ def _run(args: argparse.Namespace, out: Output, *, destroy: bool) -> int:
             if not _has_work(plan):
                 if args.json:
                     out.json({"ok": True, "added": 0, "changed": 0, "destroyed": 0,
-                              "adopted": 0, "outcomes": [], "serial": state.serial,
+                              "adopted": 0, "renamed_aside": 0, "halted": "",
+                              "outcomes": [], "serial": state.serial,
                               "lineage": state.lineage})
                 elif saved is not None:
                     out.line("The saved plan has no changes; nothing to do.")
