@@ -14,6 +14,13 @@ Invariants:
   depending on it is gone. A replace is a delete then a create of the same name; the
   replicas of one service are replaced one at a time, the next only once the previous
   new one is settled (healthy when it has a healthcheck).
+- Every plan the plan stage accepts has a schedule: orderings that are only preferred
+  (dependents removed first, rolling, old kept until its image is rebuilt or its
+  service's new container settled) yield to the required ones instead of closing a
+  cycle (ADR 0012).
+- A service's working container is never removed before a new one of that service
+  settled: a retired `-old-` container or a scaled-down replica waits for it, and a
+  replacement without a healthcheck must stay up `min_ready` first (`Settle.STEADY`).
 - A Job's run-once container (render marks it) always settles `completed`: apply
   creates it, starts it and waits for it to exit within the Job's `timeout`; exit 0
   finishes the step (and meets `completed` for its dependents), anything else fails it
