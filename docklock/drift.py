@@ -484,7 +484,7 @@ _WORD = {DriftKind.REMOVED: "removed", DriftKind.STOPPED: "stopped",
 # Changes that keep the config-hash label: `plan` sees no change for them, so the way
 # back is a forced re-create of the recorded address.
 _REPLACE_FIELDS = frozenset({"networks", "aliases", "ports", "mounts", "memory", "cpus",
-                             "pids", "restart"})
+                             "pids", "restart", "health"})
 _PENDING_WORD = {PendingKind.NOT_APPLIED: "in the specs, not applied yet",
                  PendingKind.SPEC_CHANGED: "spec changed since the last apply",
                  PendingKind.NOT_IN_SPECS: "recorded but no longer in the specs"}
@@ -505,8 +505,9 @@ def render_drift_text(report: DriftReport) -> str:
         forced = sorted({i.address for i in report.items
                          if i.address and _REPLACE_FIELDS.intersection(i.fields)})
         if forced:
-            lines.append("Changed in place (the config-hash label still matches, so plan "
-                         "shows no change): re-create with "
+            lines.append("Plan shows no change for the changes made in place or an "
+                         "unhealthy container (the config-hash label still matches): "
+                         "re-create them with "
                          + " ".join(["`docklock apply"]
                                     + [f"--replace {a}" for a in forced]) + "`.")
         if len(forced) < len({i.address for i in report.items}) or not forced:

@@ -116,15 +116,14 @@ def test_drift_names_each_field_changed_out_of_band(podman: PodmanHarness,
     assert "drift in 7 object(s)" in cli(podman, ws, "cluster", "health").stdout
 
     # The way back drift points to works: apply (which restarts, unpauses and puts the
-    # recorded name back) with --replace for the in-place changes plan cannot see.
+    # recorded name back) with the --replace drift prints for what plan cannot see.
     replace = [a for line in text.stdout.splitlines() if "--replace" in line
                for a in line.split("--replace ")[1:]]
     replace = [a.strip().rstrip("`.").strip() for a in replace]
     assert sorted(replace) == ["Service/default/aliased", "Service/default/cut",
-                               "Service/default/joined"]
+                               "Service/default/joined", "Service/default/sick"]
     fixed = cli(podman, ws, "apply", "--auto-approve",
-                *[x for a in replace for x in ("--replace", a)],
-                "--replace", "Service/default/sick")
+                *[x for a in replace for x in ("--replace", a)])
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     after = cli(podman, ws, "drift")
     assert after.returncode == 0, after.stdout + after.stderr

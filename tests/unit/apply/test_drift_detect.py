@@ -265,6 +265,7 @@ def test_unhealthy_running_container_is_drift() -> None:
     report = detect_drift(state_of(full_rec()), live_state(sick), cluster=C)
     assert kinds(report) == [(DriftKind.UNHEALTHY, "web-1")]
     assert report.items[0].fields == ("health",)
+    assert f"--replace {ADDR}" in render_drift_text(report)  # plan would not re-create it
 
 
 def test_paused_container_is_stopped_drift() -> None:
@@ -272,3 +273,6 @@ def test_paused_container_is_stopped_drift() -> None:
     report = detect_drift(state_of(full_rec()), live_state(paused), cluster=C)
     assert kinds(report) == [(DriftKind.STOPPED, "web-1")]
     assert report.items[0].fields == ("status",)
+    text = render_drift_text(report)
+    assert "--replace" not in text  # plan starts it again: no forced re-create
+    assert "Run `docklock plan`" in text
