@@ -550,8 +550,11 @@ class Keyring:
         return cls.from_dict(data, source=str(path))
 
     def save(self, path: Path) -> None:
-        atomic_write_bytes(path, (json.dumps(self.to_dict(), indent=2) + "\n").encode(),
-                           mode=0o644)
+        try:
+            atomic_write_bytes(path, (json.dumps(self.to_dict(), indent=2) + "\n").encode(),
+                               mode=0o644)
+        except OSError as exc:
+            raise _write_error(exc, path) from exc
 
 
 # ------------------------------------------------------------------ workspace key files
@@ -721,9 +724,19 @@ def write_signing_key(paths: WorkspacePaths, signer: HybridSigner,
     """Write a private key file: 0600 from its creation (mkstemp), in a 0700 folder."""
     target = path or signing_key_path(paths)
     secret = passphrase if passphrase is not None else passphrase_from_env()
-    private_folder(target.parent)
-    atomic_write_bytes(target, signer.to_pem(secret), mode=0o600)
+    try:
+        private_folder(target.parent)
+        atomic_write_bytes(target, signer.to_pem(secret), mode=0o600)
+    except OSError as exc:
+        raise _write_error(exc, target) from exc
     return target
+
+
+def _write_error(exc: OSError, path: Path) -> KeyMaterialError:
+    return KeyMaterialError(f"cannot write {path} ({exc.strerror or exc})",
+                            location=Location(str(path)),
+                            hint="free disk space (or fix the file system's permissions) and "
+                                 "run the command again; nothing was changed")
 
 
 def private_folder(folder: Path) -> None:

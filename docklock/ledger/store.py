@@ -280,8 +280,14 @@ class TreeState:
         # A cache: atomic against a crash of this process (rename), but not fsynced; after
         # a power loss it may lag the entries file and is caught up or rebuilt.
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(canonical_json(self.to_dict()) + b"\n")
-        os.replace(tmp, path)
+        try:
+            tmp.write_bytes(canonical_json(self.to_dict()) + b"\n")
+            os.replace(tmp, path)
+        except OSError:
+            # A full disk must not fail a command over a cache: the old tree.json stays
+            # (readers catch up from its offset) and the partial temp file goes.
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 # ------------------------------------------------------------------ environment helpers
@@ -461,9 +467,13 @@ class Ledger:
                     hint="restore .docklock/ledger from a backup; to start a new ledger on "
                          "purpose, `docklock keys init --force` makes a new key and keyring")
         body = {"format": META_FORMAT, "origin": self.origin, "created": entry_time()}
-        with contextlib.suppress(FileExistsError):
+        try:
             atomic_write_bytes(self.meta_path, canonical_json(body) + b"\n", mode=0o644,
                                exclusive=True)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise write_error(exc, self.meta_path, "the ledger's identity") from exc
         stored = read_meta_origin(self.meta_path)
         if stored is None:
             raise LedgerError(f"cannot record the ledger's identity in {self.meta_path}",
@@ -474,8 +484,11 @@ class Ledger:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise write_error(exc, self.dir / LOCK_FILE, "the lock file") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -677,7 +690,10 @@ class Ledger:
         entry = dataclasses.replace(entry, sig=sign_entry(signer, self.origin,
                                                           entry.unsigned_line()))
         line = entry.line()
-        fd = os.open(self.entries_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.entries_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise write_error(exc, self.entries_path, "the entry") from exc
         try:
             try:
                 _write_all(fd, line + b"\n")
@@ -697,7 +713,10 @@ class Ledger:
         finally:
             os.close(fd)
         if created:
-            fsync_dir(self.dir)
+            try:
+                fsync_dir(self.dir)
+            except OSError as exc:
+                raise write_error(exc, self.dir, "the new ledger folder") from exc
         st.add(line)
         self._after_append(st)
         return entry
@@ -818,10 +837,20 @@ class Ledger:
         return entries
 
     def _append_checkpoint(self, cp: Checkpoint) -> None:
-        fd = os.open(self.checkpoints_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            _write_all(fd, cp.line() + b"\n")
-            os.fdatasync(fd)
+            fd = os.open(self.checkpoints_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise write_error(exc, self.checkpoints_path, "the checkpoint") from exc
+        try:
+            start = os.fstat(fd).st_size
+            try:
+                _write_all(fd, cp.line() + b"\n")
+                os.fdatasync(fd)
+            except OSError as exc:
+                with contextlib.suppress(OSError):  # as append(): leave no torn record
+                    os.ftruncate(fd, start)
+                    os.fdatasync(fd)
+                raise write_error(exc, self.checkpoints_path, "the checkpoint") from exc
         finally:
             os.close(fd)
 
@@ -839,16 +868,19 @@ class Ledger:
             fragment = last[0]
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
             keep = self.dir / f"torn-{path.stem}-{stamp}.bin"
-            keep.write_bytes(fragment)
-            fd = os.open(keep, os.O_RDONLY)
             try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            with path.open("r+b") as f:
-                f.truncate(path.stat().st_size - len(fragment))
-                f.flush()
-                os.fsync(f.fileno())
+                keep.write_bytes(fragment)
+                fd = os.open(keep, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                with path.open("r+b") as f:
+                    f.truncate(path.stat().st_size - len(fragment))
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as exc:
+                raise write_error(exc, keep, "the torn fragment") from exc
             moved.append(keep)
         self._state = None
         if reason == "auto":
@@ -952,6 +984,15 @@ class Ledger:
         if pos > 0:
             lines = lines[1:]  # the first piece may be a partial line
         return [Entry.from_line(line) for line in lines[-n:]]
+
+
+def write_error(exc: OSError, path: Path, what: str) -> LedgerError:
+    """A failed ledger write as a located LedgerError with the hint a full disk needs."""
+    return LedgerError(
+        f"could not write {what} to the ledger ({exc.strerror or exc}); nothing was recorded",
+        location=Location(str(path)),
+        hint="free disk space (or fix the file system) and run the command again; no "
+             "change was made after this point")
 
 
 class TornLineError(LedgerError):

@@ -416,6 +416,46 @@ def test_a_failed_append_leaves_nothing_behind(workspace: WorkspacePaths,
     assert verify_ledger(workspace).ok
 
 
+def test_a_failed_checkpoint_write_leaves_no_torn_record(workspace: WorkspacePaths,
+                                                         signer: HybridSigner) -> None:
+    """D19 for checkpoints: a short write of the checkpoint record is cut back, and the
+    error says what to do; the entry appended before it stays, signed, in the tail."""
+    ledger = _commands(workspace, signer)
+    checkpoints = ledger.checkpoints_path.read_bytes()
+    entries_size = ledger.entries_path.stat().st_size
+    limit = max(len(checkpoints) + 100, entries_size + 4000)
+    assert limit < len(checkpoints) + 5000  # a checkpoint record is larger than that
+    script = textwrap.dedent(f"""
+        import resource, signal, sys
+        from pathlib import Path
+        from docklock.errors import LedgerError
+        from docklock.ledger import Ledger, load_signer
+        from docklock.workspace import WorkspacePaths
+        paths = WorkspacePaths(Path({str(workspace.root)!r}))
+        signer = load_signer(paths)
+        ledger = Ledger(paths, "t", signer=signer)
+        ledger.state()
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
+        ledger.append("plan", {{"summary": "before the disk filled"}})
+        try:
+            ledger.checkpoint(signer)
+        except LedgerError as exc:
+            print("LedgerError:", exc.message, "|", exc.hint)
+            sys.exit(3)
+        sys.exit(0)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ), check=False)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "could not write the checkpoint" in done.stdout
+    assert "free disk space" in done.stdout
+    assert ledger.checkpoints_path.read_bytes() == checkpoints
+    report = verify_ledger(workspace)
+    assert report.ok, report.problem
+    assert report.unsigned_tail == 1
+
+
 def test_keys_files_never_created_by_appending_without_a_key(workspace: WorkspacePaths) -> None:
     ledger = Ledger(workspace, "t")
     with pytest.raises(LedgerError, match="no signing key"):
