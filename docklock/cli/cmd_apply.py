@@ -11,6 +11,7 @@ ledger gets apply-start, one entry per change, apply-end and a signed checkpoint
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,11 +90,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 
 def cmd_apply(args: argparse.Namespace, out: Output) -> int:
-    return _run(args, out, destroy=False)
+    return _run_on_disk(args, out, destroy=False)
 
 
 def cmd_destroy(args: argparse.Namespace, out: Output) -> int:
-    return _run(args, out, destroy=True)
+    return _run_on_disk(args, out, destroy=True)
+
+
+def _run_on_disk(args: argparse.Namespace, out: Output, *, destroy: bool) -> int:
+    """`_run`, with a full disk met before the executor (the lock file, the state's
+    lineage claim, a cache) reported as one error with a hint. The executor itself
+    never lets a write error escape: it halts and reports (see docklock.apply)."""
+    try:
+        return _run(args, out, destroy=destroy)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        verb = "destroy" if destroy else "apply"
+        raise ApplyError(f"no space left on device{where}: the {verb} could not write its "
+                         "files", hint=f"free disk space (or raise the quota) and run "
+                                       f"`docklock {verb}` again; state and ledger hold "
+                                       "every change already made") from exc
 
 
 @dataclass
@@ -350,6 +368,11 @@ def _finish_journal(journal: _Journal, result: ApplyResult) -> DockLockError | N
     return journal.error
 
 
+_HALT_HINT = ("free disk space or fix the file system, then run it again; nothing was "
+              "changed after this point, and the next plan adopts whatever the state "
+              "could not record")
+
+
 def _report(out: Output, args: argparse.Namespace, result: ApplyResult,
             ledger_problem: DockLockError | None, *, destroy: bool) -> int:
     from docklock.apply import summary_line
@@ -373,12 +396,17 @@ def _report(out: Output, args: argparse.Namespace, result: ApplyResult,
         out.error(f"Not done ({len(not_done)}): " + ", ".join(
             f"{o.address} ({o.name})" for o in not_done[:10])
             + (", ..." if len(not_done) > 10 else ""))
-    if result.halted and not args.json:
-        out.error(f"error: the {verb.lower()} stopped early: {result.halted} (hint: free "
-                  "disk space or fix the file system, then run it again; nothing was "
-                  "changed after this point, and the next plan adopts whatever the state "
-                  "could not record)")
-    if ledger_problem is not None:
+    if result.halted:
+        # One error line, however many of state and ledger failed (both do on a full disk).
+        also = (f"; the ledger could not record it either: {ledger_problem.message}"
+                if ledger_problem is not None else "")
+        out.error(f"error: the {verb.lower()} stopped early: {result.halted}{also} (hint: "
+                  f"{_HALT_HINT})")
+    elif ledger_problem is not None:
+        if not ledger_problem.hint:
+            ledger_problem = DockLockError(ledger_problem.message,
+                                           location=ledger_problem.location,
+                                           hint=_HALT_HINT)
         out.error(f"error: the ledger could not record this {verb.lower()}: "
                   f"{ledger_problem.explain().removeprefix('error: ')}")
     if not result.ok or ledger_problem is not None:
