@@ -25,6 +25,9 @@ command refuse to checkpoint over lines it did not write.
 API for writers (apply's write-ahead journal relies on it):
 - `Ledger.open(paths, cluster, signer=...)`; without `signer` the workspace key is loaded
   on the first append (LedgerError if this workspace has no private key).
+- The first `append()` of a Ledger object checks, before writing anything, that its key
+  could sign the result (`trust.authenticate_tail`: current key, no foreign or forged
+  entry since the newest checkpoint): a command that cannot sign fails before it acts.
 - `append()` returns only after the line is on disk (fdatasync). If the write fails
   (ENOSPC, EFBIG, EIO, a short write) the file is truncated back to its previous length
   and LedgerError is raised: nothing half-written stays behind, and the caller must stop
@@ -649,6 +652,12 @@ class Ledger:
         with self._locked():
             self._store_origin()
             st = self._writable_state()
+            if not self._preflighted:
+                # Once per Ledger object, before anything is written (and so before the
+                # change an apply is about to record): could this key sign the result? A
+                # foreign or forged tail, a retired key or another keyring fail here.
+                self._authenticate(st, signer.keyid)
+                self._preflighted = True
             if self.repaired and not self._repair_recorded:
                 self._repair_recorded = True
                 self._append_locked(st, signer, EntryType.LEDGER_REPAIR,
@@ -656,6 +665,20 @@ class Ledger:
             return self._append_locked(st, signer, etype, make_payload, serial)
 
     _repair_recorded = False
+    _preflighted = False
+
+    def _authenticate(self, st: TreeState, signer_keyid: str) -> tuple[Checkpoint | None,
+                                                                       Keyring]:
+        """The newest checkpoint and the keyring, once trust.authenticate_tail accepted
+        everything since that checkpoint for `signer_keyid` (under the lock)."""
+        latest = self.latest_checkpoint()
+        if latest is not None and latest.size > st.size:
+            raise LedgerError(
+                f"the latest checkpoint covers {latest.size} entries but the ledger "
+                f"holds {st.size}", location=Location(str(self.entries_path)),
+                hint="the entries file was truncated; run `docklock ledger verify`")
+        return latest, authenticate_tail(self, signer_keyid, latest,
+                                         self._check_cache(st, latest))
 
     def _repair_payload(self) -> dict[str, Any]:
         return {"summary": "moved a torn last line (left by a crashed command) aside",
@@ -774,9 +797,8 @@ class Ledger:
                         self._save_tree(st)
                     after_checkpoint(self, latest)  # a witness that missed it asks again
                     return latest
-            tail = self._check_cache(st, latest)
             # Sign only what this key can vouch for (docklock.ledger.trust).
-            keyring = authenticate_tail(self, signer.keyid, latest, tail)
+            latest, keyring = self._authenticate(st, signer.keyid)
             cp = make_checkpoint(self.origin, st.range, st.offset, signer)
             self._append_checkpoint(cp)
             self._save_tree(st)

@@ -3,11 +3,14 @@ __init__.py, and another area's conftest may also be imported as `conftest`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from docklock.ledger import Checkpoint, Entry, EntryType, Ledger, Signer
+from docklock.ledger import Checkpoint, Entry, EntryType, HybridSigner, Ledger, Signer
 from docklock.ledger.store import make_checkpoint
+from docklock.ledger.trust import sign_entry
 from docklock.objects import canonical_json
 
 
@@ -38,14 +41,20 @@ def force_checkpoint(ledger: Ledger, signer: Signer) -> Checkpoint:
     return cp
 
 
-def raw_append(ledger: Ledger, payload: dict[str, object], *, sig: str = "") -> bytes:
-    """Append a well-formed entry line as someone without the private key would: right
-    seq, right prev, right digest, but no valid signature. Returns the line."""
+def raw_append(ledger: Ledger, payload: Mapping[str, object], *, sig: str = "",
+               signer: HybridSigner | None = None, etype: EntryType = EntryType.PLAN,
+               serial: int | None = None) -> bytes:
+    """Append a well-formed entry line with the attacker's own code: right seq, prev and
+    digest; no signature, `sig` as given, or a valid one by a key the attacker holds
+    (`signer`, e.g. a retired key). Returns the line."""
     st = ledger.state()
     body = canonical_json(payload)
-    entry = Entry(st.size, "2025-01-01T00:00:00.000000Z", "mallory@host", None, None,
-                  EntryType.PLAN, payload, "sha256:" + hashlib.sha256(body).hexdigest(),
+    entry = Entry(st.size, "2025-01-01T00:00:00.000000Z", "mallory@host", None, serial,
+                  etype, dict(payload), "sha256:" + hashlib.sha256(body).hexdigest(),
                   st.head.hex(), sig)
+    if signer is not None:
+        entry = dataclasses.replace(
+            entry, sig=sign_entry(signer, ledger.origin, entry.unsigned_line()))
     with ledger.entries_path.open("ab") as f:
         f.write(entry.line() + b"\n")
     return entry.line()

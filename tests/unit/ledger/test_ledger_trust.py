@@ -66,8 +66,10 @@ def test_retired_key_cannot_rewrite_history_after_a_restore(workspace: Workspace
     shutil.rmtree(workspace.ledger)
     shutil.copytree(backup, workspace.ledger)
     forged = Ledger(workspace, "t", signer=retired)
-    forged.append("change", {"address": "Service/default/evil"})
-    # DockLock's own code refuses to sign with a retired key ...
+    # DockLock's own code refuses to write or sign with a retired key ...
+    with pytest.raises(LedgerError, match="not the current key"):
+        forged.append("change", {"address": "Service/default/evil"})
+    raw_append(forged, {"address": "Service/default/evil"}, signer=retired)
     with pytest.raises(LedgerError, match="not the current key"):
         forged.checkpoint(retired)
     # ... and a checkpoint made by other code with it fails verification, with the reason.
@@ -105,7 +107,10 @@ def test_first_checkpoint_must_be_signed_by_the_genesis_key(workspace: Workspace
     ring.save(public_keyring_path(workspace))
     assert ring.genesis_keyid == signer.keyid
     ledger = Ledger(workspace, "t", signer=other)
-    ledger.append("plan", {"n": 1})
+    with pytest.raises(LedgerError, match="genesis key"):
+        ledger.append("plan", {"n": 1})  # checked before anything is written
+    assert not ledger.entries_path.exists()
+    raw_append(ledger, {"n": 1}, signer=other)
     with pytest.raises(LedgerError, match="genesis key"):
         ledger.checkpoint(other)
     force_checkpoint(ledger, other)
@@ -150,11 +155,12 @@ def test_keyless_append_never_verifies_and_is_never_signed_over(
     raw_append(Ledger(workspace, "t"), {"summary": "looks legitimate"}, sig=stolen)
     assert verify_ledger(workspace).problem is not None
 
-    # The owner's next command appends its own entry, then refuses to sign over the tail.
+    # The owner's next command refuses before writing anything (it could not sign).
     with pytest.raises(LedgerError, match=f"refusing to sign over entry seq {seq}") as info:
         record_event(workspace, "plan", {"summary": "owner"})
     assert "without the signing key" in info.value.hint
     assert Ledger(workspace, "t").latest_checkpoint().size == seq  # nothing signed
+    assert Ledger(workspace, "t").size == seq + 1  # nothing appended either
 
 
 def test_crashed_commands_tail_is_signed_by_the_next_command(workspace: WorkspacePaths,

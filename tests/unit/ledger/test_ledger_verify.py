@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from ledger_helpers import Built, force_checkpoint
+from ledger_helpers import Built, force_checkpoint, raw_append
 
 from docklock.errors import LedgerError
 from docklock.ledger import (
@@ -246,7 +246,7 @@ def test_rewritten_history_resigned_by_an_attacker_is_refused(
         payload = dict(e.payload)
         if e.seq == 3:
             payload["address"] = "Service/default/evil"
-        forged.append(e.type, payload, serial=e.serial)
+        raw_append(forged, payload, signer=attacker, etype=e.type, serial=e.serial)
         if e.seq + 1 in CHECKPOINTS:
             force_checkpoint(forged, attacker)
     forged.close()
@@ -353,7 +353,9 @@ def test_rotation_hands_signing_over(built: Built, workspace: WorkspacePaths,
     # The retired key may not sign after the hand-over, although docklock.pub lists it:
     # DockLock refuses to (A1), and a checkpoint made by other code is caught by verify.
     old_ledger = Ledger(workspace, "t", signer=signer)
-    old_ledger.append("plan", {"by": "old key"})
+    with pytest.raises(LedgerError, match="not the current key"):
+        old_ledger.append("plan", {"by": "old key"})
+    raw_append(old_ledger, {"by": "old key"}, signer=signer)
     with pytest.raises(LedgerError, match="not the current key"):
         old_ledger.checkpoint(signer)
     force_checkpoint(old_ledger, signer)
