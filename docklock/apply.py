@@ -470,6 +470,9 @@ class EventType(StrEnum):
     APPLY_FINISHED = "apply-finished"
     # Given to the write-ahead hook (not the event sink) before a step calls Podman.
     STEP_INTENT = "step-intent"
+    # Given to the write-ahead hook after Podman made an object and before the state
+    # records it, so the ledger names every id the state will ever hold.
+    OBJECT_MADE = "object-made"
 
 
 class ChangeStatus(StrEnum):
@@ -908,8 +911,11 @@ class Executor:
                     while len(batch) < 64:
                         batch.append(self.msgs.get_nowait())
                 # Records of steps that finished together go to disk in one write, before
-                # any message of the batch can release a step that depends on them.
-                self._record_all([m for m in batch if m.kind == "record"])
+                # any message of the batch can release a step that depends on them; the
+                # ledger names each new id first.
+                records = [m for m in batch if m.kind == "record"]
+                self._note_made(records)
+                self._record_all(records)
                 for msg in batch:
                     step = self.steps[msg.step]
                     if msg.kind == "progress":
@@ -988,6 +994,7 @@ class Executor:
             if msg.kind == "record":
                 # A write torn by the interrupt itself makes later writes refuse (the
                 # serial moved); the next plan adopts what could not be recorded.
+                self._note_made([msg])
                 with contextlib.suppress(DockLockError):
                     self._record(self.steps[msg.step], msg)
 
@@ -1077,6 +1084,25 @@ class Executor:
 
     def _record(self, step: Step, msg: _Msg) -> None:
         self._record_all([msg])
+
+    def _note_made(self, msgs: Sequence[_Msg]) -> None:
+        """Give the write-ahead hook each object Podman just made (its id), before the
+        state records it. If the ledger cannot take it the apply halts; the state still
+        records the object, since it exists either way."""
+        if self.write_ahead is None:
+            return
+        for msg in msgs:
+            rec = msg.recorded
+            if rec is None or not rec.id:
+                continue
+            run = self.runs[self.steps[msg.step].key]
+            event = dataclasses.replace(self._event(EventType.OBJECT_MADE, run),
+                                        step=msg.step, id=rec.id)
+            try:
+                self.write_ahead(event)
+            except (DockLockError, OSError) as exc:
+                self._halt(f"the ledger could not record {rec.id[:12]} made by {msg.step}: "
+                           f"{exc.message if isinstance(exc, DockLockError) else exc}")
 
     def _record_all(self, msgs: Sequence[_Msg]) -> None:
         """Apply the records to the state and write it once (if anything changed).
@@ -1669,6 +1695,8 @@ class ApplyJournal:
         self.plan = plan
         self.command = command
         self.serial = plan.serial
+        # The Podman id each change found (what a delete or replace removes).
+        self._existing = {c.key: c.existing_id or "" for c in plan.changes}
 
     def start(self) -> None:
         s = self.plan.summary
@@ -1682,6 +1710,12 @@ class ApplyJournal:
     def intent(self, event: ApplyEvent) -> None:
         """Write-ahead: record that `event.step` is about to call Podman (raises if the
         ledger cannot take it; the executor then changes nothing more)."""
+        if event.type is EventType.OBJECT_MADE:
+            self.ledger.append("change", {
+                "key": event.key, "address": event.address, "action": event.action,
+                "status": "made", "step": event.step, "id": event.id,
+            }, serial=event.serial or None)
+            return
         self.ledger.append("change", {
             "key": event.key, "address": event.address, "action": event.action,
             "status": "pending", "step": event.step, "phase": event.message,
@@ -1697,7 +1731,7 @@ class ApplyJournal:
             "key": event.key, "address": event.address, "action": event.action,
             "status": status, "id": event.id, "health": event.health,
             "elapsed": round(event.elapsed, 3), "message": event.message,
-            "effects": list(event.effects),
+            "effects": list(event.effects), "existing_id": self._existing.get(event.key, ""),
         }, serial=event.serial or None)
 
     def finish(self, result: ApplyResult) -> None:

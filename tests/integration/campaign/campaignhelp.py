@@ -450,6 +450,13 @@ def unrecorded_changes(harness: PodmanHarness, ws: Path, cluster: str, *,
         later = [x for x in ledger.entries if int(x.get("seq", -1)) > first
                  and x.get("type") not in NOT_CHANGES
                  and keys & set(strings_in(x.get("payload")))]
+        # A change that found the container (its `existing_id`) and says it removed it
+        # records both at once: an apply killed before it could name what it made leaves
+        # that container to the next apply, which names it only when it replaces it.
+        later += [x for x in ledger.entries if x.get("type") not in NOT_CHANGES
+                  and isinstance(x.get("payload"), dict)
+                  and x["payload"].get("existing_id") == cid
+                  and "removed" in x["payload"].get("effects", ())]
         if not later:
             problems.append(f"unrecorded remove: {e.name} ({cid[:12]}) has no ledger change "
                             f"entry for {' or '.join(sorted(keys))} after its creation")
