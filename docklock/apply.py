@@ -1719,6 +1719,7 @@ class ApplyJournal:
         self.ledger.append("change", {
             "key": event.key, "address": event.address, "action": event.action,
             "status": "pending", "step": event.step, "phase": event.message,
+            "existing_id": self._existing.get(event.key, ""),
         }, serial=event.serial or None)
 
     def on_event(self, event: ApplyEvent) -> None:

@@ -99,16 +99,25 @@ def test_apply_is_written_to_the_ledger(podman: PodmanHarness, tmp_path: Path) -
     assert verify.returncode == 0, verify.stdout + verify.stderr
     entries = [json.loads(line) for line in
                (ws / ".docklock" / "ledger" / "entries.jsonl").read_text().splitlines()]
-    # Each step's intent is written ahead (status pending), then the outcome (D19).
+    # Each step's intent is written ahead (status pending), the id Podman gave the new
+    # container before the state records it (made), then the outcome (D19).
     db = f"container:{cname('ledg', 'db')}"
     assert [(e["type"], e["payload"].get("status"), e["payload"].get("step")) for e in entries] == [
         ("apply-start", None, None),
-        ("change", "pending", f"create:{db}"), ("change", "done", None),
+        ("change", "pending", f"create:{db}"), ("change", "made", f"create:{db}"),
+        ("change", "done", None),
         ("apply-end", None, None),
         ("apply-start", None, None),
-        ("change", "pending", f"create:{db}"), ("change", "pending", f"destroy:{db}"),
+        ("change", "pending", f"create:{db}"), ("change", "made", f"create:{db}"),
+        ("change", "pending", f"destroy:{db}"),
         ("change", "done", None),
         ("apply-end", None, None)]
-    assert entries[7]["payload"]["action"] == "replace"
-    assert entries[7]["payload"]["effects"] == ["renamed", "created", "started", "removed"]
-    assert entries[8]["payload"]["ok"] is True
+    first_id = entries[2]["payload"]["id"]
+    assert entries[3]["payload"]["id"] == first_id
+    # The replace names the container it found before touching it, and what it made.
+    assert entries[6]["payload"]["existing_id"] == first_id
+    assert entries[7]["payload"]["id"] == entries[9]["payload"]["id"] != first_id
+    assert entries[9]["payload"]["action"] == "replace"
+    assert entries[9]["payload"]["existing_id"] == first_id
+    assert entries[9]["payload"]["effects"] == ["renamed", "created", "started", "removed"]
+    assert entries[10]["payload"]["ok"] is True
