@@ -5,7 +5,10 @@ Read-only towards Podman and the state: the live view of `docklock.drift.read_li
 container for aliases and limits), compared by `docklock.drift.detect_drift` with the
 recorded state (and the specs, for the informational "pending" list). Exit 0 when live
 matches the record, 2 when it drifted. When the workspace has a signing key, the result
-is appended to the ledger and a checkpoint signed (drift is evidence worth keeping).
+is appended to the ledger and a checkpoint signed (drift is evidence worth keeping), by
+the rules plan follows (docklock.ledger.record.record_if_possible): docklock.pub is never
+changed, an outage (witnesses, passphrase, missing ledger folder) is a warning, and a
+ledger that fails authentication (a foreign or forged tail) makes drift fail.
 
 Drift holds the state lock while it reads state and Podman: an apply in flight has
 objects created but not yet recorded, which would all look like drift. When an apply
@@ -90,20 +93,16 @@ def _in_flight(store: StateStore, exc: LockError, waited: float) -> LockError:
 
 
 def _record(paths: WorkspacePaths, cluster: str, report: DriftReport, out: Output) -> None:
-    """A ledger entry for the check, only where a signing key already exists."""
-    from docklock.errors import DockLockError
-    from docklock.ledger import Ledger, keys_exist, load_signer
+    """A ledger entry for the check, only where a signing key already exists (the same
+    rules as plan: docklock.ledger.record.record_if_possible)."""
+    from docklock.ledger import EntryType
+    from docklock.ledger.record import record_if_possible
 
-    if not keys_exist(paths):
-        return
     body = report.to_dict()
-    try:
-        signer = load_signer(paths)  # loaded once: it signs the entry and the checkpoint
-        ledger = Ledger.open(paths, cluster, signer=signer)
-        ledger.append("drift", {"drift": report.has_drift, "counts": body["counts"],
-                                "checked": report.checked,
-                                "items": [{"kind": i.kind.value, "key": i.key}
-                                          for i in report.items]}, serial=report.serial)
-        ledger.checkpoint(signer)
-    except (DockLockError, OSError) as exc:
-        out.info(f"warning: the drift check was not recorded in the ledger: {exc}")
+    recording = record_if_possible(
+        paths, EntryType.DRIFT,
+        {"drift": report.has_drift, "counts": body["counts"], "checked": report.checked,
+         "items": [{"kind": i.kind.value, "key": i.key} for i in report.items]},
+        cluster=cluster, serial=report.serial)
+    if recording.problem is not None and not recording.no_key:
+        out.info(f"warning: the drift check was {recording.problem}")

@@ -146,6 +146,14 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
     signer = import_key(paths, args.file)
     out.line(f"imported signing key {signer.keyid} into {signing_key_path(paths)} "
              "(mode 0600)")
+    recorded = load_keyring(paths).ledger
+    if recorded and not (paths.ledger / "entries.jsonl").exists():
+        # The key alone cannot sign: the ledger it signed lives in the other workspace.
+        out.info(out.paint(
+            f"note: {public_keyring_path(paths).name} records ledger {recorded}, which is "
+            f"not here: copy .docklock/ledger from the workspace that signed it before "
+            "apply (or `docklock keys init --force` to start a new ledger on purpose)",
+            "yellow"))
     return EXIT_OK
 
 
@@ -153,5 +161,5 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
     paths = workspace_of(args)
     target = export_key(paths, args.file)
     out.line(f"wrote the signing key to {target} (mode 0600); keep it secret, and install "
-             "it elsewhere with `docklock keys import`")
+             "it elsewhere with `docklock keys import` (copy .docklock/ledger there too)")
     return EXIT_OK

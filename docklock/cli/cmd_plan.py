@@ -18,7 +18,8 @@ from docklock.cli._common import (
     workspace_of,
 )
 from docklock.errors import EXIT_CHANGES, EXIT_OK, LockError
-from docklock.ledger import Entry, EntryType, try_record_event
+from docklock.ledger import EntryType
+from docklock.ledger.record import Recording, record_if_possible
 from docklock.objects import canonical_json, sha256_hex
 from docklock.plan import (
     RENDERERS,
@@ -82,10 +83,13 @@ def cmd_plan(args: argparse.Namespace, out: Output) -> int:
     paths = workspace_of(args)
     if args.out is not None:
         save_plan(plan, args.out, paths)
-    if record_plan(paths, plan, args.out) is None:
-        # Read-only use without the private key (e.g. a fresh clone): no key is created
-        # and docklock.pub stays as committed.
-        out.info("note: not recorded in the ledger (this workspace has no signing key)")
+    recording = record_plan(paths, plan, args.out)
+    if recording.problem is not None:
+        # Without the private key (e.g. a fresh clone), or when the ledger cannot be
+        # written for an operational reason, the plan is still shown and the exit code
+        # keeps its meaning (--detailed-exitcode in CI). No key is created and
+        # docklock.pub stays as committed. A tampered ledger raised instead.
+        out.info(f"{'note' if recording.no_key else 'warning'}: {recording.problem}")
     if args.format == "text":
         out.line(render_text(plan, out.paint).rstrip("\n"))
     else:
@@ -121,9 +125,10 @@ def make_cli_plan(args: argparse.Namespace) -> Plan:
                               policy=policy)
 
 
-def record_plan(paths: WorkspacePaths, plan: Plan, saved_to: Path | None) -> Entry | None:
-    """Append a `plan` entry (digest of the plan, its summary and policy digest); None
-    when this workspace has no private key (plan never creates one)."""
+def record_plan(paths: WorkspacePaths, plan: Plan, saved_to: Path | None) -> Recording:
+    """Append a `plan` entry (digest of the plan, its summary and policy digest). Nothing
+    when this workspace has no private key (plan never creates one); operational failures
+    come back as `problem`, a ledger failing authentication raises (LedgerError)."""
     payload = {
         "plan_digest": sha256_hex(canonical_json(plan.to_dict())),
         "summary": plan.summary.to_dict(), "spec_digest": plan.spec_digest,
@@ -131,9 +136,8 @@ def record_plan(paths: WorkspacePaths, plan: Plan, saved_to: Path | None) -> Ent
         "serial": plan.serial, "saved_to": str(saved_to) if saved_to else None,
         "options": plan.options.to_dict(),
     }
-    recorded = try_record_event(paths, EntryType.PLAN, payload, cluster=plan.cluster,
-                                serial=plan.serial)
-    return recorded[0] if recorded is not None else None
+    return record_if_possible(paths, EntryType.PLAN, payload, cluster=plan.cluster,
+                              serial=plan.serial)
 
 
 def cmd_force_unlock(args: argparse.Namespace, out: Output) -> int:

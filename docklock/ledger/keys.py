@@ -292,9 +292,11 @@ class HybridSigner:
         return self._mldsa.sign(m_prime, self.alg.label) + self._ed.sign(m_prime)
 
     def sign_ed25519(self, message: bytes) -> bytes:
-        """A plain Ed25519 signature by the Ed25519 half, for the standard C2SP signed-note
-        line of checkpoints only (docklock.ledger.note). Domain separation from `sign`:
-        its messages always start with PREFIX, a note text with its origin line."""
+        """A plain Ed25519 signature by the Ed25519 half, for two message kinds: the
+        standard C2SP signed-note line of checkpoints (docklock.ledger.note), and every
+        ledger entry's `sig` (docklock.ledger.trust.sign_entry, cheap enough per append).
+        Domain separation: `sign` messages start with PREFIX, a note text with its origin
+        line, and an entry message with its own prefix (trust.entry_message)."""
         return self._ed.sign(message)
 
     def to_pem(self, passphrase: str | None) -> bytes:
@@ -365,6 +367,9 @@ SEALED_END = b"-----END DOCKLOCK ENCRYPTED KEY-----"
 SEALED_FORMAT = "docklock.io/sealed-key/v1"
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 16, 8, 1
 _SCRYPT_MAX_N = 1 << 20  # refuse absurd parameters from a file (memory bomb)
+# scrypt needs 128 * N * r bytes: a crafted file within the N and r bounds alone could ask
+# for 4 GiB. 256 MiB is four times what the default parameters use.
+_SCRYPT_MAX_MEMORY = 256 << 20
 
 
 def _scrypt_key(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
@@ -398,7 +403,8 @@ def open_private(data: bytes, passphrase: str, *, source: str = "key") -> bytes:
         nonce = base64.b64decode(params["nonce"], validate=True)
         if (params.get("format") != SEALED_FORMAT or params.get("kdf") != "scrypt"
                 or params.get("cipher") != "aes-256-gcm" or not 1 < n <= _SCRYPT_MAX_N
-                or not 0 < r <= 32 or not 0 < p <= 16):
+                or not 0 < r <= 32 or not 0 < p <= 16 or n & (n - 1)
+                or 128 * n * r > _SCRYPT_MAX_MEMORY):
             raise ValueError("unsupported parameters")
     except (ValueError, KeyError, TypeError) as exc:
         raise KeyMaterialError(f"{source}: malformed encrypted key block ({exc})",
@@ -666,7 +672,9 @@ def missing_private_key(paths: WorkspacePaths) -> KeyMaterialError:
         f"workspace ({signing_key_path(paths)})",
         location=Location(str(pub)),
         hint="copy the key from where it lives: `docklock keys export FILE` there, then "
-             "`docklock keys import FILE` here (read-only commands work without it)")
+             "`docklock keys import FILE` here; signing also needs that workspace's "
+             ".docklock/ledger folder copied here (or `docklock keys init --force` to "
+             "start a new ledger on purpose). Read-only commands work without either")
 
 
 def import_key(paths: WorkspacePaths, source: Path, passphrase: str | None = None) -> HybridSigner:

@@ -452,7 +452,7 @@ class Ledger:
             return origin_for(self.cluster), False  # entries of an old ledger, no checkpoint
         return new_origin(self.cluster), False
 
-    def _store_origin(self) -> None:
+    def store_origin(self) -> None:
         """Fix the origin in ledger.json (called under the lock before the first write)."""
         if self._origin_stored:
             return
@@ -463,12 +463,13 @@ class Ledger:
         if self._entries_size() == 0 and first_checkpoint_origin(self.checkpoints_path) is None:
             keyring = _keyring_if_any(self.paths)
             if keyring is not None and keyring.ledger:
-                raise LedgerError(
+                raise LedgerUnavailableError(
                     f"the ledger is missing: {keyring.source} records that ledger "
                     f"{keyring.ledger} was signed, but {self.dir} holds no entries",
                     location=Location(str(self.dir)),
-                    hint="restore .docklock/ledger from a backup; to start a new ledger on "
-                         "purpose, `docklock keys init --force` makes a new key and keyring")
+                    hint="restore .docklock/ledger from a backup (or copy it from the "
+                         "workspace that signed it); to start a new ledger on purpose, "
+                         "`docklock keys init --force` makes a new key and keyring")
         body = {"format": META_FORMAT, "origin": self.origin, "created": entry_time()}
         try:
             atomic_write_bytes(self.meta_path, canonical_json(body) + b"\n", mode=0o644,
@@ -482,6 +483,8 @@ class Ledger:
             raise LedgerError(f"cannot record the ledger's identity in {self.meta_path}",
                               location=Location(str(self.meta_path)))
         self.origin, self._origin_stored = stored, True
+
+    _store_origin = store_origin  # the old private name (docklock.ledger.witnessing)
 
     # -- locking and the tree sidecar
 
@@ -650,7 +653,7 @@ class Ledger:
         etype = EntryType(type)
         signer = self._entry_signer()
         with self._locked():
-            self._store_origin()
+            self.store_origin()
             st = self._writable_state()
             if not self._preflighted:
                 # Once per Ledger object, before anything is written (and so before the
@@ -728,7 +731,7 @@ class Ledger:
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, st.offset)
                     os.fdatasync(fd)
-                raise LedgerError(
+                raise LedgerUnavailableError(
                     f"could not write to the ledger ({exc.strerror or exc}); nothing was "
                     "recorded", location=Location(str(self.entries_path)),
                     hint="free disk space (or fix the file system) and run the command "
@@ -770,12 +773,17 @@ class Ledger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def checkpoint(self, signer: Signer) -> Checkpoint:
-        """Sign the current tree head and append it (no-op if the latest already covers it)."""
+    def checkpoint(self, signer: Signer, *, record_identity: bool = True) -> Checkpoint:
+        """Sign the current tree head and append it (no-op if the latest already covers it).
+
+        `record_identity`: a signed checkpoint also records this ledger's origin in
+        docklock.pub (A4: deleting the ledger is noticed). Only commands that must sign
+        (apply, destroy, run, keys) may change docklock.pub; plan and drift pass False
+        (issue 11 B8), so a later signing command records it instead."""
         from docklock.ledger.witnessing import after_checkpoint
 
         with self._locked():
-            self._store_origin()
+            self.store_origin()
             st = self._writable_state()
             if self.repaired and not self._repair_recorded:
                 self._repair_recorded = True
@@ -802,7 +810,7 @@ class Ledger:
             cp = make_checkpoint(self.origin, st.range, st.offset, signer)
             self._append_checkpoint(cp)
             self._save_tree(st)
-            if keyring.ledger != self.origin:
+            if record_identity and keyring.ledger != self.origin:
                 # docklock.pub now records that this ledger exists (A4: deleting it is
                 # noticed). Written once, with the first checkpoint.
                 keyring.with_ledger(self.origin).save(public_keyring_path(self.paths))
@@ -1008,9 +1016,16 @@ class Ledger:
         return [Entry.from_line(line) for line in lines[-n:]]
 
 
+class LedgerUnavailableError(LedgerError):
+    """The ledger cannot be written for an operational reason (full disk, the ledger
+    folder absent from this copy of the workspace), as opposed to a ledger whose content
+    fails authentication. Read-only commands (plan, drift) warn about this one and go on;
+    a ledger that fails authentication stays an error for them too (a security event)."""
+
+
 def write_error(exc: OSError, path: Path, what: str) -> LedgerError:
     """A failed ledger write as a located LedgerError with the hint a full disk needs."""
-    return LedgerError(
+    return LedgerUnavailableError(
         f"could not write {what} to the ledger ({exc.strerror or exc}); nothing was recorded",
         location=Location(str(path)),
         hint="free disk space (or fix the file system) and run the command again; no "

@@ -278,6 +278,35 @@ def test_sealed_key_uses_scrypt_with_stored_parameters(workspace: WorkspacePaths
         load_signer(workspace)
 
 
+@pytest.mark.parametrize(("n", "r"), [(1 << 20, 8), (1 << 18, 32), (1 << 17, 32),
+                                       (3 * (1 << 10), 8)])
+def test_sealed_key_asking_for_too_much_scrypt_memory_is_refused_unread(
+        workspace: WorkspacePaths, monkeypatch: pytest.MonkeyPatch, n: int, r: int) -> None:
+    """A crafted file must not make DockLock allocate gigabytes (128 * N * r bytes):
+    parameters beyond 256 MiB (or an N that is not a power of two) are refused before
+    scrypt runs."""
+    import base64
+
+    monkeypatch.setenv("DOCKLOCK_KEY_PASSPHRASE", "correct horse")
+    init_keys(workspace)
+    data = signing_key_path(workspace).read_bytes()
+    begin = data.index(keys_module.SEALED_BEGIN) + len(keys_module.SEALED_BEGIN)
+    blob = base64.b64decode(b"".join(data[begin:data.index(keys_module.SEALED_END)].split()))
+    aad, box = blob.split(b"\n", 1)
+    crafted = aad.replace(b'"n":65536', f'"n":{n}'.encode()).replace(b'"r":8',
+                                                                     f'"r":{r}'.encode())
+    signing_key_path(workspace).write_bytes(
+        data[:begin] + b"\n" + base64.b64encode(crafted + b"\n" + box) + b"\n"
+        + data[data.index(keys_module.SEALED_END):])
+
+    def no_scrypt(*_args: object) -> bytes:
+        raise AssertionError("scrypt ran on refused parameters")
+
+    monkeypatch.setattr(keys_module, "_scrypt_key", no_scrypt)
+    with pytest.raises(KeyMaterialError, match="malformed encrypted key block"):
+        load_signer(workspace)
+
+
 def test_old_pbkdf2_encrypted_key_files_still_load(workspace: WorkspacePaths,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """A5: a key file written by the old code path (two PKCS#8 PEM blocks encrypted with
