@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from docklock import _fs
 from docklock.errors import KeyMaterialError, LedgerError
 from docklock.ledger.keys import (
     CTX_ROTATION,
@@ -117,6 +118,9 @@ def rotate_keys(paths: WorkspacePaths, *, algorithm_name: str | None = None,
     # 1. everything so far is signed by the old key; 2. stage the new key (private and
     # public) so a crash after the entry is appended never loses it.
     ledger.checkpoint(old)
+    # Reloaded: that checkpoint may have been the ledger's first and recorded its
+    # identity in docklock.pub; saving the copy read above would drop that marker.
+    keyring = load_keyring(paths)
     pending = paths.keys / "pending.key"
     write_signing_key(paths, new, passphrase, path=pending)
     keyring = keyring.with_key(new.public_key, make_current=False)
@@ -131,6 +135,10 @@ def rotate_keys(paths: WorkspacePaths, *, algorithm_name: str | None = None,
     private_folder(retired.parent)
     os.replace(signing_key_path(paths), retired)
     os.replace(pending, signing_key_path(paths))
+    # Renames are durable only once their folders are synced: without this a power cut
+    # could bring back the old key as current after docklock.pub already names the new.
+    _fs.fsync_dir(retired.parent)
+    _fs.fsync_dir(signing_key_path(paths).parent)
     keyring = keyring.with_key(new.public_key, make_current=True).with_rotation(
         old.keyid, new.keyid, entry.seq)
     keyring.save(public_keyring_path(paths))

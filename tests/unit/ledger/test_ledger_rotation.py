@@ -1,0 +1,57 @@
+"""`keys rotate` (docklock.ledger.rotation): durable renames, the ledger marker kept,
+and verify's view of an interrupted rotation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from docklock import _fs
+from docklock.ledger import HybridSigner, Ledger, load_keyring, rotate_keys, verify_ledger
+from docklock.ledger.keys import retired_key_path, signing_key_path
+from docklock.workspace import WorkspacePaths
+
+
+def test_rotation_syncs_both_key_folders_after_the_renames(
+        workspace: WorkspacePaths, signer: HybridSigner,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rename is durable only once its folder is synced (issue 11 review finding 5)."""
+    calls: list[tuple[Path, bool, bool]] = []
+    real = _fs.fsync_dir
+
+    def spy(path: Path) -> None:
+        # Record whether the swap had happened when the folder was synced.
+        pending = (workspace.keys / "pending.key").exists()
+        retired = retired_key_path(workspace, signer.keyid).exists()
+        calls.append((Path(path), pending, retired))
+        real(path)
+
+    monkeypatch.setattr(_fs, "fsync_dir", spy)
+    result = rotate_keys(workspace)
+    after_swap = {path for path, pending, retired in calls if retired and not pending}
+    assert retired_key_path(workspace, signer.keyid).parent in after_swap
+    assert signing_key_path(workspace).parent in after_swap
+    assert load_keyring(workspace).current == result.new_keyid
+
+
+def test_rotation_keeps_the_ledger_marker_its_first_checkpoint_wrote(
+        workspace: WorkspacePaths, signer: HybridSigner,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The old key's checkpoint inside rotate may be the ledger's first (a command died
+    before its own): the marker it writes in docklock.pub must survive the staging save
+    (issue 11 review finding 11), even if the rotation stops right after it."""
+    ledger = Ledger.open(workspace, signer=signer)
+    ledger.append("apply-start", {"plan": "x"})  # a command that died before signing
+    ledger.close()
+    assert load_keyring(workspace).ledger == ""
+
+    def crash(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("power cut")
+
+    ledger = Ledger.open(workspace, signer=signer)
+    monkeypatch.setattr(ledger, "append_with", crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        rotate_keys(workspace, ledger=ledger)
+    assert load_keyring(workspace).ledger == ledger.origin
+    assert verify_ledger(workspace).ok
