@@ -10,7 +10,9 @@ sign any checkpoint after it. `ledger verify` enforces this sequence.
 
 Order on disk keeps a crash recoverable: the new private key is written first (as
 keys/pending.key), then the entry is appended, then the key files are swapped, then the
-new key signs a checkpoint.
+new key signs a checkpoint. A rotate that stopped after appending its entry is finished
+by running `keys rotate` again: it finds the unsigned entry handing over to the key in
+keys/pending.key and completes the swap with that key (not a fresh one).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from docklock.ledger.keys import (
     HybridSigner,
     Keyring,
     load_keyring,
+    passphrase_from_env,
     private_folder,
     public_keyring_path,
     require_signer,
@@ -111,9 +114,16 @@ def rotate_keys(paths: WorkspacePaths, *, algorithm_name: str | None = None,
         raise KeyMaterialError(
             f"the signing key {old.keyid[:16]} is not the current key of docklock.pub "
             f"({keyring.current[:16]})", hint="restore the matching docklock.pub first")
-    new = HybridSigner.generate(algorithm_name or old.alg.name)
     ledger = ledger or Ledger.open(paths, signer=old)
     ledger.signer = old  # the rotation entry is the old key's last act
+    resumed = _interrupted(paths, ledger, old, passphrase)
+    if resumed is not None:
+        # A rotate that stopped after its entry: finish that one (same new key), since
+        # the entry already put the new key in charge and nothing else could sign.
+        new, entry = resumed
+        check_rotation(entry, ledger.origin, load_keyring(paths), old.keyid)
+        return _finish(paths, ledger, old, new, entry=entry, keyring=load_keyring(paths))
+    new = HybridSigner.generate(algorithm_name or old.alg.name)
 
     # 1. everything so far is signed by the old key; 2. stage the new key (private and
     # public) so a crash after the entry is appended never loses it.
@@ -130,6 +140,12 @@ def rotate_keys(paths: WorkspacePaths, *, algorithm_name: str | None = None,
         EntryType.KEY_ROTATION,
         lambda seq, prev: rotation_payload(ledger.origin, old, new, seq, prev))
 
+    return _finish(paths, ledger, old, new, entry=entry, keyring=keyring)
+
+
+def _finish(paths: WorkspacePaths, ledger: Ledger, old: HybridSigner, new: HybridSigner,
+            *, entry: Entry, keyring: Keyring) -> RotationResult:
+    pending = paths.keys / "pending.key"
     # 3. swap: retire the old private key, promote the new one, mark it current.
     retired = retired_key_path(paths, old.keyid)
     private_folder(retired.parent)
@@ -147,3 +163,25 @@ def rotate_keys(paths: WorkspacePaths, *, algorithm_name: str | None = None,
     # 4. the new key signs the head that includes its own introduction.
     checkpoint = ledger.checkpoint(new)
     return RotationResult(old.keyid, new.keyid, entry, checkpoint)
+
+
+def _interrupted(paths: WorkspacePaths, ledger: Ledger, old: HybridSigner,
+                 passphrase: str | None) -> tuple[HybridSigner, Entry] | None:
+    """The new key and entry of a rotation by `old` that stopped before the key swap:
+    keys/pending.key holds the key the newest unsigned key-rotation entry hands over to."""
+    pending = paths.keys / "pending.key"
+    if not pending.exists():
+        return None
+    latest = ledger.latest_checkpoint()
+    found: Entry | None = None
+    for entry in ledger.entries(latest.size if latest is not None else 0):
+        if entry.type is EntryType.KEY_ROTATION:
+            found = entry
+    if found is None or found.payload.get("old_keyid") != old.keyid:
+        return None
+    secret = passphrase if passphrase is not None else passphrase_from_env()
+    new = HybridSigner.from_pem(pending.read_bytes(), secret, source=str(pending))
+    new_key = found.payload.get("new_key")
+    if not isinstance(new_key, Mapping) or new_key.get("keyid") != new.keyid:
+        return None
+    return new, found

@@ -156,6 +156,7 @@ class _Run:
         self.signers: list[str] = []
         self.warnings: list[str] = []
         self.boundary_active: str | None = self.active  # key in charge after `boundary`
+        self.handover: tuple[int, str | None, str] | None = None  # newest key rotation
         self.checked = 0
         self.records: list[Checkpoint] = []
         self.tree_head: bytes | None = None  # tree.json's record of the last leaf
@@ -240,7 +241,9 @@ class _Run:
             entry = Entry.from_line(line)
             if entry.seq != seq or (prev_leaf is not None and entry.prev != prev_leaf.hex()):
                 raise LedgerError("key-rotation entry is out of place (seq or prev hash wrong)")
+            before = self.active
             self.active = check_rotation(entry, self.ledger.origin, self.keys, self.active)
+            self.handover = (seq, before, self.active)
         except LedgerError as exc:
             self._stop_in_range(seq, exc.message)
 
@@ -288,9 +291,14 @@ class _Run:
                         hint="remove it by restoring entries.jsonl from a backup; no DockLock "
                              "command will sign over it")
                 if entry.type.value == "key-rotation":
-                    new_key = entry.payload.get("new_key")
-                    if isinstance(new_key, dict):
-                        in_charge = str(new_key.get("keyid", in_charge))
+                    # The same hand-over check as everywhere else (endorsement by the key
+                    # in charge, acceptance by the new one); the hot loop's `rotation`
+                    # already moved self.active past it.
+                    try:
+                        in_charge = check_rotation(entry, self.ledger.origin, self.keys,
+                                                   in_charge)
+                    except LedgerError as exc:
+                        raise self.entry_problem(seq, seq + 1, exc.message) from exc
             prev_leaf = leaf
             seq += 1
         if seq == start_seq:
@@ -459,6 +467,19 @@ class _Run:
                 hint="if the first DockLock command crashed before signing, the next plan "
                      "or apply signs one; otherwise restore checkpoints.jsonl from a "
                      "backup: without it nothing proves who wrote these entries"))
+        if (self.handover is not None and self.handover[2] == self.active
+                and self.handover[1] == self.keys.current):
+            # The newest rotation hands over from the current key to one docklock.pub
+            # lists but does not mark current: `keys rotate` stopped before its swap.
+            raise _Found(Problem(
+                "keys", f"`keys rotate` did not finish: entry seq {self.handover[0]} hands "
+                        f"signing over from the current key {self.keys.current[:16]} to "
+                        f"{self.active[:16]}, but {Path(self.keys.source).name} does not "
+                        "mark the new key current yet",
+                str(self.ledger.entries_path), seq=self.handover[0],
+                hint="run `docklock keys rotate` again where .docklock/keys/pending.key is "
+                     "to finish it; if docklock.pub was restored from before the rotation, "
+                     "restore the newer one instead"))
         if self.active is not None and self.active != self.keys.current and (
                 records or size):
             raise _Found(Problem(

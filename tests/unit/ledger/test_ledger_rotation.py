@@ -55,3 +55,41 @@ def test_rotation_keeps_the_ledger_marker_its_first_checkpoint_wrote(
         rotate_keys(workspace, ledger=ledger)
     assert load_keyring(workspace).ledger == ledger.origin
     assert verify_ledger(workspace).ok
+
+
+def test_an_interrupted_rotation_is_named_and_finished_by_rotating_again(
+        workspace: WorkspacePaths, signer: HybridSigner,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stopped after its key-rotation entry, before the key swap: verify says so (not
+    'signed by a retired key'), and `keys rotate` again completes it with the staged key
+    (issue 11 review finding 12)."""
+    from docklock.errors import LedgerError
+    from docklock.ledger import record_event, rotation
+
+    record_event(workspace, "plan", {"n": 1}, create_keys=False)
+
+    def crash(_folder: Path) -> None:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(rotation, "private_folder", crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        rotate_keys(workspace)
+    monkeypatch.undo()
+    staged = (workspace.keys / "pending.key").read_bytes()
+    report = verify_ledger(workspace)
+    assert report.problem is not None
+    assert "`keys rotate` did not finish" in report.problem.message
+    assert "retired key" not in report.problem.message
+    assert report.problem.seq == 1
+    with pytest.raises(LedgerError):  # nothing signs until the rotation is finished
+        record_event(workspace, "plan", {"n": 2}, create_keys=False)
+
+    result = rotate_keys(workspace)
+    assert result.old_keyid == signer.keyid
+    assert result.entry.seq == 1  # the interrupted entry, not a second rotation
+    assert signing_key_path(workspace).read_bytes() == staged
+    assert load_keyring(workspace).current == result.new_keyid
+    assert not (workspace.keys / "pending.key").exists()
+    assert verify_ledger(workspace).ok
+    record_event(workspace, "plan", {"n": 3}, create_keys=False)
+    assert verify_ledger(workspace).ok
