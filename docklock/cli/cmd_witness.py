@@ -38,11 +38,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     p = wsub.add_parser("add-log", parents=[common], help="register a log to witness",
                         description="Trust ORIGIN's checkpoints signed by VKEY (the log's "
                                     "note verifier key; for a DockLock workspace: the output "
-                                    "of `docklock witness log-key`). Adding a second key for "
-                                    "the same origin (after `keys rotate`) keeps the first.")
+                                    "of `docklock witness log-key`). A log has ONE accepted "
+                                    "key: after `keys rotate`, replace it with --rotate (the "
+                                    "old key is then refused, so whoever still holds it "
+                                    "cannot get a forged history cosigned).")
     p.add_argument("--dir", required=True, type=Path, help="witness folder")
     p.add_argument("origin", metavar="ORIGIN", help="the log's checkpoint origin")
     p.add_argument("vkey", metavar="VKEY", help="the log's note verifier key")
+    p.add_argument("--rotate", action="store_true",
+                   help="replace the key of an already registered ORIGIN (retires the old "
+                        "one)")
     p.set_defaults(handler=cmd_add_log)
 
     p = wsub.add_parser("show", parents=[common], help="print the witness's key and logs")
@@ -82,10 +87,12 @@ def cmd_init(args: argparse.Namespace, out: Output) -> int:
 def cmd_add_log(args: argparse.Namespace, out: Output) -> int:
     from docklock.witness.server import add_log
 
-    config = add_log(args.dir, args.origin, args.vkey)
+    config = add_log(args.dir, args.origin, args.vkey, rotate=args.rotate)
     log = config.log(args.origin)
-    count = len(log.keys) if log else 0
-    out.line(f"witnessing {args.origin} ({count} key{'s' if count != 1 else ''})")
+    retired = len(log.keys) - 1 if log else 0
+    out.line(f"witnessing {args.origin} (key {log.active.split('+')[1] if log else '?'}"
+             + (f"; {retired} retired key{'s' if retired != 1 else ''} refused)"
+                if retired else ")"))
     return EXIT_OK
 
 
@@ -98,7 +105,8 @@ def cmd_show(args: argparse.Namespace, out: Output) -> int:
     logs = []
     for log in config.logs:
         stored = witness.stored(log.origin)
-        logs.append({"origin": log.origin, "keys": list(log.keys),
+        logs.append({"origin": log.origin, "key": log.active,
+                     "retired_keys": list(log.keys[:-1]),
                      "size": stored[0] if stored else None,
                      "refused": witness.refusals(log.origin)})
     if args.json:

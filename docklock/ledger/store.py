@@ -782,7 +782,8 @@ class Ledger:
         (issue 11 B8), so a later signing command records it instead."""
         from docklock.ledger.witnessing import after_checkpoint
 
-        with self._locked():
+        with contextlib.ExitStack() as held:
+            held.enter_context(self._locked())
             self.store_origin()
             st = self._writable_state()
             if self.repaired and not self._repair_recorded:
@@ -803,6 +804,7 @@ class Ledger:
                         and latest.keyid == signer.keyid):
                     if self._unsaved:
                         self._save_tree(st)
+                    held.close()  # unlock first: witnesses may take seconds to answer
                     after_checkpoint(self, latest)  # a witness that missed it asks again
                     return latest
             # Sign only what this key can vouch for (docklock.ledger.trust).

@@ -7,8 +7,12 @@ and check them (and the witnesses' own views) in `ledger verify`.
   checkpoint (even a no-op one) asks again, so a witness that was down catches up.
 - Per witness: `old` is the size this ledger last had cosigned by it (from
   `cosignatures.jsonl`; 0 at first). On 409 the client retries ONCE with the witness's
-  size and a proof from that size; if the witness is ahead of us, it is reported as a
-  rollback, a 422 as a fork.
+  size and a proof from that size. If the witness is ahead of us, its cosigned
+  checkpoint is fetched and compared with the local ledger as it is now: a concurrent
+  command's newer checkpoint of this ledger supersedes ours (fine); otherwise it is a
+  rollback (or a fork). A 422 is a fork.
+- The witnesses count by public key (one key under two names is one witness), and a
+  quorum above their number is a located error in docklock.yaml.
 - `cosignatures.jsonl` (in `.docklock/ledger/`, written only here): one JSON record per
   cosignature: witness name and key, URL, size, root, the cosignature line, timestamp.
   Records are self-authenticating (the cosignature must verify over the checkpoint).
@@ -23,6 +27,7 @@ and check them (and the witnesses' own views) in `ledger verify`.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 from collections.abc import Iterable
@@ -30,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from docklock.errors import LedgerError, Location, WitnessError
+from docklock.errors import LedgerError, Location, SpecError, WitnessError
 from docklock.ledger.merkle import CompactRange, consistency_proof, leaf_hash
 from docklock.ledger.note import CheckpointBody, NoteError, note_verifier_key, parse_note
 from docklock.ledger.store import Checkpoint, Ledger
@@ -61,8 +66,29 @@ def ledger_settings(paths: WorkspacePaths) -> LedgerSpec | None:
 
     spec = load_cluster(paths).spec
     settings = spec.ledger if isinstance(spec, ClusterSpec) else None
+    if settings is not None:
+        _check_quorum(paths, settings)
     _SETTINGS[paths.config] = (stamp, settings)
     return settings
+
+
+def _check_quorum(paths: WorkspacePaths, settings: LedgerSpec) -> None:
+    """A quorum larger than the number of distinct witnesses can never be met: say so
+    where it is written, rather than fail every checkpoint with "quorum not reached"."""
+    distinct = len(_unique(settings)[0])
+    if settings.quorum is None or settings.quorum <= distinct:
+        return
+    line, column = 0, 0
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        for i, text in enumerate(paths.config.read_text(encoding="utf-8").splitlines(), 1):
+            if text.lstrip().startswith("quorum:"):
+                line, column = i, len(text) - len(text.lstrip()) + 1
+    raise SpecError(
+        f"spec.ledger.quorum is {settings.quorum} but only {distinct} distinct witness"
+        f"{'es are' if distinct != 1 else ' is'} listed (a witness key listed twice, even "
+        "under another name, counts once)",
+        location=Location(str(paths.config), line, column),
+        hint="lower spec.ledger.quorum or list more witnesses")
 
 
 def log_identity(paths: WorkspacePaths) -> tuple[str, str]:
@@ -72,10 +98,8 @@ def log_identity(paths: WorkspacePaths) -> tuple[str, str]:
     ledger = Ledger.open(paths)
     # The origin is fixed when the ledger is created (docklock.ledger.store); fix it now
     # if nothing was written yet, so the witness registers the origin the ledger will use.
-    store_origin = getattr(ledger, "_store_origin", None)
-    if store_origin is not None:
-        with ledger._locked():  # the ledger's own lock: same package
-            store_origin()
+    with ledger._locked():  # the ledger's own lock: same package
+        ledger.store_origin()
     key = load_keyring(paths).current_verifier().public_key
     return ledger.origin, note_verifier_key(ledger.origin, key)
 
@@ -130,12 +154,31 @@ def cosignatures(ledger: Ledger) -> list[CosignatureRecord]:
 def _store(ledger: Ledger, rec: CosignatureRecord) -> None:
     path = ledger.dir / COSIGNATURES_FILE
     line = json.dumps(rec.to_dict(), sort_keys=True, separators=(",", ":")).encode() + b"\n"
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, line)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise _store_error(path, exc) from exc
+    try:
+        rest = line
+        while rest:  # os.write may write less than asked
+            rest = rest[os.write(fd, rest):]
         os.fdatasync(fd)
+    except OSError as exc:
+        if rest is not line:
+            # End the torn record, so the next one starts on its own line (best effort;
+            # a torn line is skipped when read).
+            with contextlib.suppress(OSError):
+                os.write(fd, b"\n")
+        raise _store_error(path, exc) from exc
     finally:
         os.close(fd)
+
+
+def _store_error(path: Path, exc: OSError) -> LedgerError:
+    return LedgerError(f"could not record a witness cosignature in {path}: "
+                       f"{exc.strerror or exc}", location=Location(str(path)),
+                       hint="free disk space (or fix the file system) and rerun: the next "
+                            "checkpoint asks the witnesses again")
 
 
 # ------------------------------------------------------------------------- cosigning
@@ -178,10 +221,22 @@ class CosignReport:
                  "verify` shows what each witness has seen")
 
 
+def _identity(w: WitnessRef) -> str | bytes:
+    """What makes two listed witnesses the same one: the public key. A cosignature
+    (type 0x04/0x06) does not cover the key's name, so one key listed under two names
+    would otherwise fill two quorum slots with one signature. An unparseable key stays
+    itself (it is reported, never counted)."""
+    try:
+        return bytes(_verifier(w).vkey.public)
+    except NoteError:
+        return w.key
+
+
 def _unique(settings: LedgerSpec) -> tuple[list[WitnessRef], int]:
-    """The configured witnesses, one per key (a witness listed twice counts once), and
-    the number of cosignatures required (the quorum, default all)."""
-    unique = list({w.key: w for w in settings.witnesses}.values())
+    """The configured witnesses, one per public key (a witness listed twice, under any
+    name, counts once), and the number of cosignatures required (the quorum, default
+    all)."""
+    unique = list({_identity(w): w for w in reversed(settings.witnesses)}.values())[::-1]
     return unique, settings.quorum if settings.quorum is not None else len(unique)
 
 
@@ -264,10 +319,7 @@ def cosign(ledger: Ledger, cp: Checkpoint, settings: LedgerSpec, *,
             witness_size = reply.known_size()
             if witness_size is not None:  # 409: we guessed its size wrong; retry once
                 if witness_size > cp.size:
-                    outcomes.append(Outcome(
-                        name, w.url, False, f"it has cosigned size {witness_size}, this ledger "
-                        f"holds only {cp.size}: the ledger was rolled back or replaced",
-                        witness_size))
+                    outcomes.append(_ahead(ledger, w, verifier, cp, witness_size, timeout=timeout))
                     continue
                 reply = post_add_checkpoint(
                     w.url, witness_size,
@@ -277,9 +329,54 @@ def cosign(ledger: Ledger, cp: Checkpoint, settings: LedgerSpec, *,
         except WitnessError as exc:
             outcomes.append(Outcome(name, w.url, False, exc.message))
             continue
+        size = reply.known_size()
+        if size is not None and size > cp.size:  # overtaken between our two requests
+            outcomes.append(_ahead(ledger, w, verifier, cp, size, timeout=timeout))
+            continue
         outcomes.append(_outcome(ledger, w, verifier, cp, text=text, root=root, old=old,
                                  reply=reply))
     return CosignReport(cp.size, required, tuple(outcomes))
+
+
+def _ahead(ledger: Ledger, w: WitnessRef, verifier: Any, cp: Checkpoint, witness_size: int,
+           *, timeout: float) -> Outcome:
+    """The witness has cosigned more than `cp` holds. Either another command of this
+    workspace checkpointed after us and its cosigning overtook ours (witnesses are asked
+    after the ledger lock is released), or this ledger was rolled back. Tell them apart
+    by the witness's own cosigned checkpoint and the local ledger as it is NOW: if the
+    local entries reach that size and give that root, `cp` is superseded by a cosigned,
+    consistent checkpoint of this very ledger, which is fine."""
+    from docklock.witness.client import get_checkpoint
+
+    name = verifier.name
+    try:
+        reply = get_checkpoint(w.url, cp.origin, timeout=timeout)
+        if reply.status != 200:
+            raise WitnessError(f"HTTP {reply.status}")
+        note = parse_note(reply.body)
+        body = CheckpointBody.parse(note.text)
+        found = verifier.find(note.text, "".join(s.line() for s in note.signatures
+                                                  if verifier.matches(s)))
+        if found is None or body.origin != cp.origin or body.size < witness_size:
+            raise WitnessError("its checkpoint is not cosigned by it, or not this log's")
+    except LedgerError as exc:  # WitnessError, NoteError and SignatureError included
+        return Outcome(name, w.url, False,
+                       f"it has cosigned size {witness_size}, this checkpoint is size "
+                       f"{cp.size}, and its checkpoint could not be checked against this "
+                       f"ledger ({exc.message})", witness_size)
+    leaves = _Leaves(ledger, body.size)
+    local = len(leaves.get())
+    if local < body.size:
+        return Outcome(name, w.url, False,
+                       f"it has cosigned size {body.size}, this ledger holds only {local}: "
+                       "the ledger was rolled back or replaced", body.size)
+    if leaves.root_at(body.size) != body.root:
+        return Outcome(name, w.url, False,
+                       f"it has cosigned size {body.size} with another root than this "
+                       "ledger's: the ledger forked", body.size)
+    return Outcome(name, w.url, True,
+                   f"superseded: it has cosigned size {body.size} of this ledger (a newer "
+                   "checkpoint, by a concurrent command), which extends this one", body.size)
 
 
 def _outcome(ledger: Ledger, w: WitnessRef, verifier: Any, cp: Checkpoint, *, text: str,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,6 +22,7 @@ from docklock.witness.server import SIZE_CONTENT_TYPE, origin_hash
 
 DEFAULT_TIMEOUT = 5.0
 MAX_RESPONSE = 256 * 1024
+_DECIMAL = re.compile(r"[0-9]{1,20}")  # ASCII digits only: str.isdigit() takes "²"
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class Reply:
         if self.status != 409 or not self.content_type.startswith(SIZE_CONTENT_TYPE):
             return None
         text = self.body.strip()
-        return int(text) if text.isdigit() else None
+        return int(text) if _DECIMAL.fullmatch(text) else None
 
 
 def add_checkpoint_body(old: int, proof: Sequence[bytes], note: str) -> bytes:
@@ -55,7 +57,14 @@ def _request(req: urllib.request.Request, url: str, timeout: float) -> Reply:
             data = resp.read(MAX_RESPONSE + 1)
             status, ctype = resp.status, resp.headers.get("Content-Type", "")
     except urllib.error.HTTPError as exc:
-        data = exc.read(MAX_RESPONSE + 1)
+        # The error body is read here, outside the try above: a witness that stalls or
+        # drops the connection mid-body must still give a WitnessError.
+        try:
+            data = exc.read(MAX_RESPONSE + 1)
+        except (http.client.HTTPException, OSError) as err:
+            raise WitnessError(f"witness {url} broke off its HTTP {exc.code} reply: {err}",
+                               hint="check that the witness runs and is not overloaded") \
+                from err
         status, ctype = exc.code, exc.headers.get("Content-Type", "") if exc.headers else ""
     except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
@@ -96,7 +105,7 @@ def logs_by_key(url: str, ed25519_public: bytes, *,
     out: list[tuple[str, int, bytes]] = []
     for line in reply.body.splitlines():
         parts = line.split(" ")
-        if len(parts) != 3 or not parts[1].isdigit():
+        if len(parts) != 3 or not _DECIMAL.fullmatch(parts[1]):
             raise WitnessError(f"witness {url} sent a malformed log list line {line[:60]!r}")
         try:
             root = base64.b64decode(parts[2], validate=True)

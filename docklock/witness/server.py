@@ -4,7 +4,8 @@ Files under the witness folder DIR (nothing else is written):
 - `witness.key`: the private key (PKCS#8 PEM; Ed25519, or ML-DSA-44 with `--algorithm
   ml-dsa-44`), 0600 in a 0700 folder;
 - `witness.json`: name and the logs it witnesses (origin + the log's note verifier keys,
-  standard Ed25519 type 0x01); re-read on every request, so `add-log` needs no restart;
+  standard Ed25519 type 0x01; only the last key of a log is accepted, earlier ones were
+  retired by `add-log --rotate`); re-read on every request, so `add-log` needs no restart;
 - `logs/<sha256(origin) hex>.json`: the latest cosigned checkpoint of each log (size,
   root, the note with our cosignature), replaced atomically (temp file, fsync, rename);
 - `logs/<sha256(origin) hex>.refused.jsonl`: checkpoints the log's key signed that were
@@ -17,7 +18,9 @@ Invariants: a checkpoint is cosigned only if its log signature verifies with a
 registered key, the client's `old` equals the stored size, and the consistency proof
 from the stored root verifies (or, at equal size, the roots are equal). So the stored
 size never decreases and every stored root extends the previous one: a rollback gets
-409 (or 400), a fork 422, a bad signature 403, an unknown origin 404.
+409 (or 400), a fork 422, a bad signature 403 (also a retired key's), an unknown
+origin 404. Connections are bounded: at most MAX_CONNECTIONS at once (more get 503), each
+cut CONNECTION_DEADLINE seconds after it was accepted.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ import hashlib
 import json
 import os
 import re
+import socket
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -56,12 +61,15 @@ CONFIG_FORMAT = "docklock.io/witness/v1"
 STATE_FORMAT = "docklock.io/witness-log/v1"
 MAX_BODY = 256 * 1024  # a checkpoint with 16 ML-DSA-87 signature lines fits in ~110 KiB
 MAX_PROOF_LINES = 63
-REQUEST_TIMEOUT = 10.0  # seconds a client may take to send its request
+REQUEST_TIMEOUT = 10.0  # seconds a client may stay silent while sending its request
+CONNECTION_DEADLINE = 30.0  # seconds a connection may live in all (a trickler is cut)
+MAX_CONNECTIONS = 64  # connections served at once; more get 503 straight away
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
 EVIDENCE_LIMIT = 1 << 20  # bytes of refused (forked) checkpoints kept per log
 TEXT = "text/plain; charset=utf-8"
 _SIZE = re.compile(r"0|[1-9][0-9]{0,19}")
 _NAME = re.compile(r"[^\s+]+")
+_LENGTH = re.compile(r"[0-9]{1,12}")  # ASCII digits only: str.isdigit() takes "²"
 
 
 class WitnessConfigError(DockLockError):
@@ -70,11 +78,24 @@ class WitnessConfigError(DockLockError):
 
 @dataclass(frozen=True)
 class LogConfig:
+    """A witnessed log. `keys`: its note verifier keys (type 0x01), oldest first; only the
+    LAST one is accepted. The earlier ones are retired by `add-log --rotate` and kept only
+    so the by-key lookup still finds the log: a retired key may be in an attacker's hands,
+    and a witness that still took its signatures would cosign a forged extension."""
+
     origin: str
-    keys: tuple[str, ...]  # note verifier keys (type 0x01)
+    keys: tuple[str, ...]
+
+    @property
+    def active(self) -> str:
+        return self.keys[-1]
 
     def verifiers(self) -> list[VerifierKey]:
+        """Every key, retired ones included (for the by-key lookup only)."""
         return [VerifierKey.parse(k, want_type=TYPE_ED25519) for k in self.keys]
+
+    def active_verifier(self) -> VerifierKey:
+        return VerifierKey.parse(self.active, want_type=TYPE_ED25519)
 
 
 @dataclass(frozen=True)
@@ -88,12 +109,19 @@ class WitnessConfig:
                 return log
         return None
 
-    def with_log(self, origin: str, vkey: str) -> WitnessConfig:
-        """Register `vkey` for `origin` (added to the log's keys if it is known)."""
+    def with_log(self, origin: str, vkey: str, *, rotate: bool = False) -> WitnessConfig:
+        """Register `vkey` for `origin`. For a known origin with another key, `rotate`
+        must be set: `vkey` becomes the only accepted key and the previous ones are
+        retired (never accepted again unless registered anew with `rotate`)."""
         current = self.log(origin)
-        keys = (*current.keys, vkey) if current and vkey not in current.keys else (
-            current.keys if current else (vkey,))
-        logs = (*(lg for lg in self.logs if lg.origin != origin), LogConfig(origin, keys))
+        if current is not None and current.active != vkey and not rotate:
+            raise WitnessConfigError(
+                f"log {origin} is registered with another key ({current.active.split('+')[1]})",
+                hint="after `docklock keys rotate` replace it with `docklock witness add-log "
+                     "--rotate`: the old key is then refused")
+        old = tuple(k for k in current.keys if k != vkey) if current else ()
+        logs = (*(lg for lg in self.logs if lg.origin != origin),
+                LogConfig(origin, (*old, vkey)))
         return WitnessConfig(self.name, logs)
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,7 +141,7 @@ class WitnessConfig:
         out: list[LogConfig] = []
         for lg in logs:
             if (not isinstance(lg, dict) or not isinstance(lg.get("origin"), str)
-                    or not isinstance(lg.get("keys"), list)
+                    or not isinstance(lg.get("keys"), list) or not lg["keys"]
                     or not all(isinstance(k, str) for k in lg["keys"])):
                 raise WitnessConfigError(f"{source}: malformed log entry",
                                          location=Location(source))
@@ -191,8 +219,9 @@ def init_witness(folder: Path, name: str, algorithm: str = "ed25519") -> Cosigne
     return Cosigner(name, key)
 
 
-def add_log(folder: Path, origin: str, vkey: str) -> WitnessConfig:
-    """Register a log: its origin and one note verifier key (Ed25519, type 0x01)."""
+def add_log(folder: Path, origin: str, vkey: str, *, rotate: bool = False) -> WitnessConfig:
+    """Register a log: its origin and one note verifier key (Ed25519, type 0x01).
+    `rotate`: replace the key of a known log (WitnessConfig.with_log)."""
     if not _NAME.fullmatch(origin):
         raise WitnessConfigError(f"log origin {origin!r} must be non-empty, without spaces")
     try:
@@ -201,7 +230,7 @@ def add_log(folder: Path, origin: str, vkey: str) -> WitnessConfig:
         raise WitnessConfigError(f"log key: {exc.message}",
                                  hint="pass the log's note verifier key, as printed by "
                                       "`docklock witness log-key`") from exc
-    config = load_config(folder).with_log(origin, vkey.strip())
+    config = load_config(folder).with_log(origin, vkey.strip(), rotate=rotate)
     save_config(folder, config)
     return config
 
@@ -285,20 +314,20 @@ def origin_hash(origin: str) -> str:
 
 
 def _log_signed(note: Note, log: LogConfig) -> bool | None:
-    """True: a registered key signed and every registered key's line verifies; None: no
-    registered key signed; False: a registered key's line fails (the note is malformed)."""
+    """True: the log's active key signed and its lines verify; None: it did not sign
+    (a retired key's signature does not count); False: its line fails (malformed)."""
     verified = False
     message = note.text.encode("utf-8")
-    for vkey in log.verifiers():
-        public = ed25519.Ed25519PublicKey.from_public_bytes(vkey.public)
-        for sig in note.signatures:
-            if sig.name != vkey.name or sig.key_id != vkey.key_id:
-                continue
-            try:
-                public.verify(sig.signature, message)
-            except InvalidSignature:
-                return False
-            verified = True
+    vkey = log.active_verifier()
+    public = ed25519.Ed25519PublicKey.from_public_bytes(vkey.public)
+    for sig in note.signatures:
+        if sig.name != vkey.name or sig.key_id != vkey.key_id:
+            continue
+        try:
+            public.verify(sig.signature, message)
+        except InvalidSignature:
+            return False
+        verified = True
     return verified or None
 
 
@@ -322,18 +351,35 @@ class Witness:
         finally:
             os.close(fd)
 
-    def stored(self, origin: str) -> tuple[int, bytes, str] | None:
-        """(size, root, cosigned note) last cosigned for `origin`, if any."""
-        path = self._state_path(origin_hash(origin))
+    def _read_state(self, digest: str, origin: str | None) -> tuple[int, bytes, str] | None:
+        """(size, root, cosigned note) stored under `digest` (None: never cosigned).
+        Refuses to guess: a damaged state must not turn into "size 0" (a rollback)."""
+        path = self._state_path(digest)
         try:
             d = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
-        if (not isinstance(d, dict) or d.get("format") != STATE_FORMAT
-                or d.get("origin") != origin or not isinstance(d.get("size"), int)):
-            # Refuse to guess: a damaged state must not turn into "size 0" (a rollback).
-            raise WitnessConfigError(f"{path} is damaged", location=Location(str(path)))
-        return d["size"], base64.b64decode(d["root"]), str(d["checkpoint"])
+        except (OSError, ValueError) as exc:
+            raise WitnessConfigError(f"{path} is damaged or unreadable: {exc}",
+                                     location=Location(str(path))) from exc
+        try:
+            ok = (isinstance(d, dict) and d.get("format") == STATE_FORMAT
+                  and isinstance(d.get("origin"), str)
+                  and (origin is None or d["origin"] == origin)
+                  and type(d.get("size")) is int and d["size"] >= 0
+                  and isinstance(d.get("checkpoint"), str) and isinstance(d.get("root"), str))
+            root = base64.b64decode(d["root"], validate=True) if ok else b""
+        except (binascii.Error, ValueError):
+            ok = False
+        if not ok or len(root) != HASH_SIZE:
+            raise WitnessConfigError(f"{path} is damaged", location=Location(str(path)),
+                                     hint="restore it from a backup; never delete it (the "
+                                          "witness would then accept a rollback)")
+        return d["size"], root, d["checkpoint"]
+
+    def stored(self, origin: str) -> tuple[int, bytes, str] | None:
+        """(size, root, cosigned note) last cosigned for `origin`, if any."""
+        return self._read_state(origin_hash(origin), origin)
 
     def add_checkpoint(self, body: bytes) -> Response:
         try:
@@ -346,8 +392,8 @@ class Witness:
             return _reply(HTTPStatus.NOT_FOUND, f"unknown log origin {sub.origin}")
         signed = _log_signed(sub.note, log)
         if signed is None:
-            return _reply(HTTPStatus.FORBIDDEN, "no signature by a key registered for "
-                                                f"{sub.origin}")
+            return _reply(HTTPStatus.FORBIDDEN, "no signature by the key registered for "
+                                                f"{sub.origin} (a retired key is refused)")
         if signed is False:
             return _reply(HTTPStatus.FORBIDDEN, "a signature by a registered key does not "
                                                 "verify")
@@ -370,10 +416,14 @@ class Witness:
                 try:
                     verify_consistency(sub.old, sub.size, known_root, sub.root, sub.proof)
                 except LedgerError as exc:
-                    self._keep_evidence(digest, sub, known_size, known_root, exc.message)
+                    kept = ""
+                    try:
+                        self._keep_evidence(digest, sub, known_size, known_root, exc.message)
+                    except WitnessConfigError as err:  # the refusal stands regardless
+                        kept = f" (evidence not kept: {err.message})"
                     return _reply(HTTPStatus.UNPROCESSABLE_ENTITY,
                                   f"not consistent with the cosigned size {known_size}: "
-                                  f"{exc.message}")
+                                  f"{exc.message}{kept}")
             cosig = self.cosigner.cosign(sub.note.text)
             cosigned = sub.note_text + cosig.line()
             record = {"format": STATE_FORMAT, "origin": sub.origin, "size": sub.size,
@@ -397,11 +447,17 @@ class Witness:
         record = {"time": int(time.time()), "reason": reason, "known_size": known_size,
                   "known_root": base64.b64encode(known_root).decode("ascii"),
                   "old": sub.old, "size": sub.size, "checkpoint": sub.note_text}
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        data = (json.dumps(record, sort_keys=True) + "\n").encode()
         try:
-            os.write(fd, (json.dumps(record, sort_keys=True) + "\n").encode())
-        finally:
-            os.close(fd)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                while data:  # a short write (e.g. a full disk) must not tear silently
+                    data = data[os.write(fd, data):]
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise WitnessConfigError(f"cannot keep the refused checkpoint in {path}: {exc}",
+                                     location=Location(str(path))) from exc
 
     def refusals(self, origin: str) -> int:
         """How many signed but inconsistent checkpoints of `origin` were kept."""
@@ -433,12 +489,10 @@ class Witness:
     def get_checkpoint(self, digest: str) -> Response:
         if not re.fullmatch(r"[0-9a-f]{64}", digest):
             return _reply(HTTPStatus.NOT_FOUND, "not a lowercase hex SHA-256 origin hash")
-        path = self._state_path(digest)
-        try:
-            d = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        stored = self._read_state(digest, None)
+        if stored is None:
             return _reply(HTTPStatus.NOT_FOUND, "this witness never cosigned that log")
-        return Response(int(HTTPStatus.OK), str(d["checkpoint"]))
+        return Response(int(HTTPStatus.OK), stored[2])
 
 
 # ----------------------------------------------------------------------------- HTTP
@@ -463,11 +517,11 @@ def _handler(witness: Witness) -> type[BaseHTTPRequestHandler]:
                 self._send(_reply(HTTPStatus.NOT_FOUND, "only POST /add-checkpoint"))
                 return
             length_s = self.headers.get("Content-Length")
-            if length_s is None or not length_s.isdigit():
+            if length_s is None or not _LENGTH.fullmatch(length_s.strip()):
                 self.close_connection = True
                 self._send(_reply(HTTPStatus.LENGTH_REQUIRED, "Content-Length required"))
                 return
-            length = int(length_s)
+            length = int(length_s.strip())
             if length > MAX_BODY:
                 self.close_connection = True
                 self._send(_reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
@@ -481,12 +535,17 @@ def _handler(witness: Witness) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             parts = self.path.split("?")[0].strip("/").split("/")
-            if len(parts) == 2 and parts[1] == "checkpoint":
-                self._send(witness.get_checkpoint(parts[0]))
-            elif len(parts) == 4 and parts[:2] == ["docklock", "v1"] and parts[3] == "logs":
-                self._send(witness.logs_by_key(parts[2]))
-            else:
-                self._send(_reply(HTTPStatus.NOT_FOUND, "GET /<sha256(origin)>/checkpoint"))
+            try:
+                if len(parts) == 2 and parts[1] == "checkpoint":
+                    self._send(witness.get_checkpoint(parts[0]))
+                elif (len(parts) == 4 and parts[:2] == ["docklock", "v1"]
+                      and parts[3] == "logs"):
+                    self._send(witness.logs_by_key(parts[2]))
+                else:
+                    self._send(_reply(HTTPStatus.NOT_FOUND,
+                                      "GET /<sha256(origin)>/checkpoint"))
+            except DockLockError as exc:  # e.g. a damaged state file: say so, stay up
+                self._send(_reply(HTTPStatus.INTERNAL_SERVER_ERROR, exc.message))
 
         def log_message(self, format: str, *args: Any) -> None:
             # One short line per request on stderr; never the body.
@@ -503,13 +562,63 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port_s)
 
 
-def make_server(folder: Path, listen: str) -> ThreadingHTTPServer:
+class BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, but at most `max_connections` at once (more are answered
+    503 and closed by the accepting thread, without a thread of their own), and each
+    connection is shut down `deadline` seconds after it was accepted: the per-read
+    timeout alone lets a client that sends a byte every few seconds hold a thread for
+    ever, and enough of them would starve everyone."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], *,
+                 max_connections: int = MAX_CONNECTIONS,
+                 deadline: float = CONNECTION_DEADLINE) -> None:
+        super().__init__(address, handler)
+        self.slots = threading.BoundedSemaphore(max_connections)
+        self.deadline = deadline
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.setblocking(False)  # never wait on this client in the accept loop
+                request.send(_BUSY)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        # Shutting the socket down wakes a handler blocked in recv() (close would not).
+        timer = threading.Timer(self.deadline, _cut, (request,))
+        timer.daemon = True
+        timer.start()
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            timer.cancel()
+            self.slots.release()
+
+
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+         b"Content-Length: 27\r\nConnection: close\r\n\r\ntoo many open connections\r\n")
+
+
+def _cut(request: Any) -> None:
+    with contextlib.suppress(OSError):
+        request.shutdown(socket.SHUT_RDWR)
+
+
+def make_server(folder: Path, listen: str, *, max_connections: int = MAX_CONNECTIONS,
+                deadline: float = CONNECTION_DEADLINE) -> ThreadingHTTPServer:
     """A bound server (not yet serving); `server.server_address` has the real port."""
     witness = Witness(folder)
     host, port = parse_listen(listen)
-    server = ThreadingHTTPServer((host, port), _handler(witness))
-    server.daemon_threads = True
-    return server
+    return BoundedServer((host, port), _handler(witness), max_connections=max_connections,
+                         deadline=deadline)
 
 
 def serve(folder: Path, listen: str, ready: Callable[[str], None]) -> None:

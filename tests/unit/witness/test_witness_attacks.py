@@ -68,7 +68,7 @@ def test_rollback_to_an_older_copy_is_caught(tmp_path: Path) -> None:
         # And the next command cannot get the rolled-back ledger cosigned either.
         add_service(ws, "other")
         r = plan(ws)
-        assert r.returncode == 1
+        assert r.returncode == 0  # plan records best effort: a warning (review 3)
         assert "witness quorum not reached" in r.stderr
         assert "forked" in r.stderr or "rolled back" in r.stderr
 
@@ -99,7 +99,7 @@ def test_fork_is_cosigned_once_and_caught(tmp_path: Path) -> None:
         add_service(b, "evil")
         r = plan(b)
         # B's checkpoint is signed locally, but the witness refuses it: a fork.
-        assert r.returncode == 1
+        assert r.returncode == 0  # plan records best effort: a warning (review 3)
         assert "not consistent with the size" in r.stderr
         assert "forked" in r.stderr
         assert w.vkey.split("+")[0] in r.stderr
@@ -175,7 +175,7 @@ def test_quorum_not_reached_fails_after_the_local_checkpoint(tmp_path: Path) -> 
         add_service(ws, "api")
         before = (ws / ".docklock" / "ledger" / "checkpoints.jsonl").read_text().count("\n")
         r = plan(ws)
-        assert r.returncode == 1
+        assert r.returncode == 0  # plan records best effort: a warning (review 3)
         assert "witness quorum not reached" in r.stderr
         assert "1 of 2" in r.stderr
         assert "unreachable" in r.stderr
@@ -218,3 +218,40 @@ def test_without_witnesses_verify_says_rollback_is_undetectable(tmp_path: Path) 
     r = cli("ledger", "verify", "-C", str(ws))
     assert r.returncode == 0
     assert "rolled-back, replaced or deleted ledger cannot be detected" in r.stdout
+
+
+def test_a_retired_key_is_refused_after_the_rotation_is_registered(tmp_path: Path) -> None:
+    """After `keys rotate` the operator registers the new key with `add-log --rotate`;
+    whoever still holds the OLD key must not get a consistent extension cosigned (it
+    would make the owner's next checkpoint look like a fork)."""
+    from docklock.ledger.keys import HybridSigner
+    from docklock.ledger.merkle import consistency_proof
+
+    old = Log.new(10)
+    new = Log(HybridSigner.generate("mldsa65-ed25519"), old.origin, old.leaves)
+    with witness_process(tmp_path / "w") as w:
+        ok("witness", "add-log", "--dir", str(w.folder), old.origin, old.vkey)
+        assert post_add_checkpoint(w.url, 0, [], old.note(4)).status == 200
+        # A second key for a known origin is not silently added next to the first.
+        r = cli("witness", "add-log", "--dir", str(w.folder), old.origin, new.vkey)
+        assert r.returncode != 0
+        assert "--rotate" in r.stderr
+        out = ok("witness", "add-log", "--dir", str(w.folder), "--rotate", old.origin,
+                 new.vkey)
+        assert "1 retired key refused" in out
+        assert post_add_checkpoint(w.url, 4, consistency_proof(new.leaves, 4, 6),
+                                   new.note(6)).status == 200
+        # The retired key's holder pushes a perfectly consistent extension: refused.
+        r = post_add_checkpoint(w.url, 6, consistency_proof(old.leaves, 6, 8), old.note(8))
+        assert r.status == 403
+        assert "retired key" in r.body
+        # ...also at the size the witness already has, and from scratch.
+        assert post_add_checkpoint(w.url, 6, [], old.note(6)).status == 403
+        # The witness did not move; the new key carries on.
+        view = get_checkpoint(w.url, old.origin)
+        assert view.body.startswith(new.text(6))
+        assert post_add_checkpoint(w.url, 6, consistency_proof(new.leaves, 6, 8),
+                                   new.note(8)).status == 200
+        shown = json.loads(ok("witness", "show", "--dir", str(w.folder), "--json"))
+        assert shown["logs"][0]["key"] == new.vkey
+        assert shown["logs"][0]["retired_keys"] == [old.vkey]
