@@ -6,11 +6,11 @@ and check them (and the witnesses' own views) in `ledger verify`.
   missed quorum is reported as an error (WitnessError, exit 1) by the command. A later
   checkpoint (even a no-op one) asks again, so a witness that was down catches up.
 - Per witness: `old` is the size this ledger last had cosigned by it (from
-  `cosignatures.jsonl`; 0 at first). On 409 the client retries ONCE with the witness's
-  size and a proof from that size. If the witness is ahead of us, its cosigned
-  checkpoint is fetched and compared with the local ledger as it is now: a concurrent
-  command's newer checkpoint of this ledger supersedes ours (fine); otherwise it is a
-  rollback (or a fork). A 422 is a fork.
+  `cosignatures.jsonl`; 0 at first). On 409 the client retries (ATTEMPTS requests in
+  all) with the witness's size and a proof from that size. If the witness is ahead of
+  us, its cosigned checkpoint is fetched and compared with the local ledger as it is
+  now: a concurrent command's newer checkpoint of this ledger supersedes ours (fine);
+  otherwise it is a rollback (or a fork). A 422 is a fork.
 - The witnesses count by public key (one key under two names is one witness), and a
   quorum above their number is a located error in docklock.yaml.
 - `cosignatures.jsonl` (in `.docklock/ledger/`, written only here): one JSON record per
@@ -44,6 +44,7 @@ from docklock.workspace import WorkspacePaths
 
 COSIGNATURES_FILE = "cosignatures.jsonl"
 TIMEOUT = 5.0
+ATTEMPTS = 3  # add-checkpoint requests per witness and checkpoint (409s retried)
 
 
 # docklock.yaml's `spec.ledger` by (path, mtime, size): every checkpoint asks for it, and
@@ -313,24 +314,21 @@ def cosign(ledger: Ledger, cp: Checkpoint, settings: LedgerSpec, *,
             continue
         old = min(known.get(w.key, 0), cp.size)
         try:
-            reply = post_add_checkpoint(
-                w.url, old, consistency_proof(leaves.get(), old, cp.size) if old else [],
-                cp.note, timeout=timeout)
-            witness_size = reply.known_size()
-            if witness_size is not None:  # 409: we guessed its size wrong; retry once
-                if witness_size > cp.size:
-                    outcomes.append(_ahead(ledger, w, verifier, cp, witness_size, timeout=timeout))
-                    continue
+            # 409: we guessed its size wrong (another command of this workspace may be
+            # cosigning too); try again from its size, a bounded number of times.
+            for _attempt in range(ATTEMPTS):
                 reply = post_add_checkpoint(
-                    w.url, witness_size,
-                    consistency_proof(leaves.get(), witness_size, cp.size)
-                    if witness_size else [], cp.note, timeout=timeout)
+                    w.url, old, consistency_proof(leaves.get(), old, cp.size) if old else [],
+                    cp.note, timeout=timeout)
+                witness_size = reply.known_size()
+                if witness_size is None or witness_size > cp.size or witness_size == old:
+                    break
                 old = witness_size
         except WitnessError as exc:
             outcomes.append(Outcome(name, w.url, False, exc.message))
             continue
         size = reply.known_size()
-        if size is not None and size > cp.size:  # overtaken between our two requests
+        if size is not None and size > cp.size:  # a newer checkpoint, or a rollback
             outcomes.append(_ahead(ledger, w, verifier, cp, size, timeout=timeout))
             continue
         outcomes.append(_outcome(ledger, w, verifier, cp, text=text, root=root, old=old,
@@ -405,7 +403,8 @@ def _outcome(ledger: Ledger, w: WitnessRef, verifier: Any, cp: Checkpoint, *, te
     if reply.status == 403:
         return Outcome(name, w.url, False,
                        "refused the log signature: register this ledger's current key there "
-                       "(`docklock witness log-key`, then `docklock witness add-log`)")
+                       "(`docklock witness log-key`, then `docklock witness add-log "
+                       "--rotate` on the witness)")
     if reply.status == 404:
         return Outcome(name, w.url, False,
                        f"does not witness log {cp.origin}: register it there with "
