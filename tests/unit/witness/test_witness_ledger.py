@@ -123,7 +123,7 @@ def test_one_key_under_two_names_counts_once(setup: tuple[WorkspacePaths, str, s
 
 
 def test_a_quorum_above_the_witness_count_is_a_located_config_error(
-        setup: tuple[WorkspacePaths, str, str]) -> None:
+        setup: tuple[WorkspacePaths, str, str], capsys: pytest.CaptureFixture[str]) -> None:
     paths, url, vkey = setup
     _configure(paths, [(url, vkey)], quorum=3)
     with pytest.raises(SpecError, match="quorum is 3 but only 1 distinct witness") as err:
@@ -131,6 +131,10 @@ def test_a_quorum_above_the_witness_count_is_a_located_config_error(
     assert err.value.location is not None
     assert (err.value.location.line, err.value.location.column) == (9, 5)
     assert "lower spec.ledger.quorum" in (err.value.hint or "")
+    from docklock.cli import main
+
+    assert main(["ledger", "verify", "-C", str(paths.root)]) == 1
+    assert "docklock.yaml:9:5: spec.ledger.quorum is 3" in capsys.readouterr().err
 
 
 def test_a_forged_record_does_not_count(setup: tuple[WorkspacePaths, str, str]) -> None:
