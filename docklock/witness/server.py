@@ -582,6 +582,8 @@ class BoundedServer(ThreadingHTTPServer):
         if not self.slots.acquire(blocking=False):
             with contextlib.suppress(OSError):
                 request.setblocking(False)  # never wait on this client in the accept loop
+                request.recv(MAX_BODY)  # what already arrived: closing on unread data resets
+            with contextlib.suppress(OSError):
                 request.send(_BUSY)
             self.shutdown_request(request)
             return
