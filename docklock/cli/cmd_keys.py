@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from docklock.cli._common import Output, command_group, workspace_of
-from docklock.errors import EXIT_OK
+from docklock.errors import EXIT_OK, WitnessError
 from docklock.ledger import (
     ALGORITHMS,
     DEFAULT_ALGORITHM,
@@ -23,6 +23,7 @@ from docklock.ledger import (
     signing_key_path,
 )
 from docklock.ledger.keys import PASSPHRASE_ENV, SEALED_BEGIN, passphrase_from_env
+from docklock.ledger.record import start_ledger
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -86,6 +87,15 @@ def cmd_init(args: argparse.Namespace, out: Output) -> int:
                            "`ledger verify` fails and commands refuse to sign over it until "
                            "the old docklock.pub is restored, or .docklock/ledger is moved "
                            "aside to start a new ledger", "yellow"))
+    else:
+        try:
+            started = start_ledger(paths, signer) is not None
+        except WitnessError as exc:  # the checkpoint is written; witnesses ask again later
+            started = True
+            out.info(out.paint(f"warning: {exc.message}", "yellow"))
+        if started:
+            out.line("  ledger:  started (a signed checkpoint of the empty ledger; deleting "
+                     "the ledger is now detected)")
     return EXIT_OK
 
 

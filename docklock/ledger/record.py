@@ -99,3 +99,14 @@ def _record(paths: WorkspacePaths, signer: HybridSigner, type: EntryType | str,
         checkpoint = ledger.checkpoint(signer, record_identity=record_identity)
     return entry, checkpoint
 
+
+
+def start_ledger(paths: WorkspacePaths, signer: HybridSigner) -> Checkpoint | None:
+    """After `keys init`: sign a checkpoint of the still-empty ledger, which fixes its
+    origin and records it in docklock.pub. From then on an empty or missing ledger is a
+    deletion (A4), even if only `plan` (which never writes docklock.pub, B8) ran since.
+    A ledger that already holds entries or checkpoints is left alone."""
+    with Ledger.open(paths) as ledger:
+        if ledger.size > 0 or ledger.latest_checkpoint() is not None:
+            return None
+        return ledger.checkpoint(signer)

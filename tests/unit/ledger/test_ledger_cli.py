@@ -67,7 +67,8 @@ def test_ledger_verify_ok_and_json(run: Run, workspace: WorkspacePaths) -> None:
     code, out, _ = run("ledger", "verify")
     assert code == 0
     assert "ledger OK" in out
-    assert "2 of 2 checkpoints verified" in out
+    # keys init signs the empty ledger (A4), then two commands checkpoint
+    assert "3 of 3 checkpoints verified" in out
     code, out, _ = run("ledger", "verify", "--json")
     report = json.loads(out)
     assert code == 0

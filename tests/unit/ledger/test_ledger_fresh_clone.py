@@ -102,8 +102,20 @@ def test_export_then_import_makes_the_clone_able_to_sign(
     keyid = load_keyring(WorkspacePaths(clone)).current
     assert keyid in out
     assert require_signer(WorkspacePaths(clone)).keyid == keyid
-    assert run(clone, "plan", "--no-refresh")[0] == 0
-    assert Ledger.open(WorkspacePaths(clone)).size == 1
+    # The committed docklock.pub names the origin's ledger (keys init started it), so the
+    # clone plans but records nothing until that ledger is copied too.
+    code, _, err = run(clone, "plan", "--no-refresh")
+    assert code == 0, err
+    assert "ledger is missing" in err
+    assert not (clone / ".docklock" / "ledger" / "entries.jsonl").exists()
+    import shutil
+    shutil.copytree(origin / ".docklock" / "ledger", clone / ".docklock" / "ledger",
+                    dirs_exist_ok=True)
+    before = Ledger.open(WorkspacePaths(origin)).size
+    code, _, err = run(clone, "plan", "--no-refresh")
+    assert code == 0, err
+    assert Ledger.open(WorkspacePaths(clone)).size == before + 1
+    assert run(clone, "ledger", "verify")[0] == 0
 
 
 def test_import_refuses_a_key_that_is_not_the_current_one(

@@ -65,9 +65,10 @@ def _drift(root: Path) -> str:
 
 
 def _without_genesis(pub: Path) -> None:
-    """docklock.pub as written before the `genesis` field existed."""
+    """docklock.pub as written before the `genesis` and `ledger` fields existed."""
     body = json.loads(pub.read_text())
     body.pop("genesis", None)
+    body.pop("ledger", None)
     pub.write_text(json.dumps(body, indent=2) + "\n")
 
 
@@ -77,7 +78,10 @@ def test_plan_and_drift_leave_docklock_pub_byte_identical(tmp_path: Path, run: R
     ws = _workspace(tmp_path / "ws")
     assert run(ws, "keys", "init")[0] == 0
     pub = ws / "docklock.pub"
-    if old_format:
+    paths = WorkspacePaths(ws)
+    # keys init started the ledger: docklock.pub names it from the start (A4).
+    assert load_keyring(paths).ledger == Ledger.open(paths).origin
+    if old_format:  # as written before `genesis` and the ledger marker existed
         _without_genesis(pub)
     committed = pub.read_bytes()
     code, _, err = run(ws, "plan", "--no-refresh")
@@ -85,13 +89,13 @@ def test_plan_and_drift_leave_docklock_pub_byte_identical(tmp_path: Path, run: R
     assert pub.read_bytes() == committed
     assert _drift(ws) == ""
     assert pub.read_bytes() == committed
-    paths = WorkspacePaths(ws)
     assert [e.type.value for e in Ledger.open(paths).entries()] == ["plan", "drift"]
-    # A command that must sign records the ledger's identity (A4) in docklock.pub.
+    # A command that must sign records the ledger's identity (A4) where docklock.pub
+    # lacks it (an old file); a current one already has it and stays as it is.
     from docklock.ledger import record_event
     record_event(paths, "apply-start", {"plan": "x"}, create_keys=False)
     assert load_keyring(paths).ledger == Ledger.open(paths).origin
-    assert pub.read_bytes() != committed
+    assert (pub.read_bytes() != committed) is old_format
 
 
 def test_plan_prints_its_plan_when_the_witness_quorum_is_missed(tmp_path: Path,
@@ -168,3 +172,20 @@ def test_missing_private_key_hint_names_the_ledger_folder(tmp_path: Path, run: R
     assert code == 1
     assert ".docklock/ledger" in err
     assert "keys init --force" in err
+
+
+def test_deleting_a_ledger_only_plans_wrote_is_caught(tmp_path: Path, run: Run) -> None:
+    """A4 with B8: plan never writes docklock.pub, so keys init starts the ledger (a
+    signed checkpoint of the empty tree) and names it in docklock.pub; deleting the
+    ledger of a workspace that only ever planned is then a failure, not "0 entries"."""
+    ws = _workspace(tmp_path / "ws")
+    assert run(ws, "keys", "init")[0] == 0
+    code, out, err = run(ws, "ledger", "verify")
+    assert code == 0, out + err
+    assert "1 of 1 checkpoints verified" in out
+    assert run(ws, "plan", "--no-refresh")[0] == 0
+    import shutil
+    shutil.rmtree(ws / ".docklock" / "ledger")
+    code, out, err = run(ws, "ledger", "verify")
+    assert code == 1
+    assert "the ledger is missing" in out + err
