@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from ledger_helpers import Built, Clock
 
+from docklock.cli import main
 from docklock.ledger import HybridSigner, Ledger, ensure_keys
 from docklock.workspace import WorkspacePaths
 
@@ -51,3 +52,20 @@ def build(workspace: WorkspacePaths, signer: HybridSigner) -> Callable[..., Buil
         return Built(ledger, sizes, tail)
 
     return _build
+
+
+# `run(root, *args)`: the CLI on a workspace folder, for tests that make their own.
+RootRun = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> RootRun:
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.delenv("DOCKLOCK_KEY_PASSPHRASE", raising=False)
+
+    def _run(root: Path, *args: str) -> tuple[int, str, str]:
+        code = main(["-C", str(root), *args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return _run

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from docklock.cli import main
 from docklock.errors import KeyMaterialError
 from docklock.ledger import Ledger, ensure_keys, load_keyring, require_signer
 from docklock.workspace import WorkspacePaths
@@ -20,18 +19,6 @@ from docklock.workspace import WorkspacePaths
 CLUSTER = "apiVersion: docklock.io/v1\nkind: Cluster\nmetadata: {name: t}\nspec: {}\n"
 Run = Callable[..., tuple[int, str, str]]
 
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Run:
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.delenv("DOCKLOCK_KEY_PASSPHRASE", raising=False)
-
-    def _run(root: Path, *args: str) -> tuple[int, str, str]:
-        code = main(["-C", str(root), *args])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return _run
 
 
 def _workspace(root: Path) -> Path:

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from ledger_helpers import raw_append
 
-from docklock.cli import main
 from docklock.cli._common import Output
 from docklock.cli.cmd_drift import _record as record_drift
 from docklock.drift import DriftReport
@@ -21,18 +20,6 @@ from docklock.workspace import WorkspacePaths
 CLUSTER = "apiVersion: docklock.io/v1\nkind: Cluster\nmetadata: {name: t}\nspec: {}\n"
 Run = Callable[..., tuple[int, str, str]]
 
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Run:
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.delenv("DOCKLOCK_KEY_PASSPHRASE", raising=False)
-
-    def _run(root: Path, *args: str) -> tuple[int, str, str]:
-        code = main(["-C", str(root), *args])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return _run
 
 
 def _workspace(root: Path, cluster: str = CLUSTER) -> Path:

@@ -165,18 +165,21 @@ def _term_and_wait() -> None:
 
 def test_sigterm_becomes_one_keyboard_interrupt() -> None:
     guard = _services.TermAsInterrupt()
-    before = signal.getsignal(signal.SIGTERM)
-    if before is not signal.SIG_DFL:
-        pytest.skip("the test runner handles SIGTERM itself")
-    guard.install()
+    # Start from the default disposition whatever the test runner installed, and put
+    # the runner's handler back afterwards, so the test always runs.
+    runner = signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        with pytest.raises(KeyboardInterrupt):
-            _term_and_wait()
-        os.kill(os.getpid(), signal.SIGTERM)  # a second one, during clean-up: ignored
-        time.sleep(0.1)
+        guard.install()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                _term_and_wait()
+            os.kill(os.getpid(), signal.SIGTERM)  # a second one, during clean-up: ignored
+            time.sleep(0.1)
+        finally:
+            guard.uninstall()
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     finally:
-        guard.uninstall()
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        signal.signal(signal.SIGTERM, runner)
 
 
 def test_a_killed_docklock_takes_its_ssh_probe_tunnel_along(tmp_path: Path) -> None:
