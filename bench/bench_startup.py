@@ -119,7 +119,7 @@ def _bench(pm: Podman, base: Path, n: int, runs: int) -> int:
     print(f"Start-up cost, {n} running services per project, {runs} runs each "
           f"(podman {pm.run('--version').stdout.split()[-1]}, {os.cpu_count()} cores; "
           f"podman-compose: {compose_how})")
-    print(f"{'command':<24}{'median s':>10}{'min s':>8}{'max s':>8}{'target':>10}")
+    print(f"{'command':<24}{'median s':>10}{'min s':>8}{'max s':>8}  target")
     targets = {"docklock --version": 0.15, "docklock plan": 0.5, "docklock apply": 0.5}
     med: dict[str, float] = {}
     for name in names:
