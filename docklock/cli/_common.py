@@ -9,13 +9,17 @@ present / drift / determinism mismatch" in DockLock, not argparse's "bad usage")
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
+import difflib
 import functools
 import json
 import os
+import re
 import stat
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
@@ -39,13 +43,81 @@ class DockLockParser(argparse.ArgumentParser):
     """argparse with DockLock's exit code for bad usage: 1, not argparse's 2.
 
     Subparsers inherit the class (argparse's add_subparsers defaults `parser_class` to the
-    parent's type), so every command and group parser behaves the same.
+    parent's type), so every command and group parser behaves the same. A mistyped
+    command suggests the nearest one (`docklock aply` -> "did you mean apply?"), as does
+    a mistyped choice of an option, and an unknown flag points at the help of the
+    command it was given to (`docklock cluster init --bogus` -> `docklock cluster init
+    --help`), not at the top level's.
     """
 
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            # The innermost parser that ran knows which command took the unknown flags.
+            inner = getattr(parsed, _PARSER_ATTR, self)
+            if not isinstance(inner, DockLockParser):
+                inner = self
+            inner._fail(f"unrecognized arguments: {' '.join(extras)}", inner.prog)
+        if hasattr(parsed, _PARSER_ATTR):
+            delattr(parsed, _PARSER_ATTR)
+        return parsed
+
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None,
+                         ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        # A subparser finishes before its parent and its namespace is copied into the
+        # parent's: the first parser to set this is the innermost command.
+        if not hasattr(parsed, _PARSER_ATTR):
+            setattr(parsed, _PARSER_ATTR, self)
+        return parsed, extras
+
     def error(self, message: str) -> NoReturn:
+        choice = _INVALID_CHOICE.match(message)
+        if choice is not None:
+            message = self._suggest(choice.group("arg"), _unquote(choice.group("value")),
+                                    message)
+            if message.startswith("unknown command"):
+                self._fail(message, self.prog, tail="lists them")
+        self._fail(message, self.prog)
+
+    def _fail(self, message: str, prog: str, *, tail: str = "lists what it takes") -> NoReturn:
         self.print_usage(sys.stderr)
-        self.exit(EXIT_ERROR, f"error: {message} (hint: `{self.prog} --help` lists what "
-                              "it takes)\n")
+        self.exit(EXIT_ERROR, f"error: {message} (hint: `{prog} --help` {tail})\n")
+
+    def _suggest(self, arg: str, value: str, message: str) -> str:
+        """`unknown command 'aply' (did you mean apply?)` for a subcommand; the argparse
+        message plus `(did you mean ...?)` for another option's choices."""
+        for action in self._actions:
+            if action.choices is None or argparse._get_action_name(action) != arg:
+                continue
+            names = [str(c) for c in action.choices]
+            close = difflib.get_close_matches(value, names, n=1, cutoff=0.6)
+            if not close:  # a prefix of one name (`docklock led`) is a fair guess too
+                close = [n for n in names if n.startswith(value)][:1] if value else []
+            if isinstance(action, argparse._SubParsersAction):
+                where = self.prog.removeprefix("docklock").strip()
+                typed = f"{where} {value}".strip()
+                guess = f" (did you mean {where + ' ' if where else ''}{close[0]}?)" \
+                    if close else ""
+                return f"unknown command '{typed}'{guess}"
+            if close:
+                return f"{message} (did you mean {close[0]}?)"
+        return message
+
+
+_PARSER_ATTR = "_docklock_parser"
+_INVALID_CHOICE = re.compile(r"argument (?P<arg>.+?): invalid choice: (?P<value>'.*?'|\".*?\")"
+                             r" \(choose from")
+
+
+def _unquote(text: str) -> str:
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text.strip("'\"")
+    return str(value)
 
 
 def command_group(parser: argparse.ArgumentParser, *, dest: str,
