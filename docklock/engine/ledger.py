@@ -1,0 +1,119 @@
+"""The ledger's use cases: verify (with the witnesses), show, proof, verify-proof, repair.
+
+Thin over docklock.ledger, which owns `.docklock/ledger/` and `.docklock/keys/`; here
+only the steps each command takes, returning data for the CLI (or a CI job) to render.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from docklock.errors import KeyMaterialError, WorkspaceError
+
+if TYPE_CHECKING:
+    from docklock.engine.context import Context
+    from docklock.ledger import Checkpoint, Entry, InclusionProof
+    from docklock.ledger.verify import VerifyReport
+    from docklock.ledger.witnessing import WitnessCheck
+
+
+@dataclass(frozen=True)
+class LedgerCheck:
+    """`ledger verify`: the recomputation and signatures, and the witnesses' verdict."""
+
+    report: VerifyReport
+    witnesses: WitnessCheck
+
+    @property
+    def ok(self) -> bool:
+        return self.report.problem is None and self.witnesses.ok
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.report.to_dict() | {"ok": self.ok, "witnesses": self.witnesses.to_dict()}
+
+
+def verify(ctx: Context, *, from_checkpoint: bool = False,
+           require_witnesses: bool = False) -> LedgerCheck:
+    """Recompute every leaf and root, check every checkpoint's hybrid signature, then the
+    witnesses' quorum on the newest checkpoint (no rollback or fork against what a
+    reachable witness cosigned). Never raises for a damaged ledger: see the result."""
+    from docklock.ledger import verify_ledger
+    from docklock.ledger.witnessing import verify_witnesses
+
+    report = verify_ledger(ctx.paths, from_checkpoint=from_checkpoint)
+    witnesses = verify_witnesses(ctx.paths, require_reachable=require_witnesses)
+    return LedgerCheck(report, witnesses)
+
+
+@dataclass(frozen=True)
+class LedgerView:
+    """`ledger show`: the ledger's origin and size, its newest checkpoint, entries."""
+
+    origin: str
+    size: int
+    checkpoint: Checkpoint | None
+    entries: tuple[Entry, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"origin": self.origin, "size": self.size,
+                "checkpoint": self.checkpoint.summary() if self.checkpoint else None,
+                "entries": [e.to_dict() for e in self.entries]}
+
+
+def show(ctx: Context, *, tail: int | None = None) -> LedgerView:
+    """Every entry, or the last `tail`."""
+    from docklock.ledger import Ledger
+
+    ledger = Ledger.open(ctx.paths)
+    entries = ledger.tail(tail) if tail is not None else list(ledger.entries())
+    return LedgerView(ledger.origin, ledger.size, ledger.latest_checkpoint(), tuple(entries))
+
+
+def proof(ctx: Context, seq: int) -> InclusionProof:
+    """The inclusion proof of entry `seq` against the newest checkpoint."""
+    from docklock.ledger import Ledger, prove_inclusion
+
+    return prove_inclusion(Ledger.open(ctx.paths), seq)
+
+
+@dataclass(frozen=True)
+class ProofCheck:
+    """A proof that verified: the proof and the entry it proves."""
+
+    proof: InclusionProof
+    entry: Entry
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": True, "origin": self.proof.origin, "seq": self.entry.seq,
+                "tree_size": self.proof.tree_size, "entry": self.entry.to_dict()}
+
+
+def verify_proof(file: Path, *, keyring: Path | None = None,
+                 directory: str | Path | None = None) -> ProofCheck:
+    """Check an inclusion proof offline against `keyring` (a docklock.pub), or the
+    keyring of the workspace at `directory` (searched upward when None). Raises
+    LedgerError/EnvelopeError for a proof that does not verify."""
+    from docklock.ledger import InclusionProof, Keyring, load_keyring, verify_inclusion_proof
+    from docklock.workspace import find_workspace
+
+    loaded = InclusionProof.load(file)
+    if keyring is not None:
+        keys = Keyring.load(keyring)
+    else:
+        try:
+            paths = find_workspace(directory)
+        except WorkspaceError as exc:
+            raise KeyMaterialError("no keyring to verify the proof against",
+                                   hint="pass --key docklock.pub, or run inside the "
+                                        "workspace") from exc
+        keys = load_keyring(paths)
+    return ProofCheck(loaded, verify_inclusion_proof(loaded, keys))
+
+
+def repair(ctx: Context) -> list[Path]:
+    """Move a torn last line (after a crash) aside; the files it was moved to."""
+    from docklock.ledger import Ledger
+
+    return list(Ledger.open(ctx.paths).repair())
