@@ -24,8 +24,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import networkx as nx
-
 from docklock.errors import GraphError
 from docklock.model import Address, ImageSpec, JobSpec, Kind, Resource, ServiceSpec
 
@@ -59,8 +57,10 @@ class ResourceGraph:
     """The dependency graph (edge: dependency → dependent) plus queries and renderers.
 
     Internally nodes are integers numbered in address order, so hashing and sorting stay
-    cheap at tens of thousands of resources; `graph` is the same graph as a networkx
-    DiGraph over Address nodes (edge attribute `reasons`: {reason: condition}).
+    cheap at tens of thousands of resources, and sorting node ids sorts by address. The
+    algorithms (topological generations, reachability, strongly connected components)
+    are the few this module needs, written here: no graph library is imported on every
+    command (house rule 12).
     """
 
     def __init__(self, addresses: Sequence[Address],
@@ -69,29 +69,19 @@ class ResourceGraph:
         self._addresses = list(addresses)  # sorted by address; index = node id
         self._ids = {a: i for i, a in enumerate(self._addresses)}
         self._reasons = dict(edges)
-        self._g = nx.DiGraph()
-        self._g.add_nodes_from(range(len(self._addresses)))
-        self._g.add_edges_from(self._reasons)
+        self._succ: list[list[int]] = [[] for _ in self._addresses]
+        self._pred: list[list[int]] = [[] for _ in self._addresses]
+        for u, v in self._reasons:
+            self._succ[u].append(v)
+            self._pred[v].append(u)
         self.resources = dict(resources)
         self._waves: list[list[int]] | None = None
-        self._named: nx.DiGraph | None = None
 
     def __len__(self) -> int:
         return len(self._addresses)
 
     def __contains__(self, address: object) -> bool:
         return address in self._ids
-
-    @property
-    def graph(self) -> nx.DiGraph:
-        """A networkx DiGraph over Address nodes (built on first use)."""
-        if self._named is None:
-            named = nx.DiGraph()
-            named.add_nodes_from(self._addresses)
-            named.add_edges_from((self._addresses[u], self._addresses[v], {"reasons": dict(r)})
-                                 for (u, v), r in self._reasons.items())
-            self._named = named
-        return self._named
 
     @property
     def nodes(self) -> list[Address]:
@@ -107,10 +97,10 @@ class ResourceGraph:
 
     def _generations(self) -> list[list[int]]:
         if self._waves is None:
-            try:
-                self._waves = [sorted(g) for g in nx.topological_generations(self._g)]
-            except nx.NetworkXUnfeasible:
-                raise cycle_error(self.graph) from None
+            waves, complete = _generations(self._succ, self._pred)
+            if not complete:
+                raise cycle_error(self)
+            self._waves = waves
         return self._waves
 
     def waves(self) -> list[list[Address]]:
@@ -134,17 +124,28 @@ class ResourceGraph:
     def dependencies_of(self, address: Address, transitive: bool = False) -> list[Address]:
         """What `address` needs first (direct, or all when transitive), sorted."""
         node = self._id(address)
-        found = nx.ancestors(self._g, node) if transitive else self._g.predecessors(node)
+        found = _reach(self._pred, node) if transitive else self._pred[node]
         return [self._addresses[i] for i in sorted(found)]
 
     def dependents_of(self, address: Address, transitive: bool = False) -> list[Address]:
         """What needs `address` (direct, or all when transitive), sorted."""
         node = self._id(address)
-        found = nx.descendants(self._g, node) if transitive else self._g.successors(node)
+        found = _reach(self._succ, node) if transitive else self._succ[node]
         return [self._addresses[i] for i in sorted(found)]
 
     def cycles(self) -> list[list[Address]]:
-        return cycles(self.graph)
+        """One cycle per strongly connected component, in "depends on" order, closed."""
+        out = []
+        for component in _strong_components(self._succ):
+            if len(component) == 1:
+                (node,) = component
+                if node in self._succ[node]:
+                    out.append([self._addresses[node]] * 2)
+                continue
+            members = set(component)
+            path = _cycle_through(self._pred, members, min(component))
+            out.append([self._addresses[i] for i in path])
+        return sorted(out, key=lambda c: [address_key(x) for x in c])
 
     # ------------------------------------------------------------ renderers
 
@@ -193,32 +194,94 @@ def _mermaid_label(text: str) -> str:
     return re.sub(r"[|\"]", "", text)
 
 
-def cycles(graph: nx.DiGraph) -> list[list[Address]]:
-    """One cycle per strongly connected component, in "depends on" order, closed."""
-    out = []
-    for component in nx.strongly_connected_components(graph):
-        if len(component) == 1:
-            (node,) = component
-            if not graph.has_edge(node, node):
-                continue
-            out.append([node, node])
+def _generations(succ: Sequence[Sequence[int]],
+                 pred: Sequence[Sequence[int]]) -> tuple[list[list[int]], bool]:
+    """Kahn's algorithm by levels: wave n holds the nodes whose dependencies are all in
+    waves < n, sorted; False when a cycle leaves nodes that never become ready."""
+    indegree = [len(p) for p in pred]
+    wave = [i for i, d in enumerate(indegree) if d == 0]
+    waves: list[list[int]] = []
+    done = 0
+    while wave:
+        waves.append(wave)
+        done += len(wave)
+        ready = []
+        for u in wave:
+            for v in succ[u]:
+                indegree[v] -= 1
+                if indegree[v] == 0:
+                    ready.append(v)
+        wave = sorted(ready)
+    return waves, done == len(succ)
+
+
+def _reach(adjacency: Sequence[Sequence[int]], start: int) -> set[int]:
+    """Every node reachable from `start` (not `start` itself unless on a cycle)."""
+    seen: set[int] = set()
+    stack = list(adjacency[start])
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(adjacency[node])
+    return seen
+
+
+def _strong_components(succ: Sequence[Sequence[int]]) -> list[list[int]]:
+    """Tarjan's strongly connected components, iteratively (no recursion limit)."""
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    on_stack: set[int] = set()
+    stack: list[int] = []
+    out: list[list[int]] = []
+    for root in range(len(succ)):
+        if root in index:
             continue
-        sub = graph.subgraph(component).reverse(copy=True)  # dependent → dependency
-        start = min(component)
-        path = _cycle_through(sub, start)
-        out.append(path)
-    return sorted(out)
+        work = [(root, 0)]
+        while work:
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = len(index)
+                stack.append(node)
+                on_stack.add(node)
+            recurse = False
+            for j in range(i, len(succ[node])):
+                nxt = succ[node][j]
+                if nxt not in index:
+                    work.append((node, j + 1))
+                    work.append((nxt, 0))
+                    recurse = True
+                    break
+                if nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+            if recurse:
+                continue
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                out.append(sorted(component))
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return out
 
 
-def _cycle_through(graph: nx.DiGraph, start: Address) -> list[Address]:
-    # Breadth-first from start's dependencies back to start: the shortest cycle through
-    # it, deterministic because neighbours are visited in address order.
-    parents: dict[Address, Address] = {}
+def _cycle_through(pred: Sequence[Sequence[int]], members: set[int],
+                   start: int) -> list[int]:
+    # Breadth-first from start's dependencies back to start, inside its component: the
+    # shortest cycle through it in "depends on" order, deterministic because neighbours
+    # are visited in node (= address) order.
+    parents: dict[int, int] = {}
     queue = [start]
     seen = {start}
     while queue:
         node = queue.pop(0)
-        for nxt in sorted(graph.successors(node)):
+        for nxt in sorted(n for n in pred[node] if n in members):
             if nxt == start:
                 path = [node]
                 while path[-1] != start:
@@ -236,8 +299,8 @@ def format_cycle(cycle: Sequence[Address]) -> str:
     return " -> ".join(str(a) for a in cycle)
 
 
-def cycle_error(graph: nx.DiGraph) -> GraphError:
-    found = cycles(graph)
+def cycle_error(graph: ResourceGraph) -> GraphError:
+    found = graph.cycles()
     text = "; ".join(format_cycle(c) for c in found)
     return GraphError(f"dependency cycle: {text}",
                       hint="remove one dependsOn entry of the cycle")
@@ -252,7 +315,7 @@ def build_graph(resources: Iterable[Resource], *, strict: bool = True) -> Resour
         d = dangling[0]
         raise GraphError(f"{d.source} refers to {d.target} ({d.reason}), which is not defined")
     if found:
-        raise cycle_error(result.graph)
+        raise cycle_error(result)
     return result
 
 
