@@ -9,6 +9,7 @@ classes of mutual reachability, shortest cycles from the distance matrix.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -71,8 +72,8 @@ def test_waves_and_reachability_match_the_definitions(deps: dict[int, set[int]])
     expected = [[addr(i) for i in sorted(deps) if level[i] == w]
                 for w in range(max(level.values()) + 1)]
     assert g.waves() == expected
-    for i in deps:
-        assert g.dependencies_of(addr(i)) == sorted(map(addr, deps[i]), key=str)
+    for i, direct in deps.items():
+        assert g.dependencies_of(addr(i)) == sorted(map(addr, direct), key=str)
         assert g.dependencies_of(addr(i), transitive=True) == [
             addr(j) for j in sorted(deps) if dist[i][j] < INF]
         assert g.dependents_of(addr(i), transitive=True) == [
@@ -96,7 +97,7 @@ def test_cycles_one_shortest_per_component(deps: dict[int, set[int]]) -> None:
     for cycle, start in zip(cycles, starts, strict=True):
         ids = [int(a.name[1:]) for a in cycle]
         assert ids[0] == ids[-1] == start
-        for a, b in zip(ids, ids[1:], strict=False):
+        for a, b in itertools.pairwise(ids):
             assert b in deps[a], f"{a} does not depend on {b}"
         assert len(ids) - 1 == dist[start][start]  # the shortest cycle through start
     if cycles:
