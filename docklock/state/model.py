@@ -19,8 +19,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from docklock.errors import StateError
+from docklock.errors import DockLockError, StateError
 from docklock.objects import DesiredObject, ObjectKind, sha256_hex
+from docklock.overrides import Override
 
 STATE_FORMAT = 1
 SENSITIVE_DIGEST_PREFIX = "sha256:"
@@ -143,6 +144,9 @@ class State:
 
     `resources` maps a resource address (`Service/default/web`) to its objects. Updates
     return new State values (`with_object`, `without_object`); only StateStore writes.
+    `overrides` are the desired values `docklock deploy` set in place of the specs'
+    (docklock.overrides; sorted by address and field); a state file without the key
+    has none, and a state without overrides is written without the key.
     """
 
     lineage: str | None = None
@@ -150,6 +154,7 @@ class State:
     cluster: str | None = None
     resources: Mapping[str, RecordedResource] = field(default_factory=dict)
     format: int = STATE_FORMAT
+    overrides: tuple[Override, ...] = ()
 
     @classmethod
     def empty(cls, cluster: str | None = None) -> State:
@@ -197,12 +202,19 @@ class State:
             del resources[address]
         return replace(self, resources=resources)
 
+    def with_overrides(self, overrides: tuple[Override, ...]) -> State:
+        """A copy whose deploy overrides are `overrides` (sorted by address, field)."""
+        return replace(self, overrides=tuple(sorted(overrides, key=lambda o: o.key)))
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "format": self.format, "lineage": self.lineage, "serial": self.serial,
             "cluster": self.cluster,
             "resources": {a: self.resources[a].to_dict() for a in sorted(self.resources)},
         }
+        if self.overrides:
+            out["overrides"] = [o.to_dict() for o in self.overrides]
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, source: str = "state") -> State:
@@ -223,10 +235,21 @@ class State:
                 raise ValueError(f"bad lineage {lineage!r}")
             resources = {str(a): RecordedResource.from_dict(r)
                          for a, r in (d.get("resources") or {}).items()}
+            raw_overrides = d.get("overrides") or []
+            if not isinstance(raw_overrides, list):
+                raise ValueError(f"overrides is not a list: {raw_overrides!r}")
+            overrides = tuple(sorted((Override.from_dict(o) for o in raw_overrides),
+                                     key=lambda o: o.key))
             return cls(lineage=lineage, serial=serial, cluster=d.get("cluster"),
-                       resources=resources, format=fmt)
+                       resources=resources, format=fmt, overrides=overrides)
         except StateError:
             raise
+        except DockLockError as exc:  # a malformed override
+            raise StateError(
+                f"{source} is corrupt: {exc.message}",
+                hint="DockLock will not overwrite it; restore it from state.json.backup "
+                     "or fix it by hand",
+            ) from exc
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise StateError(
                 f"{source} is corrupt: {type(exc).__name__}: {exc}",

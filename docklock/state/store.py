@@ -28,12 +28,15 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from docklock._fs import atomic_write_bytes, fsync_dir, gc_paused, utc_now
 from docklock.errors import LockError, StateError
 from docklock.state.model import State
 from docklock.workspace import WorkspacePaths
+
+if TYPE_CHECKING:
+    from docklock.overrides import Override
 
 # atomic_write_bytes, gc_paused and utc_now live in docklock._fs and are re-exported here:
 # plan, render, the CLI and the benches import them from this module.
@@ -178,7 +181,8 @@ class StateStore:
                 f"{disk_serial} on disk)",
                 hint="re-run the command so it works from the current state")
         new = State(lineage=state.lineage or str(uuid.uuid4()), serial=state.serial + 1,
-                    cluster=state.cluster, resources=state.resources)
+                    cluster=state.cluster, resources=state.resources,
+                    overrides=state.overrides)
         # Compact: the C encoder is ~6x faster than indent=, and state is written after
         # every change during apply (use `jq` to read it).
         data = json.dumps(new.to_dict(), sort_keys=True, separators=(",", ":")).encode() + b"\n"
@@ -189,6 +193,14 @@ class StateStore:
         st = os.stat(self.path)
         self._seen = (st.st_ino, st.st_mtime_ns, st.st_size, new.serial)
         return new
+
+    def set_overrides(self, state: State, overrides: tuple[Override, ...]) -> State:
+        """Store the deploy overrides (docklock.overrides) as the new state, serial+1;
+        `state` unchanged (no write) when they are the same. Lock required, as for
+        write; the same checks (the file must be the one `state` was read from)."""
+        if state.with_overrides(overrides).overrides == state.overrides:
+            return state
+        return self.write(state.with_overrides(overrides))
 
     def claim_lineage(self, state: State) -> State:
         """`state` with a lineage, writing a never-written state once (serial 1, no
