@@ -74,6 +74,7 @@ class PendingKind(StrEnum):
     NOT_APPLIED = "not-applied"  # in the specs, not recorded
     SPEC_CHANGED = "spec-changed"  # desired config hash differs from the record
     NOT_IN_SPECS = "not-in-specs"  # recorded, no longer in the specs
+    SCALED_DOWN = "scaled-down"  # a recorded replica beyond the service's `replicas`
 
 
 @dataclass(frozen=True)
@@ -396,12 +397,17 @@ def _detail_drift(cfg: ContainerConfig, lv: LiveObject,
     if (want_restart or "no") != have_restart:
         found.append(("restart", f"restart policy {have_restart}, recorded "
                                  f"{want_restart or 'no'}"))
-    own = {cfg.name, lv.id[:12]}  # Podman's automatic aliases
+    # Podman's automatic aliases, and the service names DockLock gave it (docs/adr/0016).
+    own = {cfg.name, lv.id[:12], *cfg.aliases}
     for net in sorted(detail.aliases):
         extra = sorted(set(detail.aliases[net]) - own)
         if extra:
             found.append(("aliases", f"network {net}: alias {', '.join(extra)} added "
                                      "outside DockLock"))
+        missing = [a for a in cfg.aliases if a not in detail.aliases[net]]
+        if missing and net in cfg.networks:
+            found.append(("aliases", f"network {net}: alias {', '.join(missing)} missing "
+                                     "(recorded; reconnected outside DockLock)"))
     return found
 
 
@@ -461,6 +467,7 @@ def _pending(desired: Sequence[DesiredObject],
              recorded: Mapping[str, tuple[str, RecordedObject]]) -> tuple[PendingItem, ...]:
     out: list[PendingItem] = []
     wanted = {o.key: o for o in desired}
+    addresses = {str(o.address) for o in desired}
     for key in sorted(wanted):
         obj = wanted[key]
         rec = recorded.get(key)
@@ -473,8 +480,9 @@ def _pending(desired: Sequence[DesiredObject],
     for key in sorted(recorded):
         if key not in wanted:
             address, rec_obj = recorded[key]
-            out.append(PendingItem(PendingKind.NOT_IN_SPECS, key, rec_obj.kind, rec_obj.name,
-                                   address))
+            kind = (PendingKind.SCALED_DOWN if rec_obj.kind is ObjectKind.CONTAINER
+                    and address in addresses else PendingKind.NOT_IN_SPECS)
+            out.append(PendingItem(kind, key, rec_obj.kind, rec_obj.name, address))
     return tuple(out)
 
 
@@ -487,7 +495,8 @@ _REPLACE_FIELDS = frozenset({"networks", "aliases", "ports", "mounts", "memory",
                              "pids", "restart", "health"})
 _PENDING_WORD = {PendingKind.NOT_APPLIED: "in the specs, not applied yet",
                  PendingKind.SPEC_CHANGED: "spec changed since the last apply",
-                 PendingKind.NOT_IN_SPECS: "recorded but no longer in the specs"}
+                 PendingKind.NOT_IN_SPECS: "recorded but no longer in the specs",
+                 PendingKind.SCALED_DOWN: "scaled down, not applied yet"}
 
 
 def render_drift_text(report: DriftReport) -> str:

@@ -223,6 +223,26 @@ class Capability:
 
 
 @dataclass(frozen=True)
+class UpdateStrategy:
+    """How a Service's containers are replaced (`spec.update`).
+
+    `overlap`: whether a new container may start before the old one is removed. By
+    default it may unless the service mounts a named volume (a stateful service: two
+    writers on one volume can corrupt it), which is replaced destroy-first; `overlap:
+    true` opts such a service into create-before-destroy (docs/adr/0016).
+    """
+
+    overlap: bool = False
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> UpdateStrategy:
+        return cls(bool((d or {}).get("overlap", False)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"overlap": self.overlap}
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     image: str
     command: tuple[str, ...] = ()
@@ -241,6 +261,8 @@ class ServiceSpec:
     capAdd: tuple[Capability, ...] = ()
     restart: str = "no"
     stopTimeout: int = 10
+    init: bool = True  # catatonit as PID 1 (podman --init)
+    update: UpdateStrategy = field(default_factory=UpdateStrategy)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ServiceSpec:
@@ -263,6 +285,8 @@ class ServiceSpec:
             capAdd=tuple(Capability.from_spec(x) for x in d.get("capAdd", ())),
             restart=d.get("restart", "no"),
             stopTimeout=int(d.get("stopTimeout", 10)),
+            init=bool(d.get("init", True)),
+            update=UpdateStrategy.from_dict(d.get("update")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -284,6 +308,10 @@ class ServiceSpec:
             "capAdd": [c.to_spec() for c in self.capAdd] or None,
             "restart": self.restart,
             "stopTimeout": self.stopTimeout,
+            # Defaults left out, so documents written before these fields existed
+            # round-trip unchanged.
+            "init": None if self.init else False,
+            "update": self.update.to_dict() if self.update != UpdateStrategy() else None,
         })
 
 

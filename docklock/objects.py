@@ -145,7 +145,15 @@ class Mount:
 
 @dataclass(frozen=True)
 class ContainerConfig:
-    """Everything needed to create one container; runtime maps it to podman-py."""
+    """Everything needed to create one container; runtime maps it to podman-py.
+
+    `aliases` are the DNS names the container answers to on each of its `networks`
+    besides its own name (a Service's replicas share `<service>` and
+    `<service>.<namespace>`); `init` runs Podman's init (catatonit) as PID 1 so the
+    command gets SIGTERM and zombies are reaped. Both enter the config hash only when
+    set, so the hash of a container without them (a Job, a network-less service) is
+    what it was before they existed (docs/adr/0016).
+    """
 
     name: str
     image: str
@@ -165,10 +173,12 @@ class ContainerConfig:
     stop_timeout: int = 10
     cage: CageSettings = field(default_factory=lambda: CageSettings("standard", "standard"))
     labels: Mapping[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()  # network aliases, on every network in `networks`
+    init: bool = False
 
     def hashed_fields(self) -> dict[str, Any]:
         """The fields whose change means a new container (labels excluded: they hold the hash)."""
-        return {
+        fields: dict[str, Any] = {
             "name": self.name, "image": self.image,
             "command": list(self.command), "entrypoint": list(self.entrypoint),
             "env": [[e.name, e.value] for e in self.env],
@@ -179,6 +189,12 @@ class ContainerConfig:
             "memory": self.memory, "pids_limit": self.pids_limit, "restart": self.restart,
             "stop_timeout": self.stop_timeout, "cage": self.cage.digest,
         }
+        # Only when set: older containers (and jobs) keep the hash they were created with.
+        if self.aliases:
+            fields["aliases"] = list(self.aliases)
+        if self.init:
+            fields["init"] = True
+        return fields
 
     def config_hash(self) -> str:
         return sha256_hex(canonical_json(self.hashed_fields()))
@@ -205,6 +221,7 @@ class ContainerConfig:
             memory=d.get("memory"), pids_limit=d.get("pids_limit"),
             restart=d.get("restart", "no"), stop_timeout=int(d.get("stop_timeout", 10)),
             cage=CageSettings.from_dict(d["cage"]), labels=dict(d.get("labels", {})),
+            aliases=tuple(d.get("aliases", ())), init=bool(d.get("init", False)),
         )
 
 

@@ -58,7 +58,14 @@ from docklock.objects import (
     short_id,
     with_owner,
 )
-from docklock.render import JOB_RESULT, Rendered, is_job, recorded_exit_code
+from docklock.render import (
+    JOB_RESULT,
+    UPDATE_CONFIG,
+    Rendered,
+    is_job,
+    recorded_exit_code,
+    update_settings,
+)
 from docklock.state.model import (
     RecordedObject,
     State,
@@ -124,6 +131,7 @@ class Reason(StrEnum):
     CHANGED_OUT_OF_BAND = "changed-out-of-band"  # live hash label / id / image differs
     STOPPED_OUT_OF_BAND = "stopped-out-of-band"  # live container not running
     NOT_IN_SPECS = "not-in-specs"  # recorded (or labelled live) but no longer rendered
+    SCALED_DOWN = "scaled-down"  # a replica beyond the service's `replicas` (still in specs)
     REPLACE_REQUESTED = "replace-requested"  # --replace
     ADOPTED = "adopted"  # live object with this cluster's labels, missing from state
     DEPENDENCY_REPLACED = "dependency-replaced"  # its image/network/volume is replaced
@@ -548,9 +556,10 @@ _Flat = dict[str, tuple[Any, bool]]  # path -> (value, sensitive)
 def _flatten(config: Mapping[str, Any]) -> _Flat:
     flat: _Flat = {}
     for key, value in config.items():
-        if key in ("labels", JOB_RESULT):
-            # Labels hold the hash itself, and a job's recorded result is how its last
-            # run ended: neither is a cause of change.
+        if key in ("labels", JOB_RESULT, UPDATE_CONFIG):
+            # Labels hold the hash itself, a job's recorded result is how its last run
+            # ended, and a service's update settings say how a replace runs: none is a
+            # cause of change.
             continue
         if key == "env" and isinstance(value, list):
             _flatten_env(flat, "env.", value)
@@ -787,13 +796,17 @@ def diff(
     live_kinds: Collection[ObjectKind] | None = None,
     images: LiveImages | None = None,
     workspace: str | None = None,
+    in_specs: Collection[str] | None = None,
 ) -> tuple[tuple[Change, ...], tuple[str, ...]]:
     """Compute every object's change. Returns (changes in apply order, warnings).
 
     `live` None means --no-refresh: decide from recorded state alone. `live_kinds` says
     which kinds the refresh listed (default: all); a recorded object of an unlisted
     kind is never called missing. `cluster` limits adoption to live objects labelled
-    with this cluster.
+    with this cluster. `in_specs` holds the addresses of every resource in the specs
+    (default: those of `desired`): a container no longer rendered whose resource is
+    still there is `scaled-down` rather than `not-in-specs` (which also covers
+    `replicas: 0`, a service that renders no container at all).
     """
     opts = options or PlanOptions()
     desired_by_key: dict[str, DesiredObject] = {}
@@ -819,6 +832,8 @@ def diff(
         if clashes:
             raise OwnershipError(clashes)
     warnings: list[str] = []
+    kept = (frozenset(in_specs) if in_specs is not None
+            else frozenset(str(o.address) for o in desired_by_key.values()))
 
     work: dict[str, _Work] = {}
     for key, obj in desired_by_key.items():
@@ -846,6 +861,9 @@ def diff(
             _decide_destroy(w, refreshed)
         else:
             _decide(w, refreshed, w.key in replace_keys, cluster, warnings)
+            if (w.desired is None and w.kind is ObjectKind.CONTAINER
+                    and w.address in kept):
+                w.reasons[w.reasons.index(Reason.NOT_IN_SPECS)] = Reason.SCALED_DOWN
 
     order = _topological(work)
     if not opts.destroy:
@@ -1102,14 +1120,22 @@ def _to_change(w: _Work) -> Change:
     if w.desired is not None and w.action is not Action.DELETE:
         after = After(w.desired.config_hash, _mask_desired(w.desired) if full else None)
     # A job is never created before its old run is removed: nothing serves from it, and
-    # two runs of one job must not overlap.
+    # two runs of one job must not overlap. Nor is a stateful service's container (it
+    # mounts a named volume: two writers could corrupt it) unless its spec says
+    # `update.overlap: true`.
     cbd = (w.action is Action.REPLACE and w.kind is ObjectKind.CONTAINER
            and Reason.DEPENDENCY_REPLACED not in w.reasons
            and w.desired is not None and not _has_host_port(w.desired.config)
            and not is_job(w.desired.config))
+    details = list(w.details)
+    if cbd and w.desired is not None and not update_settings(w.desired.config).may_overlap:
+        cbd = False
+        details.append("stateful (mounts a named volume): the old container is removed "
+                       "before the new one starts; spec.update.overlap: true lets them "
+                       "overlap")
     return Change(
         key=w.key, kind=w.kind, address=w.address, name=w.name, action=w.action,
-        reasons=tuple(w.reasons), fields=w.fields, details=tuple(w.details),
+        reasons=tuple(w.reasons), fields=w.fields, details=tuple(details),
         before=before, after=after, live=Live.of(w.live) if w.live is not None else None,
         replica=w.replica, depends_on=w.depends_on, create_before_destroy=cbd,
     )
@@ -1135,6 +1161,7 @@ def make_plan(
     live_kinds: Collection[ObjectKind] | None = None,
     images: LiveImages | None = None,
     workspace: str | None = None,
+    in_specs: Collection[str] | None = None,
 ) -> Plan:
     """diff() wrapped into a Plan bound to `state` and the spec digest."""
     opts = options or PlanOptions()
@@ -1147,7 +1174,7 @@ def make_plan(
                              "to start a new lineage")
     changes, diff_warnings = diff(desired, state, live, options=opts, cluster=cluster,
                                   live_kinds=live_kinds, images=images,
-                                  workspace=workspace)
+                                  workspace=workspace, in_specs=in_specs)
     return Plan(
         cluster=cluster, lineage=state.lineage, serial=state.serial,
         spec_digest=spec_digest, changes=changes, files=dict(files or {}), options=opts,
@@ -1290,6 +1317,7 @@ def build_plan(
     created: str = "",
     locate: Locate | None = None,
     workspace: str | None = None,
+    in_specs: Collection[str] | None = None,
 ) -> tuple[Plan, int]:
     """Refresh (when `reader` is given and options.refresh) and diff into a Plan.
 
@@ -1318,7 +1346,7 @@ def build_plan(
         plan = make_plan(desired, state, live, cluster=cluster, spec_digest=spec_digest,
                          files=files, options=opts, git=git, warnings=warnings,
                          policy=policy, created=created, live_kinds=live_kinds,
-                         images=images, workspace=workspace)
+                         images=images, workspace=workspace, in_specs=in_specs)
     return plan, calls
 
 
@@ -1359,7 +1387,7 @@ def plan_workspace(ws: Workspace, rendered: Rendered, state: State, *,
         git=git_info(ws.paths.root),
         warnings=(*(str(w) for w in ws.warnings), *rendered.warnings),
         policy=policy, created=utc_now(), locate=workspace_locator(ws),
-        workspace=str(ws.paths.root))
+        workspace=str(ws.paths.root), in_specs={str(r.address) for r in ws.resources})
     return plan
 
 

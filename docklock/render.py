@@ -10,7 +10,11 @@ Naming (stable: changing it would replace every object):
 - network   `<cluster>-<namespace>-<name>`
 - volume    `<cluster>-<namespace>-<name>`
 - container one per replica, `<cluster>-<namespace>-<name>-<i>` with i = 1..replicas
-  (1-based like docker compose's `project-web-1`), label io.docklock.replica = i.
+  (1-based like docker compose's `project-web-1`), label io.docklock.replica = i. On
+  each of its networks every replica answers to the DNS aliases `<name>` and
+  `<name>.<namespace>` (compose's service names), and it runs Podman's init as PID 1
+  unless the spec says `init: false`; `config["update"]` (not hashed) tells plan
+  whether a replace may overlap old and new (docs/adr/0016).
 - job       one run-once container `<cluster>-<namespace>-<name>-1` (docker compose's
   one-shot service): label io.docklock.kind = job, the Job's cage resolved with its
   seed, inputs bound read-only from the workspace, its outputs folder bound from
@@ -81,11 +85,12 @@ from docklock.workspace import WorkspacePaths
 # render imports cage.jobs) and are re-exported here for older imports.
 __all__ = [
     "FIRST_REPLICA", "JOB_CONFIG", "JOB_OUTPUTS", "JOB_RESULT", "KIND_JOB", "LABEL_KIND",
-    "ContextDigest", "JobSettings", "Rendered", "WorkspaceLike", "base_labels",
+    "UPDATE_CONFIG", "ContextDigest", "JobSettings", "Rendered", "UpdateSettings",
+    "WorkspaceLike", "base_labels",
     "constant_context_digest", "container_config", "container_name", "context_digester",
     "is_job", "is_job_labels", "is_rendered_kind", "job_outputs_folder", "job_settings",
     "podman_name", "recorded_exit_code", "render", "render_workspace",
-    "resolve_cage_settings",
+    "resolve_cage_settings", "service_aliases", "update_settings",
 ]
 
 FIRST_REPLICA = 1
@@ -94,6 +99,7 @@ KIND_JOB = "job"
 JOB_CONFIG = "job"  # config key of a job container's run settings (not hashed)
 JOB_RESULT = "run"  # recorded config key: how the job's run ended (apply writes it)
 JOB_OUTPUTS = "apply-outputs"  # the outputs folder of apply's runs, in the job folder
+UPDATE_CONFIG = "update"  # config key of a service container's update settings (not hashed)
 
 ContextDigest = Callable[[ImageSpec], str]
 
@@ -151,6 +157,45 @@ class JobSettings:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> JobSettings:
         return cls(int(d.get("timeout", 300)), d.get("outputs"))
+
+
+@dataclass(frozen=True)
+class UpdateSettings:
+    """How plan may replace a service's container (`config["update"]`, not hashed).
+
+    `stateful`: the container mounts a named volume; `overlap`: the spec's
+    `update.overlap`. A stateful container is replaced destroy-first unless `overlap`.
+    """
+
+    overlap: bool = False
+    stateful: bool = False
+
+    @property
+    def may_overlap(self) -> bool:
+        return self.overlap or not self.stateful
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"overlap": self.overlap, "stateful": self.stateful}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> UpdateSettings:
+        return cls(bool(d.get("overlap", False)), bool(d.get("stateful", False)))
+
+
+def update_settings(config: Mapping[str, Any]) -> UpdateSettings:
+    """A container config's update settings; a config rendered before they existed
+    (recorded, or a saved plan) is judged by its mounts."""
+    raw = config.get(UPDATE_CONFIG)
+    if isinstance(raw, Mapping):
+        return UpdateSettings.from_dict(raw)
+    mounts = config.get("mounts") or ()
+    return UpdateSettings(stateful=any(isinstance(m, Mapping) and m.get("type") == "volume"
+                                       for m in mounts))
+
+
+def service_aliases(res: Resource) -> tuple[str, str]:
+    """The network aliases every replica of a Service shares: name and name.namespace."""
+    return res.name, f"{res.name}.{res.namespace}"
 
 
 def is_job_labels(labels: Mapping[str, str]) -> bool:
@@ -408,6 +453,9 @@ class _Renderer:
         sensitive = tuple(f"env.{e.name}" for e in env if e.sensitive)
         if cage.network_none:
             networks = []
+        # Compose's service names: every replica answers to the service's name on each
+        # of its networks (no networks: Podman's default one, which has no DNS).
+        aliases = service_aliases(res) if networks else ()
         # Everything but the name is shared by the replicas: serialise it once.
         template = ContainerConfig(
             name="", image=spec.image, command=spec.command, entrypoint=spec.entrypoint,
@@ -415,9 +463,14 @@ class _Renderer:
             healthcheck=spec.healthcheck, user=spec.user, workdir=spec.workdir,
             cpus=spec.resources.cpus, memory=spec.resources.memory or cage.memory,
             pids_limit=spec.resources.pids or cage.pids_limit, restart=spec.restart,
-            stop_timeout=spec.stopTimeout, cage=cage)
+            stop_timeout=spec.stopTimeout, cage=cage, aliases=aliases, init=spec.init)
         hashed = template.hashed_fields()
         full = template.to_dict()
+        # Not hashed: a new rollout setting changes how the next replace runs, not the
+        # container.
+        full[UPDATE_CONFIG] = UpdateSettings(
+            overlap=spec.update.overlap,
+            stateful=any(m.type == "volume" for m in mounts)).to_dict()
         deps = tuple(dict.fromkeys(depends))  # de-duplicated, order kept
         labels = base_labels(self.cluster, res.address)
         labels[LABEL_CAGE] = cage.name

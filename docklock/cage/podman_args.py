@@ -112,7 +112,9 @@ def podman_create_kwargs(config: ContainerConfig) -> dict[str, Any]:
         kwargs["network_mode"] = "none"
     else:
         if config.networks:
-            kwargs["networks"] = {name: {} for name in config.networks}
+            # The same aliases on every network: `<service>` and `<service>.<namespace>`.
+            options: dict[str, Any] = {"aliases": list(config.aliases)} if config.aliases else {}
+            kwargs["networks"] = {name: dict(options) for name in config.networks}
         if config.ports:
             ports: dict[str, list[Any]] = {}
             for p in config.ports:
@@ -140,6 +142,10 @@ def podman_create_kwargs(config: ContainerConfig) -> dict[str, Any]:
     if policy is not None:
         kwargs["restart_policy"] = policy
     kwargs["stop_timeout"] = config.stop_timeout
+    if config.init:
+        # catatonit as PID 1: it forwards SIGTERM to the command (which, as PID 1, would
+        # ignore it unless it installs a handler) and reaps zombies.
+        kwargs["init"] = True
     if config.labels:
         kwargs["labels"] = dict(config.labels)
 

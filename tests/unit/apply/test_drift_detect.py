@@ -143,9 +143,15 @@ def test_pending_spec_changes_are_listed_but_are_not_drift() -> None:
     assert not report.has_drift
     assert [(p.kind, p.name) for p in report.pending] == [
         (PendingKind.SPEC_CHANGED, "web-2"), (PendingKind.NOT_APPLIED, "web-3")]
+    # web-2's service is still rendered (web-1): it was scaled down, not removed.
     gone = detect_drift(st, live_state(live("web-1"), live("web-2")), cluster=C,
                         desired=[desired("web-1", "h1")])
-    assert [(p.kind, p.name) for p in gone.pending] == [(PendingKind.NOT_IN_SPECS, "web-2")]
+    assert [(p.kind, p.name) for p in gone.pending] == [(PendingKind.SCALED_DOWN, "web-2")]
+    assert "scaled down" in render_drift_text(gone)
+    removed = detect_drift(st, live_state(live("web-1"), live("web-2")), cluster=C,
+                           desired=[])
+    assert [(p.kind, p.name) for p in removed.pending] == [
+        (PendingKind.NOT_IN_SPECS, "web-1"), (PendingKind.NOT_IN_SPECS, "web-2")]
     assert "Pending (not drift)" in render_drift_text(gone)
 
 

@@ -30,6 +30,7 @@ from plan_helpers import (
     live_from,
     recorded,
     render_docs,
+    resources,
     with_recorded_exit,
 )
 from ruamel.yaml import YAML
@@ -67,7 +68,11 @@ def run_case(case: dict[str, Any]) -> tuple[Any, ...]:
                           targets=tuple(opts.get("targets") or ()),
                           replace=tuple(opts.get("replace") or ()),
                           refresh=live is not None)
-    return diff(desired.objects, state, live, options=options, cluster=CLUSTER)
+    # Every resource in the specs, as plan_workspace passes it (a service scaled to 0
+    # renders no container but is still there).
+    in_specs = {str(r.address) for r in resources(case["specs"])}
+    return diff(desired.objects, state, live, options=options, cluster=CLUSTER,
+                in_specs=in_specs)
 
 
 @pytest.mark.parametrize("case", load_cases())
