@@ -79,5 +79,11 @@ def _write_docs() -> None:
 
 
 def task_docs() -> dict[str, Any]:
-    """Regenerate the generated reference docs (spec kinds from the JSON Schemas)."""
-    return {"actions": [(_write_docs,)], "verbosity": 2}
+    """Regenerate the generated reference docs: spec kinds from the JSON Schemas
+    (docs/specs.md) and the CLI reference from the parser (docs/cli.md)."""
+    return {
+        "actions": [(_write_docs,),
+                    _cmd(PY, str(ROOT / "tools" / "gen_cli_docs.py"),
+                         "--out", str(ROOT / "docs" / "cli.md"))],
+        "verbosity": 2,
+    }
