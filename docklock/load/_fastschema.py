@@ -16,14 +16,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
-
-from referencing import Registry
-
-if TYPE_CHECKING:
-    from referencing._core import Resolver
+from typing import Any, Protocol
 
 Predicate = Callable[[Any], bool]
+
+
+class Resolver(Protocol):
+    """Resolves `$ref`s from one base URI (a `referencing` Resolver fits): `lookup`
+    returns what the ref points at, with `.contents` and `.resolver`."""
+
+    def lookup(self, ref: str) -> Any: ...
+
+
+class Registry(Protocol):
+    """Where `$ref`s are looked up (a `referencing.Registry` fits; so does
+    docklock.load.schema's own document table, which imports nothing)."""
+
+    def resolver(self, base_uri: str = "") -> Any: ...
 
 
 class Unsupported(Exception):
@@ -115,7 +124,7 @@ class _Compiler:
         self.env[name] = value
         return name
 
-    def function(self, schema: Any, resolver: Resolver[Any]) -> str:
+    def function(self, schema: Any, resolver: Resolver) -> str:
         if schema is True:
             return "_true"
         if schema is False:
@@ -131,7 +140,7 @@ class _Compiler:
         self.sources.append(self._body(name, schema, resolver))
         return name
 
-    def _body(self, name: str, s: Mapping[str, Any], resolver: Resolver[Any]) -> str:
+    def _body(self, name: str, s: Mapping[str, Any], resolver: Resolver) -> str:
         unknown = set(s) - _IGNORED - _HANDLED
         if unknown:
             raise Unsupported(f"keywords {sorted(unknown)}")
@@ -218,7 +227,7 @@ class _Compiler:
         self._guard(known, "number", "(type(x) is int or type(x) is float)", body, add)
 
     def _objects(self, s: Mapping[str, Any], known: str | None, add: Callable[[str], None],
-                 resolver: Resolver[Any]) -> None:
+                 resolver: Resolver) -> None:
         body = []
         for req in s.get("required", ()):
             body.append(f"if {req!r} not in x: return False")
@@ -255,7 +264,7 @@ class _Compiler:
         self._guard(known, "object", "type(x) is dict", body, add)
 
     def _arrays(self, s: Mapping[str, Any], known: str | None, add: Callable[[str], None],
-                resolver: Resolver[Any]) -> None:
+                resolver: Resolver) -> None:
         body = []
         if "minItems" in s:
             body.append(f"if len(x) < {int(s['minItems'])}: return False")
@@ -272,7 +281,7 @@ class _Compiler:
         self._guard(known, "array", "type(x) is list", body, add)
 
 
-def compile_predicate(schema: Mapping[str, Any], registry: Registry[Any],
+def compile_predicate(schema: Mapping[str, Any], registry: Registry,
                       base_uri: str = "") -> Predicate:
     """One predicate for `schema`; `registry` resolves its `$ref`s. Raises Unsupported."""
     compiler = _Compiler()

@@ -20,17 +20,16 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import jsonschema
-import referencing
-from jsonschema import Draft202012Validator
-from referencing.jsonschema import DRAFT202012
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urldefrag, urljoin
 
 from docklock.errors import SpecError
 from docklock.load._fastschema import Predicate, Unsupported, compile_predicate, ecma_pattern
 from docklock.model import Kind
 from docklock.workspace import package_data
+
+if TYPE_CHECKING:
+    import jsonschema
 
 PathItem = str | int
 JsonPath = tuple[PathItem, ...]
@@ -44,6 +43,8 @@ def schema_file(kind: str) -> str:
 
 def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
     if validator.is_type(instance, "string") and not _compiled(pattern).search(instance):
+        import jsonschema
+
         yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
@@ -52,11 +53,17 @@ def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(ecma_pattern(pattern))
 
 
-_TYPES = Draft202012Validator.TYPE_CHECKER.redefine(
-    "integer", lambda _checker, instance: type(instance) is int)
+@functools.cache
+def validator_class() -> Any:
+    """DockLock's jsonschema validator class (imported on first use: only a document that
+    fails the compiled predicate, or a schema the compiler cannot handle, needs it)."""
+    import jsonschema
+    from jsonschema import Draft202012Validator
 
-DockLockValidator = jsonschema.validators.extend(
-    Draft202012Validator, validators={"pattern": _pattern}, type_checker=_TYPES)
+    types = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, instance: type(instance) is int)
+    return jsonschema.validators.extend(
+        Draft202012Validator, validators={"pattern": _pattern}, type_checker=types)
 
 
 @dataclass(frozen=True)
@@ -79,11 +86,67 @@ def format_path(path: Sequence[PathItem]) -> str:
     return out
 
 
-@dataclass
 class _KindSchema:
-    schema: dict[str, Any]
-    validator: Any
-    predicate: Predicate
+    """One kind's schema: its compiled predicate, and a jsonschema validator built on
+    first use (it explains why a document is invalid)."""
+
+    def __init__(self, schema: dict[str, Any], owner: SchemaSet) -> None:
+        self.schema = schema
+        self._owner = owner
+        self._validator: Any = None
+        self.predicate: Predicate
+        try:
+            self.predicate = compile_predicate(schema, _Documents(owner.by_uri))
+        except Unsupported:
+            self.predicate = lambda doc: bool(self.validator.is_valid(doc))
+
+    @property
+    def validator(self) -> Any:
+        if self._validator is None:
+            self._validator = validator_class()(self.schema, registry=self._owner.registry())
+        return self._validator
+
+
+@dataclass(frozen=True)
+class _Found:
+    contents: Any
+    resolver: _Documents
+
+
+class _Documents:
+    """Resolves `$ref`s between the set's documents for the predicate compiler, without
+    jsonschema's `referencing` (about 40 ms to import): absolute or relative URIs of a
+    document's `$id` or file name, plus a JSON pointer. Anything else is Unsupported, and
+    that schema falls back to jsonschema."""
+
+    def __init__(self, by_uri: Mapping[str, dict[str, Any]], base_uri: str = "") -> None:
+        self.by_uri = by_uri
+        self.base_uri = base_uri
+
+    def resolver(self, base_uri: str = "") -> _Documents:
+        return _Documents(self.by_uri, base_uri)
+
+    def lookup(self, ref: str) -> _Found:
+        uri, fragment = urldefrag(urljoin(self.base_uri, ref) if self.base_uri else ref)
+        doc = self.by_uri.get(uri)
+        if doc is None:
+            raise Unsupported(f"cannot resolve $ref {ref!r}")
+        node: Any = doc
+        if fragment:
+            if not fragment.startswith("/"):
+                raise Unsupported(f"$ref {ref!r}: only JSON pointers are compiled")
+            for part in fragment[1:].split("/"):
+                key = unquote(part).replace("~1", "/").replace("~0", "~")
+                if isinstance(node, list) and key.isdigit() and int(key) < len(node):
+                    node = node[int(key)]
+                elif isinstance(node, dict) and key in node:
+                    node = node[key]
+                else:
+                    raise Unsupported(f"cannot resolve $ref {ref!r}")
+        nested = node.get("$id") if isinstance(node, dict) and node is not doc else None
+        if nested:
+            raise Unsupported(f"$ref {ref!r} enters an embedded resource")
+        return _Found(node, _Documents(self.by_uri, uri))
 
 
 @dataclass
@@ -93,11 +156,12 @@ class SchemaSet:
     directory: Path
     kinds: dict[str, _KindSchema] = field(default_factory=dict)
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # file name → schema
+    by_uri: dict[str, dict[str, Any]] = field(default_factory=dict)  # $id or file URI → schema
+    _registry: Any = None
 
     @classmethod
     def load(cls, directory: Path) -> SchemaSet:
         out = cls(directory)
-        resources = []
         for path in sorted(directory.glob("*.schema.json")):
             try:
                 doc = json.loads(path.read_text(encoding="utf-8"))
@@ -105,22 +169,26 @@ class SchemaSet:
                 raise SpecError(f"cannot read schema {path}: {exc}") from exc
             out.documents[path.name] = doc
             uri = doc.get("$id") or path.resolve().as_uri()
-            resources.append((uri, referencing.Resource.from_contents(
-                doc, default_specification=DRAFT202012)))
+            out.by_uri[uri] = doc
             # Also reachable by file name, so `common.schema.json#/...` resolves from any $id.
-            resources.append((path.name, resources[-1][1]))
-        registry: referencing.Registry[Any] = referencing.Registry().with_resources(resources)
+            out.by_uri[path.name] = doc
         for kind in KINDS:
             doc = out.documents.get(schema_file(kind))
-            if doc is None:
-                continue
-            validator = DockLockValidator(doc, registry=registry)
-            try:
-                predicate = compile_predicate(doc, registry)
-            except Unsupported:
-                predicate = validator.is_valid
-            out.kinds[kind] = _KindSchema(doc, validator, predicate)
+            if doc is not None:
+                out.kinds[kind] = _KindSchema(doc, out)
         return out
+
+    def registry(self) -> Any:
+        """The set as a `referencing.Registry` for jsonschema (built on first use)."""
+        if self._registry is None:
+            import referencing
+            from referencing.jsonschema import DRAFT202012
+
+            registry: referencing.Registry[Any] = referencing.Registry().with_resources(
+                (uri, referencing.Resource.from_contents(doc, default_specification=DRAFT202012))
+                for uri, doc in self.by_uri.items())
+            self._registry = registry
+        return self._registry
 
     def schema(self, kind: str) -> dict[str, Any]:
         return self.kinds[kind].schema
