@@ -1,0 +1,178 @@
+"""`docklock deploy --file F [--replicas N | --reset] [--auto-approve]`: apply the
+resources of one spec file, with overrides kept in state (docklock.engine.deploy).
+
+The CLI layer only: parse, build a Context, call the engine, print the override header
+and the plan, ask for `yes`, print one line per finished change and the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from docklock.cli._common import Output, add_cue_option, duration_arg
+from docklock.errors import EXIT_ERROR, EXIT_OK, ApplyError
+
+if TYPE_CHECKING:
+    from docklock.engine.deploy import DeployEvent, DeployOutcome, DeployPlanned
+    from docklock.plan import Plan
+
+
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= n <= 1000:
+        raise argparse.ArgumentTypeError(f"{n} is outside 0..1000 (the bounds of "
+                                         "spec.replicas)")
+    return n
+
+
+def _positive(text: str) -> int:
+    n = _count(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+             common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "deploy", parents=[common], help="apply one spec file, with --replicas overrides",
+        description="Apply the resources defined in FILE (a spec file of this workspace) "
+                    "and what they depend on. --replicas N sets the replicas of FILE's "
+                    "Services without editing FILE: the override is kept in the state, "
+                    "shown by plan and recorded in the ledger, and holds for later plans "
+                    "and applies until `deploy --file FILE --reset` (or a deploy with the "
+                    "spec's own value). See docs/adr/0014-deploy-overrides.md.")
+    p.add_argument("--file", "-f", required=True, type=Path, metavar="FILE",
+                   help="the spec file whose resources to deploy")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--replicas", type=_count, metavar="N",
+                     help="run N replicas of each Service in FILE (0..1000)")
+    how.add_argument("--reset", action="store_true",
+                     help="drop FILE's overrides: back to the replicas in the spec")
+    p.add_argument("--auto-scaling", action="store_true",
+                   help="not available yet: needs the reconcile agent (issue 17); refused")
+    p.add_argument("--auto-approve", action="store_true",
+                   help="do not ask for confirmation (required when stdin is not a terminal)")
+    p.add_argument("--parallelism", type=_positive, default=8, metavar="N",
+                   help="at most N Podman operations at once (default 8)")
+    p.add_argument("--lock-timeout", type=duration_arg, default=0.0, metavar="DURATION",
+                   help="wait this long for the state lock instead of failing at once")
+    p.add_argument("--health-timeout", type=duration_arg, default=None, metavar="DURATION",
+                   help="how long a container may take to become healthy (default: from "
+                        "its healthcheck)")
+    p.add_argument("--json", action="store_true",
+                   help="print the result as JSON on stdout (events go to stderr)")
+    add_cue_option(p)
+    p.set_defaults(handler=cmd_deploy)
+
+
+class _Printer:
+    """Renders deploy events: the override header and plan, then one line per change."""
+
+    def __init__(self, out: Output, *, json: bool) -> None:
+        self.out = out
+        self.json = json
+        self.sink = Output(out.stderr, out.stderr, out.color) if json else out
+
+    def __call__(self, event: DeployEvent) -> None:
+        from docklock.engine.deploy import DeployPlanned
+
+        if isinstance(event, DeployPlanned):
+            self.planned(event)
+            return
+        from docklock.apply import format_event
+
+        line = format_event(event)
+        if line is not None:
+            self.sink.line(line)
+
+    def planned(self, event: DeployPlanned) -> None:
+        from docklock.plan import render_text
+
+        out = self.sink
+        for line in header_lines(event):
+            out.line(out.paint(line, "cyan"))
+        if self.json:
+            return
+        out.line(render_text(event.plan, out.paint).rstrip("\n"))
+        out.line()
+
+
+def header_lines(event: DeployPlanned) -> list[str]:
+    """`Overrides (docklock deploy): Service/default/api replicas 2 -> 3`, and the
+    overrides this deploy leaves as they were."""
+    lines = [f"Overrides (docklock deploy): {c.describe()}" for c in event.changes]
+    changed = {(c.address, c.field) for c in event.changes}
+    lines += [f"Overrides in effect: {c.address} {c.field} {c.after} (spec: {c.spec})"
+              for c in event.in_effect if (c.address, c.field) not in changed]
+    return lines
+
+
+def _confirm(out: Output, auto_approve: bool) -> bool:
+    if auto_approve:
+        return True
+    if not sys.stdin.isatty():
+        raise ApplyError("refusing to deploy without confirmation: stdin is not a terminal",
+                         hint="review the plan above and run `docklock deploy ... "
+                              "--auto-approve`")
+    out.line(out.paint("Do you want to perform these actions?", "bold"))
+    out.line("  Only 'yes' will be accepted to approve.")
+    try:
+        answer = input("  Enter a value: ")
+    except EOFError:
+        answer = ""
+    out.line()
+    return answer.strip() == "yes"
+
+
+def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
+    from docklock.engine.context import Context
+    from docklock.engine.deploy import DeployRequest, deploy
+
+    ctx = Context.find(getattr(args, "directory", None),
+                       podman_url=getattr(args, "podman_url", None), cue=args.cue)
+    request = DeployRequest(file=args.file, replicas=args.replicas, reset=args.reset,
+                            auto_scaling=args.auto_scaling, parallelism=args.parallelism,
+                            lock_timeout=args.lock_timeout,
+                            health_timeout=args.health_timeout)
+    printer = _Printer(out, json=args.json)
+
+    def confirm(_plan: Plan) -> bool:
+        return _confirm(printer.sink, args.auto_approve)
+
+    outcome = deploy(ctx, request, on_event=printer, confirm=confirm)
+    return _report(out, args, outcome)
+
+
+def _report(out: Output, args: argparse.Namespace, outcome: DeployOutcome) -> int:
+    if args.json:
+        out.json(outcome.to_dict())
+    if outcome.cancelled:
+        out.error("Deploy cancelled.")
+        return EXIT_ERROR
+    result = outcome.result
+    if not args.json:
+        if result is not None:
+            from docklock.apply import summary_line
+
+            line = summary_line(result, verb="Deploy")
+            out.line(out.paint(line, "green" if result.ok else "red"))
+        elif outcome.changes:
+            out.line(f"Overrides stored in state (serial {outcome.serial}); Podman already "
+                     "matches.")
+    if result is not None:
+        for o in result.failed:
+            out.error(f"Error: {o.address} ({o.kind} {o.name}): {o.error}"
+                      + (f" (hint: {o.hint})" if o.hint else ""))
+        if result.halted:
+            out.error(f"error: the deploy stopped early: {result.halted}")
+    if outcome.ledger_problem is not None:
+        out.error(f"error: the ledger could not record this deploy: "
+                  f"{outcome.ledger_problem.explain().removeprefix('error: ')}")
+    return EXIT_OK if outcome.ok else EXIT_ERROR
