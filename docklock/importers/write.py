@@ -1,0 +1,122 @@
+"""Write an import's spec files into a workspace: all of them or none.
+
+`target_settings(dir)` reads what an import needs from an existing docklock.yaml (its
+first spec folder and its securityLevel). `write_all(files, force=...)` writes every
+file into a temporary folder next to the targets first, then moves them into place;
+an existing file is never replaced without `force`, and a failure while moving puts
+back what was there, so on any error the workspace is as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from docklock._fs import fsync_dir
+from docklock.errors import DockLockError, Location, SpecError
+from docklock.workspace import WORKSPACE_FILE
+
+__all__ = ["ImportTarget", "target_settings", "write_all"]
+
+
+class ImportWriteError(DockLockError):
+    """The converted specs could not be written (nothing was)."""
+
+
+@dataclass(frozen=True)
+class ImportTarget:
+    """Where an import writes: the workspace root, its spec folder, its security floor."""
+
+    root: Path
+    spec_dir: Path
+    floor: str
+    has_workspace: bool
+
+
+def target_settings(root: Path) -> ImportTarget:
+    """The spec folder and floor of the workspace at `root` (defaults if it has none)."""
+    config = root / WORKSPACE_FILE
+    if not config.is_file():
+        return ImportTarget(root, root / "specs", "standard", False)
+    from docklock.load.yaml import parse_yaml_precise
+
+    display = str(config)
+    parsed = parse_yaml_precise(config.read_text(encoding="utf-8"), display)
+    errors = [d for d in parsed.diagnostics if d.severity == "error"]
+    if errors:
+        raise SpecError(errors[0].message, location=errors[0].location, hint=errors[0].hint)
+    data = parsed.documents[0].data if parsed.documents else {}
+    spec = data.get("spec") if isinstance(data, dict) else None
+    spec = spec if isinstance(spec, dict) else {}
+    folders = spec.get("specs") or ["specs"]
+    first = str(folders[0]) if isinstance(folders, list) and folders else "specs"
+    spec_dir = (root / first).resolve()
+    try:
+        spec_dir.relative_to(root.resolve())
+    except ValueError:
+        raise SpecError(f"spec folder {first} is outside the workspace",
+                        location=Location(display), hint="fix docklock.yaml") from None
+    floor = str(spec.get("securityLevel") or "standard")
+    return ImportTarget(root, spec_dir, floor, True)
+
+
+def write_all(files: Sequence[tuple[Path, str]], *, force: bool) -> list[Path]:
+    """Write every (path, text) or none; returns the paths written, in order."""
+    if not files:
+        return []
+    existing = [p for p, _ in files if p.exists()]
+    if existing and not force:
+        names = ", ".join(str(p) for p in existing[:5])
+        more = f" and {len(existing) - 5} more" if len(existing) > 5 else ""
+        raise ImportWriteError(f"would overwrite {names}{more}",
+                               hint="pass --force to replace them, or --out another folder")
+    for p in existing:
+        if p.is_dir():
+            raise ImportWriteError(f"{p} is a folder", hint="pass --out another folder")
+    root = Path(os.path.commonpath([str(p.parent) for p, _ in files]))
+    made: list[Path] = []  # folders we created, removed again on failure
+    for folder in sorted({p.parent for p, _ in files}, key=lambda f: len(f.parts)):
+        for part in [*reversed(folder.parents), folder]:
+            if not part.exists():
+                part.mkdir()
+                made.append(part)
+    stage = Path(tempfile.mkdtemp(prefix=".docklock-import-", dir=root))
+    moved: list[tuple[Path, Path | None]] = []  # (target, its backup)
+    try:
+        staged: list[tuple[Path, Path]] = []
+        for i, (target, text) in enumerate(files):
+            tmp = stage / f"{i}.yaml"
+            with tmp.open("w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            staged.append((tmp, target))
+        for tmp, target in staged:
+            backup = None
+            if target.exists():
+                backup = stage / f"{len(moved)}.old"
+                os.replace(target, backup)
+            moved.append((target, backup))
+            os.replace(tmp, target)
+        for folder in {t.parent for _, t in staged}:
+            fsync_dir(folder)
+    except BaseException:
+        for target, backup in reversed(moved):
+            with contextlib.suppress(OSError):
+                if backup is not None:
+                    os.replace(backup, target)
+                else:
+                    target.unlink()
+        shutil.rmtree(stage, ignore_errors=True)
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return [path for path, _ in files]
