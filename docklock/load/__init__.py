@@ -19,7 +19,7 @@ documents read by the fast reader are found by re-reading just those files preci
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,7 +197,8 @@ def _read_yaml(paths: WorkspacePaths, rel: str, out: LoadedFiles) -> None:
 
 def load_documents(paths: WorkspacePaths, *, cue: str | None = None,
                    cluster_spec: ClusterSpec | None = None,
-                   where: Location | None = None) -> tuple[LoadedFiles, Locator]:
+                   where: Location | Callable[[], Location] | None = None,
+                   ) -> tuple[LoadedFiles, Locator]:
     """Discover and read every spec file (not docklock.yaml); no schema checks."""
     spec = cluster_spec or ClusterSpec()
     out = LoadedFiles()
@@ -253,7 +254,10 @@ def _check(doc: RawDocument, schemas: SchemaSet, locate: Locator,
 
 
 def _cluster(paths: WorkspacePaths, schemas: SchemaSet, out: LoadedFiles,
-             locator_texts: dict[str, str]) -> tuple[Resource | None, Location | None]:
+             locator_texts: dict[str, str],
+             ) -> tuple[Resource | None, Callable[[], Location] | None]:
+    """docklock.yaml's Cluster, and where its `spec.specs` is written (found only when
+    asked: that re-reads the file with the precise YAML reader)."""
     rel = WORKSPACE_FILE
     data = _read(paths, rel, out)
     if data is None:
@@ -284,7 +288,7 @@ def _cluster(paths: WorkspacePaths, schemas: SchemaSet, out: LoadedFiles,
             locate(doc, ("kind",)), path="kind"))
         return None, None
     cluster = _check(doc, schemas, locate, out.diagnostics)
-    return cluster, locate(doc, ("spec", "specs"))
+    return cluster, lambda: locate(doc, ("spec", "specs"))
 
 
 def load_cluster(paths: WorkspacePaths) -> Resource:

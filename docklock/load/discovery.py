@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,8 +40,9 @@ def relative(paths: WorkspacePaths, path: Path) -> str:
 
 
 def discover(paths: WorkspacePaths, folders: Sequence[str],
-             where: Location | None = None) -> SpecFiles:
-    """Every spec file under `folders`; `where` locates `spec.specs` for error messages."""
+             where: Location | Callable[[], Location] | None = None) -> SpecFiles:
+    """Every spec file under `folders`; `where` locates `spec.specs` for error messages
+    (a callable is asked only when there is an error: locating re-reads docklock.yaml)."""
     root = paths.root.resolve()
     config = paths.config.resolve()
     yaml_files: set[str] = set()
@@ -51,11 +52,12 @@ def discover(paths: WorkspacePaths, folders: Sequence[str],
         try:
             base = paths.confine(folder, what="spec folder")
         except WorkspaceError as exc:
-            diagnostics.append(Diagnostic(exc.message, where, path="spec.specs", hint=exc.hint))
+            diagnostics.append(Diagnostic(exc.message, _located(where), path="spec.specs",
+                                          hint=exc.hint))
             continue
         if not base.is_dir():
             diagnostics.append(Diagnostic(
-                f"spec folder {folder!r} does not exist", where, path="spec.specs",
+                f"spec folder {folder!r} does not exist", _located(where), path="spec.specs",
                 hint=f"create {folder}/ or fix spec.specs in {WORKSPACE_FILE}"))
             continue
         for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
@@ -91,3 +93,7 @@ def discover(paths: WorkspacePaths, folders: Sequence[str],
                 rel = path.relative_to(root).as_posix()
                 (yaml_files if is_yaml else cue_files).add(rel)
     return SpecFiles(tuple(sorted(yaml_files)), tuple(sorted(cue_files)), tuple(diagnostics))
+
+
+def _located(where: Location | Callable[[], Location] | None) -> Location | None:
+    return where() if callable(where) else where

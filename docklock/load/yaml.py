@@ -18,26 +18,11 @@ timestamps stay the strings they were written as (JSON has no dates).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import (
-    AliasEvent,
-    CollectionStartEvent,
-    DocumentStartEvent,
-    MappingEndEvent,
-    MappingStartEvent,
-    ScalarEvent,
-    SequenceEndEvent,
-)
-from ruamel.yaml.reader import ReaderError
-from ruamel.yaml.resolver import VersionedResolver, implicit_resolvers
-from ruamel.yaml.scalarbool import ScalarBoolean
+from typing import TYPE_CHECKING, Any
 
 from docklock.errors import Diagnostic, Location
 from docklock.load.schema import json_type_name
@@ -51,6 +36,10 @@ except ImportError:  # pragma: no cover - depends on the installation
     _pyyaml = None
     _CParser = None
     FAST_AVAILABLE = False
+
+if TYPE_CHECKING:  # ruamel.yaml is imported by the precise reader only (house rule 12)
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
 
 PathItem = str | int
 
@@ -119,12 +108,19 @@ class ParsedFile:
 
 # ---------------------------------------------------------------- YAML 1.2 scalars
 
-# ruamel's patterns are lazily compiled proxies; take the compiled pattern behind each.
-_RES_12 = [(tag, rx.match.__self__) for versions, tag, rx, _first in implicit_resolvers
-           if (1, 2) in versions]
-_FLOAT_RX = next(rx for tag, rx in _RES_12 if tag.endswith(":float"))
-_INT_RX = next(rx for tag, rx in _RES_12 if tag.endswith(":int"))
-_TS_RX = next(rx for tag, rx in _RES_12 if tag.endswith(":timestamp"))
+# ruamel.yaml's YAML 1.2 implicit resolvers (ruamel/yaml/resolver.py), copied so the fast
+# reader does not import ruamel; tests/unit/load/test_load_yaml_lazy.py checks they are
+# still the patterns ruamel.yaml uses.
+_FLOAT_RX = re.compile("""^(?:
+         [-+]?(?:[0-9][0-9_]*)\\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |[-+]?\\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\\.(?:inf|Inf|INF)
+        |\\.(?:nan|NaN|NAN))$""", re.X)
+_INT_RX = re.compile("""^(?:[-+]?0b[0-1_]+
+        |[-+]?0o?[0-7_]+
+        |[-+]?[0-9_]+
+        |[-+]?0x[0-9a-fA-F_]+)$""", re.X)
 _TRUE = frozenset({"true", "True", "TRUE"})
 _FALSE = frozenset({"false", "False", "FALSE"})
 _NULL = frozenset({"~", "null", "Null", "NULL"})
@@ -340,19 +336,27 @@ def parse_yaml(text: str, file: str) -> ParsedFile:
 # ---------------------------------------------------------------- precise reader
 
 
-class _Resolver(VersionedResolver):
-    """YAML 1.2 resolution, except timestamps stay strings (as in the fast reader)."""
+@functools.cache
+def _resolver_class() -> type:
+    from ruamel.yaml.resolver import VersionedResolver
 
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        tag = super().resolve(kind, value, implicit)
-        if getattr(tag, "value", None) == TIMESTAMP_TAG or str(tag) == TIMESTAMP_TAG:
-            return self.DEFAULT_SCALAR_TAG
-        return tag
+    class _Resolver(VersionedResolver):
+        """YAML 1.2 resolution, except timestamps stay strings (as in the fast reader)."""
+
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+            tag = super().resolve(kind, value, implicit)
+            if getattr(tag, "value", None) == TIMESTAMP_TAG or str(tag) == TIMESTAMP_TAG:
+                return self.DEFAULT_SCALAR_TAG
+            return tag
+
+    return _Resolver
 
 
 def _round_trip() -> YAML:
+    from ruamel.yaml import YAML
+
     y = YAML(typ="rt")
-    y.Resolver = _Resolver
+    y.Resolver = _resolver_class()
     y.allow_duplicate_keys = False
     return y
 
@@ -364,6 +368,9 @@ def _loc(file: str, mark: Any) -> Location:
 
 
 def _yaml_error(file: str, exc: YAMLError, text: str = "") -> Diagnostic:
+    from ruamel.yaml.error import MarkedYAMLError
+    from ruamel.yaml.reader import ReaderError
+
     if isinstance(exc, ReaderError):
         # A character YAML forbids (NUL, other control characters): ruamel gives only
         # its offset in the text, so the line and column are counted here.
@@ -401,6 +408,17 @@ class _Scan:
 
 def _scan(text: str, file: str) -> _Scan:
     """One pass over the event stream: loops, alias bombs, keys, multi-line scalar spans."""
+    from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.events import (
+        AliasEvent,
+        CollectionStartEvent,
+        DocumentStartEvent,
+        MappingEndEvent,
+        MappingStartEvent,
+        ScalarEvent,
+        SequenceEndEvent,
+    )
+
     out = _Scan()
     anchors: dict[str, int] = {}
     open_anchors: set[str] = set()
@@ -559,6 +577,8 @@ def _tab_lines(text: str, file: str, skip: set[int], last: int | None) -> list[D
 
 def parse_yaml_precise(text: str, file: str) -> ParsedFile:
     """The round-trip reader: documents, positions of every key/item, every problem found."""
+    from ruamel.yaml.error import YAMLError
+
     deep = _nesting_problem(text, file)
     if deep is not None:  # ruamel's scanner is quadratic in flow depth: refuse first
         return ParsedFile(file, [], [deep], Positions())
@@ -647,6 +667,8 @@ class _Converter:
     budget: int = MAX_NODES
 
     def plain(self, node: Any, path: tuple[PathItem, ...], here: tuple[int, int]) -> Any:
+        from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
         self.budget -= 1
         if self.budget < 0:
             if self.budget == -1:
@@ -678,6 +700,9 @@ class _Converter:
         return self.scalar(node, here)
 
     def scalar(self, node: Any, here: tuple[int, int]) -> Any:
+        from ruamel.yaml.comments import TaggedScalar
+        from ruamel.yaml.scalarbool import ScalarBoolean
+
         if isinstance(node, TaggedScalar):
             tag = node.tag.value if node.tag is not None else None
             if tag in _STANDARD_TAGS:
