@@ -44,7 +44,13 @@ class Context:
         URL order: `podman_url`, DOCKLOCK_PODMAN_URL, the workspace's `spec.podmanUrl`,
         then the default socket (or a private service; see docklock.runtime.podman).
         """
-        from docklock.runtime.podman import connect
+        return connect(self.podman_url, ws)
 
-        workspace_url = ws.cluster_spec.podmanUrl if ws is not None else None
-        return connect(self.podman_url, workspace_url=workspace_url)
+
+def connect(podman_url: str | None, ws: Workspace | None = None) -> PodmanRuntime:
+    """Podman as every command reaches it: `podman_url`, DOCKLOCK_PODMAN_URL, `ws`'s
+    `spec.podmanUrl`, then the default socket (see docklock.runtime.podman.connect)."""
+    from docklock.runtime.podman import connect as connect_runtime
+
+    workspace_url = ws.cluster_spec.podmanUrl if ws is not None else None
+    return connect_runtime(podman_url, workspace_url=workspace_url)
