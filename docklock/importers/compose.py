@@ -280,8 +280,7 @@ def parse_dotenv(text: str, file: str) -> dict[str, str]:
     return out
 
 
-_INTERP = re.compile(r"\$(?:(?P<escaped>\$)|(?P<named>[_a-zA-Z][_a-zA-Z0-9]*)"
-                     r"|\{(?P<braced>[^{}]*)\}|(?P<invalid>))")
+_NAME_AT = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
 _BRACED = re.compile(r"^(?P<name>[_a-zA-Z][_a-zA-Z0-9]*)(?:(?P<op>:?[-?+])(?P<arg>.*))?$",
                      re.S)
 
@@ -292,38 +291,62 @@ class InterpolationError(ValueError):
 
 def interpolate(text: str, env: Mapping[str, str], missing: list[str] | None = None) -> str:
     """Compose's variable substitution: $VAR, ${VAR}, ${VAR:-d}, ${VAR-d}, ${VAR:?e},
-    ${VAR?e}, ${VAR:+a}, ${VAR+a}, and $$ for a literal $. Unset names without a
-    default become "" and are appended to `missing`. Raises InterpolationError."""
-    def sub(m: re.Match[str]) -> str:
-        if m.group("escaped") is not None:
-            return "$"
-        name = m.group("named")
-        if name is not None:
-            return _lookup(name, env, missing)
-        braced = m.group("braced")
-        if braced is None:
+    ${VAR?e}, ${VAR:+a}, ${VAR+a} (defaults may nest `${...}`), and $$ for a literal $.
+    Unset names without a default become "" and are appended to `missing`. Raises
+    InterpolationError."""
+    out: list[str] = []
+    i = 0
+    while True:
+        j = text.find("$", i)
+        if j < 0:
+            out.append(text[i:])
+            return "".join(out)
+        out.append(text[i:j])
+        nxt = text[j + 1:j + 2]
+        if nxt == "$":
+            out.append("$")
+            i = j + 2
+            continue
+        if nxt == "{":
+            depth, k = 1, j + 2
+            while k < len(text) and depth:
+                if text[k] == "{":
+                    depth += 1
+                elif text[k] == "}":
+                    depth -= 1
+                k += 1
+            if depth:
+                raise InterpolationError(f"invalid interpolation format in {text!r}: "
+                                         "unclosed ${")
+            out.append(_braced(text[j + 2:k - 1], env, missing))
+            i = k
+            continue
+        m = _NAME_AT.match(text, j + 1)
+        if m is None:
             raise InterpolationError(f"invalid interpolation format in {text!r}: "
                                      "a lone $ (write $$ for a literal $)")
-        b = _BRACED.match(braced)
-        if b is None:
-            raise InterpolationError(f"invalid interpolation format ${{{braced}}}")
-        name, op, arg = b.group("name"), b.group("op"), b.group("arg") or ""
-        value = env.get(name)
-        if op is None:
-            return _lookup(name, env, missing)
-        empty_counts = op.startswith(":")
-        unset = value is None or (empty_counts and value == "")
-        kind = op[-1]
-        if kind == "-":
-            return interpolate(arg, env, missing) if unset else str(value)
-        if kind == "+":
-            return "" if unset else interpolate(arg, env, missing)
-        if unset:  # "?"
-            reason = arg or f"variable {name} is required"
-            raise InterpolationError(f"required variable {name} is missing a value: {reason}")
-        return str(value)
+        out.append(_lookup(m.group(0), env, missing))
+        i = m.end()
 
-    return _INTERP.sub(sub, text)
+
+def _braced(inner: str, env: Mapping[str, str], missing: list[str] | None) -> str:
+    b = _BRACED.match(inner)
+    if b is None:
+        raise InterpolationError(f"invalid interpolation format ${{{inner}}}")
+    name, op, arg = b.group("name"), b.group("op"), b.group("arg") or ""
+    if op is None:
+        return _lookup(name, env, missing)
+    value = env.get(name)
+    unset = value is None or (op.startswith(":") and value == "")
+    kind = op[-1]
+    if kind == "-":
+        return interpolate(arg, env, missing) if unset else str(value)
+    if kind == "+":
+        return "" if unset else interpolate(arg, env, missing)
+    if unset:  # "?"
+        reason = arg or f"variable {name} is required"
+        raise InterpolationError(f"required variable {name} is missing a value: {reason}")
+    return str(value)
 
 
 def _lookup(name: str, env: Mapping[str, str], missing: list[str] | None) -> str:
@@ -1753,6 +1776,10 @@ class _Converter:
                     self.report.key(svc.at(kind), mapped=False, message="not mapped",
                                     hint=_UNMAPPED_SERVICE[kind])
             for name, opts in declared.items():
+                if name not in by_job and name not in by_service:
+                    self.report.note((root, (kind, name)), f"{kind[:-1]} {name} is used by "
+                                     "no imported service (not counted)")
+                    continue
                 for k in (opts or {}):
                     ok = name in by_job and name not in by_service and k == "file"
                     self.report.key((root, (kind, name, k)), mapped=ok,
@@ -1892,7 +1919,7 @@ def _volume_entry(entry: Any, loc: Location) -> tuple[str, str | None, str, bool
             raise _fail("a long-syntax volume needs a target", loc)
         source = entry.get("source")
         extra = [k for k in entry if k not in ("type", "source", "target", "read_only",
-                                               "bind", "volume", "consistency")]
+                                               "bind", "volume", "consistency", "tmpfs")]
         for sub in ("bind", "volume"):
             opts = entry.get(sub)
             if isinstance(opts, dict):
