@@ -1,9 +1,11 @@
-"""`docklock init [DIR] [--name N] [--security-level L] [--add T]... [--force]` (alias:
-`docklock cluster init`): scaffold a workspace from templates/.
+"""`docklock init [DIR] [--name N] [--security-level L] [--add T]... [--force]` and
+`docklock cluster init` (the same, plus the signing key, the ledger and, with
+--bpi-integration, the witnesses that audit it): scaffold a workspace from templates/.
 
 Writes DIR/docklock.yaml (the Cluster document), DIR/specs/ with the chosen example
 agreements (default: a service and a BISO policy), and a .gitignore entry for .docklock/.
-Refuses to overwrite an existing docklock.yaml or spec file unless --force.
+Refuses to overwrite an existing docklock.yaml or spec file unless --force. The work is
+docklock.engine.cluster's; this module parses and prints.
 
 The `cluster` command group is shared: other modules add subcommands to it through
 `cluster_group(sub, common)`.
@@ -12,25 +14,19 @@ The `cluster` command group is shared: other modules add subcommands to it throu
 from __future__ import annotations
 
 import argparse
-import re
-import string
-from dataclasses import dataclass
 from pathlib import Path
 
 from docklock.cli._common import Output, command_group
+from docklock.engine.cluster import (
+    DEFAULT_ADD,
+    LEVELS,
+    NO_CLASSICAL_KEYS,
+    TEMPLATES,
+    cluster_name,
+)
 from docklock.errors import EXIT_OK, WorkspaceError
-from docklock.workspace import DOT_DIR, WORKSPACE_FILE, package_data
 
-LEVELS = ("standard", "hardened", "deterministic", "military-grade")
-# --add choice → (template file, file written under specs/)
-TEMPLATES = {
-    "service": ("service.yaml", "web.yaml"),
-    "policy": ("policy-biso.yaml", "policy.yaml"),
-    "job": ("job-deterministic.yaml", "report-job.yaml"),
-    "cue": ("agreement.cue", "workers.cue"),
-}
-DEFAULT_ADD = ("service", "policy")
-NETWORKLESS_LEVELS = ("deterministic", "military-grade")
+__all__ = ["DEFAULT_ADD", "LEVELS", "TEMPLATES", "cluster_group", "cluster_name", "register"]
 _GROUP_ATTR = "_docklock_cluster_group"
 
 
@@ -47,7 +43,7 @@ def cluster_group(sub: argparse._SubParsersAction,  # type: ignore[type-arg]
     return result
 
 
-def _add_arguments(p: argparse.ArgumentParser) -> None:
+def _add_arguments(p: argparse.ArgumentParser, *, cluster: bool = False) -> None:
     p.add_argument("dir", nargs="?", default=".", metavar="DIR",
                    help="workspace folder to create or fill (default: current folder)")
     p.add_argument("--name", help="cluster name, a DNS label (default: from DIR)")
@@ -57,103 +53,40 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"example to put in specs/: {', '.join(sorted(TEMPLATES))} "
                         f"(repeatable; default: {' and '.join(DEFAULT_ADD)})")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
-    p.set_defaults(handler=run)
+    keys = "" if cluster else " (init: also create the signing key and start the ledger)"
+    p.add_argument("--quantum-crypto", action="store_true",
+                   help="sign with the hybrid post-quantum key, Ed25519 + ML-DSA (the "
+                        f"default and only choice: DockLock has no classical-only key){keys}")
+    p.add_argument("--no-quantum-crypto", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--bpi-integration", action="store_true",
+                   help="turn on the ledger's external audit: witnesses cosign every "
+                        "checkpoint (needs --witness, or witnesses in the docklock.yaml "
+                        f"being overwritten with --force; docs/witnesses.md){keys}")
+    p.add_argument("--witness", nargs=2, action="append", default=[], metavar=("URL", "VKEY"),
+                   help="a witness for --bpi-integration: its URL and the verifier key "
+                        "`docklock witness init` printed; repeatable")
+    p.set_defaults(handler=run_cluster if cluster else run)
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
     help_text = "create a workspace (docklock.yaml, specs/, .gitignore)"
     _add_arguments(sub.add_parser("init", parents=[common], help=help_text,
                                   description=help_text))
-    _add_arguments(cluster_group(sub, common).add_parser("init", parents=[common],
-                                                         help=help_text,
-                                                         description=help_text))
-
-
-def cluster_name(text: str) -> str:
-    """A DNS label made from a folder name."""
-    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:63].strip("-")
-    return name or "docklock"
-
-
-@dataclass(frozen=True)
-class InitResult:
-    root: Path
-    written: tuple[str, ...]
-
-
-def init_workspace(directory: Path, *, name: str | None = None,
-                   security_level: str = "standard", add: tuple[str, ...] = DEFAULT_ADD,
-                   force: bool = False) -> InitResult:
-    """Create the workspace files; WorkspaceError if one exists and not `force`."""
-    try:
-        root = directory.resolve()
-    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
-        raise WorkspaceError(f"cannot use {directory} as the workspace folder: {exc}",
-                             hint="pass a folder path") from exc
-    name = name or cluster_name(root.name)
-    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", name):
-        raise WorkspaceError(f"cluster name {name!r} is not a DNS label",
-                             hint="use lower-case letters, digits and '-', at most 63")
-    if security_level not in LEVELS:
-        raise WorkspaceError(f"unknown security level {security_level!r}",
-                             hint=f"one of: {', '.join(LEVELS)}")
-    templates = package_data("templates")
-    files: dict[Path, str] = {}
-    body = (templates / "workspace" / WORKSPACE_FILE).read_text(encoding="utf-8")
-    files[root / WORKSPACE_FILE] = string.Template(body).substitute(
-        name=name, security_level=security_level)
-    for key in dict.fromkeys(add):
-        source, target = TEMPLATES[key]
-        text = (templates / source).read_text(encoding="utf-8")
-        if key == "service" and security_level in NETWORKLESS_LEVELS:
-            # The floor's cage runs with network none: published ports would be a
-            # validation error (crosscheck), so the scaffold publishes none.
-            text = re.sub(r"(?m)^  ports:\n(    - .*\n)+",
-                          "  # no ports: the deterministic cage has no network\n", text)
-        files[root / "specs" / target] = text
-    _check_folders(directory, root, files)
-    existing = [p for p in files if p.exists()]
-    if existing and not force:
-        shown = ", ".join(str(p.relative_to(root)) for p in existing)
-        raise WorkspaceError(f"{shown} already exist{'s' if len(existing) == 1 else ''} in "
-                             f"{root}", hint="pass --force to overwrite")
-    written = []
-    try:
-        (root / "specs").mkdir(parents=True, exist_ok=True)
-    except OSError as exc:  # the first write: when it fails, nothing was changed
-        raise WorkspaceError(f"cannot create the workspace folder {directory}: "
-                             f"{exc.strerror or exc}",
-                             hint="pass a folder path you can write") from exc
-    for path, text in files.items():
-        path.write_text(text, encoding="utf-8")
-        written.append(str(path.relative_to(root)))
-    ignore = root / ".gitignore"
-    entry = f"{DOT_DIR}/"
-    current = ignore.read_text(encoding="utf-8") if ignore.exists() else ""
-    if entry not in current.split():
-        lines = (templates / "workspace" / "gitignore").read_text(encoding="utf-8")
-        sep = "" if not current or current.endswith("\n") else "\n"
-        ignore.write_text(current + sep + lines, encoding="utf-8")
-        written.append(".gitignore")
-    return InitResult(root, tuple(written))
-
-
-def _check_folders(directory: Path, root: Path, files: dict[Path, str]) -> None:
-    """Refuse, before writing anything, a DIR or specs/ that is a file and a target file
-    that is a folder (so init never stops half-way on them)."""
-    for folder in (root, root / "specs"):
-        if folder.exists() and not folder.is_dir():
-            shown = directory if folder == root else folder
-            raise WorkspaceError(f"{shown} is a file, not a folder",
-                                 hint="init creates docklock.yaml and specs/ inside a "
-                                      "folder: pass a folder path")
-    for path in files:
-        if path.is_dir():
-            raise WorkspaceError(f"{path} is a folder; init writes a file there",
-                                 hint="move the folder away, or init another folder")
+    cluster_help = ("create a workspace, its hybrid post-quantum signing key and its "
+                    "ledger")
+    _add_arguments(cluster_group(sub, common).add_parser(
+        "init", parents=[common], help=cluster_help,
+        description=cluster_help + " (docklock init + docklock keys init; with "
+                    "--bpi-integration, the witnesses that audit the ledger). The key is "
+                    "hybrid Ed25519 + ML-DSA: --quantum-crypto is the default and only "
+                    "choice. An existing signing key is kept."), cluster=True)
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
+    if args.no_quantum_crypto or args.quantum_crypto or args.bpi_integration or args.witness:
+        return run_cluster(args, out)  # the flags of cluster init: do what it does
+    from docklock.engine.cluster import init_workspace
+
     result = init_workspace(Path(args.dir), name=args.name,
                             security_level=args.security_level,
                             add=tuple(args.add or DEFAULT_ADD), force=args.force)
@@ -161,3 +94,58 @@ def run(args: argparse.Namespace, out: Output) -> int:
         out.line(f"wrote {rel}")
     out.info(f"workspace ready in {result.root}: edit specs/, then `docklock validate`")
     return EXIT_OK
+
+
+def run_cluster(args: argparse.Namespace, out: Output) -> int:
+    from docklock.engine.cluster import check_witness, init_cluster
+
+    if args.no_quantum_crypto:
+        raise WorkspaceError(f"--no-quantum-crypto: {NO_CLASSICAL_KEYS}",
+                             hint="drop the flag; every checkpoint also carries a "
+                                  "plain Ed25519 note signature for classical verifiers "
+                                  "(docs/witnesses.md)")
+    if args.witness and not args.bpi_integration:
+        raise WorkspaceError("--witness configures the ledger's external audit, which "
+                             "--bpi-integration turns on", hint="add --bpi-integration")
+    witnesses = [check_witness(url, key) for url, key in args.witness]
+    result = init_cluster(Path(args.dir), name=args.name,
+                          security_level=args.security_level,
+                          add=tuple(args.add or DEFAULT_ADD), force=args.force,
+                          bpi_integration=args.bpi_integration, witnesses=witnesses)
+    for rel in result.workspace.written:
+        out.line(f"wrote {rel}")
+    if result.key_missing:
+        out.info(out.paint("note: docklock.pub names a signing key this folder does not "
+                           "hold: no key was made; install it with `docklock keys import "
+                           "FILE` (and copy .docklock/ledger)", "yellow"))
+    else:
+        made = "created" if result.key_created else "kept the existing"
+        default = "the default" if result.algorithm == _default_algorithm() else "chosen"
+        out.line(f"keys: hybrid Ed25519 + {result.mldsa} (post-quantum; {default}): "
+                 f"{made} signing key {result.key_id}")
+        enc = "encrypted" if result.encrypted else "not encrypted"
+        out.line(f"  private: .docklock/keys/signing.key (mode 0600, {enc}); public: "
+                 "docklock.pub (commit it)")
+        if result.ledger_started:
+            out.line("ledger: started (a signed checkpoint of the empty ledger)")
+    if result.witnesses:
+        n = len(result.witnesses)
+        quorum = result.quorum if result.quorum is not None else n
+        out.line(f"audit: {n} witness{'es' if n != 1 else ''} in docklock.yaml "
+                 f"spec.ledger.witnesses (quorum {quorum})")
+        if result.log_origin:
+            out.line("  register this ledger on each witness: docklock witness add-log "
+                     f"--dir WITNESS_DIR {result.log_origin} {result.log_vkey}")
+        if result.witness_problem:
+            out.info(out.paint(f"warning: {result.witness_problem} (expected until the "
+                               "ledger is registered; the next command that checkpoints "
+                               "asks again)", "yellow"))
+    out.info(f"cluster ready in {result.workspace.root}: edit specs/, then `docklock "
+             "validate`")
+    return EXIT_OK
+
+
+def _default_algorithm() -> str:
+    from docklock.ledger import DEFAULT_ALGORITHM
+
+    return DEFAULT_ALGORITHM
