@@ -1,5 +1,7 @@
 """Shared CLI plumbing: the parser class, common flags, colour policy, the output sink,
-checks of output paths given on the command line, and the one way commands reach Podman.
+checks of output paths given on the command line, and the engine `Context` a command's
+flags describe (`context_of`): commands reach Podman, state and the ledger only through
+the engine (docklock/engine), never by importing docklock.runtime or docklock.state.
 
 Only the CLI writes to stdout/stderr, through `Output`, so colour (NO_COLOR, TTY) and
 JSON rendering are decided in one place. Usage errors exit 1 (exit 2 means "changes
@@ -29,8 +31,7 @@ from docklock.units import seconds
 from docklock.workspace import WorkspacePaths, find_workspace
 
 if TYPE_CHECKING:
-    from docklock.load import Workspace
-    from docklock.runtime.podman import PodmanRuntime
+    from docklock.engine.context import Context
 
 _COLORS = {"green": "32", "yellow": "33", "red": "31", "cyan": "36", "bold": "1", "dim": "2"}
 
@@ -177,16 +178,14 @@ def workspace_of(args: argparse.Namespace) -> WorkspacePaths:
     return find_workspace(getattr(args, "directory", None))
 
 
-def connect_podman(args: argparse.Namespace, ws: Workspace | None) -> PodmanRuntime:
-    """Connect to Podman the way every command does; use as `with connect_podman(...)`.
+def context_of(args: argparse.Namespace) -> Context:
+    """The engine Context the flags name: -C (or the workspace found upward),
+    --podman-url and --cue. Raises WorkspaceError outside a workspace."""
+    from docklock.engine.context import Context
 
-    URL order: --podman-url, DOCKLOCK_PODMAN_URL, the workspace's `spec.podmanUrl`, then
-    the default socket (or a private service; see docklock.runtime.podman.connect).
-    """
-    from docklock.runtime.podman import connect
-
-    workspace_url = ws.cluster_spec.podmanUrl if ws is not None else None
-    return connect(getattr(args, "podman_url", None), workspace_url=workspace_url)
+    return Context.find(getattr(args, "directory", None),
+                        podman_url=getattr(args, "podman_url", None),
+                        cue=getattr(args, "cue", None))
 
 
 def check_out_path(path: Path, *, flag: str = "--out") -> Path:

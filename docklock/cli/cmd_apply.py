@@ -1,32 +1,29 @@
 """`docklock apply [PLANFILE]` and `docklock destroy`: plan (or load a saved plan), confirm,
 execute, report.
 
-The CLI layer only: it takes the state lock first (so a second apply fails at once,
-naming the holder), loads and renders the specs, plans against live Podman (or checks
-that a saved plan is still current), asks for `yes`, and hands the plan to
-`docklock.apply.execute`, printing one line per finished change and the summary. The
-ledger gets apply-start, one entry per change, apply-end and a signed checkpoint.
+The CLI layer only: it turns the flags into a request for docklock.engine.apply (which
+takes the state lock, loads and renders the specs, plans against live Podman or checks
+that a saved plan is still current, journals to the ledger and executes), shows the plan
+when the engine reports it ready, asks for `yes` as the engine's `confirm` callback,
+prints one line per finished change and the summary, and maps the outcome to an exit
+code.
 """
 
 from __future__ import annotations
 
 import argparse
-import errno
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from docklock.cli._common import Output, add_cue_option, connect_podman, duration_arg, workspace_of
-from docklock.errors import EXIT_ERROR, EXIT_OK, ApplyError, DockLockError, StalePlanError
+from docklock.cli._common import Output, add_cue_option, context_of, duration_arg
+from docklock.errors import EXIT_ERROR, EXIT_OK, ApplyError, DockLockError
 
 if TYPE_CHECKING:
-    from docklock.apply import ApplyEvent, ApplyJournal, ApplyResult
-    from docklock.ledger import Ledger, Signer
-    from docklock.load import Workspace
+    from docklock.apply import ApplyEvent, ApplyResult
+    from docklock.engine.apply import ApplyOutcome, EngineEvent
     from docklock.plan import Plan
-    from docklock.workspace import WorkspacePaths
 
 
 def _positive(text: str) -> int:
@@ -90,28 +87,72 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 
 def cmd_apply(args: argparse.Namespace, out: Output) -> int:
-    return _run_on_disk(args, out, destroy=False)
+    from docklock.engine.apply import ApplyRequest, apply
+
+    request = ApplyRequest(planfile=args.planfile, targets=tuple(args.target),
+                           replace=tuple(args.replace), parallelism=args.parallelism,
+                           lock_timeout=args.lock_timeout, health_timeout=args.health_timeout)
+    view = _View(out, args, destroy=False)
+    return view.report(apply(context_of(args), request, on_event=view.on_event,
+                             confirm=view.confirm))
 
 
 def cmd_destroy(args: argparse.Namespace, out: Output) -> int:
-    return _run_on_disk(args, out, destroy=True)
+    from docklock.engine.apply import DestroyRequest, destroy
+
+    request = DestroyRequest(targets=tuple(args.target), parallelism=args.parallelism,
+                             lock_timeout=args.lock_timeout)
+    view = _View(out, args, destroy=True)
+    return view.report(destroy(context_of(args), request, on_event=view.on_event,
+                               confirm=view.confirm))
 
 
-def _run_on_disk(args: argparse.Namespace, out: Output, *, destroy: bool) -> int:
-    """`_run`, with a full disk met before the executor (the lock file, the state's
-    lineage claim, a cache) reported as one error with a hint. The executor itself
-    never lets a write error escape: it halts and reports (see docklock.apply)."""
-    try:
-        return _run(args, out, destroy=destroy)
-    except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        where = f" ({exc.filename})" if exc.filename else ""
-        verb = "destroy" if destroy else "apply"
-        raise ApplyError(f"no space left on device{where}: the {verb} could not write its "
-                         "files", hint=f"free disk space (or raise the quota) and run "
-                                       f"`docklock {verb}` again; state and ledger hold "
-                                       "every change already made") from exc
+class _View:
+    """What one apply or destroy shows: the plan once the engine has it, the question,
+    the executor's events, the summary, and the exit code."""
+
+    def __init__(self, out: Output, args: argparse.Namespace, *, destroy: bool) -> None:
+        self.out = out
+        self.args = args
+        self.destroy = destroy
+        self.printer: _Printer | None = None
+
+    def on_event(self, event: EngineEvent) -> None:
+        from docklock.engine.apply import PlanReady
+
+        out, args = self.out, self.args
+        if isinstance(event, PlanReady):
+            plan = event.plan
+            if event.saved_from is not None:
+                out.info(f"Applying the saved plan {event.saved_from} "
+                         f"({plan.summary.add} to add, {plan.summary.change} to change, "
+                         f"{plan.summary.destroy} to destroy).")
+            elif not args.json:
+                from docklock.plan import render_text
+
+                out.line(render_text(plan, out.paint).rstrip("\n"))
+                out.line()
+            self.printer = _Printer(out if not args.json else _stderr_output(out),
+                                    total=event.work, tty=out.is_tty and not args.json)
+        elif self.printer is not None:
+            self.printer(event)
+
+    def confirm(self, _plan: Plan) -> bool:
+        return _confirm(self.out, self.args, destroy=self.destroy)
+
+    def report(self, outcome: ApplyOutcome) -> int:
+        out, args = self.out, self.args
+        if outcome.cancelled:
+            out.error(("Destroy" if self.destroy else "Apply") + " cancelled.")
+            return EXIT_ERROR
+        if outcome.result is None:  # the plan had nothing to do
+            if args.json:
+                out.json(outcome.to_dict())
+            elif outcome.saved_from is not None:
+                out.line("The saved plan has no changes; nothing to do.")
+            return EXIT_OK
+        return _report(out, args, outcome.result, outcome.ledger_problem,
+                       destroy=self.destroy)
 
 
 @dataclass
@@ -192,180 +233,8 @@ def _confirm(out: Output, args: argparse.Namespace, *, destroy: bool) -> bool:
     return answer.strip() == "yes"
 
 
-def _command(destroy: bool, planfile: Path | None) -> str:
-    if destroy:
-        return "docklock destroy"
-    return f"docklock apply {planfile}" if planfile is not None else "docklock apply"
-
-
-def _run(args: argparse.Namespace, out: Output, *, destroy: bool) -> int:
-    from docklock.apply import ApplyOptions, dependency_conditions, execute
-    from docklock.load import load_workspace
-    from docklock.plan import (
-        PlanError,
-        PlanOptions,
-        bind_desired,
-        check_plan_current,
-        load_plan,
-        plan_workspace,
-        policy_info,
-        render_text,
-    )
-    from docklock.render import render_workspace
-    from docklock.state import StateStore
-
-    paths = workspace_of(args)
-    store = StateStore(paths)
-    planfile: Path | None = args.planfile
-    if planfile is not None and (args.target or args.replace):
-        raise PlanError("--target and --replace do not go with a saved plan",
-                        hint="pass them to `docklock plan --out` instead")
-    if planfile is not None and planfile.exists():
-        # A folder or unreadable file fails here (main() reports the OSError with its
-        # path), before the lock creates anything; a missing one is load_plan's to report.
-        planfile.open("rb").close()
-    # The lock comes first: a second apply fails at once, naming who holds it.
-    with store.lock(command=_command(destroy, planfile), timeout=args.lock_timeout):
-        saved = load_plan(planfile, paths) if planfile is not None else None
-        # Destroy works from the recorded state alone (issue 11 C15): a workspace whose
-        # specs no longer validate must still be removable, so its specs are not read.
-        ws = _recorded_only(paths) if destroy else load_workspace(paths, cue=args.cue)
-        # A saved plan passed the gate when it was made (and its spec digests bind it);
-        # destroy is never blocked by policy.
-        policy = policy_info(ws) if saved is None and not destroy else None
-        rendered = render_workspace(ws)
-        state = store.read(cluster=ws.cluster_name)
-        with connect_podman(args, ws) as runtime:
-            if saved is not None:
-                if saved.cluster != ws.cluster_name:
-                    raise StalePlanError(
-                        f"the plan is for cluster {saved.cluster!r}, this workspace is "
-                        f"{ws.cluster_name!r}", hint="apply it in its own workspace")
-                check_plan_current(saved, state, spec_digest=ws.spec_digest, files=ws.files)
-                plan = saved
-                out.info(f"Applying the saved plan {planfile} "
-                         f"({plan.summary.add} to add, {plan.summary.change} to change, "
-                         f"{plan.summary.destroy} to destroy).")
-            else:
-                plan = plan_workspace(
-                    ws, rendered, state, reader=runtime, policy=policy,
-                    options=PlanOptions(destroy=destroy, targets=tuple(args.target),
-                                        replace=tuple(args.replace)))
-                if not args.json:
-                    out.line(render_text(plan, out.paint).rstrip("\n"))
-                    out.line()
-            if not _has_work(plan):
-                if args.json:
-                    out.json({"ok": True, "added": 0, "changed": 0, "destroyed": 0,
-                              "adopted": 0, "renamed_aside": 0, "halted": "",
-                              "outcomes": [], "serial": state.serial,
-                              "lineage": state.lineage})
-                elif saved is not None:
-                    out.line("The saved plan has no changes; nothing to do.")
-                return EXIT_OK
-            if saved is None and not _confirm(out, args, destroy=destroy):
-                out.error(("Destroy" if destroy else "Apply") + " cancelled.")
-                return EXIT_ERROR
-            desired = bind_desired(plan, rendered.objects)
-            journal = _journal(paths, ws.cluster_name, plan, destroy)
-            printer = _Printer(out if not args.json else _stderr_output(out),
-                               total=_work_count(plan), tty=out.is_tty and not args.json)
-            sink = _fan_out(printer, journal)
-            options = ApplyOptions(parallelism=args.parallelism,
-                                   health_timeout=getattr(args, "health_timeout", None))
-            result = execute(plan, desired, store=store, state=state, runtime=runtime,
-                             paths=paths, cluster=ws.cluster_name,
-                             conditions=dependency_conditions(ws.resources),
-                             options=options, on_event=sink, write_ahead=journal.intent)
-            ledger_problem = _finish_journal(journal, result)
-    return _report(out, args, result, ledger_problem, destroy=destroy)
-
-
-def _recorded_only(paths: WorkspacePaths) -> Workspace:
-    """The workspace as destroy sees it: docklock.yaml (cluster name, Podman URL) and no
-    resources, so the plan deletes every object the state records or that carries the
-    cluster's labels, whatever the spec files say now."""
-    from docklock.load import Workspace, load_cluster, spec_digest
-
-    return Workspace(paths, load_cluster(paths), (), {}, spec_digest({}))
-
-
-def _has_work(plan: Plan) -> bool:
-    return any(c.is_work for c in plan.changes)
-
-
-def _work_count(plan: Plan) -> int:
-    return sum(1 for c in plan.changes if c.is_work)
-
-
 def _stderr_output(out: Output) -> Output:
     return Output(out.stderr, out.stderr, out.color)
-
-
-class _Journal:
-    """Ledger bookkeeping for one apply. The intent of every Podman step is written
-    ahead (`intent`, the executor's write-ahead hook): once any ledger write failed,
-    every later intent fails too, so the executor changes nothing more (issue 11 D19).
-    Outcome entries never raise: the first error is kept and reported at the end
-    (exit 1), and state goes on recording what the steps in flight did."""
-
-    def __init__(self, inner: ApplyJournal | None, ledger: Ledger | None,
-                 signer: Signer | None) -> None:
-        self.inner = inner
-        self.ledger = ledger
-        self.signer = signer
-        self.error: DockLockError | None = None
-
-    def guard(self, fn: Callable[[], Any]) -> None:
-        if self.inner is None or self.error is not None:
-            return
-        try:
-            fn()
-        except DockLockError as exc:
-            self.error = exc
-        except OSError as exc:
-            self.error = DockLockError(f"writing the ledger failed: {exc}")
-
-    def intent(self, event: ApplyEvent) -> None:
-        if self.inner is None:
-            return
-        if self.error is not None:
-            raise self.error  # a ledger that lost an entry takes no more intents
-        inner = self.inner
-        self.guard(lambda: inner.intent(event))
-        if self.error is not None:
-            raise self.error
-
-
-def _journal(paths: WorkspacePaths, cluster: str, plan: Plan, destroy: bool) -> _Journal:
-    from docklock.apply import ApplyJournal
-    from docklock.ledger import Ledger, ensure_keys
-
-    # The key and the apply-start entry come before any Podman change: if the ledger
-    # cannot be signed or written, nothing is changed (the error propagates).
-    signer = ensure_keys(paths)
-    ledger = Ledger.open(paths, cluster, signer=signer)  # signs each entry (ledger.trust)
-    inner = ApplyJournal(ledger, plan, command="destroy" if destroy else "apply")
-    inner.start()
-    return _Journal(inner, ledger, signer)
-
-
-def _fan_out(printer: _Printer, journal: _Journal) -> Callable[[ApplyEvent], None]:
-    def sink(event: ApplyEvent) -> None:
-        printer(event)
-        if journal.inner is not None:
-            inner = journal.inner
-            journal.guard(lambda: inner.on_event(event))
-
-    return sink
-
-
-def _finish_journal(journal: _Journal, result: ApplyResult) -> DockLockError | None:
-    inner, ledger, signer = journal.inner, journal.ledger, journal.signer
-    if inner is not None and ledger is not None and signer is not None:
-        journal.guard(lambda: inner.finish(result))
-        journal.guard(lambda: ledger.checkpoint(signer))
-    return journal.error
 
 
 _HALT_HINT = ("free disk space or fix the file system, then run it again; nothing was "

@@ -1,14 +1,15 @@
 """`docklock drift [-C DIR] [--json]`: what changed in Podman behind DockLock's back.
 
-Read-only towards Podman and the state: the live view of `docklock.drift.read_live`
-(one labelled list call per object kind in use, plus one inspect per running recorded
-container for aliases and limits), compared by `docklock.drift.detect_drift` with the
-recorded state (and the specs, for the informational "pending" list). Exit 0 when live
-matches the record, 2 when it drifted. When the workspace has a signing key, the result
-is appended to the ledger and a checkpoint signed (drift is evidence worth keeping), by
-the rules plan follows (docklock.ledger.record.record_if_possible): docklock.pub is never
-changed, an outage (witnesses, passphrase, missing ledger folder) is a warning, and a
-ledger that fails authentication (a foreign or forged tail) makes drift fail.
+The CLI layer over docklock.engine.drift. Read-only towards Podman and the state: the
+live view of `docklock.drift.read_live` (one labelled list call per object kind in use,
+plus one inspect per running recorded container for aliases and limits), compared by
+`docklock.drift.detect_drift` with the recorded state (and the specs, for the
+informational "pending" list). Exit 0 when live matches the record, 2 when it drifted.
+When the workspace has a signing key, the result is appended to the ledger and a
+checkpoint signed (drift is evidence worth keeping), by the rules plan follows
+(docklock.ledger.record.record_if_possible): docklock.pub is never changed, an outage
+(witnesses, passphrase, missing ledger folder) is a warning, and a ledger that fails
+authentication (a foreign or forged tail) makes drift fail.
 
 Drift holds the state lock while it reads state and Podman: an apply in flight has
 objects created but not yet recorded, which would all look like drift. When an apply
@@ -21,18 +22,11 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from docklock.cli._common import (
-    Output,
-    add_cue_option,
-    connect_podman,
-    duration_arg,
-    workspace_of,
-)
-from docklock.errors import EXIT_CHANGES, EXIT_OK, LockError
+from docklock.cli._common import Output, add_cue_option, context_of, duration_arg
+from docklock.errors import EXIT_CHANGES, EXIT_OK
 
 if TYPE_CHECKING:
     from docklock.drift import DriftReport
-    from docklock.state import StateStore
     from docklock.workspace import WorkspacePaths
 
 
@@ -53,25 +47,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 
 def cmd_drift(args: argparse.Namespace, out: Output) -> int:
-    from docklock.cli.cmd_status import load_inputs
-    from docklock.drift import detect_drift, read_live, render_drift_text
-    from docklock.plan import kinds_in_use
-    from docklock.state import StateStore
+    from docklock.drift import render_drift_text
+    from docklock.engine.drift import drift
 
-    store = StateStore(workspace_of(args))
-    try:
-        lock = store.lock(command="docklock drift", timeout=args.lock_timeout)
-    except LockError as exc:
-        raise _in_flight(store, exc, args.lock_timeout) from exc
-    with lock:
-        inputs = load_inputs(args)
-        ws = inputs.workspace
-        with connect_podman(args, ws) as runtime:
-            live, kinds = read_live(runtime, ws.cluster_name, inputs.state,
-                                    kinds_in_use(inputs.desired, inputs.state))
-        report = detect_drift(inputs.state, live, cluster=ws.cluster_name,
-                              desired=inputs.desired, live_kinds=kinds)
-        _record(ws.paths, ws.cluster_name, report, out)
+    outcome = drift(context_of(args), lock_timeout=args.lock_timeout)
+    _warn(outcome.ledger_problem, outcome.no_key, out)
+    report = outcome.report
     if args.json:
         out.json(report.to_dict())
     else:
@@ -80,29 +61,15 @@ def cmd_drift(args: argparse.Namespace, out: Output) -> int:
     return EXIT_CHANGES if report.has_drift else EXIT_OK
 
 
-def _in_flight(store: StateStore, exc: LockError, waited: float) -> LockError:
-    """The lock error reworded for drift: say who holds it and why drift will not run."""
-    info = store.holder()
-    if info is None:
-        return exc
-    after = f" (waited {waited:g}s)" if waited > 0 else ""
-    return LockError(
-        f"{info.command or 'another command'} holds the state lock{after}: pid {info.pid} "
-        f"on {info.host}, since {info.since} (lock {info.id}); drift would report its "
-        "in-flight objects as drift", hint=exc.hint)
+def _warn(problem: str | None, no_key: bool, out: Output) -> None:
+    if problem is not None and not no_key:
+        out.info(f"warning: the drift check was {problem}")
 
 
 def _record(paths: WorkspacePaths, cluster: str, report: DriftReport, out: Output) -> None:
-    """A ledger entry for the check, only where a signing key already exists (the same
-    rules as plan: docklock.ledger.record.record_if_possible)."""
-    from docklock.ledger import EntryType
-    from docklock.ledger.record import record_if_possible
+    """Record `report` in the ledger (docklock.engine.drift.record_drift) and warn on an
+    outage, as `drift` does after its check."""
+    from docklock.engine.drift import record_drift
 
-    body = report.to_dict()
-    recording = record_if_possible(
-        paths, EntryType.DRIFT,
-        {"drift": report.has_drift, "counts": body["counts"], "checked": report.checked,
-         "items": [{"kind": i.kind.value, "key": i.key} for i in report.items]},
-        cluster=cluster, serial=report.serial)
-    if recording.problem is not None and not recording.no_key:
-        out.info(f"warning: the drift check was {recording.problem}")
+    recording = record_drift(paths, cluster, report)
+    _warn(recording.problem, recording.no_key, out)

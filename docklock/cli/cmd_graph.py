@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from docklock.cli._common import Output, add_cue_option, workspace_of
+from docklock.cli._common import Output, add_cue_option, context_of
 from docklock.errors import EXIT_OK
-from docklock.graph import build_graph
-from docklock.load import load_workspace
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -25,8 +23,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    ws = load_workspace(workspace_of(args), cue=getattr(args, "cue", None))
-    graph = ws.graph if ws.graph is not None else build_graph(ws.resources)
+    from docklock.engine.graph import graph_of
+
+    graph = graph_of(context_of(args))
     if args.format == "json":
         out.json(graph.to_json())
     elif args.format == "mermaid":

@@ -1,29 +1,19 @@
-"""`docklock keys init|show|rotate|import|export`: the workspace's hybrid signing key."""
+"""`docklock keys init|show|rotate|import|export`: the workspace's hybrid signing key
+(the CLI over docklock.engine.keys)."""
 
 from __future__ import annotations
 
 import argparse
-import stat
 from pathlib import Path
-from typing import Any
 
-from docklock.cli._common import Output, command_group, workspace_of
-from docklock.errors import EXIT_OK, WitnessError
-from docklock.ledger import (
-    ALGORITHMS,
-    DEFAULT_ALGORITHM,
-    Ledger,
-    export_key,
-    import_key,
-    init_keys,
-    keys_exist,
-    load_keyring,
-    public_keyring_path,
-    rotate_keys,
-    signing_key_path,
-)
-from docklock.ledger.keys import PASSPHRASE_ENV, SEALED_BEGIN, passphrase_from_env
-from docklock.ledger.record import start_ledger
+from docklock.cli._common import Output, command_group, context_of
+from docklock.errors import EXIT_OK
+
+# docklock.engine.keys' copies of docklock.ledger.keys' names (loading the ledger means
+# loading the cryptography: not for building the parser).
+ALGORITHM_NAMES = ("mldsa65-ed25519", "mldsa87-ed25519")
+DEFAULT_ALGORITHM = "mldsa87-ed25519"
+PASSPHRASE_ENV = "DOCKLOCK_KEY_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -37,7 +27,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                         description="Create .docklock/keys/signing.key (0600; encrypted "
                                     f"when {PASSPHRASE_ENV} is set) and the public keyring "
                                     "docklock.pub (commit it).")
-    p.add_argument("--algorithm", choices=sorted(ALGORITHMS), default=DEFAULT_ALGORITHM,
+    p.add_argument("--algorithm", choices=ALGORITHM_NAMES, default=DEFAULT_ALGORITHM,
                    help=f"composite pairing (default {DEFAULT_ALGORITHM})")
     p.add_argument("--force", action="store_true",
                    help="overwrite an existing key (the ledger's old checkpoints will no "
@@ -50,7 +40,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
     p = ksub.add_parser("rotate", parents=[common],
                         help="replace the key; the old key endorses the new one in the ledger")
-    p.add_argument("--algorithm", choices=sorted(ALGORITHMS), default=None,
+    p.add_argument("--algorithm", choices=ALGORITHM_NAMES, default=None,
                    help="pairing of the new key (default: same as the old key)")
     p.set_defaults(handler=cmd_rotate)
 
@@ -72,58 +62,37 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 
 def cmd_init(args: argparse.Namespace, out: Output) -> int:
-    paths = workspace_of(args)
-    existed = keys_exist(paths)
-    signer = init_keys(paths, args.algorithm, force=args.force)
+    from docklock.engine import keys
+
+    ctx = context_of(args)
+    created = keys.init(ctx, args.algorithm, force=args.force)
+    signer = created.signer
     out.line(f"created {signer.alg.name} signing key {signer.keyid}")
-    out.line(f"  private: {signing_key_path(paths)} (mode 0600, "
-             f"{'encrypted' if passphrase_from_env() else 'not encrypted'})")
-    out.line(f"  public:  {public_keyring_path(paths)} (commit it: reviewers and CI verify "
+    out.line(f"  private: {created.private_path} (mode 0600, "
+             f"{'encrypted' if created.encrypted else 'not encrypted'})")
+    out.line(f"  public:  {created.public_path} (commit it: reviewers and CI verify "
              "with it)")
-    if not passphrase_from_env():
+    if not created.encrypted:
         out.info(f"note: set {PASSPHRASE_ENV} before `keys init` to encrypt the private key")
-    if existed and Ledger.open(paths).latest_checkpoint() is not None:
+    if created.orphaned_ledger:
         out.info(out.paint("warning: the existing ledger was signed by the replaced key; "
                            "`ledger verify` fails and commands refuse to sign over it until "
                            "the old docklock.pub is restored, or .docklock/ledger is moved "
                            "aside to start a new ledger", "yellow"))
     else:
-        try:
-            started = start_ledger(paths, signer) is not None
-        except WitnessError as exc:  # the checkpoint is written; witnesses ask again later
-            started = True
-            out.info(out.paint(f"warning: {exc.message}", "yellow"))
-        if started:
+        start = keys.start_ledger(ctx, signer)
+        if start.witness_problem is not None:
+            out.info(out.paint(f"warning: {start.witness_problem}", "yellow"))
+        if start.started:
             out.line("  ledger:  started (a signed checkpoint of the empty ledger; deleting "
                      "the ledger is now detected)")
     return EXIT_OK
 
 
-def _describe(args: argparse.Namespace) -> dict[str, Any]:
-    paths = workspace_of(args)
-    keyring = load_keyring(paths)
-    private = signing_key_path(paths)
-    info: dict[str, Any] = {
-        "current": keyring.current,
-        "keyring": str(public_keyring_path(paths)),
-        "keys": [k.to_dict() | {"current": k.keyid == keyring.current,
-                                "public_key_bytes": len(k.composite)} for k in keyring.keys],
-        "private_key": None,
-    }
-    for k in info["keys"]:
-        k.pop("public_key")  # kilobytes of base64 help nobody on a terminal
-    if private.exists():
-        head = private.read_bytes()
-        info["private_key"] = {
-            "path": str(private),
-            "mode": f"{stat.S_IMODE(private.stat().st_mode):04o}",
-            "encrypted": SEALED_BEGIN in head or b"ENCRYPTED PRIVATE KEY" in head,
-        }
-    return info
-
-
 def cmd_show(args: argparse.Namespace, out: Output) -> int:
-    info = _describe(args)
+    from docklock.engine import keys
+
+    info = keys.describe(context_of(args))
     if args.json:
         out.json(info)
         return EXIT_OK
@@ -141,35 +110,37 @@ def cmd_show(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_rotate(args: argparse.Namespace, out: Output) -> int:
-    paths = workspace_of(args)
-    result = rotate_keys(paths, algorithm_name=args.algorithm)
+    from docklock.engine import keys
+
+    result = keys.rotate(context_of(args), args.algorithm)
     out.line(f"rotated signing key {result.old_keyid[:16]} -> {result.new_keyid}")
     out.line(f"  key-rotation entry seq {result.entry.seq} endorsed by the old key; "
              f"checkpoint at size {result.checkpoint.size} signed by the new key")
-    out.line(f"  {public_keyring_path(paths)} updated (commit it); old private key kept in "
-             f"{paths.keys / 'retired'}")
+    out.line(f"  {result.public_path} updated (commit it); old private key kept in "
+             f"{result.retired_folder}")
     return EXIT_OK
 
 
 def cmd_import(args: argparse.Namespace, out: Output) -> int:
-    paths = workspace_of(args)
-    signer = import_key(paths, args.file)
-    out.line(f"imported signing key {signer.keyid} into {signing_key_path(paths)} "
+    from docklock.engine import keys
+
+    imported = keys.import_key(context_of(args), args.file)
+    out.line(f"imported signing key {imported.keyid} into {imported.private_path} "
              "(mode 0600)")
-    recorded = load_keyring(paths).ledger
-    if recorded and not (paths.ledger / "entries.jsonl").exists():
+    if imported.missing_ledger:
         # The key alone cannot sign: the ledger it signed lives in the other workspace.
         out.info(out.paint(
-            f"note: {public_keyring_path(paths).name} records ledger {recorded}, which is "
-            f"not here: copy .docklock/ledger from the workspace that signed it before "
-            "apply (or `docklock keys init --force` to start a new ledger on purpose)",
-            "yellow"))
+            f"note: {imported.public_path.name} records ledger {imported.missing_ledger}, "
+            "which is not here: copy .docklock/ledger from the workspace that signed it "
+            "before apply (or `docklock keys init --force` to start a new ledger on "
+            "purpose)", "yellow"))
     return EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace, out: Output) -> int:
-    paths = workspace_of(args)
-    target = export_key(paths, args.file)
+    from docklock.engine import keys
+
+    target = keys.export_key(context_of(args), args.file)
     out.line(f"wrote the signing key to {target} (mode 0600); keep it secret, and install "
              "it elsewhere with `docklock keys import` (copy .docklock/ledger there too)")
     return EXIT_OK

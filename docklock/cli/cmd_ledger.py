@@ -1,25 +1,18 @@
-"""`docklock ledger verify|show|proof|verify-proof|repair`: the CLI over docklock.ledger."""
+"""`docklock ledger verify|show|proof|verify-proof|repair`: the CLI over
+docklock.engine.ledger."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from docklock.cli._common import Output, check_out_path, command_group, workspace_of
-from docklock.errors import EXIT_ERROR, EXIT_OK, KeyMaterialError, WorkspaceError
-from docklock.ledger import (
-    Entry,
-    InclusionProof,
-    KeyLookup,
-    Keyring,
-    Ledger,
-    load_keyring,
-    prove_inclusion,
-    verify_inclusion_proof,
-    verify_ledger,
-)
+from docklock.cli._common import Output, check_out_path, command_group, context_of
+from docklock.errors import EXIT_ERROR, EXIT_OK
+
+if TYPE_CHECKING:
+    from docklock.ledger import Entry
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -66,17 +59,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 
 def cmd_verify(args: argparse.Namespace, out: Output) -> int:
-    paths = workspace_of(args)
-    report = verify_ledger(paths, from_checkpoint=args.from_checkpoint)
+    from docklock.cli.cmd_witness import render_witness_check
+    from docklock.engine.ledger import verify
+
     # Witnesses (docklock.ledger.witnessing): quorum on the newest checkpoint, and no
     # rollback or fork against what a reachable witness has cosigned.
-    from docklock.cli.cmd_witness import render_witness_check
-    from docklock.ledger.witnessing import verify_witnesses
-
-    witnesses = verify_witnesses(paths, require_reachable=args.require_witnesses)
+    check = verify(context_of(args), from_checkpoint=args.from_checkpoint,
+                   require_witnesses=args.require_witnesses)
+    report, witnesses = check.report, check.witnesses
     if args.json:
-        body = report.to_dict()
-        out.json(body | {"ok": report.ok and witnesses.ok, "witnesses": witnesses.to_dict()})
+        out.json(check.to_dict())
     else:
         _render_report(report.to_dict(), out)
         render_witness_check(witnesses, out)
@@ -84,7 +76,7 @@ def cmd_verify(args: argparse.Namespace, out: Output) -> int:
         out.error(report.problem.error().explain())
     if not witnesses.ok:
         out.error(witnesses.error().explain())
-    return EXIT_OK if report.problem is None and witnesses.ok else EXIT_ERROR
+    return EXIT_OK if check.ok else EXIT_ERROR
 
 
 def _render_report(r: dict[str, Any], out: Output) -> None:
@@ -123,20 +115,18 @@ def _summary(e: Entry) -> str:
 
 
 def cmd_show(args: argparse.Namespace, out: Output) -> int:
-    paths = workspace_of(args)
-    ledger = Ledger.open(paths)
-    entries = (ledger.tail(args.tail) if args.tail is not None else list(ledger.entries()))
-    latest = ledger.latest_checkpoint()
+    from docklock.engine.ledger import show
+
+    view = show(context_of(args), tail=args.tail)
     if args.json:
-        out.json({"origin": ledger.origin, "size": ledger.size,
-                  "checkpoint": latest.summary() if latest else None,
-                  "entries": [e.to_dict() for e in entries]})
+        out.json(view.to_dict())
         return EXIT_OK
-    head = f"{ledger.origin}: {ledger.size} entries"
+    latest = view.checkpoint
+    head = f"{view.origin}: {view.size} entries"
     head += (f", newest checkpoint at size {latest.size} (key {latest.keyid[:16]})"
              if latest else ", no checkpoint yet")
     out.line(out.paint(head, "bold"))
-    for e in entries:
+    for e in view.entries:
         serial = "-" if e.serial is None else str(e.serial)
         commit = (e.commit or "-")[:8]
         out.line(f"{e.seq:>7}  {e.time[:19]}Z  {e.type.value:<12} serial {serial:>4}  "
@@ -145,10 +135,12 @@ def cmd_show(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_proof(args: argparse.Namespace, out: Output) -> int:
-    paths = workspace_of(args)
+    from docklock.engine.ledger import proof as prove
+
+    ctx = context_of(args)
     if args.out is not None:
         check_out_path(args.out)
-    proof = prove_inclusion(Ledger.open(paths), args.seq)
+    proof = prove(ctx, args.seq)
     text = json.dumps(proof.to_dict(), indent=2, sort_keys=True) + "\n"
     if args.out is not None:
         args.out.write_text(text, encoding="utf-8")
@@ -159,24 +151,14 @@ def cmd_proof(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-def _trusted_keys(args: argparse.Namespace) -> KeyLookup:
-    if args.key:
-        return Keyring.load(Path(args.key))
-    try:
-        paths = workspace_of(args)
-    except WorkspaceError as exc:
-        raise KeyMaterialError("no keyring to verify the proof against",
-                               hint="pass --key docklock.pub, or run inside the workspace") \
-            from exc
-    return load_keyring(paths)
-
-
 def cmd_verify_proof(args: argparse.Namespace, out: Output) -> int:
-    proof = InclusionProof.load(Path(args.file))
-    entry = verify_inclusion_proof(proof, _trusted_keys(args))
+    from docklock.engine.ledger import verify_proof
+
+    check = verify_proof(Path(args.file), keyring=Path(args.key) if args.key else None,
+                         directory=getattr(args, "directory", None))
+    proof, entry = check.proof, check.entry
     if args.json:
-        out.json({"ok": True, "origin": proof.origin, "seq": entry.seq,
-                  "tree_size": proof.tree_size, "entry": entry.to_dict()})
+        out.json(check.to_dict())
     else:
         out.line(out.paint("proof OK", "green")
                  + f": entry seq {entry.seq} ({entry.type.value}, {entry.time}) is in "
@@ -186,7 +168,9 @@ def cmd_verify_proof(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_repair(args: argparse.Namespace, out: Output) -> int:
-    moved = Ledger.open(workspace_of(args)).repair()
+    from docklock.engine.ledger import repair
+
+    moved = repair(context_of(args))
     if not moved:
         out.line("nothing to repair: every ledger line is complete")
     for path in moved:

@@ -1,7 +1,7 @@
 """`docklock plan` (what would change, and why) and `docklock force-unlock`.
 
-The CLI layer only: load → render → read state (under the lock, released at once) →
-refresh → diff → print. Every decision lives in docklock.render and docklock.plan.
+The CLI layer only: arguments → docklock.engine.plan.plan (load → render → read state
+under the lock → refresh → diff → save → ledger) → print.
 """
 
 from __future__ import annotations
@@ -9,31 +9,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from docklock.cli._common import (
-    Output,
-    add_cue_option,
-    check_out_path,
-    connect_podman,
-    duration_arg,
-    workspace_of,
-)
+from docklock.cli._common import Output, add_cue_option, check_out_path, context_of, duration_arg
 from docklock.errors import EXIT_CHANGES, EXIT_OK, LockError
-from docklock.ledger import EntryType
-from docklock.ledger.record import Recording, record_if_possible
-from docklock.objects import canonical_json, sha256_hex
-from docklock.plan import (
-    RENDERERS,
-    Plan,
-    PlanOptions,
-    plan_workspace,
-    policy_info,
-    render_text,
-    save_plan,
-)
-from docklock.render import render_workspace
-from docklock.state import StateStore
-from docklock.state.store import gc_paused
-from docklock.workspace import WorkspacePaths
+
+# docklock.engine.plan.FORMATS (the planner's renderers); not imported here so that
+# building the parser does not load the engine.
+FORMATS = ("json", "markdown", "text")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -47,7 +28,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                    help="save the plan, signed, for `docklock apply FILE`")
     p.add_argument("--detailed-exitcode", action="store_true",
                    help="exit 2 when the plan has changes (0 none, 1 error)")
-    p.add_argument("--format", choices=sorted(RENDERERS), default="text",
+    p.add_argument("--format", choices=FORMATS, default="text",
                    help="output format (json is stable: docs/plan-json.md)")
     p.add_argument("--target", action="append", default=[], metavar="ADDR",
                    help="plan only this address (and what it depends on); repeatable")
@@ -74,83 +55,42 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 
 def cmd_plan(args: argparse.Namespace, out: Output) -> int:
+    from docklock.engine.plan import PlanRequest, plan, render_plan
+
     # A CI job reading `--format json` from stdout gets its errors as JSON too (as --json).
     args.json = args.format == "json"
     if args.out is not None:
         # Checked before planning: a bad path fails at once, and nothing is created.
         check_out_path(args.out)
-    plan = make_cli_plan(args)
-    paths = workspace_of(args)
-    if args.out is not None:
-        save_plan(plan, args.out, paths)
-    recording = record_plan(paths, plan, args.out)
-    if recording.problem is not None:
+    result = plan(context_of(args), PlanRequest(
+        destroy=args.destroy, targets=tuple(args.target), replace=tuple(args.replace),
+        refresh=args.refresh, lock_timeout=args.lock_timeout, out=args.out))
+    if result.ledger_problem is not None:
         # Without the private key (e.g. a fresh clone), or when the ledger cannot be
         # written for an operational reason, the plan is still shown and the exit code
         # keeps its meaning (--detailed-exitcode in CI). No key is created and
         # docklock.pub stays as committed. A tampered ledger raised instead.
-        out.info(f"{'note' if recording.no_key else 'warning'}: {recording.problem}")
-    if args.format == "text":
-        out.line(render_text(plan, out.paint).rstrip("\n"))
-    else:
-        out.line(RENDERERS[args.format](plan).rstrip("\n"))
+        out.info(f"{'note' if result.no_key else 'warning'}: {result.ledger_problem}")
+    out.line(render_plan(result.plan, args.format,
+                         out.paint if args.format == "text" else None))
     if args.out is not None:
         out.info(f"Saved the plan to {args.out}; apply it with `docklock apply {args.out}`.")
-    if args.detailed_exitcode and plan.has_changes:
+    if args.detailed_exitcode and result.plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
 
 
-def make_cli_plan(args: argparse.Namespace) -> Plan:
-    """The whole pipeline for `docklock plan` (also used by tests in-process)."""
-    from docklock.load import load_workspace
-
-    paths = workspace_of(args)
-    with gc_paused():  # large acyclic data; see docklock._fs.gc_paused
-        ws = load_workspace(paths, cue=args.cue)
-        policy = policy_info(ws)
-        rendered = render_workspace(ws)
-    store = StateStore(paths)
-    # Plan writes no state: the lock is held only while reading, so a concurrent apply
-    # is noticed (and waited for with --lock-timeout) but not blocked for long.
-    with store.lock(command="docklock plan", timeout=args.lock_timeout):
-        state = store.read(cluster=ws.cluster_name)
-    options = PlanOptions(destroy=args.destroy, targets=tuple(args.target),
-                          replace=tuple(args.replace), refresh=args.refresh)
-    if not args.refresh:
-        return plan_workspace(ws, rendered, state, options=options, reader=None,
-                              policy=policy)
-    with connect_podman(args, ws) as runtime:
-        return plan_workspace(ws, rendered, state, options=options, reader=runtime,
-                              policy=policy)
-
-
-def record_plan(paths: WorkspacePaths, plan: Plan, saved_to: Path | None) -> Recording:
-    """Append a `plan` entry (digest of the plan, its summary and policy digest). Nothing
-    when this workspace has no private key (plan never creates one); operational failures
-    come back as `problem`, a ledger failing authentication raises (LedgerError)."""
-    payload = {
-        "plan_digest": sha256_hex(canonical_json(plan.to_dict())),
-        "summary": plan.summary.to_dict(), "spec_digest": plan.spec_digest,
-        "policy_digest": plan.policy.digest, "lineage": plan.lineage,
-        "serial": plan.serial, "saved_to": str(saved_to) if saved_to else None,
-        "options": plan.options.to_dict(),
-    }
-    return record_if_possible(paths, EntryType.PLAN, payload, cluster=plan.cluster,
-                              serial=plan.serial)
-
-
 def cmd_force_unlock(args: argparse.Namespace, out: Output) -> int:
-    paths = workspace_of(args)
+    from docklock.engine.lock import force_unlock
+
+    ctx = context_of(args)
     if args.lock_id is None and not args.yes:
         raise LockError("force-unlock needs the LOCK_ID to remove",
                         hint="copy it from the 'state is locked' message, or pass --yes "
                              "to remove whatever lock is there")
-    store = StateStore(paths)
-    info, held = store.force_unlock(args.lock_id)
-    what = info.describe() if info else "an unnamed lock"
-    out.line(f"Removed {what}.")
-    if held:
+    unlocked = force_unlock(ctx, args.lock_id)
+    out.line(f"Removed {unlocked.description}.")
+    if unlocked.held:
         out.info(out.paint("Warning: ", "yellow") + "that process still held the lock; "
                  "if it is still running it may write state concurrently. Stop it first.")
     return EXIT_OK

@@ -1,6 +1,6 @@
 """`docklock policy check`: BISO policies and compliance packs, reported per resource.
 
-The CLI layer only: load the workspace → docklock.policy.evaluate → render. Exit 0 when
+The CLI layer only: docklock.engine.policy.check (load → evaluate) → render. Exit 0 when
 no deny rule failed (warnings allowed), 1 when one did or the policies are malformed,
 like `conftest test`.
 """
@@ -9,21 +9,12 @@ from __future__ import annotations
 
 import argparse
 
-from docklock.cli._common import Output, command_group, workspace_of
-from docklock.errors import EXIT_ERROR, EXIT_OK, PolicyError, ValidationError
-from docklock.load import load_workspace
-from docklock.policy import (
-    PolicyReport,
-    Status,
-    gate,
-    render_framework,
-    render_sarif,
-    render_text,
-)
-from docklock.workspace import WorkspacePaths
+from docklock.cli._common import Output, command_group, context_of
+from docklock.errors import EXIT_ERROR, EXIT_OK, PolicyError
 
-_STATUS_COLOR = {Status.PASS: "green", Status.FAIL: "red", Status.WARN: "yellow",
-                 Status.EXCEPTED: "cyan", Status.SKIP: "dim"}
+# docklock.policy.Status values → colour (by value: the policy engine loads lazily).
+_STATUS_COLOR = {"PASS": "green", "FAIL": "red", "WARN": "yellow", "EXCEPTED": "cyan",
+                 "SKIP": "dim"}
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -50,17 +41,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     check.set_defaults(handler=cmd_policy_check)
 
 
-def check_workspace(paths: WorkspacePaths) -> PolicyReport:
-    """Load the workspace at `paths` and run the same policy gate validate and plan run."""
-    outcome = gate.check_workspace(load_workspace(paths))
-    if outcome.report is None:
-        raise ValidationError(outcome.errors)
-    return outcome.report
-
-
 def cmd_policy_check(args: argparse.Namespace, out: Output) -> int:
-    paths = workspace_of(args)
-    report = check_workspace(paths)
+    from docklock.engine.policy import check
+    from docklock.policy import render_framework, render_sarif, render_text
+
+    ctx = context_of(args)
+    paths = ctx.paths
+    report = check(ctx)
     fmt = "json" if args.json else args.format
     view = None
     if args.framework:
@@ -95,7 +82,7 @@ def cmd_policy_check(args: argparse.Namespace, out: Output) -> int:
 def _paint(line: str, out: Output) -> str:
     stripped = line.lstrip()
     for status, color in _STATUS_COLOR.items():
-        if stripped.startswith(status.value + " "):
+        if stripped.startswith(status + " "):
             indent = line[: len(line) - len(stripped)]
-            return indent + out.paint(status.value, color) + stripped[len(status.value):]
+            return indent + out.paint(status, color) + stripped[len(status):]
     return line

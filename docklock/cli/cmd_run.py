@@ -1,6 +1,8 @@
 """`docklock run JOB` and `docklock verify JOB`: run a Job in its cage, record or check
 its witness.
 
+The CLI layer over docklock.engine.run.
+
 run: runs the job, prints its stdout/stderr as they were, keeps its outputs under
 `.docklock/jobs/<job>/outputs`, writes the witness to `.docklock/witness/` and appends a
 `witness` entry to the ledger. Exit 0 if the job exited 0, else 1.
@@ -13,7 +15,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from docklock.cli._common import Output, connect_podman, workspace_of
+from docklock.cli._common import Output, context_of
 from docklock.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 
 # Engine imports stay inside the handlers so `docklock --help` does not load them.
@@ -36,54 +38,25 @@ def register(sub: argparse._SubParsersAction[Any], common: argparse.ArgumentPars
     verify.set_defaults(handler=_verify)
 
 
-def _prepare(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    from docklock.cage.jobs import cage_profiles, find_job, prepare_job
-    from docklock.load import load_workspace
-
-    paths = workspace_of(args)
-    workspace = load_workspace(paths)
-    job = find_job(workspace.resources, args.job)
-    prepared = prepare_job(job, paths=paths, floor=workspace.cluster_spec.securityLevel,
-                           profiles=cage_profiles(workspace.resources),
-                           cluster=workspace.cluster_name)
-    return paths, workspace, prepared
-
-
-def _execute(args: argparse.Namespace, workspace: Any, prepared: Any) -> Any:
-    from docklock.cage.jobs import discard_outputs, run_prepared
-
-    try:
-        with connect_podman(args, workspace) as runtime:
-            return run_prepared(runtime, prepared)
-    except BaseException:
-        discard_outputs(prepared)
-        raise
-
-
 def _run(args: argparse.Namespace, out: Output) -> int:
-    from docklock.cage.jobs import job_folder, keep_outputs, record_in_ledger, witness_entry
-    from docklock.cage.witness import save_witness
+    from docklock.engine.run import run
 
-    paths, workspace, prepared = _prepare(args)
-    result = _execute(args, workspace, prepared)
-    kept = keep_outputs(prepared, job_folder(paths, prepared.address) / "outputs")
+    ctx = context_of(args)
+    result = run(ctx, args.job)
     witness = result.witness
-    path = save_witness(witness, paths.witness)
-    seq = record_in_ledger(paths, witness_entry(witness, "run"))
+    root = ctx.paths.root
     if args.json:
-        out.json({"witness": witness.to_dict(), "witness_digest": witness.digest,
-                  "witness_file": str(path), "outputs_folder": str(kept) if kept else None,
-                  "ledger_seq": seq})
+        out.json(result.to_dict())
     else:
         _write_raw(out.stdout, result.stdout)
         _write_raw(out.stderr, result.stderr)
         out.info(f"{witness.job}: exit {witness.exit_code} "
                  f"(cage {witness.cage}, seed {witness.seed})")
-        if kept is not None:
+        if result.outputs_folder is not None:
             out.info(f"  outputs: {len(witness.outputs)} file(s) in "
-                     f"{kept.relative_to(paths.root)}")
-        out.info(f"  witness: {path.relative_to(paths.root)} ({witness.digest}), "
-                 f"ledger entry {seq}")
+                     f"{result.outputs_folder.relative_to(root)}")
+        out.info(f"  witness: {result.witness_file.relative_to(root)} ({witness.digest}), "
+                 f"ledger entry {result.ledger_seq}")
     if witness.exit_code != 0:
         out.error(f"error: {witness.job} exited with code {witness.exit_code} "
                   "(its witness was recorded)")
@@ -92,24 +65,13 @@ def _run(args: argparse.Namespace, out: Output) -> int:
 
 
 def _verify(args: argparse.Namespace, out: Output) -> int:
-    from docklock.cage.jobs import discard_outputs, record_in_ledger, witness_entry
-    from docklock.cage.witness import COMPARED, compare_witnesses, load_witness
+    from docklock.cage.witness import COMPARED
+    from docklock.engine.run import verify
 
-    paths, workspace, prepared = _prepare(args)
-    try:
-        expected = load_witness(str(prepared.address), paths.witness)
-    except BaseException:
-        discard_outputs(prepared)
-        raise
-    result = _execute(args, workspace, prepared)
-    discard_outputs(prepared)
-    actual = result.witness
-    diffs = compare_witnesses(expected, actual)
-    record_in_ledger(paths, witness_entry(actual, "verify", differences=diffs))
+    result = verify(context_of(args), args.job)
+    actual, diffs = result.actual, result.differences
     if args.json:
-        out.json({"job": actual.job, "identical": not diffs,
-                  "expected_digest": expected.digest, "actual_digest": actual.digest,
-                  "differences": [d.to_dict() for d in diffs]})
+        out.json(result.to_dict())
     elif not diffs:
         out.line(f"{actual.job}: identical to its witness ({len(COMPARED)} fields compared, "
                  f"{actual.digest})")

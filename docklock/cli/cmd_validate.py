@@ -8,35 +8,23 @@ hint}], "warnings": [same shape]} on stdout in both cases. For a policy failure 
 is the path in the resource view the rule checked (`effective.*` fields are computed
 from the cage) while file:line:col point at the document key behind it.
 
-Checks beyond loading plug in through `extra_checks`. The BISO policies are one: every
-active rule (built-in packs from docklock.yaml, Policy documents) is evaluated; a
-deny-rule failure is an error naming the rule, the resource, the key's file:line:col
-and the compliance controls, a warn-rule failure a warning, and a malformed policy,
-exception or pack entry an error like any other spec problem.
+Checks beyond loading plug in through docklock.engine.validate.extra_checks. The BISO
+policies are one: every active rule (built-in packs from docklock.yaml, Policy
+documents) is evaluated; a deny-rule failure is an error naming the rule, the resource,
+the key's file:line:col and the compliance controls, a warn-rule failure a warning, and
+a malformed policy, exception or pack entry an error like any other spec problem.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from docklock.cli._common import Output, add_cue_option, workspace_of
-from docklock.errors import EXIT_ERROR, EXIT_OK, CueError, Diagnostic, ValidationError
-from docklock.load import Workspace, load_workspace
-from docklock.policy.gate import check_workspace
+from docklock.cli._common import Output, add_cue_option, context_of
+from docklock.errors import EXIT_ERROR, EXIT_OK, Diagnostic
 
-# Each function returns further diagnostics for a loaded workspace (errors fail validate).
-ExtraCheck = Callable[[Workspace], Sequence[Diagnostic]]
-
-
-def extra_checks() -> list[ExtraCheck]:
-    """Checks run after loading, in order; each returns errors and warnings."""
-    return [policy_diagnostics]
-
-
-def policy_diagnostics(ws: Workspace) -> list[Diagnostic]:
-    """The workspace's policy outcome as diagnostics (docklock.policy.gate)."""
-    return list(check_workspace(ws).diagnostics)
+if TYPE_CHECKING:
+    from docklock.load import Workspace
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -65,20 +53,12 @@ def _entry(d: Diagnostic) -> dict[str, object]:
 
 
 def validate(args: argparse.Namespace) -> tuple[Workspace | None, list[Diagnostic]]:
-    """The workspace (None when it failed to load) and every diagnostic, errors first."""
-    paths = workspace_of(args)
-    try:
-        ws = load_workspace(paths, cue=getattr(args, "cue", None))
-    except ValidationError as exc:
-        return None, list(exc.diagnostics)
-    except CueError as exc:
-        return None, [Diagnostic(exc.message, exc.location, hint=exc.hint)]
-    found: list[Diagnostic] = []
-    for check in extra_checks():
-        found.extend(check(ws))
-    errors = [d for d in found if d.severity == "error"]
-    warnings = [*ws.warnings, *(d for d in found if d.severity != "error")]
-    return ws, errors + warnings
+    """The workspace (None when it failed to load) and every diagnostic, errors first
+    (docklock.engine.validate; the extra checks, e.g. the policies, live there)."""
+    from docklock.engine.validate import validate as validate_workspace
+
+    result = validate_workspace(context_of(args))
+    return result.workspace, list(result.diagnostics)
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
