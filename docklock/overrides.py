@@ -204,6 +204,13 @@ def in_effect(ws: Workspace, overrides: Sequence[Override]) -> tuple[OverrideCha
     return tuple(out)
 
 
+def effect_lines(effects: Sequence[OverrideChange]) -> list[str]:
+    """`Overrides in effect: Service/default/api replicas 3 (spec: 2)`, one per override
+    (what plan and deploy print above a plan; `effects` from `in_effect`)."""
+    return [f"Overrides in effect: {c.address} {c.field} {c.after} (spec: {c.spec})"
+            for c in effects]
+
+
 def overlay(ws: Workspace, overrides: Sequence[Override]) -> Workspace:
     """`ws` with the overrides' values in place of the specs' (see the module doc).
 

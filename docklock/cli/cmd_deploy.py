@@ -107,11 +107,12 @@ class _Printer:
 def header_lines(event: DeployPlanned) -> list[str]:
     """`Overrides (docklock deploy): Service/default/api replicas 2 -> 3`, and the
     overrides this deploy leaves as they were."""
+    from docklock.overrides import effect_lines
+
     lines = [f"Overrides (docklock deploy): {c.describe()}" for c in event.changes]
     changed = {(c.address, c.field) for c in event.changes}
-    lines += [f"Overrides in effect: {c.address} {c.field} {c.after} (spec: {c.spec})"
-              for c in event.in_effect if (c.address, c.field) not in changed]
-    return lines
+    return lines + effect_lines([c for c in event.in_effect
+                                 if (c.address, c.field) not in changed])
 
 
 def _confirm(out: Output, auto_approve: bool) -> bool:

@@ -179,3 +179,34 @@ def test_bad_deploys_fail_with_one_line_and_change_nothing(podman: PodmanHarness
     assert not (ws / ".docklock" / "state.json").exists()
     assert not (ws / ".docklock" / "ledger" / "entries.jsonl").exists()
     assert _running(podman, "api") == []
+
+
+def test_engine_deploy_from_python_streams_events_and_a_refusal_changes_nothing(
+        podman: PodmanHarness, tmp_path: Path) -> None:
+    from docklock.apply import ApplyEvent
+    from docklock.engine import Context
+    from docklock.engine.deploy import DeployPlanned, DeployRequest, deploy
+
+    ws = _workspace(tmp_path / "ws", podman.image)
+    ctx = Context.find(ws, podman_url=podman.cli_env()["DOCKLOCK_PODMAN_URL"])
+    request = DeployRequest(file=ws / "specs" / "api.yaml", replicas=1)
+    seen: list[object] = []
+
+    refused = deploy(ctx, request, on_event=seen.append, confirm=lambda _plan: False)
+    assert refused.cancelled
+    assert not refused.ok
+    (planned,) = seen
+    assert isinstance(planned, DeployPlanned)
+    assert [c.describe() for c in planned.changes] == ["Service/default/api replicas 2 -> 1"]
+    assert planned.work == 1
+    assert not (ws / ".docklock" / "state.json").exists()  # nothing stored
+    assert _running(podman, "api") == []
+
+    seen.clear()
+    done = deploy(ctx, request, on_event=seen.append, confirm=lambda _plan: True)
+    assert done.ok
+    assert done.result is not None
+    assert done.result.added == 1
+    assert [o.value for o in done.overrides] == [1]
+    assert any(isinstance(e, ApplyEvent) for e in seen)
+    assert _running(podman, "api") == [f"{CLUSTER}-default-api-1"]
