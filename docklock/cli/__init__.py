@@ -2,27 +2,33 @@
 
 This is the only place that prints and exits. Each command group lives in its own
 module `docklock/cli/cmd_<group>.py` exposing `register(subparsers, common)`; they are
-discovered here, so adding a command never edits a shared list. Every DockLockError is
-caught once, in `main`, and turned into a one-line message and its exit code; so is an
-OSError (a path that cannot be read or written) and, as a last resort, any other
-exception (an internal error). Tracebacks are shown only with --debug. Usage errors exit
-1 like every other error: exit 2 is reserved for "changes present / drift / determinism
-mismatch".
+discovered here (the files of this folder), so adding a command never edits a shared
+list. Every DockLockError is caught once, in `main`, and turned into a one-line message
+and its exit code; so is an OSError (a path that cannot be read or written) and, as a
+last resort, any other exception (an internal error). Tracebacks are shown only with
+--debug. Usage errors exit 1 like every other error: exit 2 is reserved for "changes
+present / drift / determinism mismatch".
+
+Start-up is paid by every command (house rule 12): this module imports nothing at its
+top beyond `sys` and `errno` (not even `typing`: about 9 ms with the `re` it pulls in),
+`docklock --version` answers before anything else is imported, and the command modules
+import their engine code inside their handlers.
 """
 
 from __future__ import annotations
 
-import argparse
 import errno
-import importlib
-import pkgutil
 import sys
-import traceback
-from collections.abc import Sequence
 
 from docklock import __version__
-from docklock.cli._common import DockLockParser, Output, common_parser
-from docklock.errors import EXIT_ERROR, EXIT_INTERRUPTED, DockLockError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing; mypy knows the name
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+
+    from docklock.cli._common import Output
+    from docklock.errors import DockLockError
 
 # errno → what to check, for the one-line OSError message.
 _OS_HINTS = {
@@ -37,7 +43,29 @@ _OS_HINTS = {
 }
 
 
+def command_modules() -> list[str]:
+    """The `cmd_*` modules of this package, sorted: a listing of its folder (cheaper than
+    pkgutil, which this would be the only user of)."""
+    import os
+
+    names = set()
+    for package_dir in __path__:
+        try:
+            entries = os.listdir(package_dir)
+        except OSError:
+            continue
+        for entry in entries:
+            stem, dot, suffix = entry.partition(".")
+            if stem.startswith("cmd_") and dot and suffix in ("py", "pyc") and stem.isidentifier():
+                names.add(stem)
+    return sorted(names)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    from docklock.cli._common import DockLockParser, common_parser
+
     common = common_parser()
     parser = DockLockParser(
         prog="docklock",
@@ -47,15 +75,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"docklock {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND",
                                 parser_class=DockLockParser)
-    package = importlib.import_module("docklock.cli")
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        if info.name.startswith("cmd_"):
-            module = importlib.import_module(f"docklock.cli.{info.name}")
-            module.register(sub, common)
+    for name in command_modules():
+        module = importlib.import_module(f"docklock.cli.{name}")
+        module.register(sub, common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if (sys.argv[1:] if argv is None else list(argv)) == ["--version"]:
+        # The fast path: what argparse's version action prints, with nothing imported.
+        sys.stdout.write(f"docklock {__version__}\n")
+        return 0
+    from docklock.cli._common import Output
+    from docklock.errors import EXIT_ERROR, EXIT_INTERRUPTED, DockLockError
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -90,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(args: argparse.Namespace, out: Output, exc: DockLockError) -> int:
     """Report `exc` (called inside the `except` block, so --debug shows the original)."""
     if getattr(args, "debug", False):
+        import traceback
+
         traceback.print_exc()
     if getattr(args, "json", False) and getattr(args, "json_errors", True):
         out.json({"error": exc.to_dict(), "errors": _diagnostics(exc)}, stream=sys.stdout)
@@ -99,6 +134,8 @@ def _fail(args: argparse.Namespace, out: Output, exc: DockLockError) -> int:
 
 def _os_error(exc: OSError) -> DockLockError:
     """`error: Is a directory: /etc (hint: ...)`: what went wrong and on which path."""
+    from docklock.errors import DockLockError
+
     what = exc.strerror or _first_line(str(exc)) or type(exc).__name__
     if exc.filename is not None:
         what += f": {exc.filename}"
