@@ -57,6 +57,14 @@ class Diagnostic:
         hint = f" — hint: {self.hint}" if self.hint else ""
         return f"{where}{self.severity}: {self.message}{at}{hint}"
 
+    def line(self) -> str:
+        """The line a person reads, as `validate` prints it and every command prints a
+        ValidationError: `file:line:col: message (hint)`, warnings marked `warning: `."""
+        where = f"{self.location}: " if self.location else ""
+        hint = f" ({self.hint})" if self.hint else ""
+        warn = "warning: " if self.severity == "warning" else ""
+        return f"{where}{warn}{self.message}{hint}"
+
     def to_dict(self) -> dict[str, object]:
         loc = self.location
         return {
@@ -108,7 +116,15 @@ class ValidationError(DockLockError):
         super().__init__(summary, location=first.location, hint=first.hint)
 
     def explain(self) -> str:
-        return "\n".join(str(d) for d in self.diagnostics)
+        """Every problem on its own line, then the count: exactly what `validate`
+        prints for the same specs, whichever command (plan, apply, ...) found them."""
+        return "\n".join([*(d.line() for d in self.diagnostics), problems_found(
+            sum(d.severity == "error" for d in self.diagnostics))])
+
+
+def problems_found(n: int) -> str:
+    """The summary line under a list of problems: `2 problems found`."""
+    return f"{n} problem{'s' if n != 1 else ''} found"
 
 
 def _diag_key(d: Diagnostic) -> tuple[str, int, int, str]:
