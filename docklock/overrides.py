@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from docklock.errors import SpecError
+from docklock.errors import Diagnostic, SpecError
 
 if TYPE_CHECKING:
     from docklock.load import Workspace
@@ -226,7 +226,15 @@ def overlay(ws: Workspace, overrides: Sequence[Override]) -> Workspace:
         return ws
     wanted = by_key(overrides)
     resources = list(ws.resources)
+    notes: list[Diagnostic] = []
     changed = False
+    for gone in overrides:
+        if ws.get(gone.address) is None:
+            notes.append(Diagnostic(
+                f"deploy override of {gone.address} {gone.field} ignored: it is not in the "
+                "specs",
+                hint="the next `docklock deploy` removes it from the state",
+                severity="warning"))
     for i, res in enumerate(resources):
         o = wanted.get((str(res.address), "replicas"))
         if o is None or not isinstance(res.spec, ServiceSpec):
@@ -244,10 +252,20 @@ def overlay(ws: Workspace, overrides: Sequence[Override]) -> Workspace:
                      f"--file {where.file if where else 'FILE'} --reset")
         resources[i] = replace(res, spec=replace(res.spec, replicas=o.value))
         changed = True
-    if not changed:
+        file = res.location.file if res.location else "FILE"
+        # A warning of the loaded workspace: plan (text, markdown, JSON) shows it, so a
+        # reviewer sees that the specs alone do not say what runs.
+        notes.append(Diagnostic(
+            f"deploy override in effect: {res.address} replicas {o.value} (spec: "
+            f"{res.spec.replicas}; set by {o.by or '?'} at {o.at or '?'})",
+            location=res.location,
+            hint=f"`docklock deploy --file {file} --reset` returns to the spec",
+            severity="warning"))
+    if not changed and not notes:
         return ws
     graph = ws.graph
-    if graph is not None:
+    if graph is not None and changed:
         graph = copy.copy(graph)
         graph.resources = {**graph.resources, **{r.address: r for r in resources}}
-    return replace(ws, resources=tuple(resources), graph=graph)
+    return replace(ws, resources=tuple(resources), graph=graph,
+                   warnings=(*ws.warnings, *notes))

@@ -230,6 +230,8 @@ def _run(ctx: Context, request: DeployRequest, emit: EventSink,
         state = store.read(cluster=base.cluster_name)
         new = merge(state.overrides, resources, replicas=request.replicas,
                     reset=request.reset, by=actor(), at=utc_now())
+        # Overrides of resources no longer in the specs are dropped on the way.
+        new = tuple(o for o in new if base.get(o.address) is not None)
         delta = changes(base, state.overrides, new)
         ws = overlay(base, new)
         policy = policy_info(ws)

@@ -77,6 +77,9 @@ def test_deploy_overrides_replicas_records_them_and_resets(podman: PodmanHarness
     out = first.stdout.splitlines()
     assert out[0] == "Overrides (docklock deploy): Service/default/api replicas 2 -> 3"
     assert "Plan: 3 to add, 0 to change, 0 to destroy." in out
+    # The plan itself carries the override as a warning (text, markdown and JSON).
+    assert "warning: deploy override in effect: Service/default/api replicas 3 (spec: 2; " \
+        "set by " in first.stdout
     assert "Deploy complete: 3 added, 0 changed, 0 destroyed." in first.stdout
     assert _running(podman, "api") == [f"{CLUSTER}-default-api-{i}" for i in (1, 2, 3)]
     assert _running(podman, "other") == []  # only the resources of the file

@@ -137,7 +137,20 @@ def test_overlay_changes_only_the_overridden_service(ws: Workspace) -> None:
     # Nothing applies: the same workspace object comes back.
     assert overlay(ws, ()) is ws
     assert overlay(ws, (Override("Service/default/api", "replicas", 2),)) is ws
-    assert overlay(ws, (Override("Service/default/gone", "replicas", 4),)) is ws
+    (note,) = overlay(ws, (Override("Service/default/gone", "replicas", 4),)).warnings
+    assert note.message == ("deploy override of Service/default/gone replicas ignored: it "
+                            "is not in the specs")
+
+
+def test_overlay_warns_that_an_override_is_in_effect(ws: Workspace) -> None:
+    out = overlay(ws, (Override("Service/default/api", "replicas", 3, by="ann@h", at="T"),))
+    (note,) = out.warnings
+    assert note.severity == "warning"
+    assert note.message == ("deploy override in effect: Service/default/api replicas 3 "
+                            "(spec: 2; set by ann@h at T)")
+    assert note.location is not None
+    assert note.location.file == "specs/api.yaml"
+    assert note.hint == "`docklock deploy --file specs/api.yaml --reset` returns to the spec"
 
 
 def test_overlay_refuses_replicas_on_a_fixed_host_port(ws: Workspace) -> None:
