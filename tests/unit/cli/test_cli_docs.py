@@ -138,3 +138,14 @@ def test_check_mode_reports_a_stale_file_and_writes_nothing(
     assert gen.main(["--out", str(out)]) == 0
     assert gen.main(["--out", str(out), "--check"]) == 0
     assert "is up to date" not in capsys.readouterr().err
+
+
+def test_doit_docs_task_runs_the_generator_on_docs_cli_md() -> None:
+    spec = importlib.util.spec_from_file_location("dodo_for_test", REPO / "dodo.py")
+    assert spec is not None
+    assert spec.loader is not None
+    dodo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dodo)
+    commands = [getattr(action, "_action", None) for action in dodo.task_docs()["actions"]]
+    assert [str(REPO / "tools" / "gen_cli_docs.py"), "--out",
+            str(REPO / "docs" / "cli.md")] in [c[1:] for c in commands if isinstance(c, list)]
