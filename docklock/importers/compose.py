@@ -58,8 +58,8 @@ _MEMORY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*([bkmgt]?)b?$", re.I)
 # Keys DockLock cannot express, with the hint each finding carries.
 NO_EQUIVALENT = "DockLock has no equivalent yet"
 _UNMAPPED_SERVICE: dict[str, str] = {
-    "container_name": "DockLock names containers <cluster>-<service>-<replica>; other "
-                      "services reach it by its service name",
+    "container_name": "DockLock names containers <cluster>-<namespace>-<service>-<replica>; "
+                      "other services reach it by its service name",
     "hostname": "DockLock sets container hostnames itself",
     "domainname": "DockLock sets container hostnames itself",
     "stdin_open": "services run detached; use `podman exec -it` for a shell",
