@@ -16,6 +16,9 @@ RE2's `$` matches only at the end of the text, as ECMA-262's (and JSON Schema's)
 `\\d` and `\\w` are ASCII, as in ECMA-262. `unevaluatedProperties` consults
 `patternProperties` through jsonschema's own `re`, so an assert using both is refused
 by validation (see docklock.policy.engine._assert_problems).
+
+RE2 and jsonschema are imported on first use: a workspace whose policies have no regex
+never loads RE2 (house rule 12).
 """
 
 from __future__ import annotations
@@ -24,21 +27,18 @@ import functools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import jsonschema
-import re2  # type: ignore[import-untyped,unused-ignore]
-
 # Compiled programs are bounded too: a pattern whose automaton needs more is refused.
 MAX_PROGRAM_BYTES = 8 << 20
 
 
+@functools.cache
 def _options() -> Any:
+    import re2  # type: ignore[import-untyped,unused-ignore]
+
     options = re2.Options()
     options.log_errors = False  # RE2 would log every refused pattern to stderr
     options.max_mem = MAX_PROGRAM_BYTES
     return options
-
-
-_OPTIONS = _options()
 
 
 class PatternError(ValueError):
@@ -48,8 +48,10 @@ class PatternError(ValueError):
 @functools.lru_cache(maxsize=4096)
 def compile_pattern(pattern: str) -> Any:
     """The compiled RE2 program; PatternError when RE2 refuses the pattern."""
+    import re2  # type: ignore[import-untyped,unused-ignore]
+
     try:
-        return re2.compile(pattern, _OPTIONS)
+        return re2.compile(pattern, _options())
     except re2.error as exc:
         reason = exc.args[0] if exc.args else exc
         if isinstance(reason, bytes):
@@ -75,6 +77,8 @@ def search(pattern: str, text: str) -> bool:
 
 def _pattern(validator: Any, pattern: str, instance: Any, _schema: Any) -> Iterator[Any]:
     if validator.is_type(instance, "string") and not search(pattern, instance):
+        import jsonschema
+
         yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
@@ -100,6 +104,8 @@ def _additional_properties(validator: Any, additional: Any, instance: Any,
         for extra in extras:
             yield from validator.descend(instance[extra], additional, path=extra)
     elif not additional and extras:
+        import jsonschema
+
         # jsonschema's own wording, so details read the same as before.
         shown = sorted(extras, key=str)
         if patterns:
@@ -118,6 +124,8 @@ def _additional_properties(validator: Any, additional: Any, instance: Any,
 @functools.cache
 def policy_validator_class(base: Any) -> Any:
     """`base` (a jsonschema validator class) with every regex keyword run by RE2."""
+    import jsonschema
+
     keywords = {"pattern": _pattern, "patternProperties": _pattern_properties,
                 "additionalProperties": _additional_properties}
     return jsonschema.validators.extend(

@@ -29,14 +29,6 @@ from functools import cache
 from typing import Any, cast
 from urllib.parse import unquote
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, best_match
-from jsonschema.validators import validator_for
-from referencing import Registry
-from referencing import Resource as SchemaResource
-from referencing.exceptions import Unresolvable
-from referencing.jsonschema import DRAFT202012
-
 from docklock.cage import STANDARD, resolve_cage
 from docklock.errors import CageError, Diagnostic, Location, PolicyError, raise_if_errors
 from docklock.load.schema import format_path, mask_values
@@ -334,6 +326,12 @@ def _policy_schema() -> dict[str, Any]:
 
 @cache
 def _spec_validator() -> Any:
+    # jsonschema and referencing are imported where a rule or a Policy document is
+    # checked: a workspace without policies never loads them (house rule 12).
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
+    from referencing import Resource as SchemaResource
+
     schema = _policy_schema()
     registry: Registry = Registry().with_resource(
         POLICY_SCHEMA_ID, SchemaResource.from_contents(schema))
@@ -451,6 +449,11 @@ def _assert_problems(schema: Any) -> list[tuple[str, str, str]]:
     hint = "an assert is a JSON Schema (Draft 2020-12) the resource view must satisfy"
     if not isinstance(schema, (Mapping, bool)):
         return []  # the document schema already reports the wrong type
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+    from referencing.exceptions import Unresolvable
+
     cls: Any = Draft202012Validator
     if isinstance(schema, Mapping) and "$schema" in schema:
         cls = validator_for(schema, default=None)
@@ -629,6 +632,10 @@ def _all_schema_paths(schema: Any, at: tuple[Any, ...] = ()) -> Iterator[tuple[A
 
 
 def _local_resolver(schema: Any) -> Any:
+    from referencing import Registry
+    from referencing import Resource as SchemaResource
+    from referencing.jsonschema import DRAFT202012
+
     resource = SchemaResource.from_contents(schema, default_specification=DRAFT202012)
     return Registry().with_resource(_ASSERT_URI, resource).resolver(base_uri=_ASSERT_URI)
 
@@ -780,6 +787,10 @@ class _Compiled:
     _MAX_CACHE = 100_000
 
     def __init__(self, schema: Any) -> None:
+        from jsonschema import Draft202012Validator
+        from jsonschema.validators import validator_for
+        from referencing import Registry
+
         cls = (validator_for(schema, default=Draft202012Validator)
                if isinstance(schema, Mapping) else Draft202012Validator)
         # An empty registry: asserts may only use local references, and jsonschema must
@@ -806,6 +817,9 @@ class _Compiled:
         return hit
 
     def _run(self, instance: Any) -> tuple[bool, str, str]:
+        from jsonschema.exceptions import best_match
+        from referencing.exceptions import Unresolvable
+
         try:
             if self.validator.is_valid(instance):
                 return (True, "", "")
