@@ -171,6 +171,8 @@ def _no_events(_event: DeployEvent) -> None:
 def spec_file(ws: Workspace, file: Path) -> str:
     """`file` as the workspace-relative name the loader gave it; DeployError when it is
     outside the workspace or not one of its spec files."""
+    from docklock.workspace import WORKSPACE_FILE
+
     root = ws.paths.root.resolve()
     if not file.is_absolute():
         # `-C DIR deploy --file specs/x.yaml` from another folder means DIR's file (as
@@ -190,7 +192,7 @@ def spec_file(ws: Workspace, file: Path) -> str:
                           hint="deploy applies spec files of this workspace: move the file "
                                "into one of its spec folders (see docklock.yaml spec.specs)"
                           ) from None
-    if rel not in ws.files:
+    if rel not in ws.files or rel == WORKSPACE_FILE:
         folders = ", ".join(ws.cluster_spec.specs)
         what = "does not exist" if not resolved.exists() else "is not one of its spec files"
         raise DeployError(f"{rel} {what} in the workspace (spec folders: {folders})",
