@@ -504,38 +504,50 @@ class _Key:
 
 @dataclass
 class _Report:
-    keys: dict[tuple[str, str], _Key] = field(default_factory=dict)
+    keys: dict[tuple[str, str, str], _Key] = field(default_factory=dict)
     extra: list[Finding] = field(default_factory=list)
+    # The compose service being mapped: a key it inherits through `extends` is written in
+    # another service's mapping, so the owner keeps one finding per service using it.
+    owner: str = ""
+
+    def _prefix(self, dotted: str) -> str:
+        if self.owner and not dotted.startswith(f"services.{self.owner}."):
+            return f"(inherited by {self.owner}) "
+        return ""
 
     def key(self, where: tuple[_Source, tuple[PathItem, ...]], *, mapped: bool,
             message: str, hint: str = "") -> None:
         source, path = where
-        ident = (source.display, _dotted(path))
+        ident = (source.display, _dotted(path), self.owner)
         old = self.keys.get(ident)
         if old is not None and not old.mapped:
             return  # an item already made it unmapped
-        self.keys[ident] = _Key(source.loc(path), ident[1], mapped, message, hint)
+        self.keys[ident] = _Key(source.loc(path), ident[1], mapped,
+                                self._prefix(ident[1]) + message, hint)
 
     def item(self, parent: tuple[_Source, tuple[PathItem, ...]],
              where: tuple[_Source, tuple[PathItem, ...]], message: str,
              hint: str = "") -> None:
         """An item of `parent` that could not be mapped: reported, and the key is not."""
         source, path = where
-        self.extra.append(Finding(source.loc(path), _dotted(path), False, message, hint,
-                                  kind="item"))
+        dotted = _dotted(path)
+        self.extra.append(Finding(source.loc(path), dotted, False,
+                                  self._prefix(dotted) + message, hint, kind="item"))
         psource, ppath = parent
-        ident = (psource.display, _dotted(ppath))
+        ident = (psource.display, _dotted(ppath), self.owner)
         old = self.keys.get(ident)
         loc = psource.loc(ppath)
         self.keys[ident] = _Key(loc, ident[1], False,
-                                "partly mapped" if old is None or old.mapped
-                                else old.message, old.hint if old else "")
+                                self._prefix(ident[1]) + "partly mapped (see its items)"
+                                if old is None or old.mapped else old.message,
+                                old.hint if old else "")
 
     def note(self, where: tuple[_Source, tuple[PathItem, ...]], message: str,
              hint: str = "", *, mapped: bool = True) -> None:
         source, path = where
-        self.extra.append(Finding(source.loc(path), _dotted(path), mapped, message, hint,
-                                  kind="note"))
+        dotted = _dotted(path)
+        self.extra.append(Finding(source.loc(path), dotted, mapped,
+                                  self._prefix(dotted) + message, hint, kind="note"))
 
     def findings(self) -> tuple[Finding, ...]:
         out = [Finding(k.location, k.path, k.mapped, k.message, k.hint)
@@ -698,7 +710,9 @@ class _Converter:
         jobs = self._jobs(enabled)
         names = self._names(root, enabled)
         for svc in enabled.values():
+            self.report.owner = svc.name
             self._service(svc, names, jobs, services)
+        self.report.owner = ""
         self._resources(root, "networks", names)
         self._resources(root, "volumes", names)
         self._file_refs(root, enabled, jobs)
@@ -1760,6 +1774,7 @@ class _Converter:
                 refs = svc.data.get(kind)
                 if refs is None:
                     continue
+                self.report.owner = svc.name
                 if not isinstance(refs, list):
                     raise _fail(f"{kind} takes a list", svc.loc(kind))
                 for i, ref in enumerate(refs):
@@ -1775,6 +1790,7 @@ class _Converter:
                 if svc.name not in jobs:
                     self.report.key(svc.at(kind), mapped=False, message="not mapped",
                                     hint=_UNMAPPED_SERVICE[kind])
+            self.report.owner = ""
             for name, opts in declared.items():
                 if name not in by_job and name not in by_service:
                     self.report.note((root, (kind, name)), f"{kind[:-1]} {name} is used by "

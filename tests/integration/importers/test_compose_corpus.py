@@ -28,7 +28,7 @@ EXPECTED: dict[str, tuple[int, int, set[str]]] = {
     "anchors": (20, 23, {"api.logging", "consumer.logging", "scheduler.logging"}),
     "build": (4, 5, {"app.build"}),
     "env-file": (4, 6, {"app.stdin_open", "app.tty"}),
-    "extends": (16, 16, set()),
+    "extends": (29, 29, set()),
     "healthcheck-chain": (19, 21, {"api.healthcheck.start_interval", "gateway.depends_on"}),
     "legacy-v2": (5, 16, {"redis.container_name", "web_app.container_name", "web_app.dns",
                           "web_app.extra_hosts", "web_app.hostname", "web_app.init",

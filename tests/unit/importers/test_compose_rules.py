@@ -274,9 +274,9 @@ def test_rule(tmp_path: Path, compose: str, expected: dict[str, Any], missing: s
         assert address in got, f"{address} not in {sorted(got)}"
         assert subset(want, got[address]), f"{address}: {got[address]}"
     assert unmapped(result) == missing
-    # every counted key is reported once, with a line
+    # every counted key is reported once per service using it, with a line
     keys = [f for f in result.findings if f.counted]
-    assert len({(f.location.file, f.path) for f in keys}) == len(keys)
+    assert len({(f.location.file, f.path, f.message) for f in keys}) == len(keys)
     assert all(f.location.line > 0 for f in result.findings)
 
 
@@ -342,8 +342,9 @@ def test_extends_another_file(tmp_path: Path) -> None:
     assert spec["env"] == {"A": "1"}
     assert spec["command"] == ["serve"]
     # an inherited unmapped key is reported at its own file and line
-    where = {f.path: str(f.location) for f in result.findings if not f.mapped}
-    assert where["services.app.volumes_from"] == "base/common.yaml:6:5"
+    where = {f.path: (str(f.location), f.message) for f in result.findings if not f.mapped}
+    assert where["services.app.volumes_from"] == ("base/common.yaml:6:5",
+                                                  "(inherited by web) not mapped")
 
 
 def test_profiles_select_services(tmp_path: Path) -> None:
