@@ -108,6 +108,10 @@ def test_logs_of_one_replica_has_no_prefix_and_tail_and_timestamps_work(
     two = cli("logs", "report", "--tail", "2")
     assert two.stdout == "report | report done\n"
     assert two.stderr == "report | report warn\n"
+    # Following a container that has stopped ends at once, with its whole log.
+    stopped = cli("logs", "-f", "report")
+    assert stopped.returncode == 0
+    assert stopped.stdout == "report | report done\n"
     none = cli("logs", "report", "--tail", "0")
     assert none.returncode == 0
     assert none.stdout == ""
