@@ -538,9 +538,16 @@ def render_named_table(rows: Sequence[NamedRow], *, what: str, show_namespace: b
     head = (["NAMESPACE"] if show_namespace else []) + ["NAME", "PODMAN NAME", "STATUS"] + (
         ["ID", "RECORDED"] if wide else [])
     body = [([r.namespace] if show_namespace else []) + [r.resource, r.podman_name, r.status]
-            + ([r.id[:12] or "-", "yes" if r.recorded else "no"] if wide else [])
+            + ([_short(r.id, r.podman_name), "yes" if r.recorded else "no"] if wide else [])
             for r in rows]
     return render_table(head, body)
+
+
+def _short(object_id: str, name: str) -> str:
+    """A hex id cut to 12 like podman's tables; a volume's id is its name: a dash."""
+    if not object_id or object_id == name:
+        return "-"
+    return object_id[:12]
 
 
 # ---------------------------------------------------------------- output formats
@@ -568,7 +575,8 @@ def render_description(d: Mapping[str, Any], *, now: float = 0.0) -> str:
     out: list[str] = []
 
     def kv(key: str, value: Any, indent: int = 0) -> None:
-        out.append(f"{' ' * indent}{key + ':':<18}{'' if value is None else value}")
+        out.append(f"{' ' * indent}{key + ':':<18}"
+                   f"{' ' if len(key) >= 17 else ''}{'' if value is None else value}")
 
     kv("Name", d.get("name"))
     kv("Namespace", d.get("namespace"))

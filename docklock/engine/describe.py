@@ -145,7 +145,7 @@ def cage_fields(objs: Sequence[DesiredObject]) -> dict[str, Any] | None:
             continue
         seccomp = "podman default"
         if cage.get("seccomp_digest"):
-            seccomp = f"generated ({cage.get('seccomp_digest')})"
+            seccomp = f"generated (sha256 {str(cage.get('seccomp_digest'))[:16]})"
         elif cage.get("seccomp_profile_path"):
             seccomp = str(cage.get("seccomp_profile_path"))
         return {"name": cage.get("name"), "level": cage.get("level"), "seccomp": seccomp,
@@ -218,8 +218,12 @@ def summarize(kind: str, payload: Mapping[str, Any]) -> str:
         if payload.get("message"):
             parts.append(f"- {payload['message']}")
         return " ".join(p for p in parts if p)
-    if kind in ("apply-start", "apply-end"):
-        return f"{payload.get('command', 'apply')} " + ", ".join(
+    if kind == "apply-start":
+        changes = payload.get("changes")
+        count = len(changes) if isinstance(changes, list) else "?"
+        return f"{payload.get('command', 'apply')} started: {count} change(s)"
+    if kind == "apply-end":
+        return f"{payload.get('command', 'apply')} ended: " + ", ".join(
             f"{k}={payload[k]}" for k in ("ok", "added", "changed", "destroyed")
             if k in payload)
     if kind == "drift":

@@ -36,10 +36,12 @@ from docklock.runtime.verbs import container_row, epoch, read_frames
 from docklock.state import State
 from docklock.state.model import RecordedObject, RecordedResource
 from docklock.status import (
+    NamedRow,
     format_age,
     named_rows,
     pod_rows,
     render_description,
+    render_named_table,
     render_pods_table,
     render_table,
     to_yaml,
@@ -279,6 +281,12 @@ def test_named_rows_compare_specs_state_and_podman() -> None:
         ("backend", "present", "live-n-backend"), ("lost", "missing", "id-n-lost"),
         ("new", "pending", ""), ("old", "orphaned", "live-n-old")]
     assert named_rows(ObjectKind.NETWORK, desired, state, there, namespace="x") == ()
+    wide = render_named_table(rows[:1], what="networks", wide=True).splitlines()
+    assert wide[1].split() == ["backend", "n-backend", "present", "live-n-backe", "yes"]
+    vol = NamedRow("volume", "default", "data", "Volume/default/data", "v-data", "present",
+                   "v-data", True)
+    assert render_named_table([vol], what="volumes", wide=True).splitlines()[1].split() == [
+        "data", "v-data", "present", "-", "yes"]
 
 
 def test_tables_pad_columns_and_yaml_keeps_key_order() -> None:
@@ -319,7 +327,9 @@ def test_ledger_entries_match_the_address_or_its_keys_exactly() -> None:
                                 "message": "unhealthy"}) == \
         "[restart] restart container:c failed - unhealthy"
     assert summarize("apply-end", {"command": "apply", "ok": True, "added": 2}) == \
-        "apply ok=True, added=2"
+        "apply ended: ok=True, added=2"
+    assert summarize("apply-start", {"command": "destroy", "changes": ["a", "b"]}) == \
+        "destroy started: 2 change(s)"
 
 
 def test_render_description_shows_every_section() -> None:
@@ -337,5 +347,6 @@ def test_render_description_shows_every_section() -> None:
     for expected in ("Source:           specs/app.yaml:3:1", "Labels:           tier=back",
                      "  replicas: 2", "  container c-default-api-1 (hash hash)",
                      "    command:          httpd -f", "    Id:               aaaaaaaaaaaa",
-                     "  Cap drop:         ALL", "Ledger (last 1):", "  #4 t change: s"):
+                     "  Cap drop:         ALL", "  No new privileges: -",
+                     "Ledger (last 1):", "  #4 t change: s"):
         assert expected in text.splitlines(), expected
