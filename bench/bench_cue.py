@@ -169,9 +169,11 @@ def main() -> int:
         print(f"  {'docklock --version (start-up)':36} {fmt(startup)}")
     if "native" in medians:
         load, bare = medians["native-load"], medians["native-bare"]
-        print(f"native, where the time goes: in-process load {load:.3f} s (of which cue "
-              f"{bare:.3f} s); the rest of validate is process start-up and imports "
-              f"(docklock --version: {statistics.median(startup):.3f} s)")
+        rest = medians["native"] - load
+        print(f"native, where the time goes: validate {medians['native']:.3f} s = "
+              f"in-process load {load:.3f} s (cue alone: {bare:.3f} s) + process start-up, "
+              f"imports and output {rest:.3f} s (by difference; docklock --version: "
+              f"{statistics.median(startup):.3f} s)")
     if "native" in medians and "wasm" in medians:
         print(f"ratio wasm/native: {medians['wasm'] / medians['native']:.1f}x")
     if "native" not in medians:
