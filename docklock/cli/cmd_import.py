@@ -3,7 +3,8 @@
 
 DIR (default: the compose file's folder, so build contexts, env files and job inputs
 stay inside the workspace) becomes a workspace: its docklock.yaml is written when it
-has none (securityLevel standard), and the specs go into its first spec folder, one
+has none (securityLevel standard; `.docklock/` is added to .gitignore), and the specs
+go into its first spec folder, one
 file per service or job plus networks.yaml, volumes.yaml and cages.yaml. Nothing is
 overwritten without --force, and on any error nothing is written. The report lists
 every compose key with its file:line:col — not mapped ones first, with a hint — and
@@ -50,7 +51,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 def run(args: argparse.Namespace, out: Output) -> int:
     from docklock.importers.compose import cluster_document, convert_compose, dns_name
-    from docklock.importers.write import target_settings, write_all
+    from docklock.importers.write import gitignore_text, target_settings, write_all
 
     source = Path(args.file)
     if source.is_dir():
@@ -66,9 +67,14 @@ def run(args: argparse.Namespace, out: Output) -> int:
     if args.cluster_name and not cluster:
         raise UsageError(f"--cluster-name {args.cluster_name!r} has no letters or digits")
     files = [(target.spec_dir / f.name, f.text()) for f in result.files]
+    amend = []
     if not target.has_workspace:
         files.insert(0, (root / "docklock.yaml", cluster_document(cluster).text()))
-    written = write_all(files, force=args.force)
+        ignore = gitignore_text(root)
+        if ignore is not None:
+            files.insert(1, (root / ".gitignore", ignore))
+            amend.append(root / ".gitignore")
+    written = write_all(files, force=args.force, amend=amend)
     if args.json:
         payload: dict[str, Any] = result.to_dict()
         payload.pop("files")

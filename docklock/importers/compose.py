@@ -1299,6 +1299,11 @@ class _Converter:
                 entry["kind"] = "Job"
                 entry["condition"] = "completed" if cond == \
                     "service_completed_successfully" else "started"
+                if cond == "service_healthy":
+                    self.report.item(parent, where, f"depends_on.{dep}: service_healthy: not "
+                                     "mapped (waits for started)", f"{dep} becomes a Job "
+                                     "(another service waits for it to complete), and a "
+                                     "Job has no healthcheck")
             elif cond == "service_healthy":
                 target = services[dep].data.get("healthcheck")
                 disabled = isinstance(target, dict) and (

@@ -13,7 +13,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,9 @@ from docklock._fs import fsync_dir
 from docklock.errors import DockLockError, Location, SpecError
 from docklock.workspace import WORKSPACE_FILE
 
-__all__ = ["ImportTarget", "target_settings", "write_all"]
+__all__ = ["ImportTarget", "gitignore_text", "target_settings", "write_all"]
+
+IGNORE_ENTRY = ".docklock/"
 
 
 class ImportWriteError(DockLockError):
@@ -65,17 +67,32 @@ def target_settings(root: Path) -> ImportTarget:
     return ImportTarget(root, spec_dir, floor, True)
 
 
-def write_all(files: Sequence[tuple[Path, str]], *, force: bool) -> list[Path]:
-    """Write every (path, text) or none; returns the paths written, in order."""
+def gitignore_text(root: Path) -> str | None:
+    """The workspace's .gitignore with `.docklock/` added, or None if it has it."""
+    ignore = root / ".gitignore"
+    current = ignore.read_text(encoding="utf-8") if ignore.is_file() else ""
+    if IGNORE_ENTRY in current.split():
+        return None
+    sep = "" if not current or current.endswith("\n") else "\n"
+    return (f"{current}{sep}# DockLock's local state, ledger, keys and caches\n"
+            f"{IGNORE_ENTRY}\n")
+
+
+def write_all(files: Sequence[tuple[Path, str]], *, force: bool,
+              amend: Collection[Path] = ()) -> list[Path]:
+    """Write every (path, text) or none; returns the paths written, in order.
+
+    Paths in `amend` may exist without `force`: their new text extends the old one
+    (e.g. a .gitignore entry)."""
     if not files:
         return []
-    existing = [p for p, _ in files if p.exists()]
+    existing = [p for p, _ in files if p.exists() and p not in amend]
     if existing and not force:
         names = ", ".join(str(p) for p in existing[:5])
         more = f" and {len(existing) - 5} more" if len(existing) > 5 else ""
         raise ImportWriteError(f"would overwrite {names}{more}",
                                hint="pass --force to replace them, or --out another folder")
-    for p in existing:
+    for p, _ in files:
         if p.is_dir():
             raise ImportWriteError(f"{p} is a folder", hint="pass --out another folder")
     root = Path(os.path.commonpath([str(p.parent) for p, _ in files]))

@@ -109,6 +109,7 @@ def test_imported_project_validates_and_plans(podman: PodmanHarness, tagged: set
     for f in report["findings"]:  # every finding points into a compose file
         assert f["line"] > 0, f
     assert (ws / "docklock.yaml").is_file()
+    assert ".docklock/" in (ws / ".gitignore").read_text().split()
 
     valid = run_cli(["validate", "-C", str(ws)], env=env)
     assert valid.returncode == 0, valid.stdout + valid.stderr

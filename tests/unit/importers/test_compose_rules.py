@@ -469,3 +469,15 @@ def test_bad_input_is_one_located_error(tmp_path: Path, compose: str, files: dic
         convert_compose(sub / "compose.yaml", environ={})
     assert message in info.value.message
     assert str(info.value.location).startswith(where), str(info.value.location)
+
+
+def test_service_healthy_on_a_job_is_reported(tmp_path: Path) -> None:
+    result = convert(tmp_path, """
+        services:
+          job: {image: img, healthcheck: {test: [CMD, ok]}}
+          a: {image: img, depends_on: {job: {condition: service_completed_successfully}}}
+          b: {image: img, depends_on: {job: {condition: service_healthy}}}
+        """)
+    spec = docs(result)["Service/b"]["spec"]
+    assert spec["dependsOn"] == [{"name": "job", "kind": "Job", "condition": "started"}]
+    assert unmapped(result) == {"services.b.depends_on", "services.job.healthcheck"}

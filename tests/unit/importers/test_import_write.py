@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from docklock.errors import SpecError
-from docklock.importers.write import ImportWriteError, target_settings, write_all
+from docklock.importers.write import ImportWriteError, gitignore_text, target_settings, write_all
 
 
 def test_writes_every_file_and_creates_folders(tmp_path: Path) -> None:
@@ -86,3 +86,15 @@ def test_target_with_a_bad_docklock_yaml(tmp_path: Path, text: str, message: str
     with pytest.raises(SpecError, match=message) as info:
         target_settings(tmp_path)
     assert info.value.location is not None
+
+
+def test_gitignore_gets_the_state_folder_once(tmp_path: Path) -> None:
+    assert gitignore_text(tmp_path) == ("# DockLock's local state, ledger, keys and caches\n"
+                                        ".docklock/\n")
+    (tmp_path / ".gitignore").write_text("node_modules")
+    amended = gitignore_text(tmp_path)
+    assert amended is not None
+    assert amended.startswith("node_modules\n#")
+    write_all([(tmp_path / ".gitignore", amended)], force=False,
+              amend=[tmp_path / ".gitignore"])
+    assert gitignore_text(tmp_path) is None
