@@ -105,10 +105,8 @@ class Target:
         wanted = replica if replica is not None else default
         live = self.live()
         if not live:
-            state = "was never applied" if not self.replicas or all(
-                r.live is None for r in self.replicas) else "has no container"
-            raise VerbError(f"{self.address} has no containers (it {state} or they were "
-                            "removed)", hint="run `docklock apply`, then try again")
+            raise VerbError(f"{self.address} has no containers (it was never applied or "
+                            "they were removed)", hint="run `docklock apply`, then try again")
         if wanted is None:
             return live
         numbers = sorted({r.replica for r in self.replicas if r.replica is not None})

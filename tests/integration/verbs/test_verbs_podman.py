@@ -339,3 +339,19 @@ def test_get_services_and_status_keep_their_json(podman_harness: PodmanHarness,
     assert health.returncode == 0, health.stdout + health.stderr
     assert f"Cluster {CLUSTER}: healthy" in health.stdout
     assert ledger(ws)  # apply wrote entries (describe read them above)
+
+
+def test_a_service_never_applied_has_no_containers_to_show(
+        podman_harness: PodmanHarness, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+        ) -> None:
+    fresh = workspace(tmp_path / "fresh", "verbs-fresh", specs(podman_harness.image))
+    for verb in (["logs", "api"], ["exec", "api", "--", "true"], ["restart", "api"]):
+        done = run_in(podman_harness, fresh, *verb, capfd=capfd)
+        assert done.returncode == 1, verb
+        assert done.stderr.strip().splitlines() == [
+            "error: Service/default/api has no containers (it was never applied or they "
+            "were removed) (hint: run `docklock apply`, then try again)"], verb
+    pods = run_in(podman_harness, fresh, "get", "pods", capfd=capfd)
+    assert pods.returncode == 0
+    assert pods.stdout.strip() == "No pods found."
+    assert not (fresh / ".docklock" / "state.json").exists()
