@@ -34,8 +34,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     p.add_argument("file", metavar="FILE", help="the compose file (compose.yaml, "
                    "docker-compose.yml, ...)")
     p.add_argument("--out", metavar="DIR", default=None,
-                   help="workspace folder to write into (default: the compose file's "
-                        "folder); a docklock.yaml is written when it has none")
+                   help="workspace folder to write into (default: -C DIR if given, else "
+                        "the compose file's folder); a docklock.yaml is written when it "
+                        "has none")
     p.add_argument("--profile", action="append", default=[], metavar="NAME",
                    help="enable services of this compose profile (repeatable; `*` for all; "
                         "also COMPOSE_PROFILES)")
@@ -56,7 +57,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
     source = Path(args.file)
     if source.is_dir():
         raise UsageError(f"{source} is a folder", hint="name the compose file in it")
-    root = Path(args.out) if args.out else source.resolve().parent
+    out_dir = args.out or getattr(args, "directory", None)
+    root = Path(out_dir) if out_dir else source.resolve().parent
     if root.exists() and not root.is_dir():
         raise UsageError(f"--out {root}: is not a folder", hint="name a folder")
     target = target_settings(root)

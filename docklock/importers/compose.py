@@ -897,6 +897,11 @@ class _Converter:
                 spec["image"] = image_doc["spec"]["ref"]
             handled.add("build")
         if "image" in data:
+            if not str(data["image"] or "").strip() or any(c.isspace() for c in
+                                                          str(data["image"])):
+                raise _fail(f"service {svc.name} has an empty or malformed image "
+                            f"{str(data['image'] or '')!r}", svc.loc("image"),
+                            "set the variables it uses, or fix the name")
             spec["image"] = str(data["image"])
             done("image", "→ spec.image" + (" (the ref the Image resource builds)"
                                            if "build" in data else ""))

@@ -450,6 +450,8 @@ ERRORS = {
     "disabled dependency": ("services:\n  a: {image: i, depends_on: [b]}\n"
                             "  b: {image: i, profiles: [x]}\n", {}, "profiles are not enabled",
                             "compose.yaml:2:30"),
+    "empty image": ("services:\n  a:\n    image: ${TAG}\n", {}, "empty or malformed image",
+                    "compose.yaml:3:5"),
     "name clash": ("services:\n  web_a: {image: i}\n  web-a: {image: i}\n", {},
                    "both become", "compose.yaml:3:3"),
 }
