@@ -1074,7 +1074,7 @@ class _Converter:
                         f"(context {spec['context']})")
         for k in build:
             if k not in ("context", "dockerfile", "args"):
-                self.report.item(parent, svc.at("build", k), f"build.{k}: not mapped",
+                self.report.item(parent, svc.at("build", k), "not mapped",
                                  "an Image resource takes context, containerfile and "
                                  "buildArgs")
         return {"apiVersion": API, "kind": "Image", "metadata": {"name": dl}, "spec": spec}
@@ -1212,7 +1212,7 @@ class _Converter:
                             "other aliases are not supported yet") if k == "aliases" \
                         else NO_EQUIVALENT
                     self.report.item(parent, svc.at("networks", *sub, k),
-                                     f"networks.{name}.{k}: not mapped", hint)
+                                     "not mapped", hint)
         self.report.key(parent, mapped=True, message="→ spec.networks")
         return nets
 
@@ -1243,7 +1243,7 @@ class _Converter:
                 raise _fail(f"volume target {target!r} is not an absolute path", loc)
             item = svc.at("volumes", i)
             for k in extra:
-                self.report.item(parent, item, f"volumes[{i}].{k}: not mapped", NO_EQUIVALENT)
+                self.report.item(parent, item, f"option {k}: not mapped", NO_EQUIVALENT)
             if vtype == "volume":
                 if source is None:
                     anon += 1
@@ -1264,24 +1264,24 @@ class _Converter:
             elif vtype == "bind":
                 assert source is not None
                 if not is_job:
-                    self.report.item(parent, item, f"volumes[{i}]: bind mount {source}: not "
+                    self.report.item(parent, item, f"bind mount {source}: not "
                                      f"mapped", NO_EQUIVALENT + " for services (Jobs get "
                                      "workspace files as read-only inputs)")
                     continue
                 host = (base / os.path.expanduser(source)).resolve()
                 rel = os.path.relpath(host, self.workspace)
                 if rel.startswith("..") or rel == ".":
-                    self.report.item(parent, item, f"volumes[{i}]: bind mount {source}: not "
+                    self.report.item(parent, item, f"bind mount {source}: not "
                                      "mapped", "a Job input must be a file or folder inside "
                                      "the workspace")
                 elif not read_only:
-                    self.report.item(parent, item, f"volumes[{i}]: writable bind mount "
+                    self.report.item(parent, item, "writable bind mount "
                                      f"{source}: not mapped", "Job inputs are read-only; "
                                      "add :ro if the job only reads it")
                 else:
                     inputs.append({"path": rel, "mount": target})
             else:
-                self.report.item(parent, item, f"volumes[{i}]: {vtype} mount: not mapped",
+                self.report.item(parent, item, f"{vtype} mount: not mapped",
                                  NO_EQUIVALENT)
         message = "→ spec.volumes" + ("" if not inputs else " and spec.inputs")
         if notes:
@@ -1305,7 +1305,7 @@ class _Converter:
                 entry["condition"] = "completed" if cond == \
                     "service_completed_successfully" else "started"
                 if cond == "service_healthy":
-                    self.report.item(parent, where, f"depends_on.{dep}: service_healthy: not "
+                    self.report.item(parent, where, "service_healthy: not "
                                      "mapped (waits for started)", f"{dep} becomes a Job "
                                      "(another service waits for it to complete), and a "
                                      "Job has no healthcheck")
@@ -1314,7 +1314,7 @@ class _Converter:
                 disabled = isinstance(target, dict) and (
                     target.get("disable") is True or _test_none(target.get("test")))
                 if target is None or disabled:
-                    self.report.item(parent, where, f"depends_on.{dep}: service_healthy: "
+                    self.report.item(parent, where, "service_healthy: "
                                      "not mapped (waits for started)",
                                      f"{dep} has no healthcheck in the compose file (the "
                                      "image's own HEALTHCHECK is not read); add one")
@@ -1338,7 +1338,7 @@ class _Converter:
                             (k == "restart" and v is not True):
                         continue
                     self.report.item(parent, svc.at("depends_on", dep, k),
-                                     f"depends_on.{dep}.{k}: not mapped", NO_EQUIVALENT)
+                                     "not mapped", NO_EQUIVALENT)
         conds = ", ".join(f"{e['name']}: {e['condition']}" for e in out)
         self.report.key(parent, mapped=True, message=f"→ spec.dependsOn ({conds})")
         return out
@@ -1455,7 +1455,7 @@ class _Converter:
             else:
                 hint = NO_EQUIVALENT
             self.report.item(parent, svc.at("security_opt", i),
-                             f"security_opt {text}: not mapped", hint)
+                             f"{text}: not mapped", hint)
         self.report.key(parent, mapped=True,
                         message="no-new-privileges: every cage sets it")
 
@@ -1586,30 +1586,30 @@ class _Converter:
                     if k not in ("target", "published", "host_ip", "protocol", "mode",
                                  "name", "app_protocol"):
                         self.report.item(parent, svc.at("ports", i, k),
-                                         f"ports[{i}].{k}: not mapped", NO_EQUIVALENT)
+                                         "not mapped", NO_EQUIVALENT)
             else:
                 try:
                     port = parse_port(entry)
                 except ValueError as exc:
                     raise _fail(str(exc), loc) from None
             if port.protocol not in ("tcp", "udp"):
-                self.report.item(parent, item, f"ports[{i}]: protocol {port.protocol}: not "
+                self.report.item(parent, item, f"protocol {port.protocol}: not "
                                  "mapped", "DockLock publishes tcp and udp")
                 continue
             c0, c1 = port.container
             n = c1 - c0 + 1
             if n > MAX_PORT_RANGE:
-                self.report.item(parent, item, f"ports[{i}]: a range of {n} ports: not "
+                self.report.item(parent, item, f"a range of {n} ports: not "
                                  "mapped", f"at most {MAX_PORT_RANGE} ports per range")
                 continue
             if port.host is None:
-                self.report.item(parent, item, f"ports[{i}]: no host port: not published",
+                self.report.item(parent, item, "no host port: not published",
                                  "compose picks a random host port; DockLock publishes "
                                  "only fixed ones: give it a host port")
                 continue
             h0, h1 = port.host
             if h1 - h0 + 1 != n:
-                self.report.item(parent, item, f"ports[{i}]: host range {h0}-{h1} for "
+                self.report.item(parent, item, f"host range {h0}-{h1} for "
                                  f"{n} container port(s): not mapped",
                                  "give one host port per container port")
                 continue
@@ -1818,13 +1818,13 @@ class _Converter:
         source = ref.get("source") if isinstance(ref, dict) else ref
         target = ref.get("target") if isinstance(ref, dict) else None
         if not isinstance(definition, dict) or "file" not in definition:
-            self.report.item(svc.at(kind), svc.at(kind, i), f"{kind}[{i}]: not mapped",
+            self.report.item(svc.at(kind), svc.at(kind, i), "not mapped",
                              "only file-based secrets and configs become job inputs")
             return False
         host = (root.path.parent / str(definition["file"])).resolve()
         rel = os.path.relpath(host, self.workspace)
         if rel.startswith(".."):
-            self.report.item(svc.at(kind), svc.at(kind, i), f"{kind}[{i}]: not mapped",
+            self.report.item(svc.at(kind), svc.at(kind, i), "not mapped",
                              "the file is outside the workspace")
             return False
         default_dir = "/run/secrets/" if kind == "secrets" else "/"
