@@ -713,8 +713,8 @@ class _Converter:
             self.report.owner = svc.name
             self._service(svc, names, jobs, services)
         self.report.owner = ""
-        self._resources(root, "networks", names)
-        self._resources(root, "volumes", names)
+        self._resources(root, "networks")
+        self._resources(root, "volumes")
         self._file_refs(root, enabled, jobs)
         if self.uses_default_cage:
             self.files.append(SpecFile("cages.yaml", (self._default_cage(),), comment=(
@@ -956,7 +956,7 @@ class _Converter:
         if deps:
             spec["dependsOn"] = deps
 
-        resources = self._resources_of(svc, is_job, handled)
+        resources = self._resources_of(svc, handled)
         if resources:
             spec["resources"] = resources
 
@@ -1343,7 +1343,7 @@ class _Converter:
         self.report.key(parent, mapped=True, message=f"→ spec.dependsOn ({conds})")
         return out
 
-    def _resources_of(self, svc: _Service, is_job: bool, handled: set[str]) -> dict[str, Any]:
+    def _resources_of(self, svc: _Service, handled: set[str]) -> dict[str, Any]:
         data = svc.data
         res: dict[str, Any] = {}
 
@@ -1385,7 +1385,6 @@ class _Converter:
                                         message="not mapped",
                                         hint="DockLock sets limits, not reservations"
                                         if k == "reservations" else NO_EQUIVALENT)
-        del is_job
         return res
 
     def _caps(self, svc: _Service, is_job: bool, handled: set[str]) -> tuple[str, list[Any]]:
@@ -1673,7 +1672,7 @@ class _Converter:
 
     # ---------------------------------------------------------------- top-level resources
 
-    def _resources(self, root: _Source, kind: str, names: Mapping[str, str]) -> None:
+    def _resources(self, root: _Source, kind: str) -> None:
         declared = root.data.get(kind)
         if declared is not None and not isinstance(declared, dict):
             raise _fail(f"{kind} takes a mapping", root.loc((kind,)))
@@ -1700,7 +1699,6 @@ class _Converter:
             if name == "default":
                 self.report.note((root, ("services",)), "services without networks join "
                                  "the Network default, as compose's project network")
-        del names
         if docs:
             self.files.append(SpecFile(f"{kind}.yaml", tuple(docs),
                                        comment=f"From {root.display}: {kind}"))
