@@ -29,7 +29,7 @@ from docklock.errors import EXIT_CHANGES, EXIT_OK
 
 if TYPE_CHECKING:
     from docklock.engine.context import Context
-    from docklock.engine.get import GetView, StatusInputs
+    from docklock.engine.get import GetView
 
 _FORMATS = ("wide", "json", "yaml")
 
@@ -99,14 +99,6 @@ def _context(args: argparse.Namespace) -> Context:
     return Context.find(getattr(args, "directory", None),
                         podman_url=getattr(args, "podman_url", None),
                         cue=getattr(args, "cue", None))
-
-
-def load_inputs(args: argparse.Namespace) -> StatusInputs:
-    """Specs (rendered) and recorded state (docklock.engine.get.load_inputs); kept for
-    callers that start from parsed arguments (`docklock drift`)."""
-    from docklock.engine.get import load_inputs as engine_load_inputs
-
-    return engine_load_inputs(_context(args))
 
 
 def _note_lock(locked_by: dict[str, Any] | None, out: Output) -> None:

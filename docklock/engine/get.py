@@ -18,34 +18,19 @@ from docklock.engine.context import Context
 
 if TYPE_CHECKING:
     from docklock.drift import DriftReport
-    from docklock.load import Workspace
-    from docklock.objects import DesiredObject
-    from docklock.state import LockInfo, State
+    from docklock.engine.status import Inputs as StatusInputs
+    from docklock.state import LockInfo
     from docklock.status import NamedRow, PodRow, StatusReport
 
 GET_KINDS = ("services", "pods", "jobs", "networks", "volumes")
 
 
-@dataclass(frozen=True)
-class StatusInputs:
-    """What the read-only commands (status, get, health; drift) start from."""
-
-    workspace: Workspace
-    desired: tuple[DesiredObject, ...]
-    state: State
-    locked_by: LockInfo | None = None  # a command holding the state lock right now
-
-
 def load_inputs(ctx: Context) -> StatusInputs:
-    """Specs (rendered) and recorded state, read without the lock."""
-    from docklock.render import render_workspace
-    from docklock.state import StateStore
+    """Specs (rendered), recorded state and the lock's holder, read without the lock
+    (docklock.engine.status.load_inputs, shared with drift)."""
+    from docklock.engine.status import load_inputs as load
 
-    ws = ctx.load()
-    rendered = render_workspace(ws)
-    store = StateStore(ctx.paths)
-    state = store.read(cluster=ws.cluster_name)
-    return StatusInputs(ws, rendered.objects, state, store.active_holder())
+    return load(ctx)
 
 
 def _lock_dict(info: LockInfo | None) -> dict[str, Any] | None:
