@@ -834,7 +834,10 @@ class _Converter:
                 if dep not in services:
                     raise _fail(f"service {svc.name} depends on undefined service {dep}",
                                 where[0].loc(where[1]))
-                if dep not in enabled:
+                if dep not in enabled and _optional(svc, dep):
+                    self.report.note(where, f"optional dependency {dep} is not imported "
+                                     "(its profiles are not enabled): dropped, as compose does")
+                elif dep not in enabled:
                     raise _fail(f"service {svc.name} depends on {dep}, whose profiles are "
                                 "not enabled", where[0].loc(where[1]),
                                 f"pass --profile for {dep}")
@@ -1298,6 +1301,8 @@ class _Converter:
         raw = svc.data["depends_on"]
         out: list[dict[str, Any]] = []
         for dep, where in _depends(svc):
+            if dep not in names:
+                continue  # an optional dependency that is not imported (see _select)
             cond = _condition(svc, dep)
             entry: dict[str, Any] = {"name": names[dep]}
             if dep in jobs:
@@ -1340,7 +1345,8 @@ class _Converter:
                     self.report.item(parent, svc.at("depends_on", dep, k),
                                      "not mapped", NO_EQUIVALENT)
         conds = ", ".join(f"{e['name']}: {e['condition']}" for e in out)
-        self.report.key(parent, mapped=True, message=f"→ spec.dependsOn ({conds})")
+        self.report.key(parent, mapped=True, message=f"→ spec.dependsOn ({conds})" if out
+                        else "nothing imported to wait for")
         return out
 
     def _resources_of(self, svc: _Service, handled: set[str]) -> dict[str, Any]:
@@ -1982,6 +1988,13 @@ def _depends(svc: _Service) -> list[tuple[str, tuple[_Source, tuple[PathItem, ..
     if isinstance(raw, dict):
         return [(str(d), svc.at("depends_on", d)) for d in raw]
     raise _fail("depends_on takes a list or a mapping", svc.loc("depends_on"))
+
+
+def _optional(svc: _Service, dep: str) -> bool:
+    """`depends_on: {dep: {required: false}}`."""
+    raw = svc.data.get("depends_on")
+    opts = raw.get(dep) if isinstance(raw, dict) else None
+    return isinstance(opts, dict) and opts.get("required") is False
 
 
 def _condition(svc: _Service, dep: str) -> str:

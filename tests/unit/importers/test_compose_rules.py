@@ -483,3 +483,14 @@ def test_service_healthy_on_a_job_is_reported(tmp_path: Path) -> None:
     spec = docs(result)["Service/b"]["spec"]
     assert spec["dependsOn"] == [{"name": "job", "kind": "Job", "condition": "started"}]
     assert unmapped(result) == {"services.b.depends_on", "services.job.healthcheck"}
+
+
+def test_optional_dependency_on_a_disabled_profile_is_dropped(tmp_path: Path) -> None:
+    result = convert(tmp_path, """
+        services:
+          app: {image: img, depends_on: {tools: {condition: service_started, required: false}}}
+          tools: {image: img, profiles: [debug]}
+        """)
+    assert "dependsOn" not in docs(result)["Service/app"]["spec"]
+    notes = [f.message for f in result.findings if f.kind == "note"]
+    assert any("optional dependency tools" in n for n in notes), notes
