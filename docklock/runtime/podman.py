@@ -1,11 +1,17 @@
-"""The one module that talks to Podman (through podman-py).
+"""The one module that talks to Podman.
 
 Owns: finding the Podman API (`--podman-url`, DOCKLOCK_PODMAN_URL, the workspace's
 `podmanUrl`, then the default socket), starting a private `podman system service` for
 the duration of a command when nothing answers, and every API call DockLock makes.
 
+Plain request/response calls to unix://, tcp:// and http:// URLs go through a small
+stdlib HTTP client (docklock.runtime._http): a no-op plan or apply never imports
+podman-py, requests or urllib3 (house rule 12). podman-py is imported on first use for
+what it does beyond that: ssh:// URLs, container create, image build, and the streams of
+docklock.runtime.verbs.
+
 Invariants:
-- Nothing outside this module imports podman-py; callers get typed values
+- Nothing outside docklock.runtime imports podman-py; callers get typed values
   (LiveState, ContainerInfo, HealthCheckResult, ImageInfo), never podman-py objects.
 - Every podman-py / HTTP failure leaves as a PodmanError (chained with `from exc`)
   whose message is one line naming the object; a vanished API service is reported
@@ -26,6 +32,7 @@ import shutil
 import signal
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -33,14 +40,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlparse, urlsplit
 
-import podman
-import podman.errors
-import requests
-
-from docklock.cage import podman_create_kwargs
 from docklock.errors import PodmanError, PodmanUnavailableError
 from docklock.objects import (
     LABEL_CLUSTER,
@@ -54,7 +56,12 @@ from docklock.objects import (
     ObjectKind,
     object_key,
 )
-from docklock.runtime import _services
+from docklock.runtime import _http, _services
+
+if TYPE_CHECKING:
+    import podman
+    import podman.errors
+    import requests
 
 ENV_URL = "DOCKLOCK_PODMAN_URL"
 ROOT_SOCKET = "/run/podman/podman.sock"
@@ -189,6 +196,11 @@ def _probe_once(url: str, timeout: float) -> str:
     sock = unix_socket_path(url)
     if sock is not None and not os.path.exists(sock):
         return "no socket there"
+    if urlsplit(url).scheme in _http.SCHEMES:
+        return _probe_light(url, timeout)
+    import podman
+    import podman.errors
+
     try:
         client = podman.PodmanClient(base_url=url)
     except (ValueError, podman.errors.PodmanError) as exc:
@@ -202,6 +214,29 @@ def _probe_once(url: str, timeout: float) -> str:
     finally:
         client.close()  # type: ignore[no-untyped-call]
     return ""
+
+
+def _probe_light(url: str, timeout: float) -> str:
+    try:
+        client = _http.Client(url, timeout=timeout)
+    except ValueError as exc:
+        return _first_line(str(exc))
+    try:
+        response = client.request("get", "/_ping")
+        if response.status_code != 200:
+            return f"answered HTTP {response.status_code}, not a Podman API"
+    except (OSError, http_errors()) as exc:
+        return _connection_reason(exc)
+    finally:
+        client.close()
+    return ""
+
+
+def http_errors() -> type[Exception]:
+    """http.client's base exception (a malformed or cut-off answer)."""
+    import http.client
+
+    return http.client.HTTPException
 
 
 def _ssh_problem(url: str, timeout: float) -> str:
@@ -458,12 +493,35 @@ class PodmanRuntime:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._calls = 0
-        try:
-            self._client = podman.PodmanClient(base_url=url, timeout=timeout)
-        except (ValueError, podman.errors.PodmanError) as exc:
-            raise PodmanUnavailableError(f"cannot use Podman URL {url}: {_first_line(str(exc))}",
-                                         hint=FIX_HINT) from exc
-        self._client.api.hooks["response"].append(self._count)
+        self._timeout = timeout
+        self._podman_py: podman.PodmanClient | None = None
+        self._http: _http.Client | None = None
+        if urlsplit(url).scheme in _http.SCHEMES:
+            try:
+                self._http = _http.Client(url, timeout=timeout)
+            except ValueError as exc:
+                raise PodmanUnavailableError(
+                    f"cannot use Podman URL {url}: {_first_line(str(exc))}",
+                    hint=FIX_HINT) from exc
+        else:
+            _ = self._client  # ssh:// (or anything else): podman-py, checked now
+
+    @property
+    def _client(self) -> podman.PodmanClient:
+        """podman-py's client, made on first use (create, build, streams, ssh://)."""
+        if self._podman_py is None:
+            import podman
+            import podman.errors
+
+            try:
+                client = podman.PodmanClient(base_url=self.url, timeout=self._timeout)
+            except (ValueError, podman.errors.PodmanError) as exc:
+                raise PodmanUnavailableError(
+                    f"cannot use Podman URL {self.url}: {_first_line(str(exc))}",
+                    hint=FIX_HINT) from exc
+            client.api.hooks["response"].append(self._count)
+            self._podman_py = client
+        return self._podman_py
 
     # -- lifecycle
 
@@ -473,7 +531,10 @@ class PodmanRuntime:
         return self.service is not None
 
     def close(self) -> None:
-        self._client.close()  # type: ignore[no-untyped-call]
+        if self._http is not None:
+            self._http.close()
+        if self._podman_py is not None:
+            self._podman_py.close()  # type: ignore[no-untyped-call]
         if self.service is not None:
             self.service.stop()
             self.service = None
@@ -490,7 +551,7 @@ class PodmanRuntime:
         """HTTP requests made through this connection so far (all threads)."""
         return self._calls
 
-    def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    def _count(self, response: requests.Response | None, *args: Any, **kwargs: Any) -> None:
         with self._lock:
             self._calls += 1
         self._local.calls = getattr(self._local, "calls", 0) + 1
@@ -503,6 +564,11 @@ class PodmanRuntime:
     def _call(self, what: str, method: str, path: str, *, params: Mapping[str, Any] | None = None,
               body: Any = None, timeout: float | None = None, ok: tuple[int, ...] = ()) -> Any:
         """One API request; returns the response. Statuses in `ok` are not errors."""
+        if self._http is not None:
+            return self._call_light(self._http, what, method, path, params=params, body=body,
+                                    timeout=timeout, ok=ok)
+        import podman.errors
+
         api = self._client.api
         kwargs: dict[str, Any] = {"params": params}
         if timeout is not None:
@@ -518,6 +584,26 @@ class PodmanRuntime:
             raise self._wrap(what, exc) from exc
         return response
 
+    def _call_light(self, client: _http.Client, what: str, method: str, path: str, *,
+                    params: Mapping[str, Any] | None, body: Any, timeout: float | None,
+                    ok: tuple[int, ...]) -> _http.Response:
+        data = headers = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers = {"Content-Type": "application/json"}
+        try:
+            try:
+                response = client.request(method, path, params=params, body=data,
+                                          headers=headers, timeout=timeout)
+            except http_errors() as exc:  # a malformed or cut-off answer: the API is gone
+                raise ConnectionError(f"Podman's answer broke off ({exc!r})") from exc
+            self._count(None)
+            if response.status_code >= 400 and response.status_code not in ok:
+                raise _http.StatusError(response)
+        except (OSError, _http.StatusError) as exc:
+            raise self._wrap(what, exc) from exc
+        return response
+
     def _json(self, what: str, method: str, path: str, **kwargs: Any) -> Any:
         response = self._call(what, method, path, **kwargs)
         try:
@@ -527,14 +613,22 @@ class PodmanRuntime:
                               hint="is the URL a Podman API service?") from exc
 
     def _wrap(self, what: str, exc: BaseException) -> PodmanError:
-        """Turn a podman-py / requests failure into one line naming the object."""
-        if isinstance(exc, podman.errors.NotFound):
-            return PodmanNotFoundError(f"{what}: {_api_reason(exc)}")
-        if isinstance(exc, podman.errors.APIError) and exc.response is not None:
+        """Turn an HTTP / podman-py / requests failure into one line naming the object."""
+        if isinstance(exc, _http.StatusError):
             reason = _api_reason(exc)
+            if exc.response.status_code == 404:
+                return PodmanNotFoundError(f"{what}: {reason}")
             return PodmanError(f"{what}: {reason}", hint=_hint_for(reason))
-        if isinstance(exc, podman.errors.BuildError):
-            return PodmanError(f"{what}: {_first_line(str(exc))}", hint=_hint_for(str(exc)))
+        errors = sys.modules.get("podman.errors")  # podman-py raised it only if imported
+        if errors is not None:
+            if isinstance(exc, errors.NotFound):
+                return PodmanNotFoundError(f"{what}: {_api_reason(exc)}")
+            if isinstance(exc, errors.APIError) and exc.response is not None:
+                reason = _api_reason(exc)
+                return PodmanError(f"{what}: {reason}", hint=_hint_for(reason))
+            if isinstance(exc, errors.BuildError):
+                return PodmanError(f"{what}: {_first_line(str(exc))}",
+                                   hint=_hint_for(str(exc)))
         if _is_timeout(exc):
             return PodmanTimeoutError(f"{what}: Podman did not answer in time")
         if isinstance(exc, OSError):
@@ -687,8 +781,11 @@ class PodmanRuntime:
                                   "buildargs": dict(build_args or {}), "rm": True}
         if labels:
             kwargs["labels"] = dict(labels)
+        client = self._client
+        import podman.errors
+
         try:
-            image, _log = self._client.images.build(**kwargs)
+            image, _log = client.images.build(**kwargs)
         except (OSError, podman.errors.PodmanError) as exc:
             raise self._wrap(what, exc) from exc
         return str(image.id)
@@ -727,10 +824,15 @@ class PodmanRuntime:
 
     def create_container(self, config: ContainerConfig) -> str:
         """Create (not start) a container from its config; returns its id."""
+        from docklock.cage import podman_create_kwargs
+
         what = f"creating container {config.name}"
         kwargs = podman_create_kwargs(config)
+        client = self._client
+        import podman.errors
+
         try:
-            container = self._client.containers.create(**kwargs)
+            container = client.containers.create(**kwargs)
         except (OSError, podman.errors.PodmanError) as exc:
             raise self._wrap(what, exc) from exc
         return str(container.id)
@@ -991,7 +1093,7 @@ def _api_text(response: Any) -> str:
         return _first_line(response.text)
 
 
-def _api_reason(exc: podman.errors.APIError) -> str:
+def _api_reason(exc: podman.errors.APIError | _http.StatusError) -> str:
     explanation = getattr(exc, "explanation", None) or ""
     response = exc.response
     reason = _first_line(str(explanation)) or _first_line(str(exc))
@@ -1009,13 +1111,18 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+def _timeouts() -> tuple[type[BaseException], ...]:
+    requests = sys.modules.get("requests")  # its Timeout can be raised only if imported
+    return (TimeoutError, requests.Timeout) if requests is not None else (TimeoutError,)
+
+
 def _is_timeout(exc: BaseException) -> bool:
-    return any(isinstance(e, (requests.Timeout, TimeoutError)) for e in _causes(exc))
+    return any(isinstance(e, _timeouts()) for e in _causes(exc))
 
 
 def _connection_reason(exc: BaseException) -> str:
     for cause in _causes(exc):
-        if isinstance(cause, (requests.Timeout, TimeoutError)):
+        if isinstance(cause, _timeouts()):
             return "timed out"
         if isinstance(cause, ConnectionRefusedError):
             return "connection refused"
