@@ -87,18 +87,24 @@ def format_path(path: Sequence[PathItem]) -> str:
 
 
 class _KindSchema:
-    """One kind's schema: its compiled predicate, and a jsonschema validator built on
-    first use (it explains why a document is invalid)."""
+    """One kind's schema: its compiled predicate and a jsonschema validator (it explains
+    why a document is invalid), each built on first use: a workspace with three kinds
+    compiles three predicates, not eight."""
 
     def __init__(self, schema: dict[str, Any], owner: SchemaSet) -> None:
         self.schema = schema
         self._owner = owner
         self._validator: Any = None
-        self.predicate: Predicate
-        try:
-            self.predicate = compile_predicate(schema, _Documents(owner.by_uri))
-        except Unsupported:
-            self.predicate = lambda doc: bool(self.validator.is_valid(doc))
+        self._predicate: Predicate | None = None
+
+    @property
+    def predicate(self) -> Predicate:
+        if self._predicate is None:
+            try:
+                self._predicate = compile_predicate(self.schema, _Documents(self._owner.by_uri))
+            except Unsupported:
+                self._predicate = lambda doc: bool(self.validator.is_valid(doc))
+        return self._predicate
 
     @property
     def validator(self) -> Any:

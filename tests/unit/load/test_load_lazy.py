@@ -131,3 +131,18 @@ def test_fast_reader_patterns_are_ruamels() -> None:
               implicit_resolvers if (1, 2) in versions}
     for name, ours in (("float", reader._FLOAT_RX), ("int", reader._INT_RX)):
         assert (ours.pattern, ours.flags) == (theirs[name].pattern, theirs[name].flags), name
+
+
+def test_schema_predicates_compile_on_first_use() -> None:
+    from docklock.load.schema import SchemaSet
+    from docklock.workspace import package_data
+
+    schemas = SchemaSet.load(package_data("schemas"))
+    assert [k for k, entry in schemas.kinds.items() if entry._predicate is not None] == []
+    service = {"apiVersion": "docklock.io/v1", "kind": "Service", "metadata": {"name": "w"},
+               "spec": {"image": "localhost/web:1"}}
+    assert schemas.check(service) == []
+    assert [k for k, entry in schemas.kinds.items() if entry._predicate is not None] == [
+        "Service"]
+    bad = schemas.check({**service, "spec": {"image": 1}})
+    assert [p.path for p in bad] == [("spec", "image")]
