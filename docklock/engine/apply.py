@@ -209,6 +209,7 @@ def _run(ctx: Context, *, destroy: bool, planfile: Path | None, targets: tuple[s
          health_timeout: float | None, on_event: EventSink | None,
          confirm: Confirm | None) -> ApplyOutcome:
     from docklock.apply import ApplyOptions, dependency_conditions, execute
+    from docklock.overrides import overlay
     from docklock.plan import (
         PlanError,
         PlanOptions,
@@ -237,11 +238,13 @@ def _run(ctx: Context, *, destroy: bool, planfile: Path | None, targets: tuple[s
         # Destroy works from the recorded state alone (issue 11 C15): a workspace whose
         # specs no longer validate must still be removable, so its specs are not read.
         ws = recorded_only(paths) if destroy else ctx.load()
+        state = store.read(cluster=ws.cluster_name)
+        if not destroy:
+            ws = overlay(ws, state.overrides)  # `docklock deploy` overrides (ADR 0014)
         # A saved plan passed the gate when it was made (and its spec digests bind it);
         # destroy is never blocked by policy.
         policy = policy_info(ws) if saved is None and not destroy else None
         rendered = render_workspace(ws)
-        state = store.read(cluster=ws.cluster_name)
         with ctx.connect(ws) as runtime:
             if saved is not None:
                 if saved.cluster != ws.cluster_name:

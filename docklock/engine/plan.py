@@ -90,6 +90,7 @@ def plan(ctx: Context, request: PlanRequest | None = None) -> PlanResult:
 
 def make_plan(ctx: Context, request: PlanRequest) -> Plan:
     """The plan alone: nothing written (no plan file, no ledger entry)."""
+    from docklock.overrides import overlay
     from docklock.plan import PlanOptions, plan_workspace, policy_info
     from docklock.render import render_workspace
     from docklock.state import StateStore
@@ -97,13 +98,15 @@ def make_plan(ctx: Context, request: PlanRequest) -> Plan:
 
     with gc_paused():  # large acyclic data; see docklock._fs.gc_paused
         ws = ctx.load()
-        policy = policy_info(ws)
-        rendered = render_workspace(ws)
     store = StateStore(ctx.paths)
     # Plan writes no state: the lock is held only while reading, so a concurrent apply
     # is noticed (and waited for with lock_timeout) but not blocked for long.
     with store.lock(command="docklock plan", timeout=request.lock_timeout):
         state = store.read(cluster=ws.cluster_name)
+    with gc_paused():
+        ws = overlay(ws, state.overrides)  # `docklock deploy` overrides (ADR 0014)
+        policy = policy_info(ws)
+        rendered = render_workspace(ws)
     options = PlanOptions(destroy=request.destroy, targets=request.targets,
                           replace=request.replace, refresh=request.refresh)
     if not request.refresh:

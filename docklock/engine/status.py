@@ -30,11 +30,13 @@ class Inputs:
 
 def load_inputs(ctx: Context) -> Inputs:
     """Specs (loaded and rendered), recorded state, and the lock's holder (no lock)."""
+    from docklock.overrides import overlay
     from docklock.render import render_workspace
     from docklock.state import StateStore
 
     ws = ctx.load()
-    rendered = render_workspace(ws)
     store = StateStore(ctx.paths)
     state = store.read(cluster=ws.cluster_name)
+    ws = overlay(ws, state.overrides)  # `docklock deploy` overrides (ADR 0014)
+    rendered = render_workspace(ws)
     return Inputs(ws, rendered.objects, state, store.active_holder())

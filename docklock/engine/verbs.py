@@ -203,9 +203,13 @@ class _Loaded:
 
 
 def _load(ctx: Context) -> _Loaded:
+    from docklock.overrides import overlay
     from docklock.render import render_workspace
+    from docklock.state import StateStore
 
     ws = ctx.load()
+    # `docklock deploy` overrides (ADR 0014): the replicas that should run.
+    ws = overlay(ws, StateStore(ws.paths).read(cluster=ws.cluster_name).overrides)
     return _Loaded(ws, render_workspace(ws).objects)
 
 
