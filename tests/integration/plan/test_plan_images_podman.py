@@ -80,7 +80,8 @@ def test_missing_image_fails_plan_and_apply_before_any_change(podman: PodmanHarn
     assert plan.returncode == 1, plan.stdout
     # Line 7, column 3 of specs/api.yaml is where `image:` is written; reported once for
     # the two replicas.
-    assert plan.stderr.count("error:") == 1, plan.stderr
+    assert plan.stderr.count("specs/api.yaml:7:3:") == 1, plan.stderr
+    assert plan.stderr.splitlines()[-1] == "1 problem found", plan.stderr
     assert "image 'localhost/nowhere/missing:1' is not in Podman's local images" in plan.stderr
     assert "specs/api.yaml:7:3" in plan.stderr, plan.stderr
     assert "Service/default/api" in plan.stderr

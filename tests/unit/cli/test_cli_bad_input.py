@@ -95,15 +95,16 @@ CASES = {
     "c4-init-specs-is-a-file": Case(lambda _ws, tmp: ["init", str(tmp / "other")],
                                     ("specs is a file, not a folder",),
                                     prepare=_specs_is_a_file),
-    # C5: symlink loops are located diagnostics (validate prints them without "error:")
+    # C5: symlink loops are located diagnostics; validate and plan print them alike
+    # (`file:line:col: message (hint)`, no "error:"; issue 12 item 7e)
     "c5-validate-spec-file-loop": Case(_ws("validate"), ("specs/loop.yaml", LOOP_NOTE),
                                        prepare=_spec_loop, marker="specs/loop.yaml:"),
     "c5-plan-spec-file-loop": Case(_ws("plan", "--no-refresh"),
-                                   ("specs/loop.yaml: error:", LOOP_NOTE),
-                                   prepare=_spec_loop),
+                                   ("specs/loop.yaml", LOOP_NOTE),
+                                   prepare=_spec_loop, marker="specs/loop.yaml:"),
     "c5-plan-spec-folder-loop": Case(_ws("plan", "--no-refresh"),
                                      ("docklock.yaml:5:", "'loopdir'", LOOP_NOTE),
-                                     prepare=_folder_loop),
+                                     prepare=_folder_loop, marker="docklock.yaml:"),
     # C7
     "c7-status-malformed-podman-url": Case(
         _ws("status", "--podman-url", "http://[::1"),
@@ -113,7 +114,8 @@ CASES = {
         prepare=_bad_podman_url, marker="docklock.yaml:"),
     # C8: podman ping loads docklock.yaml like every command (no hand-parsing)
     "c8-podman-ping-nodes-not-a-list": Case(
-        _ws("podman", "ping"), ("docklock.yaml:4:", "spec.nodes"), prepare=_nodes_not_a_list),
+        _ws("podman", "ping"), ("docklock.yaml:4:", "expected a list", "Podman hosts"),
+        prepare=_nodes_not_a_list, marker="docklock.yaml:"),
     # usage errors exit 1 (exit 2 is "changes present" in DockLock)
     "usage-unknown-flag": Case(_ws("plan", "--detailed-exitcode", "--bogus"),
                                ("unrecognized arguments: --bogus",)),
