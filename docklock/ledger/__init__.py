@@ -13,64 +13,144 @@ Only this package writes `.docklock/ledger/` and `.docklock/keys/`. Engines use 
     plan = open_plan(envelope, load_verifier(paths)) # raises EnvelopeError(check=...)
 
 See docs/adr/0002-ledger-format.md for the formats.
+
+The names are imported on first use (PEP 562): `from docklock.ledger import EntryType`
+loads the store, not the verifier, the rotation code or the DSSE envelopes (house rule
+12). Type checkers see the plain imports below.
 """
 
-from docklock.ledger.dsse import (
-    PLAN_PAYLOAD_TYPE,
-    EnvelopeError,
-    is_envelope,
-    open_envelope,
-    open_plan,
-    pae,
-    sign_envelope,
-    sign_plan,
-)
-from docklock.ledger.keys import (
-    ALGORITHMS,
-    DEFAULT_ALGORITHM,
-    HybridPublicKey,
-    HybridSignatureError,
-    HybridSigner,
-    HybridVerifier,
-    KeyLookup,
-    Keyring,
-    Signer,
-    ensure_keys,
-    export_key,
-    import_key,
-    init_keys,
-    keys_exist,
-    load_keyring,
-    load_signer,
-    load_verifier,
-    optional_signer,
-    public_keyring_path,
-    require_signer,
-    signing_key_path,
-    witness_key,
-)
-from docklock.ledger.merkle import CompactRange, ProofError
-from docklock.ledger.note import CheckpointBody, NoteError, origin_for
-from docklock.ledger.record import record_event, try_record_event
-from docklock.ledger.rotation import RotationResult, rotate_keys
-from docklock.ledger.store import (
-    Checkpoint,
-    Entry,
-    EntryType,
-    Ledger,
-    TreeState,
-    actor,
-    cluster_name,
-    git_commit,
-)
-from docklock.ledger.verify import (
-    InclusionProof,
-    Problem,
-    VerifyReport,
-    prove_inclusion,
-    verify_inclusion_proof,
-    verify_ledger,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from docklock.ledger.dsse import (
+        PLAN_PAYLOAD_TYPE,
+        EnvelopeError,
+        is_envelope,
+        open_envelope,
+        open_plan,
+        pae,
+        sign_envelope,
+        sign_plan,
+    )
+    from docklock.ledger.keys import (
+        ALGORITHMS,
+        DEFAULT_ALGORITHM,
+        HybridPublicKey,
+        HybridSignatureError,
+        HybridSigner,
+        HybridVerifier,
+        KeyLookup,
+        Keyring,
+        Signer,
+        ensure_keys,
+        export_key,
+        import_key,
+        init_keys,
+        keys_exist,
+        load_keyring,
+        load_signer,
+        load_verifier,
+        optional_signer,
+        public_keyring_path,
+        require_signer,
+        signing_key_path,
+        witness_key,
+    )
+    from docklock.ledger.merkle import CompactRange, ProofError
+    from docklock.ledger.note import CheckpointBody, NoteError, origin_for
+    from docklock.ledger.record import record_event, try_record_event
+    from docklock.ledger.rotation import RotationResult, rotate_keys
+    from docklock.ledger.store import (
+        Checkpoint,
+        Entry,
+        EntryType,
+        Ledger,
+        TreeState,
+        actor,
+        cluster_name,
+        git_commit,
+    )
+    from docklock.ledger.verify import (
+        InclusionProof,
+        Problem,
+        VerifyReport,
+        prove_inclusion,
+        verify_inclusion_proof,
+        verify_ledger,
+    )
+
+_WHERE = {
+    "PLAN_PAYLOAD_TYPE": "dsse",
+    "EnvelopeError": "dsse",
+    "is_envelope": "dsse",
+    "open_envelope": "dsse",
+    "open_plan": "dsse",
+    "pae": "dsse",
+    "sign_envelope": "dsse",
+    "sign_plan": "dsse",
+    "ALGORITHMS": "keys",
+    "DEFAULT_ALGORITHM": "keys",
+    "HybridPublicKey": "keys",
+    "HybridSignatureError": "keys",
+    "HybridSigner": "keys",
+    "HybridVerifier": "keys",
+    "KeyLookup": "keys",
+    "Keyring": "keys",
+    "Signer": "keys",
+    "ensure_keys": "keys",
+    "export_key": "keys",
+    "import_key": "keys",
+    "init_keys": "keys",
+    "keys_exist": "keys",
+    "load_keyring": "keys",
+    "load_signer": "keys",
+    "load_verifier": "keys",
+    "optional_signer": "keys",
+    "public_keyring_path": "keys",
+    "require_signer": "keys",
+    "signing_key_path": "keys",
+    "witness_key": "keys",
+    "CompactRange": "merkle",
+    "ProofError": "merkle",
+    "CheckpointBody": "note",
+    "NoteError": "note",
+    "origin_for": "note",
+    "record_event": "record",
+    "try_record_event": "record",
+    "RotationResult": "rotation",
+    "rotate_keys": "rotation",
+    "Checkpoint": "store",
+    "Entry": "store",
+    "EntryType": "store",
+    "Ledger": "store",
+    "TreeState": "store",
+    "actor": "store",
+    "cluster_name": "store",
+    "git_commit": "store",
+    "InclusionProof": "verify",
+    "Problem": "verify",
+    "VerifyReport": "verify",
+    "prove_inclusion": "verify",
+    "verify_inclusion_proof": "verify",
+    "verify_ledger": "verify",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])
+
 
 __all__ = [
     "record_event", "try_record_event",

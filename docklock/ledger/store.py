@@ -780,7 +780,6 @@ class Ledger:
         docklock.pub (A4: deleting the ledger is noticed). Only commands that must sign
         (apply, destroy, run, keys) may change docklock.pub; plan and drift pass False
         (issue 11 B8), so a later signing command records it instead."""
-        from docklock.ledger.witnessing import after_checkpoint
 
         with contextlib.ExitStack() as held:
             held.enter_context(self._locked())
@@ -805,7 +804,7 @@ class Ledger:
                     if self._unsaved:
                         self._save_tree(st)
                     held.close()  # unlock first: witnesses may take seconds to answer
-                    after_checkpoint(self, latest)  # a witness that missed it asks again
+                    _after_checkpoint(self, latest)  # a witness that missed it asks again
                     return latest
             # Sign only what this key can vouch for (docklock.ledger.trust).
             latest, keyring = self._authenticate(st, signer.keyid)
@@ -818,7 +817,7 @@ class Ledger:
                 keyring.with_ledger(self.origin).save(public_keyring_path(self.paths))
         # Witnesses cosign only once the checkpoint is durable locally; a missed quorum
         # raises WitnessError (docklock.ledger.witnessing, docs/adr/0009-witnesses.md).
-        after_checkpoint(self, cp)
+        _after_checkpoint(self, cp)
         return cp
 
     def _check_cache(self, st: TreeState, latest: Checkpoint | None) -> list[Entry]:
@@ -1184,3 +1183,14 @@ def make_checkpoint(origin: str, rng: CompactRange, offset: int, signer: Signer)
     root = rng.root()
     note = sign_note(CheckpointBody(origin, rng.size, root).text(), origin, signer)
     return Checkpoint(origin, rng.size, root, note, offset, tuple(rng.hashes), signer.keyid)
+
+
+def _after_checkpoint(ledger: Ledger, cp: Checkpoint) -> None:
+    """Witnesses cosign `cp` (docklock.ledger.witnessing, imported only when docklock.yaml
+    names witnesses)."""
+    from docklock.ledger.settings import witnessed
+
+    if witnessed(ledger.paths):
+        from docklock.ledger.witnessing import after_checkpoint
+
+        after_checkpoint(ledger, cp)

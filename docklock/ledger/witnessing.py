@@ -38,6 +38,7 @@ from typing import Any
 from docklock.errors import LedgerError, Location, SpecError, WitnessError
 from docklock.ledger.merkle import CompactRange, consistency_proof, leaf_hash
 from docklock.ledger.note import CheckpointBody, NoteError, note_verifier_key, parse_note
+from docklock.ledger.settings import ledger_settings
 from docklock.ledger.store import Checkpoint, Ledger
 from docklock.model import LedgerSpec, WitnessRef
 from docklock.workspace import WorkspacePaths
@@ -45,32 +46,6 @@ from docklock.workspace import WorkspacePaths
 COSIGNATURES_FILE = "cosignatures.jsonl"
 TIMEOUT = 5.0
 ATTEMPTS = 3  # add-checkpoint requests per witness and checkpoint (409s retried)
-
-
-# docklock.yaml's `spec.ledger` by (path, mtime, size): every checkpoint asks for it, and
-# validating the file costs ~10 ms, half a checkpoint's budget. A changed file is re-read.
-_SETTINGS: dict[Path, tuple[tuple[int, int, int], LedgerSpec | None]] = {}
-
-
-def ledger_settings(paths: WorkspacePaths) -> LedgerSpec | None:
-    """`spec.ledger` of docklock.yaml (None without a docklock.yaml or a ledger section)."""
-    try:
-        st = paths.config.stat()
-    except FileNotFoundError:
-        return None
-    stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-    cached = _SETTINGS.get(paths.config)
-    if cached is not None and cached[0] == stamp:
-        return cached[1]
-    from docklock.load import load_cluster
-    from docklock.model import ClusterSpec
-
-    spec = load_cluster(paths).spec
-    settings = spec.ledger if isinstance(spec, ClusterSpec) else None
-    if settings is not None:
-        _check_quorum(paths, settings)
-    _SETTINGS[paths.config] = (stamp, settings)
-    return settings
 
 
 def _check_quorum(paths: WorkspacePaths, settings: LedgerSpec) -> None:
