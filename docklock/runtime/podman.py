@@ -56,12 +56,14 @@ from docklock.objects import (
     ObjectKind,
     object_key,
 )
-from docklock.runtime import _http, _services
+from docklock.runtime import _http
 
 if TYPE_CHECKING:
     import podman
     import podman.errors
     import requests
+
+    from docklock.runtime import _services
 
 ENV_URL = "DOCKLOCK_PODMAN_URL"
 ROOT_SOCKET = "/run/podman/podman.sock"
@@ -225,18 +227,11 @@ def _probe_light(url: str, timeout: float) -> str:
         response = client.request("get", "/_ping")
         if response.status_code != 200:
             return f"answered HTTP {response.status_code}, not a Podman API"
-    except (OSError, http_errors()) as exc:
+    except OSError as exc:
         return _connection_reason(exc)
     finally:
         client.close()
     return ""
-
-
-def http_errors() -> type[Exception]:
-    """http.client's base exception (a malformed or cut-off answer)."""
-    import http.client
-
-    return http.client.HTTPException
 
 
 def _ssh_problem(url: str, timeout: float) -> str:
@@ -246,6 +241,8 @@ def _ssh_problem(url: str, timeout: float) -> str:
     path), but with BatchMode (no password prompt), a connect timeout, its errors
     captured rather than printed, and a deadline; the tunnel is closed again at once.
     """
+    from docklock.runtime import _services
+
     ssh = shutil.which("ssh")
     if ssh is None:
         return "no ssh client (ssh) installed"
@@ -312,6 +309,8 @@ class PrivateService:
         signal, SIGTERM unwinding, and a folder under the per-user runtime folder that
         the next start reaps if this process dies without removing it.
         """
+        from docklock.runtime import _services
+
         folder, tracked = _services.new_folder(env)
         url = f"unix://{folder / 'podman.sock'}"
         guard = _services.TermAsInterrupt()
@@ -592,11 +591,8 @@ class PodmanRuntime:
             data = json.dumps(body).encode()
             headers = {"Content-Type": "application/json"}
         try:
-            try:
-                response = client.request(method, path, params=params, body=data,
-                                          headers=headers, timeout=timeout)
-            except http_errors() as exc:  # a malformed or cut-off answer: the API is gone
-                raise ConnectionError(f"Podman's answer broke off ({exc!r})") from exc
+            response = client.request(method, path, params=params, body=data,
+                                      headers=headers, timeout=timeout)
             self._count(None)
             if response.status_code >= 400 and response.status_code not in ok:
                 raise _http.StatusError(response)

@@ -152,3 +152,54 @@ def test_a_service_that_went_away_is_lost_not_a_traceback(tmp_path: Path) -> Non
     with PodmanRuntime(f"unix://{tmp_path / 'gone.sock'}") as rt, \
             pytest.raises(PodmanError, match=r"lost the Podman API at .*no socket there"):
         rt.list_live("demo")
+
+
+def _canned(path: Path, answer: bytes) -> threading.Thread:
+    """A one-connection server that reads a request and sends `answer`, then closes."""
+    import socket
+
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(path))
+    srv.listen(1)
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(answer)
+        srv.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    (b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{\"until\": \"close\"}",
+     {"until": "close"}),
+    (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]", []),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x=y\r\n{}\r\n0\r\nT: v\r\n\r\n",
+     {}),
+])
+def test_answer_framings(tmp_path: Path, answer: bytes, expected: Any) -> None:
+    thread = _canned(tmp_path / "s.sock", answer)
+    client = _http.Client(f"unix://{tmp_path / 's.sock'}", timeout=5)
+    assert client.request("get", "/x").json() == expected
+    client.close()
+    thread.join(5)
+
+
+@pytest.mark.parametrize("answer", [
+    b"",  # closed without a word
+    b"SSH-2.0-OpenSSH_9.6\r\n",  # not HTTP
+    b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",  # cut off
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",  # bad chunk
+])
+def test_broken_answers_are_a_lost_service_not_a_traceback(tmp_path: Path,
+                                                           answer: bytes) -> None:
+    thread = _canned(tmp_path / "s.sock", answer)
+    with PodmanRuntime(f"unix://{tmp_path / 's.sock'}") as rt, \
+            pytest.raises(PodmanError, match="lost the Podman API at") as info:
+        rt.list_live("demo")
+    assert "\n" not in info.value.explain()
+    thread.join(5)
