@@ -33,7 +33,6 @@ from docklock.errors import (
 )
 from docklock.graph import ResourceGraph, address_key, analyse, format_cycle
 from docklock.load.crosscheck import Item, crosscheck
-from docklock.load.cue import export_cue
 from docklock.load.discovery import discover
 from docklock.load.schema import SchemaSet, format_path, load_schemas
 from docklock.load.values import value_problems
@@ -213,6 +212,8 @@ def load_documents(paths: WorkspacePaths, *, cue: str | None = None,
             if data is not None:
                 contents[rel] = data
                 out.texts.setdefault(rel, data.decode("utf-8", errors="replace"))
+        from docklock.load.cue import export_cue  # only a workspace with .cue files
+
         result = export_cue(paths, contents, cue=cue)
         out.documents.extend(result.documents)
         out.diagnostics.extend(result.diagnostics)
