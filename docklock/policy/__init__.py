@@ -18,34 +18,85 @@ Public API (everything else is internal):
   `render_framework`.
 - `effective_view(resource, cluster_spec, profiles)` is the document an assert sees;
   `document_path(view_path)` maps a failure's view path to the document key behind it.
+
+The names are imported on first use (PEP 562): the gate of a workspace without rules
+never loads the engine (house rule 12). Type checkers see the plain imports below.
 """
 
-from docklock.policy.catalog import pack_names
-from docklock.policy.engine import (
-    PolicyException,
-    Rule,
-    Selector,
-    active_rules,
-    check_policies_valid,
-    document_path,
-    effective_view,
-    evaluate,
-    evaluate_workspace,
-    image_pinned,
-    runs_as_non_root,
-)
-from docklock.policy.report import render_framework, render_json, render_sarif, render_text
-from docklock.policy.results import (
-    ControlStatus,
-    ControlView,
-    ExceptionRef,
-    FrameworkView,
-    PolicyReport,
-    RuleInfo,
-    RuleResult,
-    Status,
-    Summary,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from docklock.policy.catalog import pack_names
+    from docklock.policy.engine import (
+        PolicyException,
+        Rule,
+        Selector,
+        active_rules,
+        check_policies_valid,
+        document_path,
+        effective_view,
+        evaluate,
+        evaluate_workspace,
+        image_pinned,
+        runs_as_non_root,
+    )
+    from docklock.policy.report import render_framework, render_json, render_sarif, render_text
+    from docklock.policy.results import (
+        ControlStatus,
+        ControlView,
+        ExceptionRef,
+        FrameworkView,
+        PolicyReport,
+        RuleInfo,
+        RuleResult,
+        Status,
+        Summary,
+    )
+
+_WHERE = {
+    "pack_names": "catalog",
+    "PolicyException": "engine",
+    "Rule": "engine",
+    "Selector": "engine",
+    "active_rules": "engine",
+    "check_policies_valid": "engine",
+    "document_path": "engine",
+    "effective_view": "engine",
+    "evaluate": "engine",
+    "evaluate_workspace": "engine",
+    "image_pinned": "engine",
+    "runs_as_non_root": "engine",
+    "render_framework": "report",
+    "render_json": "report",
+    "render_sarif": "report",
+    "render_text": "report",
+    "ControlStatus": "results",
+    "ControlView": "results",
+    "ExceptionRef": "results",
+    "FrameworkView": "results",
+    "PolicyReport": "results",
+    "RuleInfo": "results",
+    "RuleResult": "results",
+    "Status": "results",
+    "Summary": "results",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])
+
 
 __all__ = [
     "ControlStatus",

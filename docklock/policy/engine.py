@@ -46,11 +46,9 @@ from docklock.objects import CageSettings, canonical_json, sha256_hex
 from docklock.policy import catalog
 from docklock.policy._projection import FULL, ReadTree, key_function, project, read_set
 from docklock.policy._regex import PatternError, pattern_problem, policy_validator_class
+from docklock.policy.frameworks import framework_views
 from docklock.policy.results import (
-    ControlStatus,
-    ControlView,
     ExceptionRef,
-    FrameworkView,
     PolicyReport,
     RuleInfo,
     RuleResult,
@@ -1048,7 +1046,7 @@ def evaluate(resources: Sequence[Resource], *, cluster: ClusterSpec, packs: Sequ
             out.append(RuleResult(rule.id, text, status, rule.message or rule.title,
                                   detail, path, exc, res.location))
     results = [result for bucket in buckets for result in bucket]
-    frameworks = _framework_views(rules, results)
+    frameworks = framework_views(rules, results)
     return PolicyReport.build(on=today, packs=tuple(packs),
                               rules=tuple(r.info() for r in rules), results=tuple(results),
                               frameworks=frameworks)
@@ -1081,55 +1079,3 @@ def _exception_for(rule: Rule, address: Address, today: date) -> ExceptionRef | 
         if best is None or (best.expires or date.min) < (exc.expires or date.min):
             best = exc
     return best.ref(today) if best is not None else None
-
-
-def _framework_views(rules: Sequence[Rule],
-                     results: Sequence[RuleResult]) -> dict[str, FrameworkView]:
-    per_rule: dict[str, dict[Status, int]] = {r.id: dict.fromkeys(Status, 0) for r in rules}
-    failing: dict[str, list[str]] = {r.id: [] for r in rules}
-    for res in results:
-        per_rule[res.rule][res.status] += 1
-        if res.status in (Status.FAIL, Status.WARN):
-            failing[res.rule].append(f"{res.rule} {res.address}")
-
-    # Every built-in catalog is shown (uncovered controls are an answer too), then any
-    # framework only user rules mention (e.g. NIST:AC-6).
-    wanted: dict[str, None] = dict.fromkeys(catalog.frameworks())
-    for rule in rules:
-        for prefix in sorted(rule.frameworks()):
-            wanted[prefix] = None
-
-    views: dict[str, FrameworkView] = {}
-    known = catalog.frameworks()
-    for prefix in wanted:
-        fw = known.get(prefix)
-        control_ids: dict[str, str] = dict(fw.controls) if fw is not None else {}
-        mapped: dict[str, list[Rule]] = {}
-        for rule in rules:
-            for control in rule.controls:
-                fw_prefix, _, cid = control.partition(":")
-                if fw_prefix == prefix:
-                    control_ids.setdefault(cid, "")
-                    mapped.setdefault(cid, []).append(rule)
-        controls = []
-        for cid, title in control_ids.items():
-            checks = mapped.get(cid, [])
-            counts = {s: sum(per_rule[r.id][s] for r in checks) for s in Status}
-            if not checks:
-                status = ControlStatus.NOT_COVERED
-            elif counts[Status.FAIL]:
-                status = ControlStatus.FAIL
-            elif counts[Status.WARN]:
-                status = ControlStatus.WARN
-            elif counts[Status.PASS] or counts[Status.EXCEPTED]:
-                status = ControlStatus.PASS
-            else:
-                status = ControlStatus.NOT_EVALUATED
-            controls.append(ControlView(
-                id=cid, title=title, checks=tuple(r.id for r in checks), status=status,
-                passed=counts[Status.PASS], failed=counts[Status.FAIL],
-                warned=counts[Status.WARN], excepted=counts[Status.EXCEPTED],
-                failing=tuple(f for r in checks for f in failing[r.id])))
-        views[prefix] = FrameworkView(prefix, fw.title if fw is not None else prefix,
-                                      tuple(controls))
-    return views

@@ -9,11 +9,11 @@ report so the plan and the ledger can record its digest. Positions are looked up
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from docklock.errors import Diagnostic, Location, PolicyError, ValidationError
 from docklock.load import Workspace
-from docklock.load.positions import PositionLookup
-from docklock.policy.engine import document_path, evaluate_workspace
+from docklock.model import Kind
 from docklock.policy.results import PolicyReport, RuleResult, Status
 
 # How many reported results get their exact key's position (the rest: the document's).
@@ -43,7 +43,17 @@ def check_workspace(ws: Workspace, *, locate_warnings: bool = True) -> PolicyOut
     (re-reading their YAML file precisely, ~1 ms per document); the rest, and warnings
     when `locate_warnings` is False (plan only records them as text), point at their
     document, so a large workspace full of warnings still plans fast.
+
+    A workspace with no rules at all (no `spec.policies`, no Policy documents: the
+    default) gets its report without loading the policy engine (house rule 12); it is the
+    report the engine makes for no rules, digest included.
     """
+    if not ws.cluster_spec.policies and not any(
+            r.kind == Kind.POLICY.value for r in ws.resources):
+        return PolicyOutcome(empty_report(date.today()), ())
+    from docklock.load.positions import PositionLookup
+    from docklock.policy.engine import document_path, evaluate_workspace
+
     lookup = PositionLookup(ws.paths)
     try:
         report = evaluate_workspace(ws.resources, ws.cluster_spec, locate=lookup,
@@ -67,3 +77,12 @@ def check_workspace(ws: Workspace, *, locate_warnings: bool = True) -> PolicyOut
         return lookup(resource, document_path(result.path))
 
     return PolicyOutcome(report, tuple(report.to_diagnostics(locate=at)))
+
+
+def empty_report(today: date) -> PolicyReport:
+    """The report of a workspace without rules: no results, every framework's controls
+    not covered."""
+    from docklock.policy.frameworks import framework_views
+
+    return PolicyReport.build(on=today, packs=(), rules=(), results=(),
+                              frameworks=framework_views((), ()))
