@@ -40,7 +40,9 @@ Invariants:
   intent of every step that calls Podman is recorded before the call, from the main
   thread. If it cannot be recorded, or the state cannot be saved, the apply halts: not
   one more step starts (not even the rest of a change already begun), the steps in
-  flight finish and are recorded, and the result says why it stopped.
+  flight finish and are recorded, and the result says why it stopped. The ledger names
+  each id Podman made before the state records it; an id it could not name stays out
+  of the state too (the next plan adopts or replaces that object, naming its id).
 - The result counts what happened in Podman (issue 11 D27): a change that failed or was
   left part-way still counts the objects it created, started or removed, and reports a
   container it renamed aside (`ChangeOutcome.effects`).
@@ -824,6 +826,7 @@ class Executor:
         self.write_ahead = write_ahead
         self.halted = ""  # why no step may start any more (ledger/state not writable)
         self.unsaved: State | None = None  # records the state file could not take yet
+        self.named_ids: set[str] = set()  # ids of objects made that the ledger named
 
     # ------------------------------------------------------------------ main loop
 
@@ -913,8 +916,7 @@ class Executor:
                 # Records of steps that finished together go to disk in one write, before
                 # any message of the batch can release a step that depends on them; the
                 # ledger names each new id first.
-                records = [m for m in batch if m.kind == "record"]
-                self._note_made(records)
+                records = self._note_made([m for m in batch if m.kind == "record"])
                 self._record_all(records)
                 for msg in batch:
                     step = self.steps[msg.step]
@@ -994,9 +996,9 @@ class Executor:
             if msg.kind == "record":
                 # A write torn by the interrupt itself makes later writes refuse (the
                 # serial moved); the next plan adopts what could not be recorded.
-                self._note_made([msg])
-                with contextlib.suppress(DockLockError):
-                    self._record(self.steps[msg.step], msg)
+                for kept in self._note_made([msg]):
+                    with contextlib.suppress(DockLockError):
+                        self._record(self.steps[kept.step], kept)
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -1085,15 +1087,23 @@ class Executor:
     def _record(self, step: Step, msg: _Msg) -> None:
         self._record_all([msg])
 
-    def _note_made(self, msgs: Sequence[_Msg]) -> None:
+    def _note_made(self, msgs: Sequence[_Msg]) -> list[_Msg]:
         """Give the write-ahead hook each object Podman just made (its id), before the
-        state records it. If the ledger cannot take it the apply halts; the state still
-        records the object, since it exists either way."""
+        state records it; return the records the state may take.
+
+        If the ledger cannot name a new id the apply halts, and that record is left out
+        of the state too: the state never holds an id the ledger does not name (else
+        the next plan finds the object as recorded, changes nothing, and no ledger
+        entry ever names it). The object stays in Podman with this workspace's labels;
+        the next plan adopts it (or replaces it, when the state still records the one
+        it replaced), and that change's entry names its id."""
         if self.write_ahead is None:
-            return
+            return list(msgs)
+        kept: list[_Msg] = []
         for msg in msgs:
             rec = msg.recorded
             if rec is None or not rec.id:
+                kept.append(msg)
                 continue
             run = self.runs[self.steps[msg.step].key]
             event = dataclasses.replace(self._event(EventType.OBJECT_MADE, run),
@@ -1103,6 +1113,11 @@ class Executor:
             except (DockLockError, OSError) as exc:
                 self._halt(f"the ledger could not record {rec.id[:12]} made by {msg.step}: "
                            f"{exc.message if isinstance(exc, DockLockError) else exc}")
+                if rec.id not in self.named_ids:
+                    continue  # unnamed: the state must not record it either
+            self.named_ids.add(rec.id)
+            kept.append(msg)
+        return kept
 
     def _record_all(self, msgs: Sequence[_Msg]) -> None:
         """Apply the records to the state and write it once (if anything changed).
