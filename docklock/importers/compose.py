@@ -82,7 +82,6 @@ _UNMAPPED_SERVICE: dict[str, str] = {
     "tmpfs": NO_EQUIVALENT + " (the hardened cage mounts a tmpfs /tmp)",
     "shm_size": NO_EQUIVALENT,
     "stop_signal": NO_EQUIVALENT + " (DockLock stops with SIGTERM, then SIGKILL)",
-    "init": NO_EQUIVALENT,
     "platform": "DockLock runs local images or builds them with an Image resource",
     "pull_policy": "DockLock runs local images or builds them with an Image resource",
     "volumes_from": "mount the same Volume resources in both services",
@@ -112,6 +111,7 @@ _JOB_LACKS = {
     "restart": "a Job runs once; DockLock does not restart it",
     "stop_grace_period": "a Job has a run timeout (spec.timeout), not a stop timeout",
     "cap_add": "a Job has no capAdd; give it a CageProfile with capAdd",
+    "init": "a Job runs its command as PID 1 in its cage (no init)",
 }
 
 
@@ -937,6 +937,9 @@ class _Converter:
         if "user" in data:
             spec["user"] = str(data["user"])
             done("user", "→ spec.user")
+        if "init" in data and not is_job:  # a Job's init is reported with _JOB_LACKS
+            spec["init"] = data["init"] is True
+            done("init", "→ spec.init (DockLock's default is true)")
 
         labels, annotations = self._labels(svc, handled)
         if labels:
