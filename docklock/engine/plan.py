@@ -96,17 +96,22 @@ def make_plan(ctx: Context, request: PlanRequest) -> Plan:
     from docklock.state import StateStore
     from docklock.state.store import gc_paused
 
+    # Specs, policy and render are judged before the lock, so a broken or refused
+    # workspace writes nothing (not even .docklock/ for the lock file).
     with gc_paused():  # large acyclic data; see docklock._fs.gc_paused
         ws = ctx.load()
+        policy = policy_info(ws)
+        rendered = render_workspace(ws)
     store = StateStore(ctx.paths)
     # Plan writes no state: the lock is held only while reading, so a concurrent apply
     # is noticed (and waited for with lock_timeout) but not blocked for long.
     with store.lock(command="docklock plan", timeout=request.lock_timeout):
         state = store.read(cluster=ws.cluster_name)
-    with gc_paused():
-        ws = overlay(ws, state.overrides)  # `docklock deploy` overrides (ADR 0014)
-        policy = policy_info(ws)
-        rendered = render_workspace(ws)
+    if state.overrides:  # `docklock deploy` overrides (ADR 0014): judged again with them
+        with gc_paused():
+            ws = overlay(ws, state.overrides)
+            policy = policy_info(ws)
+            rendered = render_workspace(ws)
     options = PlanOptions(destroy=request.destroy, targets=request.targets,
                           replace=request.replace, refresh=request.refresh)
     if not request.refresh:
