@@ -45,6 +45,9 @@ __all__ = [
     "utc_now",
 ]
 
+# Commands that hold the lock only to read state.json, and how long others wait for them.
+_BRIEF_HOLDERS = frozenset({"docklock plan"})
+_BRIEF_HOLD_WAIT = 10.0
 _POLL_SECONDS = 0.1
 
 
@@ -241,14 +244,19 @@ class StateStore:
             raise StateError("internal: the state lock is already held by this process")
         self.paths.dot.mkdir(parents=True, exist_ok=True)
         path = self.paths.state_lock
-        deadline = time.monotonic() + max(timeout, 0.0)
+        start = time.monotonic()
+        deadline = start + max(timeout, 0.0)
+        # A plan holds the lock only while it reads state.json (milliseconds): two plans
+        # at once, or an apply started while CI plans, wait for it instead of failing.
+        brief_deadline = start + max(timeout, _BRIEF_HOLD_WAIT)
         while True:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
-                if time.monotonic() >= deadline:
+                now = time.monotonic()
+                if now >= deadline and not (now < brief_deadline and self._held_briefly()):
                     raise self._held_error(timeout) from None
                 time.sleep(_POLL_SECONDS)
                 continue
@@ -315,6 +323,17 @@ class StateStore:
             return LockInfo(id="", pid=pid, host=socket.gethostname(), command="(unknown)",
                             since="")
         return info
+
+    def _held_briefly(self) -> bool:
+        """True when the lock's holder is one that keeps it for milliseconds: a plan, or
+        a process that has just taken it and not yet written its record."""
+        pid = _flock_owner(self.paths.state_lock)
+        if pid is None:
+            return True  # released since our attempt: try again
+        info = self.holder()
+        if info is None or info.pid != pid:
+            return True
+        return info.command in _BRIEF_HOLDERS
 
     def _held_error(self, timeout: float) -> LockError:
         info = self.holder()
