@@ -51,10 +51,12 @@ def test_container_created_by_a_killed_apply_is_recorded_by_its_id(
         podman: PodmanHarness, tmp_path: Path, then: str) -> None:
     envs = campaign_envs(podman, tmp_path / "private")
     since = (datetime.now(UTC) - timedelta(seconds=2)).isoformat(timespec="seconds")
-    ws = make_workspace(tmp_path / "ws", CLUSTER, web("a").replace("IMAGE", podman.image))
+    # Each case its own cluster: the events window reaches back 2 s, into the other's.
+    cluster = CLUSTER + ("a" if then == "same-spec" else "b")
+    ws = make_workspace(tmp_path / "ws", cluster, web("a").replace("IMAGE", podman.image))
     first = cli(ws, envs.url, "apply", "--auto-approve")
     assert first.returncode == 0, show(first)
-    (old,) = [c.id for c in live_containers(podman, CLUSTER)]
+    (old,) = [c.id for c in live_containers(podman, cluster)]
 
     # Roll web: Podman renames the old container aside and creates the new one; the
     # apply then waits for it to be healthy (a second or more) before recording it.
@@ -63,7 +65,7 @@ def test_container_created_by_a_killed_apply_is_recorded_by_its_id(
     fresh = ""
     deadline = time.monotonic() + 120
     while not fresh and time.monotonic() < deadline and run.proc.poll() is None:
-        fresh = next((c.id for c in live_containers(podman, CLUSTER) if c.id != old
+        fresh = next((c.id for c in live_containers(podman, cluster) if c.id != old
                       and "-old-" not in c.name), "")
     assert fresh, "the apply never created the new container:\n" + "".join(run.out + run.err)
     assert run.kill_at(0.0), "the apply finished before it could be killed"
@@ -73,5 +75,5 @@ def test_container_created_by_a_killed_apply_is_recorded_by_its_id(
         write_specs(ws, web("c").replace("IMAGE", podman.image))
     final = cli(ws, envs.url, "apply", "--auto-approve")
     assert final.returncode == 0, show(final)
-    assert unrecorded_changes(podman, ws, CLUSTER, since=since) == []
-    assert audit(podman, ws, CLUSTER, envs.url, since=since, tag=envs.tag) == []
+    assert unrecorded_changes(podman, ws, cluster, since=since) == []
+    assert audit(podman, ws, cluster, envs.url, since=since, tag=envs.tag) == []
