@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from docklock.drift import DriftReport
     from docklock.engine.context import Context
     from docklock.ledger.record import Recording
+    from docklock.runtime.podman import PodmanRuntime
     from docklock.state import StateStore
     from docklock.workspace import WorkspacePaths
 
@@ -62,10 +63,36 @@ def drift(ctx: Context, *, lock_timeout: float = 0.0) -> DriftOutcome:
         with ctx.connect(ws) as runtime:
             live, kinds = read_live(runtime, ws.cluster_name, inputs.state,
                                     kinds_in_use(inputs.desired, inputs.state))
+            if inputs.state.lineage is None:
+                _refuse_lost_state(runtime, ws.cluster_name, str(ws.paths.root))
         report = detect_drift(inputs.state, live, cluster=ws.cluster_name,
                               desired=inputs.desired, live_kinds=kinds)
         recording = record_drift(ws.paths, ws.cluster_name, report)
     return DriftOutcome(report, recording.problem, recording.no_key)
+
+
+def _refuse_lost_state(runtime: PodmanRuntime, cluster: str, workspace: str) -> None:
+    """No state, yet Podman holds objects this very folder made under a lineage: the
+    state file was lost or replaced. Drift cannot judge without it, and "no drift" would
+    hide it, so it fails like plan does (exit 1) with the way back."""
+    from docklock.errors import StateError
+    from docklock.objects import LABEL_LINEAGE, LABEL_WORKSPACE, ObjectKind
+    from docklock.plan import refresh_live
+
+    kinds = (ObjectKind.CONTAINER, ObjectKind.NETWORK, ObjectKind.VOLUME)
+    live, _ = refresh_live(runtime, cluster, kinds)
+    made = sorted((o.name, o.labels[LABEL_LINEAGE]) for o in live.objects.values()
+                  if o.labels.get(LABEL_WORKSPACE) == workspace and o.labels.get(LABEL_LINEAGE))
+    if not made:
+        return
+    names = ", ".join(name for name, _ in made[:5]) + (", ..." if len(made) > 5 else "")
+    lineage = made[0][1]
+    raise StateError(
+        f"this workspace has no state, but {len(made)} object(s) in Podman were made by "
+        f"this folder under lineage {lineage} ({names}): the state file was lost or "
+        "replaced, so drift cannot judge them",
+        hint="restore .docklock/state.json (e.g. from .docklock/state.json.backup) with "
+             "that lineage, or remove those objects to start afresh")
 
 
 def _in_flight(store: StateStore, exc: LockError, waited: float) -> LockError:
