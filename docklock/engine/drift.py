@@ -72,27 +72,31 @@ def drift(ctx: Context, *, lock_timeout: float = 0.0) -> DriftOutcome:
 
 
 def _refuse_lost_state(runtime: PodmanRuntime, cluster: str, workspace: str) -> None:
-    """No state, yet Podman holds objects this very folder made under a lineage: the
-    state file was lost or replaced. Drift cannot judge without it, and "no drift" would
-    hide it, so it fails like plan does (exit 1) with the way back."""
+    """No state, yet Podman holds objects of this cluster that a workspace made (they
+    carry a lineage): this folder's state file was lost or replaced, or this is a copy
+    of the workspace (a CI checkout) without the state. Drift cannot judge them, and
+    "no drift" would hide them, so it fails like plan does (exit 1) with the way back."""
     from docklock.errors import StateError
     from docklock.objects import LABEL_LINEAGE, LABEL_WORKSPACE, ObjectKind
     from docklock.plan import refresh_live
 
     kinds = (ObjectKind.CONTAINER, ObjectKind.NETWORK, ObjectKind.VOLUME)
     live, _ = refresh_live(runtime, cluster, kinds)
-    made = sorted((o.name, o.labels[LABEL_LINEAGE]) for o in live.objects.values()
-                  if o.labels.get(LABEL_WORKSPACE) == workspace and o.labels.get(LABEL_LINEAGE))
+    made = sorted((o.labels.get(LABEL_WORKSPACE) != workspace, o.name,
+                   o.labels[LABEL_LINEAGE], o.labels.get(LABEL_WORKSPACE) or "?")
+                  for o in live.objects.values() if o.labels.get(LABEL_LINEAGE))
     if not made:
         return
-    names = ", ".join(name for name, _ in made[:5]) + (", ..." if len(made) > 5 else "")
-    lineage = made[0][1]
+    elsewhere, _, lineage, folder = made[0]
+    names = ", ".join(m[1] for m in made[:5]) + (", ..." if len(made) > 5 else "")
+    who = (f"by the workspace folder {folder}" if elsewhere else "by this folder")
     raise StateError(
-        f"this workspace has no state, but {len(made)} object(s) in Podman were made by "
-        f"this folder under lineage {lineage} ({names}): the state file was lost or "
-        "replaced, so drift cannot judge them",
-        hint="restore .docklock/state.json (e.g. from .docklock/state.json.backup) with "
-             "that lineage, or remove those objects to start afresh")
+        f"this workspace has no state, but {len(made)} object(s) of cluster {cluster} in "
+        f"Podman were made {who} under lineage {lineage} ({names}), so drift cannot "
+        "judge them",
+        hint="drift compares Podman with the recorded state: restore .docklock/state.json "
+             "(e.g. from .docklock/state.json.backup) or copy the live workspace's "
+             "state.json here, or run drift in the workspace that applied them")
 
 
 def _in_flight(store: StateStore, exc: LockError, waited: float) -> LockError:
