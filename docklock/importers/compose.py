@@ -39,6 +39,7 @@ __all__ = ["ComposeImport", "Finding", "SpecFile", "cluster_document", "convert_
 API = "docklock.io/v1"
 MAX_EXTENDS_DEPTH = 16
 MAX_PORT_RANGE = 256
+MAX_INTERPOLATION_DEPTH = 32  # ${A:-${B:-...}} nesting; deeper is refused, not recursed
 # Podman's default capability set (containers.conf default_capabilities): compose
 # containers keep these; DockLock's cages drop ALL and add back what is listed.
 PODMAN_DEFAULT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL",
@@ -289,11 +290,15 @@ class InterpolationError(ValueError):
     """A `${...}` compose cannot resolve; the message is the one-line reason."""
 
 
-def interpolate(text: str, env: Mapping[str, str], missing: list[str] | None = None) -> str:
+def interpolate(text: str, env: Mapping[str, str], missing: list[str] | None = None,
+                used: list[str] | None = None, *, _depth: int = 0) -> str:
     """Compose's variable substitution: $VAR, ${VAR}, ${VAR:-d}, ${VAR-d}, ${VAR:?e},
-    ${VAR?e}, ${VAR:+a}, ${VAR+a} (defaults may nest `${...}`), and $$ for a literal $.
-    Unset names without a default become "" and are appended to `missing`. Raises
-    InterpolationError."""
+    ${VAR?e}, ${VAR:+a}, ${VAR+a} (defaults may nest `${...}`, at most
+    MAX_INTERPOLATION_DEPTH deep), and $$ for a literal $. Unset names without a default
+    become "" and are appended to `missing`; names whose value was used are appended to
+    `used`. Raises InterpolationError."""
+    if _depth > MAX_INTERPOLATION_DEPTH:
+        raise InterpolationError(f"${{...}} nests more than {MAX_INTERPOLATION_DEPTH} deep")
     out: list[str] = []
     i = 0
     while True:
@@ -318,43 +323,53 @@ def interpolate(text: str, env: Mapping[str, str], missing: list[str] | None = N
             if depth:
                 raise InterpolationError(f"invalid interpolation format in {text!r}: "
                                          "unclosed ${")
-            out.append(_braced(text[j + 2:k - 1], env, missing))
+            out.append(_braced(text[j + 2:k - 1], env, missing, used, _depth))
             i = k
             continue
         m = _NAME_AT.match(text, j + 1)
         if m is None:
             raise InterpolationError(f"invalid interpolation format in {text!r}: "
                                      "a lone $ (write $$ for a literal $)")
-        out.append(_lookup(m.group(0), env, missing))
+        out.append(_lookup(m.group(0), env, missing, used))
         i = m.end()
 
 
-def _braced(inner: str, env: Mapping[str, str], missing: list[str] | None) -> str:
+def _braced(inner: str, env: Mapping[str, str], missing: list[str] | None,
+            used: list[str] | None, depth: int) -> str:
     b = _BRACED.match(inner)
     if b is None:
         raise InterpolationError(f"invalid interpolation format ${{{inner}}}")
     name, op, arg = b.group("name"), b.group("op"), b.group("arg") or ""
     if op is None:
-        return _lookup(name, env, missing)
+        return _lookup(name, env, missing, used)
     value = env.get(name)
     unset = value is None or (op.startswith(":") and value == "")
     kind = op[-1]
     if kind == "-":
-        return interpolate(arg, env, missing) if unset else str(value)
+        if not unset:
+            if used is not None:
+                used.append(name)
+            return str(value)
+        return interpolate(arg, env, missing, used, _depth=depth + 1)
     if kind == "+":
-        return "" if unset else interpolate(arg, env, missing)
+        return "" if unset else interpolate(arg, env, missing, used, _depth=depth + 1)
     if unset:  # "?"
         reason = arg or f"variable {name} is required"
         raise InterpolationError(f"required variable {name} is missing a value: {reason}")
+    if used is not None:
+        used.append(name)
     return str(value)
 
 
-def _lookup(name: str, env: Mapping[str, str], missing: list[str] | None) -> str:
+def _lookup(name: str, env: Mapping[str, str], missing: list[str] | None,
+            used: list[str] | None = None) -> str:
     value = env.get(name)
     if value is None:
         if missing is not None:
             missing.append(name)
         return ""
+    if used is not None:
+        used.append(name)
     return value
 
 
@@ -676,9 +691,12 @@ class _Converter:
         self.keep_default_caps = keep_default_caps
         base_env = dict(os.environ if environ is None else environ)
         self.env: dict[str, str] = {}
+        self.dotenv: dict[str, str] = {}
         dotenv = self.base / ".env"
-        if dotenv.is_file():
-            self.env.update(parse_dotenv(_read_text(dotenv, Location(".env"), "file"), ".env"))
+        if dotenv.is_file():  # a symbolic link may not lead out of the folder
+            dotenv = _confined(self.base, ".env", Location(".env"), "file")
+            self.dotenv = parse_dotenv(_read_text(dotenv, Location(".env"), "file"), ".env")
+            self.env.update(self.dotenv)
         self.env.update(base_env)
         active = set(profiles)
         active.update(p.strip() for p in self.env.get("COMPOSE_PROFILES", "").split(",")

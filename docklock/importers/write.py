@@ -44,7 +44,8 @@ def target_settings(root: Path) -> ImportTarget:
     """The spec folder and floor of the workspace at `root` (defaults if it has none)."""
     config = root / WORKSPACE_FILE
     if not config.is_file():
-        return ImportTarget(root, root / "specs", "standard", False)
+        return ImportTarget(root, _confined(root, "specs", Location(str(root))),
+                            "standard", False)
     from docklock.load.yaml import parse_yaml_precise
 
     display = str(config)
@@ -57,14 +58,25 @@ def target_settings(root: Path) -> ImportTarget:
     spec = spec if isinstance(spec, dict) else {}
     folders = spec.get("specs") or ["specs"]
     first = str(folders[0]) if isinstance(folders, list) and folders else "specs"
-    spec_dir = (root / first).resolve()
-    try:
-        spec_dir.relative_to(root.resolve())
-    except ValueError:
-        raise SpecError(f"spec folder {first} is outside the workspace",
-                        location=Location(display), hint="fix docklock.yaml") from None
+    spec_dir = _confined(root, first, Location(display))
     floor = str(spec.get("securityLevel") or "standard")
     return ImportTarget(root, spec_dir, floor, True)
+
+
+def _confined(root: Path, folder: str, where: Location) -> Path:
+    """`root/folder` resolved (symbolic links followed); refused if it leaves `root`."""
+    try:
+        spec_dir = (root / folder).resolve()
+        spec_dir.relative_to(root.resolve())
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a link loop (< 3.13)
+        raise SpecError(f"spec folder {folder} cannot be resolved: {exc}", location=where,
+                        hint="remove or fix the symbolic link") from None
+    except ValueError:
+        raise SpecError(f"spec folder {folder} is outside the workspace {root}",
+                        location=where,
+                        hint="fix the symbolic link or docklock.yaml, or --out another "
+                             "folder") from None
+    return spec_dir
 
 
 def gitignore_text(root: Path) -> str | None:
