@@ -266,14 +266,15 @@ def _run(ctx: Context, *, destroy: bool, planfile: Path | None, targets: tuple[s
                 return ApplyOutcome(plan, None, destroy=destroy, cancelled=True,
                                     serial=state.serial, lineage=state.lineage)
             desired = bind_desired(plan, rendered.objects)
-            journal = _journal(paths, ws.cluster_name, plan, destroy)
+            journal = open_journal(paths, ws.cluster_name, plan,
+                                   command="destroy" if destroy else "apply")
             result = execute(plan, desired, store=store, state=state, runtime=runtime,
                              paths=paths, cluster=ws.cluster_name,
                              conditions=dependency_conditions(ws.resources),
                              options=ApplyOptions(parallelism=parallelism,
                                                   health_timeout=health_timeout),
-                             on_event=_fan_out(emit, journal), write_ahead=journal.intent)
-            ledger_problem = _finish_journal(journal, result)
+                             on_event=fan_out(emit, journal), write_ahead=journal.intent)
+            ledger_problem = finish_journal(journal, result)
     return ApplyOutcome(plan, result, destroy=destroy, saved_from=planfile,
                         ledger_problem=ledger_problem, serial=state.serial,
                         lineage=state.lineage)
@@ -288,7 +289,7 @@ def recorded_only(paths: WorkspacePaths) -> Workspace:
     return Workspace(paths, load_cluster(paths), (), {}, spec_digest({}))
 
 
-class _Journal:
+class Journal:
     """Ledger bookkeeping for one apply. The intent of every Podman step is written
     ahead (`intent`, the executor's write-ahead hook): once any ledger write failed,
     every later intent fails too, so the executor changes nothing more (issue 11 D19).
@@ -320,7 +321,10 @@ class _Journal:
             raise self.error
 
 
-def _journal(paths: WorkspacePaths, cluster: str, plan: Plan, destroy: bool) -> _Journal:
+def open_journal(paths: WorkspacePaths, cluster: str, plan: Plan, *, command: str,
+                 start: bool = True) -> Journal:
+    """The ledger journal of one apply (`command`: apply, destroy, deploy); with `start`
+    its apply-start entry is written now (deploy writes its own entry first)."""
     from docklock.apply import ApplyJournal
     from docklock.ledger import Ledger, ensure_keys
 
@@ -328,12 +332,15 @@ def _journal(paths: WorkspacePaths, cluster: str, plan: Plan, destroy: bool) -> 
     # cannot be signed or written, nothing is changed (the error propagates).
     signer = ensure_keys(paths)
     ledger = Ledger.open(paths, cluster, signer=signer)  # signs each entry (ledger.trust)
-    inner = ApplyJournal(ledger, plan, command="destroy" if destroy else "apply")
-    inner.start()
-    return _Journal(inner, ledger, signer)
+    inner = ApplyJournal(ledger, plan, command=command)
+    if start:
+        inner.start()
+    return Journal(inner, ledger, signer)
 
 
-def _fan_out(emit: EventSink, journal: _Journal) -> Callable[[ApplyEvent], None]:
+def fan_out(emit: Callable[[ApplyEvent], None],
+            journal: Journal) -> Callable[[ApplyEvent], None]:
+    """The executor's event sink: `emit` first, then the journal (never raises)."""
     def sink(event: ApplyEvent) -> None:
         emit(event)
         inner = journal.inner
@@ -342,7 +349,8 @@ def _fan_out(emit: EventSink, journal: _Journal) -> Callable[[ApplyEvent], None]
     return sink
 
 
-def _finish_journal(journal: _Journal, result: ApplyResult) -> DockLockError | None:
+def finish_journal(journal: Journal, result: ApplyResult) -> DockLockError | None:
+    """apply-end and the signed checkpoint; the first ledger error of the apply."""
     inner, ledger, signer = journal.inner, journal.ledger, journal.signer
     journal.guard(lambda: inner.finish(result))
     journal.guard(lambda: ledger.checkpoint(signer))

@@ -29,9 +29,8 @@ from typing import TYPE_CHECKING, Any
 from docklock.errors import DockLockError, SpecError
 
 if TYPE_CHECKING:
-    from docklock.apply import ApplyEvent, ApplyJournal, ApplyResult
+    from docklock.apply import ApplyEvent, ApplyResult
     from docklock.engine.context import Context
-    from docklock.ledger import Ledger, Signer
     from docklock.load import Workspace
     from docklock.overrides import Override, OverrideChange
     from docklock.plan import Plan
@@ -211,6 +210,7 @@ def _run(ctx: Context, request: DeployRequest, emit: EventSink,
          confirm: Confirm | None) -> DeployOutcome:
     from docklock._fs import utc_now
     from docklock.apply import ApplyOptions, dependency_conditions, execute
+    from docklock.engine.apply import fan_out, finish_journal, open_journal
     from docklock.ledger import actor
     from docklock.overrides import changes, in_effect, merge, overlay
     from docklock.plan import PlanOptions, bind_desired, plan_workspace, policy_info
@@ -262,7 +262,8 @@ def _run(ctx: Context, request: DeployRequest, emit: EventSink,
                                      serial=state.serial, lineage=state.lineage)
             # The deploy entry comes first: if the ledger cannot take it, nothing is
             # stored and nothing changed in Podman (the error propagates).
-            journal = _journal(ctx, base.cluster_name, plan)
+            journal = open_journal(paths, base.cluster_name, plan, command="deploy",
+                                   start=False)
             journal.ledger.append("plan", payload, serial=serial)
             state = store.set_overrides(state, new)
             journal.inner.start()
@@ -272,11 +273,10 @@ def _run(ctx: Context, request: DeployRequest, emit: EventSink,
                              conditions=dependency_conditions(ws.resources),
                              options=ApplyOptions(parallelism=request.parallelism,
                                                   health_timeout=request.health_timeout),
-                             on_event=_fan_out(emit, journal), write_ahead=journal.intent)
-            journal.guard(lambda: journal.inner.finish(result))
-            journal.guard(lambda: journal.ledger.checkpoint(journal.signer))
+                             on_event=fan_out(emit, journal), write_ahead=journal.intent)
+            problem = finish_journal(journal, result)
     return DeployOutcome(rel, targets, plan, delta, new, result=result,
-                         ledger_problem=journal.error, recorded=True, serial=state.serial,
+                         ledger_problem=problem, recorded=True, serial=state.serial,
                          lineage=state.lineage)
 
 
@@ -308,51 +308,3 @@ def _record_alone(ctx: Context, cluster: str, payload: dict[str, Any],
     except WitnessError as exc:
         return exc
     return None
-
-
-class _Journal:
-    """Ledger bookkeeping for the apply part, as docklock.engine.apply does it: intents
-    written ahead (a failed one stops the executor), outcome entries never raise (the
-    first error is kept and reported)."""
-
-    def __init__(self, inner: ApplyJournal, ledger: Ledger, signer: Signer) -> None:
-        self.inner = inner
-        self.ledger = ledger
-        self.signer = signer
-        self.error: DockLockError | None = None
-
-    def guard(self, fn: Callable[[], Any]) -> None:
-        if self.error is not None:
-            return
-        try:
-            fn()
-        except DockLockError as exc:
-            self.error = exc
-        except OSError as exc:
-            self.error = DockLockError(f"writing the ledger failed: {exc}")
-
-    def intent(self, event: ApplyEvent) -> None:
-        if self.error is not None:
-            raise self.error
-        inner = self.inner
-        self.guard(lambda: inner.intent(event))
-        if self.error is not None:
-            raise self.error
-
-
-def _journal(ctx: Context, cluster: str, plan: Plan) -> _Journal:
-    from docklock.apply import ApplyJournal
-    from docklock.ledger import Ledger, ensure_keys
-
-    signer = ensure_keys(ctx.paths)
-    ledger = Ledger.open(ctx.paths, cluster, signer=signer)
-    return _Journal(ApplyJournal(ledger, plan, command="deploy"), ledger, signer)
-
-
-def _fan_out(emit: EventSink, journal: _Journal) -> Callable[[ApplyEvent], None]:
-    def sink(event: ApplyEvent) -> None:
-        emit(event)
-        inner = journal.inner
-        journal.guard(lambda: inner.on_event(event))
-
-    return sink
