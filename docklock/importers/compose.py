@@ -13,6 +13,11 @@ each service. Invariants:
 * The function only reads files; it never writes, never talks to Podman.
 * Every counted key is reported exactly once, mapped or not. A key is "mapped" only if
   all of it is (one unmappable port makes `ports` not mapped; its item is reported too).
+* A value not written in the compose file is copied into a spec only when it cannot be
+  a secret: a bare `environment` NAME (value from the environment at start) never is,
+  and a value from an env file or substituted from the shell / `.env` is not when its
+  name or a substituted variable looks secret (ADR 0015). No finding or error holds a
+  value read from an env file.
 * Bad input (YAML errors, unknown services in `depends_on`, undefined volumes or
   networks, `${VAR:?err}` unset, an env_file outside the folder) raises SpecError with
   the file:line:col of the offending key; nothing is returned.
@@ -51,7 +56,8 @@ _DNS = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LABEL_KEY = re.compile(
     r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-_SENSITIVE = re.compile(r"PASSW(OR)?D|SECRET|TOKEN|PRIVATE|API_?KEY|CREDENTIAL", re.I)
+_SENSITIVE = re.compile(r"PASSW(OR)?D|(^|_)PASS(_|$)|SECRET|TOKEN|PRIVATE|API_?KEY|"
+                        r"ACCESS_?KEY|(^|_)KEY$|CREDENTIAL", re.I)
 _GO_DURATION = re.compile(r"^(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|µs|ms|s|m|h))+$")
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
 _MEMORY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*([bkmgt]?)b?$", re.I)
@@ -251,7 +257,13 @@ def dns_name(name: str) -> str:
 def parse_dotenv(text: str, file: str) -> dict[str, str]:
     """`.env` / env_file syntax: KEY=VALUE, `export`, `#` comments, quotes; a bare KEY is
     skipped (compose takes it from the environment; we only read files here)."""
-    out: dict[str, str] = {}
+    return {name: value for name, (value, _line) in parse_dotenv_lines(text, file).items()}
+
+
+def parse_dotenv_lines(text: str, file: str) -> dict[str, tuple[str, int]]:
+    """parse_dotenv with each value's line number. An error never shows the line (it
+    may hold a secret)."""
+    out: dict[str, tuple[str, int]] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -261,9 +273,10 @@ def parse_dotenv(text: str, file: str) -> dict[str, str]:
         name, eq, value = line.partition("=")
         name = name.strip()
         if not _ENV_NAME.match(name):
-            raise SpecError(f"not an environment line: {raw.strip()[:60]!r}",
+            raise SpecError("not an environment line (not shown: it may hold a secret)",
                             location=Location(file, number, 1),
-                            hint="write NAME=value, one per line")
+                            hint="write NAME=value, one per line; names are "
+                                 "[A-Za-z_][A-Za-z0-9_]*")
         if not eq:
             continue
         value = value.strip()
@@ -277,7 +290,7 @@ def parse_dotenv(text: str, file: str) -> dict[str, str]:
             cut = value.find(" #")
             if cut >= 0:
                 value = value[:cut].rstrip()
-        out[name] = value
+        out[name] = (value, number)
     return out
 
 
@@ -524,6 +537,10 @@ class _Report:
     # The compose service being mapped: a key it inherits through `extends` is written in
     # another service's mapping, so the owner keeps one finding per service using it.
     owner: str = ""
+    # Variables (from the shell or .env) substituted into each services.*.environment
+    # entry, by (file, path); and by the entry's NAME over all files (extends merges).
+    env_vars: dict[tuple[str, tuple[PathItem, ...]], list[str]] = field(default_factory=dict)
+    env_vars_by_name: dict[str, set[str]] = field(default_factory=dict)
 
     def _prefix(self, dotted: str) -> str:
         if self.owner and not dotted.startswith(f"services.{self.owner}."):
@@ -625,10 +642,12 @@ def _interpolate_tree(value: Any, path: tuple[PathItem, ...], source: _Source,
     if isinstance(value, list):
         return [_interpolate_tree(v, (*path, i), source, env, report)
                 for i, v in enumerate(value)]
+    used: list[str] = []
+    out = value
     if isinstance(value, str) and "$" in value:
         missing: list[str] = []
         try:
-            out = interpolate(value, env, missing)
+            out = interpolate(value, env, missing, used)
         except InterpolationError as exc:
             raise _fail(str(exc), source.loc(path),
                         "set the variable in the environment or in .env") from None
@@ -636,8 +655,11 @@ def _interpolate_tree(value: Any, path: tuple[PathItem, ...], source: _Source,
             report.note((source, path), f"variable {name} is not set; using an empty "
                         "string (as compose does)", "set it in the environment or .env",
                         mapped=False)
-        return out
-    return value
+    if len(path) == 4 and path[0] == "services" and path[2] == "environment":
+        report.env_vars[(source.display, path)] = used
+        name = path[3] if isinstance(path[3], str) else str(out).partition("=")[0]
+        report.env_vars_by_name.setdefault(name, set()).update(used)
+    return out
 
 
 # ---------------------------------------------------------------- the converter
@@ -941,7 +963,8 @@ class _Converter:
                 form = "string split like a shell (shlex)" if isinstance(value, str) else "list"
                 done(key, f"→ spec.{key} ({form})")
 
-        env = self._environment(svc, handled)
+        withheld: list[str] = []
+        env = self._environment(svc, handled, withheld)
         if env:
             spec["env"] = env
 
@@ -1050,6 +1073,9 @@ class _Converter:
         if is_job:
             comment += (" (a Job: a service waits for it with "
                         "condition service_completed_successfully)")
+        if withheld:
+            comment += ("\nNot copied (set them in spec.env; {value: ..., sensitive: true} "
+                        "for a secret):\n" + "\n".join(f"  {w}" for w in withheld))
         self.files.append(SpecFile(f"{dl}.yaml", tuple(docs), comment=comment))
 
     def _argv(self, svc: _Service, key: str, value: Any) -> list[str]:
@@ -1103,9 +1129,19 @@ class _Converter:
                                  "buildArgs")
         return {"apiVersion": API, "kind": "Image", "metadata": {"name": dl}, "spec": spec}
 
-    def _environment(self, svc: _Service, handled: set[str]) -> dict[str, Any]:
+    def _environment(self, svc: _Service, handled: set[str],
+                     withheld: list[str]) -> dict[str, Any]:
+        """spec.env from env_file and environment. Values that are not written in the
+        compose file are not always copied (ADR 0015, "Values from outside"): a bare
+        NAME (its value comes from the environment at start) never is, and a value read
+        from an env file or substituted from the shell / .env is not when its name, or
+        a variable substituted into it, looks secret. Those are reported by name (never
+        by value) and appended to `withheld`."""
         env: dict[str, str] = {}
+        outside: dict[str, tuple[str, list[str], tuple[_Source, tuple[PathItem, ...]],
+                                 tuple[_Source, tuple[PathItem, ...]]]] = {}
         data = svc.data
+        r = self.report
         if "env_file" in data:
             handled.add("env_file")
             files = data["env_file"]
@@ -1129,54 +1165,75 @@ class _Converter:
                     continue
                 rel = os.path.relpath(target, self.base)
                 text = _read_text(target, loc, "env_file")
-                values = parse_dotenv(text, rel)
-                env.update({k: interpolate_safe(v, self.env) for k, v in values.items()})
-            self.report.key(svc.at("env_file"), mapped=True,
-                            message="read now; its values → spec.env",
-                            hint="re-run the import when the env file changes")
+                for k, (v, line) in parse_dotenv_lines(text, rel).items():
+                    used: list[str] = []
+                    env[k] = interpolate_safe(v, self.env, used)
+                    outside[k] = (f"{rel}:{line}", used, svc.at("env_file"),
+                                  svc.at("env_file", *idx))
+            r.key(svc.at("env_file"), mapped=True,
+                  message="read now; its values → spec.env (secret-looking names are not "
+                          "copied)", hint="re-run the import when the env file changes")
         if "environment" in data:
             handled.add("environment")
             raw = data["environment"]
             if isinstance(raw, list):
+                pairs: list[tuple[str, str | None, PathItem]] = []
                 for i, entry in enumerate(raw):
                     name, eq, value = str(entry).partition("=")
-                    if eq:
-                        env[name] = value
-                    elif name in self.env:
-                        env[name] = self.env[name]
-                    else:
-                        self.report.note(svc.at("environment", i), f"{name} is not set in "
-                                         "the environment: left out, as compose does",
-                                         mapped=False)
+                    pairs.append((name, value if eq else None, i))
             elif isinstance(raw, dict):
-                for name, value in raw.items():
-                    if value is None:
-                        if name in self.env:
-                            env[name] = self.env[name]
-                        else:
-                            self.report.note(svc.at("environment", name),
-                                             f"{name} is not set in the environment: left "
-                                             "out, as compose does", mapped=False)
-                    else:
-                        env[name] = _scalar_text(value)
+                pairs = [(str(n), None if v is None else _scalar_text(v), n)
+                         for n, v in raw.items()]
             else:
                 raise _fail("environment takes a list of NAME=value or a mapping",
                             svc.loc("environment"))
+            for name, given, step in pairs:
+                where = svc.at("environment", step)
+                if given is None:
+                    if name in env:
+                        continue  # an env file gives it a value, as compose does
+                    withheld.append(f"{name} (from the environment at start)")
+                    r.item(svc.at("environment"), where, f"not mapped: {name} takes its "
+                           "value from the environment at start",
+                           f"set spec.env.{name} in the spec ({{value: ..., sensitive: "
+                           "true} for a secret); the importing shell's value is never "
+                           "copied")
+                    continue
+                env[name] = given
+                exact = r.env_vars.get((where[0].display, where[1]))
+                used = exact if exact is not None else sorted(
+                    r.env_vars_by_name.get(name, ()))
+                if used:
+                    outside[name] = ("", used, svc.at("environment"), where)
+                else:
+                    outside.pop(name, None)
         out: dict[str, Any] = {}
         bad = [n for n in env if not _ENV_NAME.match(n)]
         for name, value in env.items():
             if name in bad:
+                continue
+            origin = outside.get(name)
+            if origin is not None and _looks_secret(name, origin[1]):
+                file_line, used, parent, where = origin
+                vars_ = ", ".join(f"${{{v}}}" for v in dict.fromkeys(used))
+                source = (f"{file_line}" + (f" with {vars_}" if vars_ else "")
+                          if file_line else f"{vars_}, the shell or .env at import")
+                withheld.append(f"{name} (from {source})")
+                r.item(parent, where, f"not mapped: {name} looks secret and its value comes "
+                       f"from outside the compose file ({source}); not copied into the spec",
+                       f"set spec.env.{name} as {{value: ..., sensitive: true}} in a spec "
+                       "kept out of version control")
                 continue
             out[name] = {"value": value, "sensitive": True} if _SENSITIVE.search(name) \
                 else value
         if "environment" in data:
             sensitive = sorted(n for n, v in out.items() if isinstance(v, dict))
             note = f"; marked sensitive: {', '.join(sensitive)}" if sensitive else ""
-            self.report.key(svc.at("environment"), mapped=True, message=f"→ spec.env{note}")
+            r.key(svc.at("environment"), mapped=True, message=f"→ spec.env{note}")
             for name in bad:
-                self.report.item(svc.at("environment"), svc.at("environment"),
-                                 f"variable name {name!r}: not mapped",
-                                 "DockLock env names are [A-Za-z_][A-Za-z0-9_]*")
+                r.item(svc.at("environment"), svc.at("environment"),
+                       f"variable name {name!r}: not mapped",
+                       "DockLock env names are [A-Za-z_][A-Za-z0-9_]*")
         return out
 
     def _labels(self, svc: _Service, handled: set[str]) -> tuple[dict[str, str],
@@ -1874,12 +1931,18 @@ def _default_caps() -> list[dict[str, str]]:
             for c in PODMAN_DEFAULT_CAPS]
 
 
-def interpolate_safe(value: str, env: Mapping[str, str]) -> str:
+def interpolate_safe(value: str, env: Mapping[str, str],
+                     used: list[str] | None = None) -> str:
     """env_file values are taken literally except for ${VAR} references (compose)."""
     try:
-        return interpolate(value, env) if "${" in value else value
+        return interpolate(value, env, None, used) if "${" in value else value
     except InterpolationError:
         return value
+
+
+def _looks_secret(name: str, variables: Iterable[str]) -> bool:
+    """A secret by its name, or by a variable substituted into its value."""
+    return bool(_SENSITIVE.search(name)) or any(_SENSITIVE.search(v) for v in variables)
 
 
 def _scalar_text(value: Any) -> str:
@@ -2060,6 +2123,13 @@ def _merge(base: _Service, child: _Service) -> _Service:
 
 
 def _merge_value(key: str, old: Any, new: Any) -> Any:
+    if key == "environment":  # a bare NAME stays bare (None): no value to copy
+        def env_map(v: Any) -> dict[str, Any]:
+            if isinstance(v, dict):
+                return dict(v)
+            pairs = (str(e).partition("=") for e in v) if isinstance(v, list) else ()
+            return {k: (x if eq else None) for k, eq, x in pairs}
+        return {**env_map(old), **env_map(new)}
     if key in ("environment", "labels", "annotations", "sysctls", "extra_hosts"):
         merged = _kv(old, {}) if not isinstance(old, dict) else dict(old)
         merged.update(_kv(new, {}) if not isinstance(new, dict) else new)

@@ -27,7 +27,7 @@ CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "compose"
 EXPECTED: dict[str, tuple[int, int, set[str]]] = {
     "anchors": (20, 23, {"api.logging", "consumer.logging", "scheduler.logging"}),
     "build": (4, 5, {"app.build"}),
-    "env-file": (4, 6, {"app.stdin_open", "app.tty"}),
+    "env-file": (3, 6, {"app.env_file", "app.stdin_open", "app.tty"}),
     "extends": (29, 29, set()),
     "healthcheck-chain": (19, 21, {"api.healthcheck.start_interval", "gateway.depends_on"}),
     "legacy-v2": (6, 16, {"redis.container_name", "web_app.container_name", "web_app.dns",
@@ -50,7 +50,7 @@ EXPECTED: dict[str, tuple[int, int, set[str]]] = {
     "traefik-labels": (8, 11, {"blog.labels", "traefik.volumes", "whoami.deploy.labels"}),
     "ulimits-sysctls": (2, 7, {"kafka.shm_size", "kafka.sysctls", "kafka.tmpfs",
                                "kafka.ulimits", "kafka.volumes"}),
-    "web-db-cache": (24, 24, set()),
+    "web-db-cache": (23, 24, {"web.environment"}),
     "wordpress-mysql": (11, 12, {"db.expose"}),
     "worker-migration": (23, 23, set()),
 }

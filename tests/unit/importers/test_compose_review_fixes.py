@@ -99,3 +99,104 @@ def test_symlinked_spec_folder_in_a_workspace_is_refused(tmp_path: Path) -> None
     (out / "specs").symlink_to(elsewhere)
     with pytest.raises(SpecError, match="outside the workspace"):
         target_settings(out)
+
+
+# ---------------------------------------------------------------- finding 2
+
+SECRET = "AKIAxSHELLVALUE42"
+
+
+def withheld(result: ComposeImport) -> list[str]:
+    """The text of each not-mapped item."""
+    return [str(f) for f in result.findings if f.kind == "item" and not f.mapped]
+
+
+def test_a_bare_name_never_takes_the_importing_shells_value(tmp_path: Path) -> None:
+    result = convert(tmp_path, """
+        services:
+          web:
+            image: img
+            environment: [AWS_SECRET_ACCESS_KEY, PLAIN=1]
+          api:
+            image: img
+            environment: {LOG_LEVEL: null}
+        """, env={"AWS_SECRET_ACCESS_KEY": SECRET, "LOG_LEVEL": "debug"})
+    assert SECRET not in everything(result)
+    assert "debug" not in "".join(f.text() for f in result.files)
+    specs = {d["metadata"]["name"]: d["spec"] for f in result.files for d in f.documents
+             if d["kind"] == "Service"}
+    assert specs["web"]["env"] == {"PLAIN": "1"}
+    assert "env" not in specs["api"]
+    items = "\n".join(withheld(result))
+    assert ("compose.yaml:5:19: services.web.environment[0]: not mapped: AWS_SECRET_ACCESS_KEY "
+            "takes its value from the environment at start") in items, items
+    assert "services.api.environment.LOG_LEVEL: not mapped: LOG_LEVEL takes its value" in items
+    # the key is not counted as mapped, and the spec file says what to set
+    unmapped = {f.path for f in result.findings if f.counted and not f.mapped}
+    assert {"services.web.environment", "services.api.environment"} <= unmapped
+    web = next(f for f in result.files if f.name == "web.yaml").text()
+    assert "#   AWS_SECRET_ACCESS_KEY (from the environment at start)" in web
+
+
+def test_secret_looking_values_from_env_files_and_dotenv_are_not_copied(
+        tmp_path: Path) -> None:
+    result = convert(tmp_path, """
+        services:
+          app:
+            image: img
+            env_file: app.env
+            environment:
+              DB_PASSWORD: ${DB_PASSWORD}
+              DATABASE_URL: postgres://app:${DB_PASS}@db/app
+              LEVEL: ${LEVEL}
+              LITERAL_TOKEN: written-in-compose
+        """, files={
+            "app.env": "MODE=production\nSMTP_PASSWORD='envfile-secret-1'\n"
+                       "API_KEY=envfile-secret-2\nHOOK=https://x/${WEBHOOK_TOKEN}\n",
+            ".env": "DB_PASSWORD=dotenv-secret-3\nDB_PASS=dotenv-secret-4\nLEVEL=info\n"
+                    "WEBHOOK_TOKEN=dotenv-secret-5\n",
+        })
+    text = everything(result)
+    for n in range(1, 6):
+        assert f"secret-{n}" not in text, n
+    env = result.files[0].documents[0]["spec"]["env"]
+    assert env == {"MODE": "production", "LEVEL": "info",
+                   "LITERAL_TOKEN": {"value": "written-in-compose", "sensitive": True}}
+    items = "\n".join(withheld(result))
+    assert "SMTP_PASSWORD looks secret and its value comes from outside the compose file " \
+           "(app.env:2)" in items
+    assert "API_KEY" in items
+    assert "HOOK looks secret" in items
+    assert "${WEBHOOK_TOKEN}" in items
+    assert "compose.yaml:7:7: services.app.environment.DB_PASSWORD: not mapped: " \
+           "DB_PASSWORD looks secret" in items
+    assert "DATABASE_URL looks secret" in items
+    assert "${DB_PASS}" in items
+    unmapped = {f.path for f in result.findings if f.counted and not f.mapped}
+    assert unmapped == {"services.app.env_file", "services.app.environment"}
+
+
+def test_an_extended_services_interpolated_secret_is_not_copied(tmp_path: Path) -> None:
+    result = convert(tmp_path, """
+        services:
+          base:
+            image: img
+            environment: ["DB_PASSWORD=${DB_PASSWORD}", BARE]
+          app:
+            extends: base
+            environment: {OTHER: x}
+        """, files={".env": "DB_PASSWORD=dotenv-secret-6\n"}, env={"BARE": SECRET})
+    text = everything(result)
+    assert "dotenv-secret-6" not in text
+    assert SECRET not in text
+    app = next(f for f in result.files if f.name == "app.yaml").documents[0]["spec"]
+    assert app["env"] == {"OTHER": "x"}
+
+
+def test_a_bad_env_file_line_is_not_echoed(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as info:
+        convert(tmp_path, "services:\n  a: {image: img, env_file: bad.env}\n",
+                files={"bad.env": "my-token=ghp_secretvalue7\n"})
+    assert str(info.value.location) == "bad.env:1:1"
+    assert "secretvalue7" not in str(info.value)
+    assert "secretvalue7" not in (info.value.hint or "")
