@@ -10,6 +10,8 @@ from __future__ import annotations
 import http.server
 import json
 import socketserver
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -154,39 +156,132 @@ def test_a_service_that_went_away_is_lost_not_a_traceback(tmp_path: Path) -> Non
         rt.list_live("demo")
 
 
-def _canned(path: Path, answer: bytes) -> threading.Thread:
-    """A one-connection server that reads a request and sends `answer`, then closes."""
-    import socket
+class _Scripted:
+    """A unix-socket server that sends scripted bytes: `answers[n]` answers the n-th
+    request (over all connections), as pieces (seconds to wait, bytes; None: hang up);
+    then it closes the connection if `close` says so, else waits for the next request
+    or the client's hang-up. Connections and requests are counted."""
 
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(str(path))
-    srv.listen(1)
+    def __init__(self, path: Path, answers: list[list[tuple[float, bytes | None]]], *,
+                 close: bool = False) -> None:
+        import socket
 
-    def serve() -> None:
-        conn, _ = srv.accept()
+        self.answers, self.close, self.connections, self.requests = answers, close, 0, 0
+        self.url = f"unix://{path}"
+        self._srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._srv.bind(str(path))
+        self._srv.listen(4)
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._srv.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: Any) -> None:
         with conn:
-            conn.recv(65536)
-            conn.sendall(answer)
-        srv.close()
+            try:
+                while True:
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        more = conn.recv(65536)
+                        if not more:
+                            return
+                        data += more
+                    with self._lock:
+                        n, self.requests = self.requests, self.requests + 1
+                    for delay, piece in self.answers[min(n, len(self.answers) - 1)]:
+                        time.sleep(delay)
+                        if piece is None:
+                            return  # hang up here
+                        conn.sendall(piece)
+                    if self.close:
+                        return
+            except OSError:
+                return
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    return thread
+    def stop(self) -> None:
+        self._srv.close()
+
+
+@pytest.fixture
+def scripted(tmp_path: Path) -> Iterator[Any]:
+    made: list[_Scripted] = []
+
+    def make(*answers: bytes | list[tuple[float, bytes | None]],
+             close: bool = False) -> _Scripted:
+        srv = _Scripted(tmp_path / f"s{len(made)}.sock",
+                        [[(0.0, a)] if isinstance(a, bytes) else a for a in answers],
+                        close=close)
+        made.append(srv)
+        return srv
+
+    yield make
+    for srv in made:
+        srv.stop()
+
+
+def _ok(body: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+SECOND = _ok(b'{"second": true}')
 
 
 @pytest.mark.parametrize(("answer", "expected"), [
-    (b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{\"until\": \"close\"}",
-     {"until": "close"}),
+    ([(0.0, b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{\"until\": \"close\"}"),
+      (0.0, None)], {"until": "close"}),
     (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]", []),
+    (b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+     b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]", []),
+    (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n"
+     b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\n"
+     b"Content-Length: 2\r\n\r\n[]", []),
     (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x=y\r\n{}\r\n0\r\nT: v\r\n\r\n",
      {}),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 99\r\n\r\n"
+     b"A\r\n[1, 2, 3 ]\r\n0\r\n\r\n", [1, 2, 3]),  # chunked wins over Content-Length
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}", {}),
 ])
-def test_answer_framings(tmp_path: Path, answer: bytes, expected: Any) -> None:
-    thread = _canned(tmp_path / "s.sock", answer)
-    client = _http.Client(f"unix://{tmp_path / 's.sock'}", timeout=5)
+def test_answer_framings_and_the_next_answer_is_the_next_requests(
+        scripted: Any, answer: bytes, expected: Any) -> None:
+    srv = scripted(answer, SECOND)
+    client = _http.Client(srv.url, timeout=5)
     assert client.request("get", "/x").json() == expected
+    assert client.request("get", "/y").json() == {"second": True}
     client.close()
-    thread.join(5)
+
+
+@pytest.mark.parametrize("later", [0.0, 0.2])
+def test_bytes_after_an_answer_are_never_served_as_the_next_answer(
+        scripted: Any, later: float) -> None:
+    """Surplus after a complete answer (in the same packet, or arriving while the
+    connection is idle) is dropped with its connection, never read as the answer to
+    the next request."""
+    fake = _ok(b'{"fake": true}')
+    first = [(0.0, _ok(b"[]") + fake)] if not later else [(0.0, _ok(b"[]")), (later, fake)]
+    srv = scripted(first, SECOND)
+    client = _http.Client(srv.url, timeout=5)
+    assert client.request("get", "/x").json() == []
+    time.sleep(0.4)  # the surplus has arrived
+    assert client.request("get", "/y").json() == {"second": True}
+    assert srv.requests == 2
+    if later:  # seen on the idle connection: a new one was opened
+        assert srv.connections == 2
+    client.close()
+
+
+def _lost(url: str) -> PodmanError:
+    with PodmanRuntime(url, timeout=5) as rt, \
+            pytest.raises(PodmanError, match="lost the Podman API at") as info:
+        rt.list_live("demo")
+    assert "\n" not in info.value.explain()
+    return info.value
 
 
 @pytest.mark.parametrize("answer", [
@@ -194,12 +289,98 @@ def test_answer_framings(tmp_path: Path, answer: bytes, expected: Any) -> None:
     b"SSH-2.0-OpenSSH_9.6\r\n",  # not HTTP
     b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",  # cut off
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",  # bad chunk
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n[1, 2",  # cut-off chunk
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"ffffffffffff\r\n[]",  # a 281 TB chunk: no MemoryError, broke off
+    b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 150 + b"\r\n[]",  # too many headers
 ])
-def test_broken_answers_are_a_lost_service_not_a_traceback(tmp_path: Path,
+def test_broken_answers_are_a_lost_service_not_a_traceback(scripted: Any,
                                                            answer: bytes) -> None:
-    thread = _canned(tmp_path / "s.sock", answer)
-    with PodmanRuntime(f"unix://{tmp_path / 's.sock'}") as rt, \
-            pytest.raises(PodmanError, match="lost the Podman API at") as info:
-        rt.list_live("demo")
-    assert "\n" not in info.value.explain()
-    thread.join(5)
+    _lost(scripted(answer, close=True).url)
+
+
+@pytest.mark.parametrize(("head", "why"), [
+    (b"Content-Length: \xb2", "Content-Length"),  # latin-1 '²': isdigit(), not a number
+    (b"Content-Length: \xd9\xa1\xd9\xa0", "Content-Length"),  # Arabic-Indic 10, UTF-8
+    (b"Content-Length: \xef\xbc\x92", "Content-Length"),  # fullwidth 2
+    (b"Content-Length: 1_0", "Content-Length"),  # int() takes it
+    (b"Content-Length: +2", "Content-Length"),
+    (b"Content-Length: -1", "Content-Length"),  # http.client would read until close
+    (b"Content-Length: 2\r\nContent-Length: 3", "two different"),
+    (b"Transfer-Encoding: gzip, chunked", "Transfer-Encoding"),
+    (b"Transfer-Encoding: chunked\r\n\r\n-1", "bad chunk size"),
+    (b"Transfer-Encoding: chunked\r\n\r\n0x2", "bad chunk size"),
+    (b"Transfer-Encoding: chunked\r\n\r\n1_0", "bad chunk size"),
+    (b"Transfer-Encoding: chunked\r\n\r\n+2", "bad chunk size"),
+    (b"Transfer-Encoding: chunked\r\n\r\n\xd9\xa2", "bad chunk size"),  # Arabic-Indic 2
+    (b"Transfer-Encoding: chunked\r\n\r\n" + b"f" * 17, "bad chunk size"),  # > 16 digits
+])
+def test_sizes_are_ascii_digits_refused_at_once_otherwise(scripted: Any, head: bytes,
+                                                          why: str) -> None:
+    """What int() or http.client would take (or read until close, here never) is a
+    broken answer, told at once while the service keeps the connection open."""
+    srv = scripted(b"HTTP/1.1 200 OK\r\n" + head + b"\r\n\r\n[]\r\n")
+    started = time.monotonic()
+    error = _lost(srv.url)
+    assert why in error.message
+    assert time.monotonic() - started < 2  # not the 5 s timeout
+
+
+def test_interim_answers_are_bounded(scripted: Any) -> None:
+    interim = b"HTTP/1.1 103 Early Hints\r\n\r\n" * 30
+    error = _lost(scripted(interim + _ok(b"[]")).url)
+    assert "interim (1xx) answers" in error.message
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999\r\n\r\n[]",
+    b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n[]" % (_http.MAX_BODY + 1),
+])
+def test_a_declared_size_over_the_cap_is_one_line_not_a_memory_error(
+        scripted: Any, answer: bytes) -> None:
+    srv = scripted(answer)  # the connection stays open: the answer is never waited for
+    error = _lost(srv.url)
+    assert "answer is larger than 256 MiB" in error.message
+
+
+CHUNKED_1024 = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + (b"200\r\n" + b"x" * 512 + b"\r\n") * 2 + b"0\r\n\r\n")
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 1025\r\n\r\n" + b"x" * 1025,
+    b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"x" * 3000,
+    CHUNKED_1024.replace(b"0\r\n\r\n", b"1\r\nx\r\n0\r\n\r\n"),
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffff\r\n" + b"x" * 3000,
+])
+def test_a_body_over_the_cap_is_refused_whatever_its_framing(
+        scripted: Any, monkeypatch: pytest.MonkeyPatch, answer: bytes) -> None:
+    monkeypatch.setattr(_http, "MAX_BODY", 1024)
+    monkeypatch.setattr(_http, "_PIECE", 256)  # the cap is checked after every piece
+    error = _lost(scripted([(0.0, answer), (0.0, None)]).url)
+    assert "answer is larger than 0 MiB" in error.message
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 1024\r\n\r\n" + b"x" * 1024, CHUNKED_1024])
+def test_a_body_at_the_cap_is_read_whole(scripted: Any, monkeypatch: pytest.MonkeyPatch,
+                                         answer: bytes) -> None:
+    monkeypatch.setattr(_http, "MAX_BODY", 1024)
+    monkeypatch.setattr(_http, "_PIECE", 256)
+    client = _http.Client(scripted(answer, SECOND).url, timeout=5)
+    assert client.request("get", "/x").content == b"x" * 1024
+    assert client.request("get", "/y").json() == {"second": True}
+    client.close()
+
+
+def test_http_client_is_imported_by_the_first_call_not_before(server: tuple[str, _Server],
+                                                               ) -> None:
+    code = ("import sys\nfrom docklock.runtime import connect, PodmanRuntime, _http\n"
+            "before = 'http.client' in sys.modules\n"
+            f"c = _http.Client({server[0]!r}, timeout=5)\n"
+            "assert c.request('get', '/x').status_code == 200\n"
+            "print(before, 'http.client' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=False, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True"]
