@@ -4,8 +4,10 @@
 
 Writes DIR/docklock.yaml (the Cluster document), DIR/specs/ with the chosen example
 agreements (default: a service and a BISO policy), and a .gitignore entry for .docklock/.
-Refuses to overwrite an existing docklock.yaml or spec file unless --force. The work is
-docklock.engine.cluster's; this module parses and prints.
+Refuses to overwrite an existing docklock.yaml or spec file unless --force. On an existing
+workspace, `cluster init --bpi-integration --witness URL VKEY` needs no --force: it only
+adds the witnesses to docklock.yaml (the rest of the file and specs/ stay as they are).
+The work is docklock.engine.cluster's; this module parses and prints.
 
 The `cluster` command group is shared: other modules add subcommands to it through
 `cluster_group(sub, common)`.
@@ -47,12 +49,14 @@ def _add_arguments(p: argparse.ArgumentParser, *, cluster: bool = False) -> None
     p.add_argument("dir", nargs="?", default=".", metavar="DIR",
                    help="workspace folder to create or fill (default: current folder)")
     p.add_argument("--name", help="cluster name, a DNS label (default: from DIR)")
-    p.add_argument("--security-level", choices=LEVELS, default="standard",
+    p.add_argument("--security-level", choices=LEVELS, default=None,
                    help="security floor (default: standard)")
     p.add_argument("--add", action="append", choices=sorted(TEMPLATES), metavar="TEMPLATE",
                    help=f"example to put in specs/: {', '.join(sorted(TEMPLATES))} "
                         f"(repeatable; default: {' and '.join(DEFAULT_ADD)})")
-    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite existing files (docklock.yaml and specs/) with the "
+                        "templates")
     keys = "" if cluster else " (init: also create the signing key and start the ledger)"
     p.add_argument("--quantum-crypto", action="store_true",
                    help="sign with the hybrid post-quantum key, Ed25519 + ML-DSA (the "
@@ -60,8 +64,9 @@ def _add_arguments(p: argparse.ArgumentParser, *, cluster: bool = False) -> None
     p.add_argument("--no-quantum-crypto", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--bpi-integration", action="store_true",
                    help="turn on the ledger's external audit: witnesses cosign every "
-                        "checkpoint (needs --witness, or witnesses in the docklock.yaml "
-                        f"being overwritten with --force; docs/witnesses.md){keys}")
+                        "checkpoint (needs --witness, or witnesses already in docklock.yaml; "
+                        "on an existing workspace it only adds the --witness ones to its "
+                        f"docklock.yaml, no --force needed; docs/witnesses.md){keys}")
     p.add_argument("--witness", nargs=2, action="append", default=[], metavar=("URL", "VKEY"),
                    help="a witness for --bpi-integration: its URL and the verifier key "
                         "`docklock witness init` printed; repeatable")
@@ -88,7 +93,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     from docklock.engine.cluster import init_workspace
 
     result = init_workspace(Path(args.dir), name=args.name,
-                            security_level=args.security_level,
+                            security_level=args.security_level or "standard",
                             add=tuple(args.add or DEFAULT_ADD), force=args.force)
     for rel in result.written:
         out.line(f"wrote {rel}")
@@ -110,9 +115,14 @@ def run_cluster(args: argparse.Namespace, out: Output) -> int:
     witnesses = [check_witness(url, key) for url, key in args.witness]
     result = init_cluster(Path(args.dir), name=args.name,
                           security_level=args.security_level,
-                          add=tuple(args.add or DEFAULT_ADD), force=args.force,
+                          add=tuple(args.add) if args.add else None, force=args.force,
                           bpi_integration=args.bpi_integration, witnesses=witnesses)
-    for rel in result.workspace.written:
+    if result.existing:
+        what = ("added the witnesses to spec.ledger.witnesses" if result.workspace.written
+                else "already lists these witnesses")
+        out.line(f"kept the existing workspace: docklock.yaml {what}; the rest of it and "
+                 "specs/ unchanged")
+    for rel in result.workspace.written if not result.existing else ():
         out.line(f"wrote {rel}")
     if result.key_missing:
         out.info(out.paint("note: docklock.pub names a signing key this folder does not "

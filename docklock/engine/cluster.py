@@ -14,6 +14,12 @@ witnesses in docklock.yaml `spec.ledger.witnesses` (docs/witnesses.md): the ones
 or those of the docklock.yaml being overwritten with `force`; without any it is refused
 before anything is written. An existing signing key is kept, never replaced.
 
+On an existing workspace (DIR/docklock.yaml present) without `force`, `init_cluster`
+scaffolds nothing: with `bpi_integration` it only adds the given witnesses to
+docklock.yaml's `spec.ledger.witnesses`, editing the text in place (`add_witnesses`: every
+other byte, comments and formatting included, stays as it was; specs/ is not touched),
+then makes the key and starts the ledger as above; without it, it is refused.
+
 Nothing here prints; the CLI (docklock/cli/cmd_init.py) renders the result.
 """
 
@@ -46,7 +52,11 @@ BPI_NEEDS_WITNESSES = ("--bpi-integration (the ledger's external audit) needs at
                        "witness, and none is configured")
 BPI_HINT = ("pass --witness URL VKEY (a witness's URL and verifier key, printed by `docklock "
             "witness init`; see docs/witnesses.md), or list them in docklock.yaml "
-            "spec.ledger.witnesses and rerun with --force")
+            "spec.ledger.witnesses and rerun")
+EXISTING_HINT = ("`docklock keys init -C {dir}` creates its signing key and ledger; "
+                 "`docklock cluster init {dir} --bpi-integration --witness URL VKEY` adds "
+                 "witnesses to its docklock.yaml and keeps the rest; --force overwrites "
+                 "docklock.yaml and specs/ with the templates (your changes are lost)")
 
 
 def cluster_name(text: str) -> str:
@@ -83,7 +93,8 @@ class ClusterInitResult:
     key was made. `witnesses` are those now in docklock.yaml; `log_origin`/`log_vkey`
     what each witness needs (`docklock witness add-log --dir DIR ORIGIN VKEY`);
     `witness_problem` why the first checkpoint is not cosigned yet (expected until the
-    ledger is registered on the witnesses)."""
+    ledger is registered on the witnesses). `existing`: DIR was already a workspace and
+    was kept (`workspace.written` is then docklock.yaml when witnesses were added)."""
 
     workspace: InitResult
     key_id: str = ""
@@ -98,6 +109,7 @@ class ClusterInitResult:
     log_origin: str = ""
     log_vkey: str = ""
     witness_problem: str | None = None
+    existing: bool = False
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
@@ -107,7 +119,7 @@ class ClusterInitResult:
                 "encrypted": self.encrypted, "ledger_started": self.ledger_started,
                 "witnesses": [w.to_dict() for w in self.witnesses], "quorum": self.quorum,
                 "log_origin": self.log_origin, "log_vkey": self.log_vkey,
-                "witness_problem": self.witness_problem}
+                "witness_problem": self.witness_problem, "existing": self.existing}
 
 
 def check_witness(url: str, key: str) -> Witness:
@@ -267,24 +279,228 @@ def existing_witnesses(directory: Path) -> tuple[tuple[Witness, ...], int | None
 
 
 def init_cluster(directory: Path, *, name: str | None = None,
-                 security_level: str = "standard", add: tuple[str, ...] = DEFAULT_ADD,
+                 security_level: str | None = None, add: tuple[str, ...] | None = None,
                  force: bool = False, bpi_integration: bool = False,
                  witnesses: Sequence[Witness] = ()) -> ClusterInitResult:
-    """`init_workspace`, then the signing key and the ledger (see the module doc)."""
+    """`init_workspace`, then the signing key and the ledger (see the module doc).
+    `security_level` None is "standard", `add` None is DEFAULT_ADD; on an existing
+    workspace without `force` giving any of name/security_level/add is refused."""
     quorum: int | None = None
     if witnesses and not bpi_integration:
         raise WorkspaceError("--witness configures the ledger's external audit, which "
                              "--bpi-integration turns on",
                              hint="add --bpi-integration")
+    if (directory / WORKSPACE_FILE).is_file() and not force:
+        return _existing_workspace(directory, bpi_integration=bpi_integration,
+                                   witnesses=witnesses,
+                                   scaffold=[flag for flag, value in (
+                                       ("--name", name),
+                                       ("--security-level", security_level),
+                                       ("--add", add)) if value is not None])
     if bpi_integration and not witnesses:
         found, quorum = existing_witnesses(directory) if force else ((), None)
         if not found:
             raise WorkspaceError(BPI_NEEDS_WITNESSES, hint=BPI_HINT)
         witnesses = found
-    workspace = init_workspace(directory, name=name, security_level=security_level,
-                               add=add, force=force, witnesses=witnesses, quorum=quorum)
+    workspace = init_workspace(directory, name=name,
+                               security_level=security_level or "standard",
+                               add=DEFAULT_ADD if add is None else add, force=force,
+                               witnesses=witnesses, quorum=quorum)
     result = ClusterInitResult(workspace, witnesses=tuple(witnesses), quorum=quorum)
     return _keys_and_ledger(WorkspacePaths(workspace.root), result)
+
+
+def _existing_workspace(directory: Path, *, bpi_integration: bool,
+                        witnesses: Sequence[Witness], scaffold: list[str]) -> ClusterInitResult:
+    """`cluster init` on DIR that has a docklock.yaml, without force: the workspace is
+    kept; with `bpi_integration` the witnesses are added to docklock.yaml."""
+    root = directory.resolve()
+    if not bpi_integration:
+        raise WorkspaceError(f"{root} is already a DockLock workspace ({WORKSPACE_FILE} "
+                             "exists); cluster init leaves it as it is",
+                             hint=EXISTING_HINT.format(dir=directory))
+    if scaffold:
+        raise WorkspaceError(f"{', '.join(scaffold)}: {root} is already a DockLock "
+                             f"workspace ({WORKSPACE_FILE} exists); there "
+                             "--bpi-integration only adds witnesses to its "
+                             f"{WORKSPACE_FILE}",
+                             hint=f"drop {', '.join(scaffold)} (edit {WORKSPACE_FILE} and "
+                                  "specs/ yourself to change them)")
+    if witnesses:
+        listed, quorum, changed = add_witnesses(root, witnesses)
+    else:
+        listed, quorum = existing_witnesses(root)
+        changed = False
+        if not listed:
+            raise WorkspaceError(BPI_NEEDS_WITNESSES, hint=BPI_HINT)
+    workspace = InitResult(root, (WORKSPACE_FILE,) if changed else ())
+    result = ClusterInitResult(workspace, witnesses=listed, quorum=quorum, existing=True)
+    return _keys_and_ledger(WorkspacePaths(root), result)
+
+
+def add_witnesses(root: Path, witnesses: Sequence[Witness]
+                  ) -> tuple[tuple[Witness, ...], int | None, bool]:
+    """Add `witnesses` to ROOT/docklock.yaml `spec.ledger.witnesses`, editing its text in
+    place: a witness already listed (same URL and key) is left, one with a listed URL
+    gets the new key, the others are appended. Every other line of the file is kept byte
+    for byte (a block that must change is rewritten whole: a new `spec.ledger`, a new
+    `witnesses` list, or the list when a key changes). Returns (the witnesses now listed,
+    spec.ledger.quorum, whether the file changed). WorkspaceError (nothing written) for a
+    docklock.yaml whose spec or spec.ledger is not a block mapping."""
+    from docklock.errors import ValidationError
+    from docklock.load.yaml import parse_yaml
+
+    config = root / WORKSPACE_FILE
+    try:
+        text = config.read_bytes().decode("utf-8")  # as is: keep CRLF line ends
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkspaceError(f"cannot read {config}: {exc}",
+                             hint=f"fix {WORKSPACE_FILE}, then rerun") from exc
+    parsed = parse_yaml(text, str(config))
+    if parsed.diagnostics:
+        raise ValidationError(parsed.diagnostics)
+    data = parsed.documents[0].data if parsed.documents else None
+    spec = data.get("spec") if isinstance(data, dict) else None
+    ledger = spec.get("ledger") if isinstance(spec, dict) else None
+    try:
+        current = [Witness.from_dict(w) for w in (ledger or {}).get("witnesses") or []]
+    except (AttributeError, KeyError, TypeError) as exc:
+        raise WorkspaceError(f"{config}: spec.ledger.witnesses is not a list of url/key "
+                             "mappings", hint="fix it (docs/witnesses.md), then rerun") \
+            from exc
+    quorum = ledger.get("quorum") if isinstance(ledger, dict) else None
+    quorum = quorum if isinstance(quorum, int) else None
+    merged = list(current)
+    rekeyed = False
+    for w in witnesses:
+        at = next((i for i, c in enumerate(merged) if c.url == w.url), None)
+        if at is None:
+            merged.append(w)
+        elif merged[at] != w:
+            merged[at], rekeyed = w, True
+    if merged == current:
+        return tuple(current), quorum, False
+    new_text = _edit_witnesses(text, str(config), merged,
+                               listed=0 if rekeyed else len(current))
+    check = parse_yaml(new_text, str(config))
+    got = check.documents[0].data if check.documents and not check.diagnostics else None
+    got_ledger = got.get("spec", {}).get("ledger", {}) if isinstance(got, dict) else {}
+    if ([Witness.from_dict(w) for w in got_ledger.get("witnesses", [])] != merged
+            or _without_witnesses(got) != _without_witnesses(data)):
+        raise WorkspaceError(f"cannot add spec.ledger.witnesses to {config} safely",
+                             hint="list the witnesses in it by hand (docs/witnesses.md), "
+                                  "then rerun without --witness")
+    import stat
+
+    from docklock._fs import atomic_write_bytes
+
+    target = config.resolve()  # a symlinked docklock.yaml stays a symlink
+    atomic_write_bytes(target, new_text.encode("utf-8"),
+                       mode=stat.S_IMODE(target.stat().st_mode))
+    return tuple(merged), quorum, True
+
+
+def _without_witnesses(data: Any) -> Any:
+    """The document minus spec.ledger.witnesses (and a spec.ledger left empty)."""
+    import copy
+
+    data = copy.deepcopy(data)
+    spec = data.get("spec") if isinstance(data, dict) else None
+    ledger = spec.get("ledger") if isinstance(spec, dict) else None
+    if isinstance(ledger, dict):
+        ledger.pop("witnesses", None)
+    if isinstance(spec, dict) and "ledger" in spec and not spec["ledger"]:
+        del spec["ledger"]
+    return data
+
+
+def _edit_witnesses(text: str, file: str, merged: Sequence[Witness], *, listed: int) -> str:
+    """`text` whose spec.ledger.witnesses is `merged`, as whole lines inserted or
+    replaced: the first `listed` are in the file as they are (so, in a block list, only
+    the others are appended); with `listed` 0 the list is written whole."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+    def refuse(what: str) -> WorkspaceError:
+        return WorkspaceError(f"{file}: {what}; cannot add spec.ledger.witnesses to it",
+                              hint="list the witnesses in it by hand (docs/witnesses.md), "
+                                   "then rerun without --witness")
+
+    def child(node: Any, key: str) -> tuple[Any, Any] | None:
+        for k, v in node.value:
+            if isinstance(k, ScalarNode) and k.value == key:
+                return k, v
+        return None
+
+    def last_line(node: Any) -> int:
+        if isinstance(node, MappingNode | SequenceNode):
+            if node.flow_style or not node.value:
+                return int(node.end_mark.line)
+            return max(last_line(n) for pair in node.value
+                       for n in (pair if isinstance(pair, tuple) else (pair,)))
+        end = node.end_mark
+        if node.value == "" and node.style is None:
+            return -1  # an empty value: its key's line counts
+        if node.style in ("|", ">") and end.column == 0:
+            return int(end.line) - 1
+        return int(end.line)
+
+    def block(node: Any) -> bool:
+        return isinstance(node, MappingNode) and not node.flow_style
+
+    nl = "\r\n" if "\r\n" in text else "\n"
+
+    def entries(indent: int, items: Sequence[Witness] = merged) -> list[str]:
+        pad = " " * indent
+        out = []
+        for w in items:
+            out += [f"{pad}- url: {_scalar(w.url)}", f"{pad}  key: {_scalar(w.key)}"]
+        return out
+
+    root = next(iter(YAML(typ="rt").compose_all(text)), None)
+    found = child(root, "spec") if block(root) else None
+    if found is None or not block(found[1]):
+        raise refuse("spec is not a block mapping")
+    spec = found[1]
+    lines = re.findall(r"[^\r\n]*(?:\r\n|\n|\r)|[^\r\n]+\Z", text)  # the parser's lines
+    if lines and not lines[-1].endswith(("\n", "\r")):
+        lines[-1] += nl
+    at_ledger = child(spec, "ledger")
+    if at_ledger is None:  # a new spec.ledger after spec's last line
+        pad = " " * spec.start_mark.column
+        new = [f"{pad}# External audit (cluster init --bpi-integration): witnesses "
+               "cosign every", f"{pad}# ledger checkpoint, so a rolled-back or forked "
+               "ledger is caught (docs/witnesses.md).", f"{pad}ledger:",
+               f"{pad}  witnesses:", *entries(spec.start_mark.column + 4)]
+        first = last = last_line(spec) + 1
+    else:
+        ledger_key, ledger = at_ledger
+        empty = isinstance(ledger, ScalarNode) and ledger.value == "" and ledger.style is None
+        if empty:  # `ledger:` with nothing under it: that line is replaced
+            pad = " " * ledger_key.start_mark.column
+            new = [f"{pad}ledger:", f"{pad}  witnesses:",
+                   *entries(ledger_key.start_mark.column + 4)]
+            first, last = ledger_key.start_mark.line, ledger_key.start_mark.line + 1
+        elif not block(ledger):
+            raise refuse("spec.ledger is not a block mapping")
+        else:
+            at_witnesses = child(ledger, "witnesses")
+            if at_witnesses is None:
+                pad = " " * ledger.start_mark.column
+                new = [f"{pad}witnesses:", *entries(ledger.start_mark.column + 2)]
+                first = last = last_line(ledger) + 1
+            else:
+                key, seq = at_witnesses
+                if not listed or not isinstance(seq, SequenceNode) or seq.flow_style \
+                        or not seq.value:
+                    pad = " " * key.start_mark.column
+                    new = [f"{pad}witnesses:", *entries(key.start_mark.column + 2)]
+                    first, last = key.start_mark.line, max(last_line(seq),
+                                                           key.start_mark.line) + 1
+                else:
+                    new = entries(seq.start_mark.column, merged[listed:])
+                    first = last = last_line(seq) + 1
+    return "".join([*lines[:first], *(line + nl for line in new), *lines[last:]])
 
 
 def _keys_and_ledger(paths: WorkspacePaths, result: ClusterInitResult) -> ClusterInitResult:
