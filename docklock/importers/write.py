@@ -64,10 +64,10 @@ def target_settings(root: Path) -> ImportTarget:
 
 
 def _confined(root: Path, folder: str, where: Location) -> Path:
-    """`root/folder` resolved (symbolic links followed); refused if it leaves `root`."""
+    """`root/folder`, refused if, with symbolic links followed, it leaves `root`; given
+    as `root` / the resolved path below it (so a relative root stays relative)."""
     try:
-        spec_dir = (root / folder).resolve()
-        spec_dir.relative_to(root.resolve())
+        inside = (root / folder).resolve().relative_to(root.resolve())
     except (OSError, RuntimeError) as exc:  # RuntimeError: a link loop (< 3.13)
         raise SpecError(f"spec folder {folder} cannot be resolved: {exc}", location=where,
                         hint="remove or fix the symbolic link") from None
@@ -76,7 +76,7 @@ def _confined(root: Path, folder: str, where: Location) -> Path:
                         location=where,
                         hint="fix the symbolic link or docklock.yaml, or --out another "
                              "folder") from None
-    return spec_dir
+    return root / inside
 
 
 def gitignore_text(root: Path) -> str | None:

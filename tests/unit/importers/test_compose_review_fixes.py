@@ -5,6 +5,10 @@ that come from the importing shell, `.env` or env files are not baked into specs
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -101,6 +105,28 @@ def test_symlinked_spec_folder_in_a_workspace_is_refused(tmp_path: Path) -> None
         target_settings(out)
 
 
+def docklock(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("docklock") or str(Path(sys.executable).parent / "docklock")
+    return subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, check=False,
+                          env={**os.environ, **env}, timeout=120)
+
+
+def test_cli_import_with_a_relative_out_and_a_symlinked_spec_folder(tmp_path: Path) -> None:
+    (tmp_path / "c.yml").write_text("services:\n  web: {image: img}\n")
+    done = docklock(["import", "compose", "c.yml", "--out", "o"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "o" / "specs" / "web.yaml").is_file()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "specs").symlink_to(elsewhere)
+    refused = docklock(["import", "compose", "c.yml", "--out", "p"], tmp_path)
+    assert refused.returncode == 1
+    assert "outside the workspace" in refused.stderr, refused.stderr
+    assert list(elsewhere.iterdir()) == []
+    assert not (tmp_path / "p" / "docklock.yaml").exists()
+
+
 # ---------------------------------------------------------------- finding 2
 
 SECRET = "AKIAxSHELLVALUE42"
@@ -191,6 +217,19 @@ def test_an_extended_services_interpolated_secret_is_not_copied(tmp_path: Path) 
     assert SECRET not in text
     app = next(f for f in result.files if f.name == "app.yaml").documents[0]["spec"]
     assert app["env"] == {"OTHER": "x"}
+
+
+def test_cli_repro_the_shell_value_is_not_in_the_spec(tmp_path: Path) -> None:
+    (tmp_path / "c.yml").write_text(
+        "services:\n  web:\n    image: img\n    environment: [AWS_SECRET_ACCESS_KEY]\n")
+    done = docklock(["import", "compose", "c.yml", "--out", "o"], tmp_path,
+                    AWS_SECRET_ACCESS_KEY=SECRET)
+    assert done.returncode == 0, done.stderr
+    assert SECRET not in done.stdout + done.stderr
+    assert "AWS_SECRET_ACCESS_KEY takes its value from the environment at start" in done.stdout
+    for f in (tmp_path / "o").rglob("*"):
+        if f.is_file():
+            assert SECRET not in f.read_text(), f
 
 
 def test_a_bad_env_file_line_is_not_echoed(tmp_path: Path) -> None:
