@@ -6,7 +6,9 @@ stay inside the workspace) becomes a workspace: its docklock.yaml is written whe
 has none (securityLevel standard; `.docklock/` is added to .gitignore), and the specs
 go into its first spec folder, one
 file per service or job plus networks.yaml, volumes.yaml and cages.yaml. Nothing is
-overwritten without --force, and on any error nothing is written. The report lists
+overwritten without --force, a resource the workspace already defines (in a file not
+being replaced) is refused at its file:line:col, and on any error nothing is written.
+The report lists
 every compose key with its file:line:col — not mapped ones first, with a hint — and
 ends with `mapped N of M keys (P%)`. Exit 0 when written, 1 on an error.
 """
@@ -52,7 +54,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 def run(args: argparse.Namespace, out: Output) -> int:
     from docklock.importers.compose import cluster_document, convert_compose, dns_name
-    from docklock.importers.write import gitignore_text, target_settings, write_all
+    from docklock.importers.write import (
+        check_addresses,
+        gitignore_text,
+        target_settings,
+        write_all,
+    )
 
     source = Path(args.file)
     if source.is_dir():
@@ -69,6 +76,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
     if args.cluster_name and not cluster:
         raise UsageError(f"--cluster-name {args.cluster_name!r} has no letters or digits")
     files = [(target.spec_dir / f.name, f.text()) for f in result.files]
+    # an address the workspace already defines would make it invalid: refuse, write nothing
+    check_addresses(target, [(target.spec_dir / f.name, f.documents) for f in result.files],
+                    replacing=[p for p, _ in files if args.force and p.exists()],
+                    cue=getattr(args, "cue", None))
     amend = []
     if not target.has_workspace:
         files.insert(0, (root / "docklock.yaml", cluster_document(cluster).text()))

@@ -1,7 +1,10 @@
 """Write an import's spec files into a workspace: all of them or none.
 
 `target_settings(dir)` reads what an import needs from an existing docklock.yaml (its
-first spec folder and its securityLevel). `write_all(files, force=...)` writes every
+first spec folder and its securityLevel). `check_addresses(target, documents, ...)`
+refuses documents whose address the workspace already defines (outside the files being
+replaced), so an import never leaves a workspace that fails to validate with
+"duplicate Service/default/web". `write_all(files, force=...)` writes every
 file into a temporary folder next to the targets first, then moves them into place;
 an existing file is never replaced without `force`, and a failure while moving puts
 back what was there, so on any error the workspace is as it was.
@@ -13,15 +16,17 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from docklock._fs import fsync_dir
 from docklock.errors import DockLockError, Location, SpecError
 from docklock.workspace import WORKSPACE_FILE
 
-__all__ = ["ImportTarget", "gitignore_text", "target_settings", "write_all"]
+__all__ = ["ImportTarget", "check_addresses", "gitignore_text", "target_settings",
+           "write_all"]
 
 IGNORE_ENTRY = ".docklock/"
 
@@ -38,6 +43,7 @@ class ImportTarget:
     spec_dir: Path
     floor: str
     has_workspace: bool
+    folders: tuple[str, ...] = ("specs",)  # every spec folder docklock.yaml names
 
 
 def target_settings(root: Path) -> ImportTarget:
@@ -60,7 +66,8 @@ def target_settings(root: Path) -> ImportTarget:
     first = str(folders[0]) if isinstance(folders, list) and folders else "specs"
     spec_dir = _confined(root, first, Location(display))
     floor = str(spec.get("securityLevel") or "standard")
-    return ImportTarget(root, spec_dir, floor, True)
+    every = tuple(str(f) for f in folders) if isinstance(folders, list) else (first,)
+    return ImportTarget(root, spec_dir, floor, True, every or (first,))
 
 
 def _confined(root: Path, folder: str, where: Location) -> Path:
@@ -77,6 +84,52 @@ def _confined(root: Path, folder: str, where: Location) -> Path:
                         hint="fix the symbolic link or docklock.yaml, or --out another "
                              "folder") from None
     return root / inside
+
+
+def _address(data: Any) -> tuple[str, str, str] | None:
+    if not isinstance(data, Mapping) or not isinstance(data.get("kind"), str):
+        return None
+    meta = data.get("metadata")
+    if not isinstance(meta, Mapping) or not isinstance(meta.get("name"), str):
+        return None
+    ns = meta.get("namespace")
+    return data["kind"], ns if isinstance(ns, str) else "default", meta["name"]
+
+
+def check_addresses(target: ImportTarget,
+                    documents: Iterable[tuple[Path, Sequence[Mapping[str, Any]]]], *,
+                    replacing: Collection[Path] = (), cue: str | None = None) -> None:
+    """Raise a SpecError at the existing definition when a document to write (path, its
+    documents) has the address (kind/namespace/name) of one the workspace's spec files
+    already define; files in `replacing` (overwritten with --force) do not count."""
+    from docklock.load import load_documents
+    from docklock.model import ClusterSpec
+    from docklock.workspace import WorkspacePaths
+
+    if not any((target.root / f).is_dir() for f in target.folders):
+        return
+    loaded, locate = load_documents(WorkspacePaths(target.root), cue=cue,
+                                    cluster_spec=ClusterSpec(specs=target.folders))
+    gone = {p.resolve() for p in replacing}
+    existing: dict[tuple[str, str, str], Location] = {}
+    for doc in loaded.documents:
+        address = _address(doc.data)
+        if address is None or address[0] == "Cluster" or \
+                (target.root / doc.file).resolve() in gone:
+            continue
+        where = locate(doc, ("metadata", "name"))
+        existing.setdefault(address, Location(str(target.root / where.file), where.line,
+                                              where.column))
+    for path, docs in documents:
+        for data in docs:
+            address = _address(data)
+            if address is not None and address in existing:
+                kind, ns, name = address
+                raise SpecError(
+                    f"{kind}/{ns}/{name} is already defined here; the import would define "
+                    f"it again in {path.name}", location=existing[address],
+                    hint="rename or remove the existing one, or import with --out into "
+                         "another folder")
 
 
 def gitignore_text(root: Path) -> str | None:

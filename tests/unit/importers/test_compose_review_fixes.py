@@ -239,3 +239,42 @@ def test_a_bad_env_file_line_is_not_echoed(tmp_path: Path) -> None:
     assert str(info.value.location) == "bad.env:1:1"
     assert "secretvalue7" not in str(info.value)
     assert "secretvalue7" not in (info.value.hint or "")
+
+
+# ---------------------------------------------------------------- finding 4
+
+CLUSTER = "apiVersion: docklock.io/v1\nkind: Cluster\nmetadata: {name: shop}\nspec: {}\n"
+EXISTING_WEB = ("apiVersion: docklock.io/v1\nkind: Service\nmetadata:\n  name: web\n"
+                "spec: {image: img}\n")
+
+
+def test_import_refuses_an_address_the_workspace_defines(tmp_path: Path) -> None:
+    (tmp_path / "docklock.yaml").write_text(CLUSTER)
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "all.yaml").write_text(EXISTING_WEB)
+    (tmp_path / "c.yml").write_text("services:\n  web: {image: img}\n  db: {image: img}\n")
+    before = sorted(p.name for p in (tmp_path / "specs").iterdir())
+    done = docklock(["import", "compose", "c.yml", "-C", "."], tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.startswith(
+        "error: specs/all.yaml:4:3: Service/default/web is already defined here; the import "
+        "would define it again in web.yaml"), done.stderr
+    assert sorted(p.name for p in (tmp_path / "specs").iterdir()) == before
+    # --force does not help: all.yaml is not a file the import replaces
+    forced = docklock(["import", "compose", "c.yml", "-C", ".", "--force"], tmp_path)
+    assert forced.returncode == 1
+    assert sorted(p.name for p in (tmp_path / "specs").iterdir()) == before
+
+
+def test_reimport_with_force_replaces_its_own_files(tmp_path: Path) -> None:
+    (tmp_path / "docklock.yaml").write_text(CLUSTER)
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "web.yaml").write_text(EXISTING_WEB)
+    (tmp_path / "specs" / "other.yaml").write_text(
+        EXISTING_WEB.replace("name: web", "name: web\n  namespace: team"))
+    (tmp_path / "c.yml").write_text("services:\n  web: {image: img2}\n")
+    done = docklock(["import", "compose", "c.yml", "-C", ".", "--force"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "img2" in (tmp_path / "specs" / "web.yaml").read_text()
+    valid = docklock(["validate", "-C", "."], tmp_path)
+    assert valid.returncode == 0, valid.stdout + valid.stderr
