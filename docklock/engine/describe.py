@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from docklock.objects import DesiredObject
 
 DESCRIBE_FORMAT = 1
+SENSITIVE_MASK = "(sensitive)"  # as docklock.load.schema.SENSITIVE_MASK and plans
 ALL_KINDS = ("Service", "Job", "Network", "Volume", "Image", "CageProfile", "Policy")
 # Container config fields describe shows (the rest is in `docklock plan --format json`).
 _CONTAINER_FIELDS = ("image", "command", "entrypoint", "env", "ports", "networks", "mounts",
@@ -92,9 +93,23 @@ def describe(ctx: Context, target: str, *, entries: int = 5,
     return Description(
         str(tgt.address), tgt.address.kind, tgt.address.namespace, tgt.address.name, source,
         dict(resource.metadata.labels) if resource is not None else {},
-        resource.to_dict().get("spec") if resource is not None else None,
+        mask_spec(resource.to_dict().get("spec")) if resource is not None else None,
         tuple(object_fields(o) for o in ours), tuple(replicas), cage_fields(ours),
         tuple(found), problem)
+
+
+def mask_spec(value: Any) -> Any:
+    """A spec with every value marked sensitive (`NAME: {value: ..., sensitive: true}`,
+    wherever it sits: env of a Service, Job or CageProfile) replaced by the mask plans,
+    state and `get` use (pure; returns a copy)."""
+    if isinstance(value, Mapping):
+        if "sensitive" in value and value.get("sensitive") is not False and "value" in value:
+            return {k: (SENSITIVE_MASK if k == "value" else mask_spec(v))
+                    for k, v in value.items()}
+        return {k: mask_spec(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_spec(v) for v in value]
+    return value
 
 
 def object_fields(obj: DesiredObject) -> dict[str, Any]:
@@ -107,7 +122,7 @@ def object_fields(obj: DesiredObject) -> dict[str, Any]:
         for key in _CONTAINER_FIELDS:
             value = config.get(key)
             if key == "env" and isinstance(value, list):
-                value = [f"{e[0]}=" + ("(sensitive)" if len(e) > 2 and e[2] else str(e[1]))
+                value = [f"{e[0]}=" + (SENSITIVE_MASK if len(e) > 2 and e[2] else str(e[1]))
                          for e in value]
             elif key == "ports" and isinstance(value, list):
                 value = [_port_text(p) for p in value]

@@ -20,6 +20,7 @@ from verbshelp import HEALTH, Ran, dl, ledger, run_in, workspace
 pytestmark = pytest.mark.podman
 
 CLUSTER = "verbs"
+SECRET = "topsecretvalue42"
 API = ('[sh, -c, "echo api-out-$(hostname); echo api-err >&2; '
        'exec httpd -f -p 8080 -h /www"]')
 
@@ -44,6 +45,8 @@ spec:
   stopTimeout: 0
   networks: [backend]
   healthcheck: {HEALTH}
+  env:
+    DB_PASSWORD: {{value: {SECRET}, sensitive: true}}
 ---
 apiVersion: docklock.io/v1
 kind: Job
@@ -355,3 +358,17 @@ def test_a_service_never_applied_has_no_containers_to_show(
     assert pods.returncode == 0
     assert pods.stdout.strip() == "No pods found."
     assert not (fresh / ".docklock" / "state.json").exists()
+
+
+# ---------------------------------------------------------------- review fixes
+
+
+def test_describe_masks_sensitive_env_in_every_format(cli: Cli) -> None:
+    for fmt in ("text", "json", "yaml"):
+        done = cli("describe", "api", "-o", fmt)
+        assert done.returncode == 0, done.stderr
+        assert SECRET not in done.stdout + done.stderr, fmt
+        assert "(sensitive)" in done.stdout, fmt
+    spec = json.loads(cli("describe", "api", "-o", "json").stdout)["spec"]
+    assert spec["env"]["DB_PASSWORD"] == {"value": "(sensitive)", "sensitive": True}
+

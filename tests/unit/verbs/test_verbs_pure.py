@@ -350,3 +350,24 @@ def test_render_description_shows_every_section() -> None:
                      "  Cap drop:         ALL", "  No new privileges: -",
                      "Ledger (last 1):", "  #4 t change: s"):
         assert expected in text.splitlines(), expected
+
+
+# ---------------------------------------------------------------- review fixes
+
+
+def test_describe_masks_sensitive_values_in_the_spec_wherever_they_sit() -> None:
+    from docklock.engine.describe import mask_spec
+
+    spec = {"image": "img", "env": {"DB_PASSWORD": {"value": "topsecretvalue42",
+                                                    "sensitive": True},
+                                    "MODE": {"value": "prod"}, "PLAIN": "x",
+                                    "ODD": {"value": "odd-secret", "sensitive": "yes"}},
+            "replicas": 2}
+    masked = mask_spec(spec)
+    assert masked["env"]["DB_PASSWORD"] == {"value": "(sensitive)", "sensitive": True}
+    assert masked["env"]["MODE"] == {"value": "prod"}
+    assert masked["env"]["PLAIN"] == "x"
+    assert "secret" not in json.dumps(masked)
+    assert spec["env"]["DB_PASSWORD"]["value"] == "topsecretvalue42"  # a copy
+    assert mask_spec(None) is None
+
