@@ -118,10 +118,10 @@ def run_cluster(args: argparse.Namespace, out: Output) -> int:
                           add=tuple(args.add) if args.add else None, force=args.force,
                           bpi_integration=args.bpi_integration, witnesses=witnesses)
     if result.existing:
-        what = ("added the witnesses to spec.ledger.witnesses" if result.workspace.written
-                else "already lists these witnesses")
-        out.line(f"kept the existing workspace: docklock.yaml {what}; the rest of it and "
-                 "specs/ unchanged")
+        what = ("added the witnesses to docklock.yaml spec.ledger.witnesses (the rest of "
+                "the file and specs/ unchanged)" if result.workspace.written
+                else "docklock.yaml already lists these witnesses (nothing written)")
+        out.line(f"kept the existing workspace: {what}")
     for rel in result.workspace.written if not result.existing else ():
         out.line(f"wrote {rel}")
     if result.key_missing:

@@ -71,8 +71,9 @@ def test_bpi_integration_adds_only_the_witnesses_and_they_cosign(tmp_path: Path)
         done = cli("cluster", "init", str(root), "--bpi-integration",
                    "--witness", w.url, w.vkey)
         assert done.returncode == 0, done.stderr
-        assert ("kept the existing workspace: docklock.yaml added the witnesses to "
-                "spec.ledger.witnesses; the rest of it and specs/ unchanged") in done.stdout
+        assert ("kept the existing workspace: added the witnesses to docklock.yaml "
+                "spec.ledger.witnesses (the rest of the file and specs/ unchanged)") \
+            in done.stdout
         assert "wrote " not in done.stdout
         # docklock.yaml: the same bytes, plus the spec.ledger block after spec's last line.
         lines = CUSTOM.splitlines(keepends=True)
@@ -101,7 +102,8 @@ def test_bpi_integration_adds_only_the_witnesses_and_they_cosign(tmp_path: Path)
         again = cli("cluster", "init", str(root), "--bpi-integration", "--witness", w.url,
                     w.vkey)
         assert again.returncode == 0, again.stderr
-        assert "docklock.yaml already lists these witnesses" in again.stdout
+        assert "kept the existing workspace: docklock.yaml already lists these witnesses " \
+            "(nothing written)" in again.stdout
         assert "kept the existing signing key" in again.stdout
         assert (root / "docklock.yaml").read_text() == expected
         assert (root / "docklock.yaml").stat().st_mtime_ns == stat_before.st_mtime_ns
