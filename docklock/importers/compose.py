@@ -659,6 +659,12 @@ def _interpolate_tree(value: Any, path: tuple[PathItem, ...], source: _Source,
         report.env_vars[(source.display, path)] = used
         name = path[3] if isinstance(path[3], str) else str(out).partition("=")[0]
         report.env_vars_by_name.setdefault(name, set()).update(used)
+    else:  # elsewhere the value must be written; say so when it looks secret
+        for var in dict.fromkeys(v for v in used if _SENSITIVE.search(v)):
+            report.note((source, path), f"holds the value of ${{{var}}} (the shell or .env "
+                        "at import), which looks secret: the spec file now holds it too",
+                        "keep that spec private, or pass the secret through a sensitive "
+                        "spec.env entry instead", mapped=False)
     return out
 
 
@@ -1118,10 +1124,24 @@ class _Converter:
         if "dockerfile" in build:
             spec["containerfile"] = str(build["dockerfile"])
         args = build.get("args")
+        bare: list[tuple[str, PathItem]] = []
         if args is not None:
-            spec["buildArgs"] = _kv(args, self.env)
+            # a bare NAME takes its value from the environment at build: never copied
+            if isinstance(args, list):
+                bare = [(str(a), i) for i, a in enumerate(args) if "=" not in str(a)]
+            elif isinstance(args, dict):
+                bare = [(str(k), k) for k, v in args.items() if v is None]
+            given = {k: v for k, v in _kv(args, {}).items()
+                     if k not in {name for name, _ in bare}}
+            if given:
+                spec["buildArgs"] = given
         self.report.key(parent, mapped=True, message=f"→ an Image resource {dl} "
                         f"(context {spec['context']})")
+        for name, step in bare:
+            self.report.item(parent, svc.at("build", "args", step), f"not mapped: build "
+                             f"arg {name} takes its value from the environment at build",
+                             f"set spec.buildArgs.{name} in the Image resource; the "
+                             "importing shell's value is never copied")
         for k in build:
             if k not in ("context", "dockerfile", "args"):
                 self.report.item(parent, svc.at("build", k), "not mapped",

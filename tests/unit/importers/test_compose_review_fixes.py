@@ -278,3 +278,33 @@ def test_reimport_with_force_replaces_its_own_files(tmp_path: Path) -> None:
     assert "img2" in (tmp_path / "specs" / "web.yaml").read_text()
     valid = docklock(["validate", "-C", "."], tmp_path)
     assert valid.returncode == 0, valid.stdout + valid.stderr
+
+
+def test_a_bare_build_arg_never_takes_the_importing_shells_value(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    result = convert(tmp_path, """
+        services:
+          web:
+            image: shop/web:1
+            build:
+              context: app
+              args: [NPM_TOKEN, VERSION=2]
+        """, env={"NPM_TOKEN": SECRET})
+    assert SECRET not in everything(result)
+    image = next(d for f in result.files for d in f.documents if d["kind"] == "Image")
+    assert image["spec"]["buildArgs"] == {"VERSION": "2"}
+    assert any("build arg NPM_TOKEN takes its value from the environment at build" in w
+               for w in withheld(result))
+
+
+def test_a_secret_substituted_elsewhere_is_written_but_said(tmp_path: Path) -> None:
+    result = convert(tmp_path, """
+        services:
+          cache:
+            image: redis
+            command: redis-server --requirepass ${REDIS_PASSWORD}
+        """, files={".env": "REDIS_PASSWORD=dotenv-secret-8\n"})
+    notes = [str(f) for f in result.findings if f.kind == "note" and not f.mapped]
+    assert any(n.startswith("compose.yaml:5:5: services.cache.command: holds the value of "
+                            "${REDIS_PASSWORD}") for n in notes), notes
+    assert all("dotenv-secret-8" not in n for n in notes)
