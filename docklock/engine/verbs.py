@@ -14,8 +14,9 @@ specs render; `--replica N` picks one (1-based, as in the container names).
 - `restart` is a rolling restart: one replica at a time, stopped (its stopTimeout) and
   started again in place (same container, same id: state does not change), and it
   must become healthy (its healthcheck passes; without one: still running after a
-  moment) before the next. It takes the state lock like apply, and writes a `change`
-  ledger entry (action `restart`) per replica plus a signed checkpoint. The first
+  moment) before the next. It takes the state lock like apply, and writes `change`
+  ledger entries (action `restart`) per replica: its intent (status `pending`) before
+  it is stopped, its outcome after; then a signed checkpoint. The first
   replica that does not become healthy stops the roll (ADR 0017).
 
 Nothing here prints: results are frozen dataclasses, progress goes to `on_event`.
@@ -507,6 +508,15 @@ def restart(ctx: Context, target: str, options: RestartOptions = RestartOptions(
                     hc = config.get("healthcheck") or {}
                     interval = max(duration_ns(str(hc.get("interval", "2s"))) / 1e9, 0.1)
                     limit = health_timeout(config, options.health_timeout)
+                    key = rep.desired.key if rep.desired else f"container:{rep.name}"
+                    existing = rep.live.id if rep.live else ""
+                    # Write-ahead, as apply: the intent is recorded before Podman is
+                    # touched (a ledger that cannot take it stops the roll here).
+                    ledger.append("change", {
+                        "command": "restart", "key": key, "address": str(tgt.address),
+                        "action": "restart", "status": "pending", "phase": "restarting",
+                        "existing_id": existing, "replica": rep.replica},
+                        serial=state.serial or None)
                     try:
                         cid = restart_container(runtime, rep.name, stop_timeout=int(
                             config.get("stop_timeout", 10)))
@@ -519,10 +529,9 @@ def restart(ctx: Context, target: str, options: RestartOptions = RestartOptions(
                         ok, health, message = False, "", exc.message
                     elapsed = time.monotonic() - started
                     entry = ledger.append("change", {
-                        "command": "restart", "key": rep.desired.key if rep.desired else
-                        f"container:{rep.name}", "address": str(tgt.address),
+                        "command": "restart", "key": key, "address": str(tgt.address),
                         "action": "restart", "status": "done" if ok else "failed",
-                        "id": cid, "existing_id": rep.live.id if rep.live else "",
+                        "id": cid, "existing_id": existing,
                         "replica": rep.replica, "health": health, "message": message,
                         "elapsed": round(elapsed, 3)}, serial=state.serial or None)
                     result = ReplicaRestart(rep.name, rep.replica, cid, ok, health, message,

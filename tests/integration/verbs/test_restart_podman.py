@@ -97,10 +97,15 @@ def test_restart_rolls_every_replica_in_place_and_records_it(
     assert all(started_at(podman_harness, name("api", i)) != before[i] for i in (1, 2))
     assert (ws / ".docklock" / "state.json").read_bytes() == state_before
     entries = restart_entries(ws)
-    assert [(e["key"], e["status"], e["health"]) for e in entries] == [
+    # Write-ahead, as apply: each replica's intent (pending) is recorded before it is
+    # stopped, its outcome after.
+    assert [(e["key"], e["status"], e.get("health")) for e in entries] == [
+        (f"container:{name('api', 1)}", "pending", None),
         (f"container:{name('api', 1)}", "done", "healthy"),
+        (f"container:{name('api', 2)}", "pending", None),
         (f"container:{name('api', 2)}", "done", "healthy")]
-    assert entries[0]["id"] == ids[name("api", 1)]
+    assert entries[0]["existing_id"] == ids[name("api", 1)]
+    assert entries[1]["id"] == ids[name("api", 1)]
     # Signed: the latest checkpoint covers the restart entries, and the ledger verifies.
     from docklock.ledger.store import Checkpoint
 
