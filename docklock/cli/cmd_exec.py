@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from docklock.cli._common import DockLockParser, Output, add_cue_option
-from docklock.errors import EXIT_ERROR
+from docklock.errors import EXIT_ERROR, EXIT_INTERRUPTED
 
 
 class _ExecParser(DockLockParser):
@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 def cmd_exec(args: argparse.Namespace, out: Output) -> int:
     from docklock.cli.cmd_logs import write_bytes
     from docklock.engine.context import Context
-    from docklock.engine.verbs import ExecOptions, exec_command
+    from docklock.engine.verbs import ExecInterrupted, ExecOptions, exec_command
 
     command = list(args.command)
     if command and command[0] == "--":
@@ -73,8 +73,16 @@ def cmd_exec(args: argparse.Namespace, out: Output) -> int:
     def on_output(stream: int, data: bytes) -> None:
         write_bytes(out.stderr if stream == 2 else out.stdout, data)
 
-    result = exec_command(ctx, args.target, command,
-                          ExecOptions(replica=args.replica, interactive=args.interactive,
-                                      tty=args.tty, namespace=args.namespace),
-                          on_output=on_output)
+    try:
+        result = exec_command(ctx, args.target, command,
+                              ExecOptions(replica=args.replica, interactive=args.interactive,
+                                          tty=args.tty, namespace=args.namespace),
+                              on_output=on_output)
+    except ExecInterrupted as stop:
+        # Not apply's message: exec changes no state, and Podman's API cannot stop the
+        # exec session, so the command may go on running.
+        out.error(f"interrupted (Ctrl-C); the command may still be running in container "
+                  f"{stop.container} (hint: find it with `docklock exec {stop.address} "
+                  f"-- ps`, end it with `docklock exec {stop.address} -- kill PID`)")
+        return EXIT_INTERRUPTED
     return result.exit_code if result.exit_code >= 0 else EXIT_ERROR

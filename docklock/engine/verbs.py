@@ -50,6 +50,16 @@ class RestartFailedError(VerbError):
     """A rolling restart stopped: a replica did not become healthy."""
 
 
+class ExecInterrupted(KeyboardInterrupt):
+    """Ctrl-C while an exec ran through the API: the command may still be running in
+    the container (Podman's API cannot stop an exec session)."""
+
+    def __init__(self, container: str, address: str) -> None:
+        super().__init__(container)
+        self.container = container
+        self.address = address
+
+
 # ---------------------------------------------------------------- targets
 
 
@@ -394,8 +404,11 @@ def exec_command(ctx: Context, target: str, command: Sequence[str],
             outcome = exec_interactive(runtime, rep.name, command,
                                        interactive=options.interactive, tty=options.tty)
         else:
-            outcome = exec_api(runtime, rep.name, command,
-                               on_output=on_output or (lambda _s, _d: None))
+            try:
+                outcome = exec_api(runtime, rep.name, command,
+                                   on_output=on_output or (lambda _s, _d: None))
+            except KeyboardInterrupt as exc:
+                raise ExecInterrupted(rep.name, str(tgt.address)) from exc
     return ExecResult(str(tgt.address), rep.name, outcome.exit_code)
 
 
@@ -553,7 +566,8 @@ def restart(ctx: Context, target: str, options: RestartOptions = RestartOptions(
     return RestartResult(str(tgt.address), tuple(done), skipped, problem)
 
 
-__all__ = ["ExecOptions", "ExecResult", "LogLine", "LogsOptions", "LogsResult", "Replica",
+__all__ = ["ExecInterrupted", "ExecOptions", "ExecResult", "LogLine", "LogsOptions",
+           "LogsResult", "Replica",
            "ReplicaRestart", "RestartEvent", "RestartFailedError", "RestartOptions",
            "RestartResult", "Target", "VerbError", "build_target", "exec_command", "logs",
            "parse_target", "refuse_exec", "resolve_address", "restart"]

@@ -372,3 +372,32 @@ def test_describe_masks_sensitive_env_in_every_format(cli: Cli) -> None:
     spec = json.loads(cli("describe", "api", "-o", "json").stdout)["spec"]
     assert spec["env"]["DB_PASSWORD"] == {"value": "(sensitive)", "sensitive": True}
 
+
+def test_ctrl_c_during_exec_says_the_command_may_still_run(
+        podman_harness: PodmanHarness, ws: Path, cli: Cli) -> None:
+    import shutil
+    import sys
+
+    exe = shutil.which("docklock") or str(Path(sys.executable).parent / "docklock")
+    proc = subprocess.Popen([exe, "-C", str(ws), "exec", "api", "--", "sh", "-c",
+                             "echo started; exec sleep 27"], env=podman_harness.cli_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        assert proc.stdout.readline() == "started\n"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 130
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert err.splitlines() == [
+        "interrupted (Ctrl-C); the command may still be running in container "
+        f"{CLUSTER}-default-api-1 (hint: find it with `docklock exec Service/default/api -- "
+        "ps`, end it with `docklock exec Service/default/api -- kill PID`)"]
+    # It is: the exec session outlived the client.
+    ps = cli("exec", "api", "--", "ps")
+    assert "sleep 27" in ps.stdout
+    cli("exec", "api", "--", "pkill", "-f", "sleep 27")
