@@ -43,6 +43,9 @@ if TYPE_CHECKING:
     from docklock.state import State
 
 STATUS_FORMAT = 1
+# The label `docklock run` puts on a Job's container (docklock.cage.jobs.LABEL_JOB_RUN,
+# not imported: that module pulls in the cage code).
+_LABEL_JOB_RUN = "io.docklock.job-run"
 STATUS_CLIP = 60  # health output in a table cell: shorter than in apply messages
 
 
@@ -390,6 +393,7 @@ def pod_rows(containers: Sequence[ContainerRow], desired: Sequence[DesiredObject
     from docklock.objects import LABEL_LINEAGE
 
     by_name = {o.name: o for o in desired if o.kind is ObjectKind.CONTAINER}
+    by_address = {str(o.address): o for o in desired if o.kind is ObjectKind.CONTAINER}
     rows: list[PodRow] = []
     for c in containers:
         owner = c.labels.get(LABEL_LINEAGE)
@@ -401,6 +405,9 @@ def pod_rows(containers: Sequence[ContainerRow], desired: Sequence[DesiredObject
         except ValueError:
             addr = Address("?", "?", raw or c.name)
         want = by_name.get(c.name)
+        if want is None and c.labels.get(_LABEL_JOB_RUN):
+            # A `docklock run` container (docklock-job-NS-NAME-RUNID): its Job's cage.
+            want = by_address.get(raw)
         replica = _replica_index(LiveObject(c.name, ObjectKind.CONTAINER, c.name, c.id,
                                             c.labels))
         job = is_job_labels(c.labels)

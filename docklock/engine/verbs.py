@@ -10,7 +10,10 @@ specs render; `--replica N` picks one (1-based, as in the container names).
   replicas are interleaved by Podman's timestamps, or as they come when following.
 - `exec` runs a command in one replica (default 1) and returns its exit code. Refused
   for a container in a deterministic cage: its run is a witnessed, reproducible
-  computation, and a command run inside it would be an unrecorded input.
+  computation, and a command run inside it would be an unrecorded input. The live
+  container is judged too (its cage label, else its inspect), so a spec edited but not
+  applied cannot open a deterministic container; one whose level cannot be told is
+  refused until apply.
 - `restart` is a rolling restart: one replica at a time, stopped (its stopTimeout) and
   started again in place (same container, same id: state does not change), and it
   must become healthy (its healthcheck passes; without one: still running after a
@@ -60,6 +63,20 @@ class ExecInterrupted(KeyboardInterrupt):
         self.address = address
 
 
+# The label `docklock run` puts on a Job's container (docklock.cage.jobs.LABEL_JOB_RUN;
+# not imported: that module pulls in the cage code).
+LABEL_JOB_RUN = "io.docklock.job-run"
+# The built-in cage levels and aliases a live container's cage label may name (as in
+# docklock.cage.levels; not imported: that module pulls in the seccomp code).
+_LEVELS: Mapping[str, str] = {"standard": "standard", "hardened": "hardened",
+                              "deterministic": "deterministic",
+                              "military-grade": "deterministic"}
+# What the deterministic level sets on every container it cages (docklock.cage.levels:
+# DETERMINISTIC_HOSTNAME, SEED_ENV; network_none) and no other level does.
+_DETERMINISTIC_HOSTNAME = "docklock-cage"
+_SEED_ENV = "DOCKLOCK_SEED"
+
+
 # ---------------------------------------------------------------- targets
 
 
@@ -72,13 +89,16 @@ class Replica:
     name: str
     desired: DesiredObject | None = None
     live: LiveObject | None = None
+    run_id: str = ""  # a `docklock run` container (docklock-job-NS-NAME-RUNID)
 
     @property
     def label(self) -> str:
         """`api-1` (compose's prefix): the resource name and the replica number; a
-        Job's run-once container: the Job's name."""
+        Job's run-once container or `docklock run` container: the Job's name."""
         if self.desired is not None and self.desired.address.kind == "Job":
             return self.desired.address.name
+        if self.run_id and self.live is not None and self.live.address:
+            return self.live.address.rsplit("/", 1)[-1]
         return self.name if self.replica is None else f"{self._base}-{self.replica}"
 
     @property
@@ -89,8 +109,29 @@ class Replica:
 
     @property
     def cage_level(self) -> str:
+        """The level the specs render for this container ("" without a desired one)."""
         cage = (self.desired.config.get("cage") if self.desired is not None else None) or {}
         return str(cage.get("level", "")) if isinstance(cage, Mapping) else ""
+
+    @property
+    def live_cage_level(self) -> str:
+        """The level the live container's cage label names, when it names a built-in
+        level or alias ("" for a CageProfile's name or no label: the label alone does
+        not say which level such a cage extends)."""
+        from docklock.objects import LABEL_CAGE
+
+        if self.live is None:
+            return ""
+        name = self.live.labels.get(LABEL_CAGE, "")
+        return _LEVELS.get(name, "")
+
+    @property
+    def matches_desired(self) -> bool:
+        """Whether the live container is the one the specs render (same config hash,
+        which covers the cage): then the desired level is the live one."""
+        return (self.desired is not None and self.live is not None
+                and bool(self.live.config_hash)
+                and self.live.config_hash == self.desired.config_hash)
 
     @property
     def cage_name(self) -> str:
@@ -130,6 +171,11 @@ class Target:
             raise VerbError(f"{self.address} has no replica {wanted} (replicas: {span})",
                             hint=f"pick --replica from {span}")
         chosen = tuple(r for r in live if r.replica == wanted)
+        if self.is_job and wanted == 1:
+            # A Job's container is apply's run-once one or a `docklock run` one, the
+            # running one first (what exec can enter).
+            chosen = tuple(sorted((r for r in live if r.replica == 1 or r.run_id),
+                                  key=lambda r: r.live is None or r.live.status != "running"))
         if not chosen:
             raise VerbError(f"replica {wanted} of {self.address} has no container",
                             hint="run `docklock apply` to create it")
@@ -203,7 +249,8 @@ def build_target(address: Address, resource: Resource | None,
     replicas = [Replica(o.replica, o.name, o, mine.pop(o.name, None)) for o in want]
     for lv in sorted(mine.values(), key=lambda x: x.name):
         raw = lv.labels.get(LABEL_REPLICA, "")
-        replicas.append(Replica(int(raw) if raw.isdigit() else None, lv.name, None, lv))
+        replicas.append(Replica(int(raw) if raw.isdigit() else None, lv.name, None, lv,
+                                lv.labels.get(LABEL_JOB_RUN, "")))
     return Target(address, resource, tuple(replicas))
 
 
@@ -385,7 +432,7 @@ def exec_command(ctx: Context, target: str, command: Sequence[str],
                  on_output: Callable[[int, bytes], None] | None = None) -> ExecResult:
     """Run `command` in one replica (default 1); its exit code. Without -i/-t the
     output goes to `on_output(stream, data)`; with them the command has the terminal."""
-    from docklock.runtime.verbs import exec_api, exec_interactive
+    from docklock.runtime.verbs import exec_api, exec_interactive, inspect_raw
 
     if not command:
         raise VerbError("name the command to run after --",
@@ -394,8 +441,16 @@ def exec_command(ctx: Context, target: str, command: Sequence[str],
     with ctx.connect(loaded.workspace) as runtime:
         tgt = _target(runtime, loaded, target, options.namespace)
         rep = tgt.pick(options.replica, default=1)[0]
-        refuse_exec(tgt, rep)
         assert rep.live is not None
+        name = rep.name
+
+        def inspect() -> Mapping[str, Any]:
+            try:
+                return inspect_raw(runtime, name)
+            except DockLockError:
+                return {}
+
+        refuse_exec(tgt, rep, inspect)
         if rep.live.status != "running":
             raise VerbError(f"container {rep.name} of {tgt.address} is not running "
                             f"(status {rep.live.status or 'unknown'})",
@@ -412,15 +467,54 @@ def exec_command(ctx: Context, target: str, command: Sequence[str],
     return ExecResult(str(tgt.address), rep.name, outcome.exit_code)
 
 
-def refuse_exec(target: Target, rep: Replica) -> None:
-    """VerbError when the replica's cage admits no exec (pure)."""
-    if rep.cage_level == "deterministic":
-        cage = rep.cage_name or "deterministic"
+def refuse_exec(target: Target, rep: Replica,
+                inspect: Callable[[], Mapping[str, Any]] | None = None) -> None:
+    """VerbError when the replica's cage admits no exec, or when its level cannot be
+    established (pure apart from `inspect`, which returns the live container's inspect
+    document and is called only when the specs and the label cannot tell).
+
+    Refused when the specs OR the live container say deterministic. The live container
+    decides on its own when it is not the one the specs render (no desired entry, e.g.
+    replicas lowered, or another config hash, e.g. the cage edited): its cage label
+    when it names a level, else its inspect (the deterministic level's marks: network
+    none, the cage hostname, the seed env). Neither: refused, apply first."""
+    levels = {rep.cage_level, rep.live_cage_level}
+    if "deterministic" not in levels and rep.live is not None and not rep.matches_desired \
+            and not rep.live_cage_level:
+        raw = inspect() if inspect is not None else {}
+        marked = deterministic_marks(raw)
+        if marked is None:
+            raise VerbError(
+                f"exec into {target.address} is refused: container {rep.name} is not the "
+                "one the specs render, and its cage level cannot be established",
+                hint="run `docklock apply` first, then exec")
+        if marked:
+            levels.add("deterministic")
+    if "deterministic" in levels:
+        cage = rep.cage_name if rep.cage_level == "deterministic" else ""
+        cage = cage or "deterministic"
         raise VerbError(
             f"exec into {target.address} is refused: it runs in the {cage} cage "
             "(deterministic), whose run is witnessed and must stay reproducible",
             hint="read its output with `docklock logs`, check it with `docklock verify`; "
                  "to debug, run the image yourself outside DockLock")
+
+
+def deterministic_marks(raw: Mapping[str, Any]) -> bool | None:
+    """From a container's inspect: True if it carries a mark of the deterministic level
+    (network none, the cage hostname, the seed env), False if it cannot be one (it has
+    a network: every deterministic cage has none), None if the document does not say
+    (pure)."""
+    config = raw.get("Config") or {}
+    host = raw.get("HostConfig") or {}
+    if not isinstance(config, Mapping) or not isinstance(host, Mapping):
+        return None
+    env = config.get("Env") or ()
+    mode = str(host.get("NetworkMode") or "")
+    if (mode == "none" or config.get("Hostname") == _DETERMINISTIC_HOSTNAME
+            or any(str(e).startswith(_SEED_ENV + "=") for e in env)):
+        return True
+    return False if mode else None
 
 
 # ---------------------------------------------------------------- restart
@@ -566,8 +660,8 @@ def restart(ctx: Context, target: str, options: RestartOptions = RestartOptions(
     return RestartResult(str(tgt.address), tuple(done), skipped, problem)
 
 
-__all__ = ["ExecInterrupted", "ExecOptions", "ExecResult", "LogLine", "LogsOptions",
-           "LogsResult", "Replica",
-           "ReplicaRestart", "RestartEvent", "RestartFailedError", "RestartOptions",
-           "RestartResult", "Target", "VerbError", "build_target", "exec_command", "logs",
-           "parse_target", "refuse_exec", "resolve_address", "restart"]
+__all__ = ["LABEL_JOB_RUN", "ExecInterrupted", "ExecOptions", "ExecResult", "LogLine",
+           "LogsOptions", "LogsResult", "Replica", "ReplicaRestart", "RestartEvent",
+           "RestartFailedError", "RestartOptions", "RestartResult", "Target", "VerbError",
+           "build_target", "deterministic_marks", "exec_command", "logs", "parse_target",
+           "refuse_exec", "resolve_address", "restart"]

@@ -373,6 +373,93 @@ def test_describe_masks_sensitive_env_in_every_format(cli: Cli) -> None:
     assert spec["env"]["DB_PASSWORD"] == {"value": "(sensitive)", "sensitive": True}
 
 
+def edited(ws: Path, old: str, new: str) -> str:
+    """Edit specs/app.yaml (not applied); returns the text to restore."""
+    path = ws / "specs" / "app.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    return text
+
+
+def test_exec_is_refused_when_the_live_container_is_deterministic_though_the_spec_is_not(
+        ws: Path, cli: Cli) -> None:
+    saved = edited(ws, "cage: deterministic", "cage: hardened")
+    try:
+        refused = cli("exec", "report", "--", "true")
+    finally:
+        (ws / "specs" / "app.yaml").write_text(saved)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: exec into Job/default/report is refused: it "
+                                     "runs in the deterministic cage"), refused.stderr
+
+
+SLOW = """\
+apiVersion: docklock.io/v1
+kind: Job
+metadata: {{name: {name}}}
+spec:
+  image: {image}
+  command: [sh, -c, "echo {name}-start; sleep 5"]
+  cage: {cage}
+  timeout: 60
+"""
+
+
+def test_exec_and_logs_find_a_docklock_run_container_and_judge_its_cage_live(
+        podman_harness: PodmanHarness, ws: Path, cli: Cli) -> None:
+    """`docklock run` names its container docklock-job-NS-NAME-RUNID and labels no cage:
+    exec and logs find it, and a deterministic one stays refused when the spec is edited
+    to a weaker cage (judged from its inspect)."""
+    import shutil
+    import sys
+
+    extra = ws / "specs" / "slow.yaml"
+    extra.write_text(SLOW.format(name="slow", image=podman_harness.image, cage="standard")
+                     + "---\n" + SLOW.format(name="detslow", image=podman_harness.image,
+                                             cage="deterministic"))
+    exe = shutil.which("docklock") or str(Path(sys.executable).parent / "docklock")
+    runs = [subprocess.Popen([exe, "-C", str(ws), "run", job], env=podman_harness.cli_env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for job in ("slow", "detslow")]
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            names = podman_harness.podman("ps", "--format", "{{.Names}}").stdout.split()
+            if {"slow", "detslow"} <= {n.rsplit("-", 1)[0].removeprefix("docklock-job-default-")
+                                      for n in names if n.startswith("docklock-job-")}:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"the runs did not start: {names}")
+        inside = cli("exec", "slow", "--", "echo", "inside")
+        assert inside.returncode == 0, inside.stderr
+        assert inside.stdout == "inside\n"
+        logs = cli("logs", "slow")
+        assert logs.returncode == 0, logs.stderr
+        assert logs.stdout == "slow | slow-start\n"
+        jobs = json.loads(cli("get", "jobs", "-o", "json").stdout)["jobs"]
+        cages = {j["resource"]: j["cage"] for j in jobs}
+        assert cages["slow"] == "standard"
+        assert cages["detslow"] == "deterministic"
+        # The spec now says standard; the running container is deterministic.
+        extra.write_text(extra.read_text().replace("cage: deterministic", "cage: standard"))
+        refused = cli("exec", "detslow", "--", "true")
+        assert refused.returncode == 1
+        assert refused.stderr.startswith("error: exec into Job/default/detslow is refused: "
+                                         "it runs in the deterministic cage"), refused.stderr
+    finally:
+        for proc in runs:
+            try:
+                proc.wait(timeout=60)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+        extra.unlink()
+    assert [p.returncode for p in runs] == [0, 0], [p.stderr.read() for p in runs
+                                                    if p.stderr is not None]
+
+
 def test_ctrl_c_during_exec_says_the_command_may_still_run(
         podman_harness: PodmanHarness, ws: Path, cli: Cli) -> None:
     import shutil

@@ -371,3 +371,96 @@ def test_describe_masks_sensitive_values_in_the_spec_wherever_they_sit() -> None
     assert spec["env"]["DB_PASSWORD"]["value"] == "topsecretvalue42"  # a copy
     assert mask_spec(None) is None
 
+
+def live_caged(name: str, address: Address, replica: int | None, cage: str | None, *,
+               config_hash: str = "", run_id: str = "") -> LiveObject:
+    from docklock.objects import LABEL_CAGE, LABEL_CONFIG_HASH
+
+    labels = {LABEL_ADDRESS: str(address)}
+    if replica is not None:
+        labels[LABEL_REPLICA] = str(replica)
+    if cage is not None:
+        labels[LABEL_CAGE] = cage
+    if config_hash:
+        labels[LABEL_CONFIG_HASH] = config_hash
+    if run_id:
+        labels["io.docklock.job-run"] = run_id
+    return LiveObject(f"container:{name}", ObjectKind.CONTAINER, name, "id-" + name, labels,
+                      "running")
+
+
+NETWORKED = {"Config": {"Hostname": "abc", "Env": ["PATH=/bin"]},
+             "HostConfig": {"NetworkMode": "bridge"}}
+
+
+def test_exec_refusal_judges_the_live_container_not_only_the_specs() -> None:
+    det = "c-default-api-1"
+    # The spec says hardened (edited, not applied), the live container is deterministic.
+    edited = build_target(API, None, [container(API, 1, level="hardened")],
+                          [live_caged(det, API, 1, "deterministic", config_hash="old")])
+    assert edited.replicas[0].desired is not None
+    with pytest.raises(VerbError, match="deterministic"):
+        refuse_exec(edited, edited.replicas[0], lambda: NETWORKED)
+    # Replicas lowered (not applied): replica 2 has no desired entry; its label says it.
+    lowered = build_target(API, None, [container(API, 1, level="deterministic")],
+                           [live_caged("c-default-api-2", API, 2, "military-grade")])
+    with pytest.raises(VerbError, match="deterministic"):
+        refuse_exec(lowered, lowered.replicas[1])
+    # A CageProfile's name on a container the specs do not render: the inspect decides.
+    profiled = build_target(API, None, [], [live_caged(det, API, 1, "myprofile")])
+    rep = profiled.replicas[0]
+    for marks in ({"Config": {"Env": ["DOCKLOCK_SEED=0"]}, "HostConfig": {}},
+                  {"Config": {"Hostname": "docklock-cage"}, "HostConfig": {}},
+                  {"Config": {}, "HostConfig": {"NetworkMode": "none"}}):
+        with pytest.raises(VerbError, match="deterministic"):
+            refuse_exec(profiled, rep, lambda m=marks: m)  # type: ignore[misc]
+    refuse_exec(profiled, rep, lambda: NETWORKED)  # a network: not deterministic
+    with pytest.raises(VerbError, match="cannot be established") as err:
+        refuse_exec(profiled, rep, lambda: {})
+    assert err.value.hint == "run `docklock apply` first, then exec"
+    with pytest.raises(VerbError, match="cannot be established"):
+        refuse_exec(profiled, rep)
+    # The live container the specs render (same config hash): the specs' level stands,
+    # no inspect needed.
+    want = container(API, 1, level="hardened")
+    same = build_target(API, None, [want], [live_caged(want.name, API, 1, "myprofile",
+                                                       config_hash="hash")])
+
+    def no_inspect() -> dict[str, Any]:
+        raise AssertionError("not needed")
+
+    refuse_exec(same, same.replicas[0], no_inspect)
+
+
+def test_a_docklock_run_container_is_the_jobs_container_for_exec_and_logs() -> None:
+    job = Address("Job", "default", "slow")
+    want = container(job, 1)
+    run = live_caged("docklock-job-default-slow-abc123", job, None, None, run_id="abc123")
+    target = build_target(job, None, [want], [run])
+    chosen = target.pick(None, default=1)
+    assert [r.name for r in chosen] == [run.name]
+    assert chosen[0].label == "slow"
+    # Apply's run-once container has exited: the running `docklock run` one comes first.
+    done = replace_status(live(want.name, job, 1), "exited")
+    both = build_target(job, None, [want], [done, run])
+    assert [r.name for r in both.pick(None, default=1)] == [run.name, want.name]
+    assert [r.label for r in both.pick(None)] == ["slow", "slow"]
+
+
+def replace_status(obj: LiveObject, status: str) -> LiveObject:
+    from dataclasses import replace
+
+    return replace(obj, status=status)
+
+
+def test_a_docklock_run_container_shows_its_jobs_cage_in_get_jobs() -> None:
+    from docklock.cage.jobs import LABEL_JOB_RUN
+    from docklock.engine.verbs import LABEL_JOB_RUN as VERBS_LABEL
+
+    assert VERBS_LABEL == LABEL_JOB_RUN
+    job = Address("Job", "default", "slow")
+    rows = pod_rows([container_row({
+        "Names": ["docklock-job-default-slow-abc123"], "Id": "9", "State": "running",
+        "Labels": {LABEL_ADDRESS: str(job), LABEL_JOB_RUN: "abc123"}})],
+        [container(job, 1, level="deterministic")])
+    assert [(r.kind, r.cage) for r in rows] == [("Job", "deterministic")]
