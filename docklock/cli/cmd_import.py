@@ -77,8 +77,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
         raise UsageError(f"--cluster-name {args.cluster_name!r} has no letters or digits")
     files = [(target.spec_dir / f.name, f.text()) for f in result.files]
     # an address the workspace already defines would make it invalid: refuse, write nothing
+    # (files the import writes again are replaced with --force, refused without it)
     check_addresses(target, [(target.spec_dir / f.name, f.documents) for f in result.files],
-                    replacing=[p for p, _ in files if args.force and p.exists()],
+                    replacing=[p for p, _ in files if p.exists()],
                     cue=getattr(args, "cue", None))
     amend = []
     if not target.has_workspace:
