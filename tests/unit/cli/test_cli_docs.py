@@ -3,7 +3,7 @@ command, alias, positional argument and option, each in its own command's sectio
 
 The tree is walked here independently of the generator (argparse's `choices`), so a
 command the generator skipped would be caught. docs/cli.md itself is regenerated with
-`.venv/bin/doit docs`; it is not compared here."""
+`.venv/bin/doit docs`; the last test fails when it is stale."""
 
 from __future__ import annotations
 
@@ -149,3 +149,14 @@ def test_doit_docs_task_runs_the_generator_on_docs_cli_md() -> None:
     commands = [getattr(action, "_action", None) for action in dodo.task_docs()["actions"]]
     assert [str(REPO / "tools" / "gen_cli_docs.py"), "--out",
             str(REPO / "docs" / "cli.md")] in [c[1:] for c in commands if isinstance(c, list)]
+
+
+def test_docs_cli_md_is_up_to_date(gen: ModuleType) -> None:
+    """A command or help text changed without `doit docs` makes docs/cli.md stale."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(REPO / "tools" / "gen_cli_docs.py"),
+                           "--out", str(REPO / "docs" / "cli.md"), "--check"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, ("docs/cli.md is stale: run `.venv/bin/doit docs` "
+                                  f"({done.stdout}{done.stderr})")
