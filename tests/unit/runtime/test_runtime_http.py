@@ -1,14 +1,18 @@
-"""docklock.runtime._http: the stdlib client behind plain Podman API calls.
+"""docklock.runtime._http: the stdlib client (http.client) behind plain Podman API calls.
 
-It must say what podman-py + requests said (query encoding, error reasons) and survive
+It must say what podman-py + requests said (query encoding, error reasons), survive
 what a long-lived connection meets (an idle connection closed by the server, a timeout,
-chunked answers), against a small HTTP server on a unix socket.
+chunked answers), and hold against a hostile or broken service (review findings 6, 7:
+surplus bytes after an answer, 1xx interim answers, huge or non-ASCII sizes, bodies over
+the cap): against a small HTTP server and scripted byte servers on unix sockets.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
+import socket
 import socketserver
 import subprocess
 import sys
@@ -164,8 +168,6 @@ class _Scripted:
 
     def __init__(self, path: Path, answers: list[list[tuple[float, bytes | None]]], *,
                  close: bool = False) -> None:
-        import socket
-
         self.answers, self.close, self.connections, self.requests = answers, close, 0, 0
         self.url = f"unix://{path}"
         self._srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -206,6 +208,8 @@ class _Scripted:
                 return
 
     def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self._srv.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
         self._srv.close()
 
 
