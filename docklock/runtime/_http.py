@@ -167,13 +167,13 @@ class Client:
             for name, value in (headers or {}).items():
                 conn.putheader(name, value)
             conn.endheaders(body)
-            answer = conn.getresponse()
-            content = _read_body(answer)
-        except (http.client.HTTPException, ValueError) as exc:
-            self._discard(conn)  # a half-read answer must not be reused
-            raise BrokenAnswer(_broken_reason(exc)) from exc
+            try:
+                answer = conn.getresponse()
+                content = _read_body(answer)
+            except (http.client.HTTPException, ValueError) as exc:
+                raise BrokenAnswer(_broken_reason(exc)) from exc
         except BaseException:
-            self._discard(conn)
+            self._discard(conn)  # a half-sent request or half-read answer is not reused
             raise
         if answer.will_close:
             self._discard(conn)
@@ -190,7 +190,7 @@ def _dropped(conn: http.client.HTTPConnection) -> bool:
     """True when the idle connection was closed by the server (readable = EOF) or holds
     bytes it was not asked for; the check urllib3 makes before reusing a connection."""
     if conn.sock is None:
-        return False  # closed after an answer that said so: http.client reconnects
+        return False  # not connected yet
     try:
         readable, _, _ = select.select([conn.sock], [], [], 0)
     except (OSError, ValueError):
