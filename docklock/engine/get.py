@@ -33,6 +33,18 @@ def load_inputs(ctx: Context) -> StatusInputs:
     return load(ctx)
 
 
+def node_name(url: str) -> str:
+    """The NODE column: this host's name for a local socket (the default one or a private
+    service's temporary one), else the host the URL names (ssh://, tcp://)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme in ("unix", "http+unix", ""):
+        return socket.gethostname()
+    return parts.hostname or url
+
+
 def _lock_dict(info: LockInfo | None) -> dict[str, Any] | None:
     return None if info is None else info.to_dict()
 
@@ -114,7 +126,7 @@ def get(ctx: Context, kinds: Sequence[str], *, namespace: str | None = None) -> 
     networks: tuple[NamedRow, ...] = ()
     volumes: tuple[NamedRow, ...] = ()
     with ctx.connect(ws) as runtime:
-        node = runtime.url
+        node = node_name(runtime.url)
         if "services" in wanted:
             live = owned_view(runtime.list_live(cluster), inputs.state)
             services = compute_status(inputs.desired, inputs.state, live,
