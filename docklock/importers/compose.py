@@ -1576,10 +1576,11 @@ class _Converter:
             if hc:
                 spec["healthcheck"] = hc
         replicas = None
+        replicas_at: list[Any] = []  # where replicas came from: reported once ports are known
         if "scale" in data:
             handled.add("scale")
             replicas = _int(data["scale"], svc.loc("scale"), "scale")
-            r.key(svc.at("scale"), mapped=True, message="→ spec.replicas")
+            replicas_at.append(svc.at("scale"))
         deploy = data.get("deploy")
         restart: str | None = None
         if "deploy" in data:
@@ -1590,7 +1591,7 @@ class _Converter:
                 where = svc.at("deploy", k)
                 if k == "replicas":
                     replicas = _int(v, svc.loc("deploy", k), "deploy.replicas")
-                    r.key(where, mapped=True, message="→ spec.replicas")
+                    replicas_at.append(where)
                 elif k == "resources":
                     continue  # reported by _resources_of
                 elif k == "mode":
@@ -1621,7 +1622,20 @@ class _Converter:
                             "rollback_config": "DockLock does not roll back; apply the "
                                                "previous specs"}.get(k, NO_EQUIVALENT)
                     r.key(where, mapped=False, message="not mapped", hint=hint)
-        if replicas is not None:
+        fixed = sorted({str(p["host"]) for p in spec.get("ports") or []
+                        if isinstance(p, dict) and p.get("host")})
+        for at in replicas_at:
+            if replicas is not None and replicas > 1 and fixed:
+                # Every replica would bind the same host port: compose cannot start the
+                # second one either, and DockLock's validate refuses it.
+                r.key(at, mapped=False,
+                      message=f"not mapped: {replicas} replicas cannot all publish host "
+                              f"port {', '.join(fixed)}; imported with one replica",
+                      hint="drop the host port (other services reach the service by "
+                           "name) or publish it from one replica, then raise replicas")
+            else:
+                r.key(at, mapped=True, message="→ spec.replicas")
+        if replicas is not None and not (replicas > 1 and fixed):
             spec["replicas"] = replicas
         if "restart" in data:
             handled.add("restart")

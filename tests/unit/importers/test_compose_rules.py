@@ -46,6 +46,12 @@ RULES: dict[str, tuple[str, dict[str, Any], set[str]]] = {
         services:
           web: {image: img, command: 'sh -c "echo hi && sleep 1"'}
         """, {"Service/web": {"spec": {"command": ["sh", "-c", "echo hi && sleep 1"]}}}, set()),
+    "replicas with a fixed host port: one replica, reported (every replica would bind it)": ("""
+        services:
+          web: {image: img, ports: ["8080:80"], deploy: {replicas: 3}}
+          api: {image: img, deploy: {replicas: 2}}
+        """, {"Service/api": {"spec": {"replicas": 2}}},
+        {"services.web.deploy.replicas"}),
     "command and entrypoint lists": ("""
         services:
           web: {image: img, entrypoint: [tini, --], command: [run, 8080]}
@@ -494,3 +500,12 @@ def test_optional_dependency_on_a_disabled_profile_is_dropped(tmp_path: Path) ->
     assert "dependsOn" not in docs(result)["Service/app"]["spec"]
     notes = [f.message for f in result.findings if f.kind == "note"]
     assert any("optional dependency tools" in n for n in notes), notes
+
+
+def test_replicas_sharing_a_fixed_host_port_are_not_written(tmp_path: Path) -> None:
+    result = convert(tmp_path, """
+        services:
+          web: {image: img, scale: 2, ports: ["127.0.0.1:8080:80"]}
+        """)
+    assert "replicas" not in docs(result)["Service/web"]["spec"]
+    assert unmapped(result) == {"services.web.scale"}
