@@ -21,7 +21,7 @@ import re
 import stat
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
@@ -172,6 +172,34 @@ def duration_arg(text: str) -> float:
     except DockLockError:
         raise argparse.ArgumentTypeError(
             f"not a duration: {text!r} (use seconds like 30, or 500ms, 30s, 1m30s)") from None
+
+
+def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    """argparse type for a whole number in low..high (--parallelism, --replicas)."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if high is not None and not low <= n <= high:
+            raise argparse.ArgumentTypeError(f"{n} is outside {low}..{high}")
+        if n < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}")
+        return n
+
+    return parse
+
+
+def ask_yes(out: Output, question: str) -> bool:
+    """Terraform's confirmation: True only when the operator types `yes`."""
+    out.line(out.paint(question, "bold"))
+    out.line("  Only 'yes' will be accepted to approve.")
+    try:
+        answer = input("  Enter a value: ")
+    except EOFError:
+        answer = ""
+    out.line()
+    return answer.strip() == "yes"
 
 
 def workspace_of(args: argparse.Namespace) -> WorkspacePaths:

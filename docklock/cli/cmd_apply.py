@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from docklock.cli._common import Output, add_cue_option, context_of, duration_arg
+from docklock.cli._common import (
+    Output,
+    add_cue_option,
+    ask_yes,
+    context_of,
+    duration_arg,
+    whole_number,
+)
 from docklock.errors import EXIT_ERROR, EXIT_OK, ApplyError, DockLockError
 
 if TYPE_CHECKING:
@@ -26,20 +33,10 @@ if TYPE_CHECKING:
     from docklock.plan import Plan
 
 
-def _positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return n
-
-
 def _common_apply_args(p: argparse.ArgumentParser, *, specs: bool = True) -> None:
     p.add_argument("--auto-approve", action="store_true",
                    help="do not ask for confirmation (required when stdin is not a terminal)")
-    p.add_argument("--parallelism", type=_positive, default=8, metavar="N",
+    p.add_argument("--parallelism", type=whole_number(1), default=8, metavar="N",
                    help="at most N Podman operations at once (default 8)")
     p.add_argument("--lock-timeout", type=duration_arg, default=0.0, metavar="DURATION",
                    help="wait this long for the state lock instead of failing at once "
@@ -115,7 +112,7 @@ class _View:
         self.out = out
         self.args = args
         self.destroy = destroy
-        self.printer: _Printer | None = None
+        self.printer: ChangePrinter | None = None
 
     def on_event(self, event: EngineEvent) -> None:
         from docklock.engine.apply import PlanReady
@@ -132,8 +129,9 @@ class _View:
 
                 out.line(render_text(plan, out.paint).rstrip("\n"))
                 out.line()
-            self.printer = _Printer(out if not args.json else _stderr_output(out),
-                                    total=event.work, tty=out.is_tty and not args.json)
+            self.printer = ChangePrinter(out if not args.json else _stderr_output(out),
+                                        total=event.work,
+                                        tty=out.is_tty and not args.json)
         elif self.printer is not None:
             self.printer(event)
 
@@ -156,7 +154,7 @@ class _View:
 
 
 @dataclass
-class _Printer:
+class ChangePrinter:
     """Renders apply events: one line per finished change, a live counter on a TTY."""
 
     out: Output
@@ -221,16 +219,8 @@ def _confirm(out: Output, args: argparse.Namespace, *, destroy: bool) -> bool:
                          hint=f"review the plan above and run `docklock {verb} "
                               "--auto-approve`, or save it with `docklock plan --out FILE` "
                               "and run `docklock apply FILE`")
-    question = ("Do you really want to destroy all resources?" if destroy
-                else "Do you want to perform these actions?")
-    out.line(out.paint(question, "bold"))
-    out.line("  Only 'yes' will be accepted to approve.")
-    try:
-        answer = input("  Enter a value: ")
-    except EOFError:
-        answer = ""
-    out.line()
-    return answer.strip() == "yes"
+    return ask_yes(out, "Do you really want to destroy all resources?" if destroy
+                   else "Do you want to perform these actions?")
 
 
 def _stderr_output(out: Output) -> Output:

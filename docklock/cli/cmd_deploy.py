@@ -12,30 +12,20 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from docklock.cli._common import Output, add_cue_option, duration_arg
+from docklock.cli._common import (
+    Output,
+    add_cue_option,
+    ask_yes,
+    context_of,
+    duration_arg,
+    whole_number,
+)
 from docklock.errors import EXIT_ERROR, EXIT_OK, ApplyError
 
 if TYPE_CHECKING:
+    from docklock.cli.cmd_apply import ChangePrinter
     from docklock.engine.deploy import DeployEvent, DeployOutcome, DeployPlanned
     from docklock.plan import Plan
-
-
-def _count(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 0 <= n <= 1000:
-        raise argparse.ArgumentTypeError(f"{n} is outside 0..1000 (the bounds of "
-                                         "spec.replicas)")
-    return n
-
-
-def _positive(text: str) -> int:
-    n = _count(text)
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return n
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -51,7 +41,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     p.add_argument("--file", "-f", required=True, type=Path, metavar="FILE",
                    help="the spec file whose resources to deploy")
     how = p.add_mutually_exclusive_group()
-    how.add_argument("--replicas", type=_count, metavar="N",
+    how.add_argument("--replicas", type=whole_number(0, 1000), metavar="N",
                      help="run N replicas of each Service in FILE (0..1000)")
     how.add_argument("--reset", action="store_true",
                      help="drop FILE's overrides: back to the replicas in the spec")
@@ -59,7 +49,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                    help="not available yet: needs the reconcile agent (issue 17); refused")
     p.add_argument("--auto-approve", action="store_true",
                    help="do not ask for confirmation (required when stdin is not a terminal)")
-    p.add_argument("--parallelism", type=_positive, default=8, metavar="N",
+    p.add_argument("--parallelism", type=whole_number(1), default=8, metavar="N",
                    help="at most N Podman operations at once (default 8)")
     p.add_argument("--lock-timeout", type=duration_arg, default=0.0, metavar="DURATION",
                    help="wait this long for the state lock instead of failing at once")
@@ -73,24 +63,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 
 class _Printer:
-    """Renders deploy events: the override header and plan, then one line per change."""
+    """Renders deploy events: the override header and plan, then the changes as apply
+    shows them (cli.cmd_apply.ChangePrinter)."""
 
     def __init__(self, out: Output, *, json: bool) -> None:
         self.out = out
         self.json = json
         self.sink = Output(out.stderr, out.stderr, out.color) if json else out
+        self.changes: ChangePrinter | None = None
 
     def __call__(self, event: DeployEvent) -> None:
+        from docklock.cli.cmd_apply import ChangePrinter
         from docklock.engine.deploy import DeployPlanned
 
         if isinstance(event, DeployPlanned):
             self.planned(event)
-            return
-        from docklock.apply import format_event
-
-        line = format_event(event)
-        if line is not None:
-            self.sink.line(line)
+            self.changes = ChangePrinter(self.sink, total=event.work,
+                                         tty=self.out.is_tty and not self.json)
+        elif self.changes is not None:
+            self.changes(event)
 
     def planned(self, event: DeployPlanned) -> None:
         from docklock.plan import render_text
@@ -122,22 +113,13 @@ def _confirm(out: Output, auto_approve: bool) -> bool:
         raise ApplyError("refusing to deploy without confirmation: stdin is not a terminal",
                          hint="review the plan above and run `docklock deploy ... "
                               "--auto-approve`")
-    out.line(out.paint("Do you want to perform these actions?", "bold"))
-    out.line("  Only 'yes' will be accepted to approve.")
-    try:
-        answer = input("  Enter a value: ")
-    except EOFError:
-        answer = ""
-    out.line()
-    return answer.strip() == "yes"
+    return ask_yes(out, "Do you want to perform these actions?")
 
 
 def cmd_deploy(args: argparse.Namespace, out: Output) -> int:
-    from docklock.engine.context import Context
     from docklock.engine.deploy import DeployRequest, deploy
 
-    ctx = Context.find(getattr(args, "directory", None),
-                       podman_url=getattr(args, "podman_url", None), cue=args.cue)
+    ctx = context_of(args)
     request = DeployRequest(file=args.file, replicas=args.replicas, reset=args.reset,
                             auto_scaling=args.auto_scaling, parallelism=args.parallelism,
                             lock_timeout=args.lock_timeout,
