@@ -328,6 +328,36 @@ class JobInput:
         return {"path": self.path, "mount": self.mount}
 
 
+FAKETIME_MODES: tuple[str, ...] = ("auto", "always", "never")
+
+
+@dataclass(frozen=True)
+class JobClock:
+    """The wall clock a Job sees in the deterministic cage (docs/determinism.md).
+
+    `epoch` (seconds since 1970, UTC) is where the clock starts; None: the job's
+    SOURCE_DATE_EPOCH, else 1980-01-01. `step` is how far it moves on every read ("0s"
+    freezes it). `faketime` decides the libfaketime preload: auto (when the image has
+    glibc's loader), always, never.
+    """
+
+    epoch: int | None = None
+    step: str = "1ms"
+    faketime: str = "auto"
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> JobClock:
+        d = d or {}
+        epoch = d.get("epoch")
+        return cls(None if epoch is None else int(epoch), str(d.get("step", "1ms")),
+                   str(d.get("faketime", "auto")))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none({"epoch": self.epoch,
+                           "step": self.step if self.step != "1ms" else None,
+                           "faketime": self.faketime if self.faketime != "auto" else None})
+
+
 @dataclass(frozen=True)
 class JobSpec:
     image: str
@@ -345,6 +375,7 @@ class JobSpec:
     resources: Limits = field(default_factory=Limits)
     user: str | None = None
     workdir: str | None = None
+    clock: JobClock = field(default_factory=JobClock)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> JobSpec:
@@ -364,6 +395,7 @@ class JobSpec:
             resources=Limits.from_dict(d.get("resources")),
             user=d.get("user"),
             workdir=d.get("workdir"),
+            clock=JobClock.from_dict(d.get("clock")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -383,6 +415,7 @@ class JobSpec:
             "resources": self.resources.to_dict() or None,
             "user": self.user,
             "workdir": self.workdir,
+            "clock": self.clock.to_dict() or None,
         })
 
 
