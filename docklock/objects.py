@@ -60,6 +60,58 @@ def sha256_hex(data: bytes) -> str:
 
 
 @dataclass(frozen=True)
+class ReplaySettings:
+    """What the deterministic cage adds for a Job (docs/determinism.md, ADR 0018).
+
+    Built by docklock.cage.replay.job_cage; applied by docklock.cage.podman_args. Host
+    paths (`launcher`, `preload`, `proc_dir`) are where this host keeps the files; the
+    digest leaves them out and keeps what decides the run: the launcher's content, the
+    synthetic files' content, the clock and what is masked.
+    """
+
+    epoch: int  # seconds since 1970 where the fake wall clock starts
+    clock_step: str  # how far it moves per read ("0s": frozen)
+    faketime: str  # auto | always | never
+    cpus: int  # what the synthetic /proc and /sys files say
+    memory_bytes: int
+    proc_digest: str  # SHA-256 over the synthetic files (names and bytes)
+    synthetic: Mapping[str, str] = field(default_factory=dict)  # container path -> file name
+    masked: tuple[str, ...] = ()  # container paths shown empty
+    launcher: str | None = None  # host path of docklock-launch (None: none for this arch)
+    launcher_digest: str | None = None
+    preload: str | None = None  # host path of libfaketime (None: not used or not here)
+    proc_dir: str | None = None  # host folder with the synthetic files
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch, "clock_step": self.clock_step, "faketime": self.faketime,
+            "cpus": self.cpus, "memory_bytes": self.memory_bytes,
+            "proc_digest": self.proc_digest, "synthetic": dict(self.synthetic),
+            "masked": list(self.masked), "launcher": self.launcher,
+            "launcher_digest": self.launcher_digest, "preload": self.preload,
+            "proc_dir": self.proc_dir,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ReplaySettings:
+        return cls(
+            epoch=int(d["epoch"]), clock_step=str(d["clock_step"]),
+            faketime=str(d["faketime"]), cpus=int(d["cpus"]),
+            memory_bytes=int(d["memory_bytes"]), proc_digest=str(d["proc_digest"]),
+            synthetic=dict(d.get("synthetic", {})), masked=tuple(d.get("masked", ())),
+            launcher=d.get("launcher"), launcher_digest=d.get("launcher_digest"),
+            preload=d.get("preload"), proc_dir=d.get("proc_dir"),
+        )
+
+    def digest_body(self) -> dict[str, Any]:
+        body = self.to_dict()
+        for host_path in ("launcher", "preload", "proc_dir"):
+            body.pop(host_path)
+        body["preload"] = self.preload is not None  # whether, not where
+        return body
+
+
+@dataclass(frozen=True)
 class CageSettings:
     """The effective cage of one container, resolved from a level or a CageProfile.
 
@@ -85,6 +137,9 @@ class CageSettings:
     umask: str | None = None
     random_source: str | None = None  # host file bound over /dev/urandom and /dev/random
     denied_syscalls: tuple[str, ...] = ()
+    # A deterministic Job's second-generation pins; None for every other container, and
+    # then absent from to_dict, so older cages keep their digests.
+    replay: ReplaySettings | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,7 +153,7 @@ class CageSettings:
             "timezone": self.timezone, "umask": self.umask,
             "random_source": self.random_source,
             "denied_syscalls": list(self.denied_syscalls),
-        }
+        } | ({"replay": self.replay.to_dict()} if self.replay is not None else {})
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CageSettings:
@@ -115,6 +170,7 @@ class CageSettings:
             timezone=d.get("timezone"), umask=d.get("umask"),
             random_source=d.get("random_source"),
             denied_syscalls=tuple(d.get("denied_syscalls", ())),
+            replay=ReplaySettings.from_dict(d["replay"]) if d.get("replay") else None,
         )
 
     @property
@@ -124,6 +180,8 @@ class CageSettings:
         # content digest is what matters for "did the cage change".
         body.pop("seccomp_profile_path")
         body.pop("random_source")
+        if self.replay is not None:
+            body["replay"] = self.replay.digest_body()
         return sha256_hex(canonical_json(body))
 
 

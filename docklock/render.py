@@ -493,7 +493,10 @@ class _Renderer:
              by_address: Mapping[Address, list[str]]) -> DesiredObject:
         """A Job's one run-once container: apply runs it to completion (exit 0)."""
         ns = res.namespace
-        cage = self._cage(res, spec.cage, (), seed=spec.seed)
+        from docklock.cage.replay import job_cage
+
+        cage = job_cage(self._cage(res, spec.cage, (), seed=spec.seed), spec,
+                        self.cages_dir)
         depends, networks, mounts = self._wiring(res, spec, by_address)
         outputs: str | None = None
         if spec.inputs or spec.outputs:

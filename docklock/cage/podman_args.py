@@ -13,7 +13,7 @@ from typing import Any
 
 from docklock.errors import CageError
 from docklock.model import Healthcheck
-from docklock.objects import ContainerConfig, Mount
+from docklock.objects import ContainerConfig, Mount, ReplaySettings
 from docklock.units import duration_ns, memory_bytes
 
 # duration_ns and memory_bytes moved to docklock.units; re-exported for older imports.
@@ -23,6 +23,9 @@ __all__ = [
 ]
 
 RANDOM_DEVICES = ("/dev/urandom", "/dev/random")
+# Where a deterministic Job sees libfaketime (docklock.cage.replay.PRELOAD_TARGET; not
+# imported so this module stays free of host detection).
+PRELOAD_TARGET = "/.docklock/libfaketime.so.1"
 CPU_PERIOD_US = 100_000
 # Unprivileged ICMP sockets ("ping without CAP_NET_RAW") stay off in the stronger cages.
 HARDENED_SYSCTLS = {"net.ipv4.ping_group_range": "1 0"}
@@ -61,6 +64,19 @@ def _mount(m: Mount) -> tuple[str, dict[str, Any]]:
             item["read_only"] = True
         return "mounts", item
     raise CageError(f"unknown mount type {m.type!r} for {m.target}")
+
+
+def _replay_mounts(replay: ReplaySettings) -> list[dict[str, Any]]:
+    """Read-only binds: the synthetic /proc and /sys files and the libfaketime preload."""
+    mounts: list[dict[str, Any]] = []
+    if replay.proc_dir is not None:
+        mounts.extend({"type": "bind", "source": f"{replay.proc_dir}/{name}",
+                       "target": target, "read_only": True}
+                      for target, name in sorted(replay.synthetic.items()))
+    if replay.preload is not None:
+        mounts.append({"type": "bind", "source": replay.preload, "target": PRELOAD_TARGET,
+                       "read_only": True})
+    return mounts
 
 
 def _restart_policy(restart: str) -> dict[str, Any] | None:
@@ -103,6 +119,9 @@ def podman_create_kwargs(config: ContainerConfig) -> dict[str, Any]:
     if cage.random_source is not None:
         mounts.extend({"type": "bind", "source": cage.random_source, "target": dev,
                        "read_only": True} for dev in RANDOM_DEVICES)
+    replay = cage.replay
+    if replay is not None:
+        mounts.extend(_replay_mounts(replay))
     if mounts:
         kwargs["mounts"] = mounts
     if volumes:
@@ -142,10 +161,17 @@ def podman_create_kwargs(config: ContainerConfig) -> dict[str, Any]:
     if policy is not None:
         kwargs["restart_policy"] = policy
     kwargs["stop_timeout"] = config.stop_timeout
-    if config.init:
+    if replay is not None and replay.launcher is not None:
+        # Podman runs the init as `/run/podman-init -- ENTRYPOINT CMD` with the image's
+        # defaults already resolved; the launcher turns ASLR off and execs the command.
+        kwargs["init"] = True
+        kwargs["init_path"] = replay.launcher
+    elif config.init:
         # catatonit as PID 1: it forwards SIGTERM to the command (which, as PID 1, would
         # ignore it unless it installs a handler) and reaps zombies.
         kwargs["init"] = True
+    if replay is not None and replay.masked:
+        kwargs["masked_paths"] = list(replay.masked)
     if config.labels:
         kwargs["labels"] = dict(config.labels)
 

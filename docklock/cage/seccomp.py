@@ -9,6 +9,8 @@ profile is that base minus its denied syscalls, which get explicit ERRNO rules:
   threads with clone3 and falls back to clone only on ENOSYS (EPERM would break every
   pthread_create), libraries fall back from getrandom to /dev/urandom, io_uring users
   fall back to plain syscalls.
+- A deterministic Job's cage (docklock.cage.replay) also allows personality(2) with
+  ADDR_NO_RANDOMIZE, the one value its launcher sets to turn ASLR off.
 - When `unshare` is denied, `clone` is only allowed without namespace flags (clone's
   flags are a register seccomp can inspect; clone3's are in memory it cannot, hence
   clone3 → ENOSYS), so namespaces cannot be created through the back door.
@@ -40,6 +42,8 @@ ENOSYS = 38
 ENOSYS_SYSCALLS: frozenset[str] = frozenset({
     "clone3", "getrandom", "io_uring_setup", "io_uring_enter", "io_uring_register",
 })
+# personality(2): PER_LINUX | ADDR_NO_RANDOMIZE, what docklock-launch asks for.
+ADDR_NO_RANDOMIZE = 0x0040000
 # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET (the mask Docker uses too).
 CLONE_NAMESPACE_FLAGS = 0x7E020000
 _S390 = ["s390", "s390x"]
@@ -94,12 +98,15 @@ def seccomp_profile(settings_or_deny: CageSettings | Iterable[str], *,
 
     With nothing denied this is the base profile itself (what Podman applies by default).
     """
+    aslr_off = False
     if isinstance(settings_or_deny, CageSettings):
         deny = set(settings_or_deny.denied_syscalls)
+        replay = settings_or_deny.replay
+        aslr_off = replay is not None and replay.launcher_digest is not None
     else:
         deny = set(settings_or_deny)
     profile = copy.deepcopy(dict(base)) if base is not None else base_profile()
-    if not deny:
+    if not deny and not aslr_off:
         return profile
     restrict_clone = "unshare" in deny
     if restrict_clone:
@@ -117,11 +124,22 @@ def seccomp_profile(settings_or_deny: CageSettings | Iterable[str], *,
         if names:
             rules.append({"names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": errno,
                           "comment": COMMENT})
+    if aslr_off:
+        rules.append(_personality_no_aslr())
     profile["syscalls"] = rules
     profile["defaultAction"] = "SCMP_ACT_ERRNO"
     profile["defaultErrnoRet"] = ENOSYS
     profile["defaultErrno"] = "ENOSYS"
     return profile
+
+
+def _personality_no_aslr() -> dict[str, Any]:
+    # The deterministic job's launcher sets exactly this persona (Podman's default
+    # profile allows only 0, PER_LINUX32, UNAME26 and the query).
+    return {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+            "args": [{"index": 0, "value": ADDR_NO_RANDOMIZE, "valueTwo": 0,
+                      "op": "SCMP_CMP_EQ"}],
+            "comment": "docklock cage: the launcher turns ASLR off"}
 
 
 def _clone_without_namespaces() -> list[dict[str, Any]]:

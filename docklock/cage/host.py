@@ -1,0 +1,85 @@
+"""What this host offers the deterministic cage: detected, never assumed.
+
+- libfaketime (Debian's `libfaketime`): the preload that pins the wall and monotonic
+  clocks of dynamically linked glibc programs;
+- the launcher (docklock/cage/data/docklock-launch-<arch>, shipped with DockLock): turns
+  ASLR off; built for x86-64 only;
+- time namespaces: the kernel may have them (/proc/self/ns/time), but Podman's API has no
+  way to ask for one with clock offsets, so DockLock cannot use them (reported as such).
+
+Detection reads files only; the result is cached per process. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent / "data"
+# Debian's multiarch paths first, then the upstream `make install` location.
+LIBFAKETIME_PATHS: tuple[str, ...] = (
+    "/usr/lib/{triplet}/faketime/libfaketime.so.1",
+    "/usr/lib/faketime/libfaketime.so.1",
+    "/usr/local/lib/faketime/libfaketime.so.1",
+)
+_TRIPLETS = {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu"}
+_LAUNCHERS = {"x86_64": "docklock-launch-x86_64"}
+
+
+@dataclass(frozen=True)
+class HostSupport:
+    """The deterministic cage's options on this host; each None/False says why not."""
+
+    arch: str
+    libfaketime: str | None  # host path, None: not installed
+    libfaketime_digest: str | None
+    launcher: str | None  # packaged launcher for this arch, None: none built
+    launcher_digest: str | None
+    kernel_time_namespaces: bool
+    runtime_time_namespaces: bool = False  # Podman's API offers no time offsets
+
+    def to_dict(self) -> dict[str, object]:
+        return {"arch": self.arch, "libfaketime": self.libfaketime,
+                "libfaketime_digest": self.libfaketime_digest, "launcher": self.launcher,
+                "launcher_digest": self.launcher_digest,
+                "kernel_time_namespaces": self.kernel_time_namespaces,
+                "runtime_time_namespaces": self.runtime_time_namespaces}
+
+
+def file_sha256(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def find_libfaketime(arch: str) -> Path | None:
+    triplet = _TRIPLETS.get(arch, f"{arch}-linux-gnu")
+    for pattern in LIBFAKETIME_PATHS:
+        path = Path(pattern.format(triplet=triplet))
+        if path.is_file():
+            return path
+    return None
+
+
+def launcher_path(arch: str) -> Path | None:
+    name = _LAUNCHERS.get(arch)
+    if name is None:
+        return None
+    path = DATA / name
+    return path if path.is_file() else None
+
+
+@lru_cache(maxsize=1)
+def detect_host() -> HostSupport:
+    arch = platform.machine()
+    faketime = find_libfaketime(arch)
+    launcher = launcher_path(arch)
+    return HostSupport(
+        arch=arch,
+        libfaketime=str(faketime) if faketime else None,
+        libfaketime_digest=file_sha256(faketime) if faketime else None,
+        launcher=str(launcher) if launcher else None,
+        launcher_digest=file_sha256(launcher) if launcher else None,
+        kernel_time_namespaces=Path("/proc/self/ns/time").exists(),
+    )

@@ -1,0 +1,211 @@
+"""The deterministic cage's second generation, for Jobs: pin what can be pinned.
+
+`job_cage` takes a resolved deterministic cage and a JobSpec and adds (ADR 0018):
+- the launcher (docklock-launch, Podman's --init-path): ASLR off for the job;
+- a fake wall and monotonic clock through libfaketime for dynamically linked glibc
+  programs: it starts at the job's epoch and moves `step` per read, so the Nth read of a
+  process returns the same value on every run;
+- synthetic /proc and /sys files (uptime, loadavg, stat, meminfo, cpuinfo, swaps, the
+  CPU lists) derived from the job's declared resources and epoch, never from the host;
+- masked /proc files that leak host state and that runc refuses to bind over (vmstat, …)
+  or that hand out kernel randomness (/proc/sys/kernel/random: uuid, boot_id);
+- pinned env for language runtimes (see REPLAY_ENV), on top of the level's.
+
+Services are left alone: a long-running program with a fake clock breaks its timers,
+and Podman's catatonit init (spec.init) would be replaced by the launcher.
+
+Everything here is pure apart from `detect_host` (reads files); files are written by
+docklock.cage.files.write_cage_files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from docklock.cage.host import HostSupport, detect_host
+from docklock.cage.levels import DEFAULT_MEMORY, DETERMINISTIC, SOURCE_DATE_EPOCH
+from docklock.cage.podman_args import PRELOAD_TARGET
+from docklock.cage.seccomp import profile_digest, seccomp_profile
+from docklock.model import EnvVar, JobSpec
+from docklock.objects import CageSettings, ReplaySettings
+from docklock.units import duration_ns, memory_bytes
+
+# Container path -> synthetic file name (under the content-addressed proc folder).
+# runc (1.1) allows binds over these /proc files only; /sys is not restricted.
+SYNTHETIC: Mapping[str, str] = {
+    "/proc/uptime": "uptime",
+    "/proc/loadavg": "loadavg",
+    "/proc/stat": "stat",
+    "/proc/meminfo": "meminfo",
+    "/proc/cpuinfo": "cpuinfo",
+    "/proc/swaps": "swaps",
+    "/sys/devices/system/cpu/online": "cpu-online",
+    "/sys/devices/system/cpu/possible": "cpu-possible",
+    "/sys/devices/system/cpu/present": "cpu-present",
+}
+
+# Shown empty (Podman masks a file with /dev/null, a folder with an empty read-only
+# tmpfs). Host state runc will not let a file be bound over, and kernel randomness.
+MASKED: tuple[str, ...] = (
+    "/proc/vmstat", "/proc/zoneinfo", "/proc/buddyinfo", "/proc/pagetypeinfo",
+    "/proc/schedstat", "/proc/interrupts", "/proc/softirqs", "/proc/diskstats",
+    "/proc/partitions", "/proc/pressure", "/proc/sys/kernel/random",
+)
+
+# Env a deterministic Job gets on top of the level's pins: (name, value or None for a
+# value computed per job, why).
+REPLAY_ENV: tuple[tuple[str, str | None, str], ...] = (
+    ("SOURCE_DATE_EPOCH", None,
+     "the job's epoch: reproducible-builds tools stamp it instead of the time"),
+    ("PERL_HASH_SEED", "0", "Perl randomises hash order per process"),
+    ("PERL_PERTURB_KEYS", "0", "Perl perturbs key order on insert"),
+    ("PYTHONDONTWRITEBYTECODE", "1", ".pyc files embed the source file's mtime"),
+    ("OMP_NUM_THREADS", None,
+     "OpenMP splits float reductions by thread count; the sum order follows it"),
+    ("OPENBLAS_NUM_THREADS", None, "OpenBLAS, the same reason"),
+    ("MKL_NUM_THREADS", None, "Intel MKL, the same reason"),
+    ("MKL_CBWR", "COMPATIBLE", "MKL picks code paths by CPU unless asked for one path"),
+)
+_THREAD_VARS = frozenset({"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"})
+
+# The x86-64 baseline (psABI v1): what every x86-64 CPU has, nothing host-specific.
+_BASELINE_FLAGS = ("fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat "
+                   "pse36 clflush mmx fxsr sse sse2 syscall nx lm")
+
+
+def clock_epoch(spec: JobSpec) -> int:
+    """spec.clock.epoch, else the job's SOURCE_DATE_EPOCH (if a number), else 1980."""
+    if spec.clock.epoch is not None:
+        return spec.clock.epoch
+    for env in spec.env:
+        if env.name == "SOURCE_DATE_EPOCH" and env.value.strip().isdigit():
+            return int(env.value.strip())
+    return int(SOURCE_DATE_EPOCH)
+
+
+def faketime_value(epoch: int, step: str) -> str:
+    """libfaketime's FAKETIME: "@<date> i<seconds>" starts the clock at the date and
+    moves it <seconds> per read; a date without "@" stands still."""
+    start = datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    step_ns = duration_ns(step)
+    if step_ns == 0:
+        return start
+    seconds = f"{step_ns / 1e9:.9f}".rstrip("0").rstrip(".")
+    return f"@{start} i{seconds}"
+
+
+def job_cpus(spec: JobSpec) -> int:
+    """The CPU count the synthetic files report: the declared cpus rounded up, else 1."""
+    cpus = spec.resources.cpus
+    return max(1, math.ceil(cpus)) if cpus else 1
+
+
+def _cpu_list(cpus: int) -> str:
+    return "0\n" if cpus == 1 else f"0-{cpus - 1}\n"
+
+
+def synthetic_files(cpus: int, memory: int, epoch: int) -> dict[str, bytes]:
+    """The synthetic files' bytes by name: a function of cpus, memory and epoch only."""
+    kb = memory // 1024
+    meminfo = "".join(f"{name + ':':<16}{value:>8} kB\n" for name, value in (
+        ("MemTotal", kb), ("MemFree", kb), ("MemAvailable", kb), ("Buffers", 0),
+        ("Cached", 0), ("SwapCached", 0), ("Active", 0), ("Inactive", 0),
+        ("Shmem", 0), ("SReclaimable", 0), ("SwapTotal", 0), ("SwapFree", 0)))
+    zeros = " 0" * 10
+    stat = (f"cpu {zeros}\n" + "".join(f"cpu{i}{zeros}\n" for i in range(cpus))
+            + f"intr 0\nctxt 0\nbtime {epoch}\nprocesses 1\nprocs_running 1\n"
+            "procs_blocked 0\nsoftirq" + " 0" * 11 + "\n")
+    cpuinfo = "".join(
+        f"processor\t: {i}\nvendor_id\t: DockLock\ncpu family\t: 6\nmodel\t\t: 0\n"
+        f"model name\t: DockLock deterministic CPU\nstepping\t: 0\ncpu MHz\t\t: 1000.000\n"
+        f"physical id\t: 0\nsiblings\t: {cpus}\ncore id\t\t: {i}\ncpu cores\t: {cpus}\n"
+        f"flags\t\t: {_BASELINE_FLAGS}\nbogomips\t: 2000.00\n\n" for i in range(cpus))
+    cpu_list = _cpu_list(cpus)
+    return {
+        "uptime": b"1.00 1.00\n",
+        "loadavg": b"0.00 0.00 0.00 1/1 1\n",
+        "stat": stat.encode(),
+        "meminfo": meminfo.encode(),
+        "cpuinfo": cpuinfo.encode(),
+        "swaps": b"Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n",
+        "cpu-online": cpu_list.encode(),
+        "cpu-possible": cpu_list.encode(),
+        "cpu-present": cpu_list.encode(),
+    }
+
+
+def files_digest(files: Mapping[str, bytes]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    return h.hexdigest()
+
+
+def launcher_file_name(digest: str) -> str:
+    """Content-addressed name of the launcher's copy in the cages folder."""
+    return f"launch-{digest.removeprefix('sha256:')[:32]}"
+
+
+def proc_folder_name(digest: str) -> str:
+    return f"proc-{digest[:32]}"
+
+
+def replay_env(spec: JobSpec, replay: ReplaySettings) -> tuple[EnvVar, ...]:
+    """REPLAY_ENV with this job's values, plus the libfaketime env when preloaded."""
+    values: dict[str, str] = {}
+    for name, value, _ in REPLAY_ENV:
+        if name == "SOURCE_DATE_EPOCH":
+            values[name] = str(replay.epoch)
+        elif name in _THREAD_VARS:
+            values[name] = str(replay.cpus)
+        else:
+            values[name] = value or ""
+    if replay.preload is not None:
+        own = next((e.value for e in spec.env if e.name == "LD_PRELOAD"), "")
+        values["LD_PRELOAD"] = f"{PRELOAD_TARGET} {own}".strip()
+        values["FAKETIME"] = faketime_value(replay.epoch, replay.clock_step)
+        # Read by the launcher: "auto" drops the preload where the image has no glibc.
+        values["DOCKLOCK_FAKETIME"] = replay.faketime
+    return tuple(EnvVar(k, v) for k, v in sorted(values.items()))
+
+
+def job_cage(cage: CageSettings, spec: JobSpec, cages_dir: Path | None, *,
+             host: HostSupport | None = None) -> CageSettings:
+    """`cage` with the Job pins added when it is deterministic; any other cage as is."""
+    if cage.level != DETERMINISTIC:
+        return cage
+    host = host if host is not None else detect_host()
+    epoch = clock_epoch(spec)
+    cpus = job_cpus(spec)
+    memory = memory_bytes(spec.resources.memory or cage.memory
+                          or DEFAULT_MEMORY[DETERMINISTIC] or "512Mi")
+    files = synthetic_files(cpus, memory, epoch)
+    proc_digest = files_digest(files)
+    mode = spec.clock.faketime
+    # "auto" needs the launcher to look for glibc's loader inside the container.
+    use_preload = host.libfaketime is not None and (
+        mode == "always" or (mode == "auto" and host.launcher is not None))
+    launcher: str | None = None
+    if host.launcher is not None and host.launcher_digest is not None:
+        launcher = (str(cages_dir / launcher_file_name(host.launcher_digest))
+                    if cages_dir is not None else host.launcher)
+    replay = ReplaySettings(
+        epoch=epoch, clock_step=spec.clock.step, faketime=mode, cpus=cpus,
+        memory_bytes=memory, proc_digest=proc_digest, synthetic=dict(SYNTHETIC),
+        masked=MASKED, launcher=launcher,
+        launcher_digest=host.launcher_digest if launcher else None,
+        preload=host.libfaketime if use_preload else None,
+        proc_dir=(str(cages_dir / proc_folder_name(proc_digest))
+                  if cages_dir is not None else None),
+    )
+    env = {e.name: e for e in cage.env}
+    env.update({e.name: e for e in replay_env(spec, replay)})
+    draft = replace(cage, env=tuple(env[k] for k in sorted(env)), replay=replay)
+    digest = profile_digest(seccomp_profile(draft))
+    path = str(cages_dir / f"seccomp-{digest}.json") if cages_dir is not None else None
+    return replace(draft, seccomp_digest=digest, seccomp_profile_path=path)
