@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from docklock._fs import atomic_write_bytes
 from docklock.cage.files import write_cage_files
 from docklock.cage.levels import resolve_cage
 from docklock.cage.witness import (
@@ -32,6 +33,7 @@ from docklock.cage.witness import (
     bytes_digest,
     compare_witnesses,
     env_record,
+    environment_extra,
     path_digest,
     tree_entries,
 )
@@ -82,6 +84,8 @@ class ContainerRuntime(Protocol):
     def logs(self, name: str) -> tuple[bytes, bytes]: ...
 
     def remove_container(self, name: str, force: bool = True) -> bool: ...
+
+    def host_facts(self) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -271,6 +275,10 @@ def run_prepared(runtime: ContainerRuntime, job: PreparedJob) -> JobRun:
     cage = job.config.cage
     effective_env = {e.name: e for e in job.config.env}
     effective_env.update({e.name: e for e in cage.env})
+    # Self-contained: the digests are fields too, but a reader of the environment
+    # block alone sees everything that ties the run to this host and this cage.
+    environment = {**runtime.host_facts(), **environment_extra(cage),
+                   "image_digest": outcome.image_digest, "cage_digest": cage.digest}
     witness = Witness(
         job=str(job.address), image=job.config.image, image_digest=outcome.image_digest,
         command=(*job.config.entrypoint, *job.config.command),
@@ -283,6 +291,7 @@ def run_prepared(runtime: ContainerRuntime, job: PreparedJob) -> JobRun:
         meta={"run_id": job.run_id, "started": started.isoformat(timespec="seconds"),
               "duration_s": round(duration, 3), "level": cage.level,
               "outputs_folder": str(job.output_dir) if job.output_dir else None},
+        environment=environment,
     )
     return JobRun(witness, outcome.stdout, outcome.stderr)
 
@@ -302,6 +311,62 @@ def discard_outputs(job: PreparedJob) -> None:
         shutil.rmtree(job.output_dir)
 
 
+# What a job folder keeps beside `outputs/`: the recorded run's streams, and the
+# evidence of the last verify that differed (removed again by an identical verify).
+STDOUT_FILE, STDERR_FILE = "stdout", "stderr"
+VERIFY_PREFIX = "verify-"
+
+
+def _private_folder(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)  # like make_output_folder: the runs' bytes are private
+    return folder
+
+
+def keep_streams(folder: Path, run: JobRun, *, prefix: str = "") -> tuple[Path, Path]:
+    """Write the run's stdout and stderr as 0600 files `<prefix>stdout`/`<prefix>stderr`
+    in the job folder `folder` (made 0700 if missing); returns their paths."""
+    _private_folder(folder)
+    out, err = folder / f"{prefix}{STDOUT_FILE}", folder / f"{prefix}{STDERR_FILE}"
+    atomic_write_bytes(out, run.stdout, mode=0o600)
+    atomic_write_bytes(err, run.stderr, mode=0o600)
+    return out, err
+
+
+def kept_stream(folder: Path, name: str, digest: str) -> bytes | None:
+    """A kept stream's bytes if the file is there and still matches `digest` (the
+    witness's), else None: a stale or missing file is no evidence."""
+    try:
+        data = (folder / name).read_bytes()
+    except OSError:
+        return None
+    return data if bytes_digest(data) == digest else None
+
+
+def keep_verify_evidence(job: PreparedJob, run: JobRun, folder: Path) -> Path:
+    """A differing verify's evidence in the job folder: its outputs at `verify-outputs/`
+    (replacing older ones) and its streams as `verify-stdout`/`verify-stderr`."""
+    _private_folder(folder)
+    outputs = folder / f"{VERIFY_PREFIX}outputs"
+    if job.output_dir is not None:
+        keep_outputs(job, outputs)
+    elif outputs.exists():
+        shutil.rmtree(outputs)  # an older verify's, from when the job had outputs
+    keep_streams(folder, run, prefix=VERIFY_PREFIX)
+    return folder
+
+
+def discard_verify_evidence(folder: Path) -> None:
+    """Remove an older verify's evidence (an identical verify makes it moot)."""
+    if not folder.is_dir():
+        return
+    for path in folder.glob(f"{VERIFY_PREFIX}*"):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
 def verify_witness(expected: Witness, actual: Witness) -> None:
     """Raise DeterminismMismatch (exit 2) naming every differing field."""
     diffs = compare_witnesses(expected, actual)
@@ -318,12 +383,15 @@ def record_in_ledger(paths: WorkspacePaths, payload: Mapping[str, Any]) -> int:
 
 
 def witness_entry(witness: Witness, event: str, *,
-                  differences: Iterable[FieldDifference] = ()) -> dict[str, Any]:
-    """The ledger payload for a run (`event` "run") or a verify ("verify")."""
+                  differences: Iterable[FieldDifference] = (),
+                  environment_differences: Iterable[FieldDifference] = ()) -> dict[str, Any]:
+    """The ledger payload for a run (`event` "run") or a verify ("verify"); a verify
+    also names the recorded environment facts this host does not share."""
     payload: dict[str, Any] = {"event": event, "job": witness.job,
                                "witness_digest": witness.digest, "witness": witness.to_dict()}
     if event == "verify":
         diffs = [d.to_dict() for d in differences]
         payload["identical"] = not diffs
         payload["differences"] = diffs
+        payload["environment_differences"] = [d.to_dict() for d in environment_differences]
     return payload

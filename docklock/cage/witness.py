@@ -6,6 +6,12 @@ exit code, output digests). `COMPARED` lists the fields `docklock verify` compar
 `meta` (times, duration, run id) is recorded but never compared. Sensitive env values
 are stored as a digest, never in clear (see `env_record`); witness files are 0600.
 
+`environment` records what of the host can make a replay differ elsewhere (kernel, CPU
+model and flags, Podman and OCI runtime versions, image and cage digests, plus what the
+cage adds through `environment_extra`). It is not in COMPARED, so it never changes a
+witness's digest nor makes a verify fail: `compare_environments` explains a mismatch,
+it is not one. Witnesses recorded before it existed load with an empty environment.
+
 Tree digests: a file's digest is SHA-256 of its bytes; a folder's is SHA-256 of the
 canonical JSON of {relative path: entry digest} (symlinks as "symlink:<target>"), so
 renaming, adding or changing any file changes it.
@@ -25,7 +31,7 @@ from typing import Any
 from docklock._fs import atomic_write_bytes
 from docklock.errors import DockLockError
 from docklock.model import EnvVar
-from docklock.objects import canonical_json, sha256_hex
+from docklock.objects import CageSettings, canonical_json, sha256_hex
 from docklock.state.model import sensitive_digest
 
 WITNESS_FORMAT = "docklock.io/witness/v1"
@@ -119,6 +125,8 @@ class Witness:
     outputs: Mapping[str, str]  # relative path -> digest
     outputs_digest: str | None
     meta: Mapping[str, Any] = field(default_factory=dict)  # never compared
+    # Host and cage facts that can break replay elsewhere (see the module docstring).
+    environment: Mapping[str, str] = field(default_factory=dict)  # never compared
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -129,7 +137,7 @@ class Witness:
             "seccomp_digest": self.seccomp_digest, "exit_code": self.exit_code,
             "stdout_digest": self.stdout_digest, "stderr_digest": self.stderr_digest,
             "outputs": dict(self.outputs), "outputs_digest": self.outputs_digest,
-            "meta": dict(self.meta),
+            "meta": dict(self.meta), "environment": dict(self.environment),
         }
 
     @classmethod
@@ -145,6 +153,7 @@ class Witness:
             stdout_digest=d["stdout_digest"], stderr_digest=d["stderr_digest"],
             outputs=dict(d["outputs"]), outputs_digest=d.get("outputs_digest"),
             meta=dict(d.get("meta", {})),
+            environment={str(k): str(v) for k, v in (d.get("environment") or {}).items()},
         )
 
     @property
@@ -188,6 +197,104 @@ def compare_witnesses(expected: Witness, actual: Witness) -> list[FieldDifferenc
         else:
             diffs.append(FieldDifference(name, a, b))
     return diffs
+
+
+def environment_extra(cage: CageSettings) -> dict[str, str]:
+    """Environment facts the cage itself brings (e.g. digests of the libfaketime library
+    or launcher it mounts); merged into Witness.environment. None yet."""
+    del cage  # the hook's argument: what the cage mounts decides what it adds
+    return {}
+
+
+def compare_environments(expected: Mapping[str, str],
+                         actual: Mapping[str, str]) -> list[FieldDifference]:
+    """Recorded environment facts the re-run's host does not share (`environment.<key>`).
+
+    Only keys the recorded side has are compared: a fact recorded later (a newer
+    DockLock, a new cage hook) is not a difference for an older witness, and an empty
+    expected side (a witness from before environments) yields nothing. `cpu_flags`
+    differ as a readable summary: expected "-flags only the recording host had",
+    actual "+flags only this host has".
+    """
+    diffs: list[FieldDifference] = []
+    for key in sorted(expected):
+        want, got = expected[key], actual.get(key)
+        if want == got:
+            continue
+        name = f"environment.{key}"
+        if key == "cpu_flags" and got is not None:
+            before, after = set(want.split()), set(got.split())
+            removed = " ".join(f"-{f}" for f in sorted(before - after))
+            added = " ".join(f"+{f}" for f in sorted(after - before))
+            if removed or added:  # else: the same set written differently
+                diffs.append(FieldDifference(name, removed or "(none removed)",
+                                             added or "(none added)"))
+            continue
+        diffs.append(FieldDifference(name, want, got))
+    return diffs
+
+
+LINE_LIMIT = 200  # characters of a shown line (each side of a LineDifference)
+
+
+@dataclass(frozen=True)
+class LineDifference:
+    """The first line where a kept stream (stdout/stderr) of two runs differs.
+
+    `line` counts from 1; a side that ended before it is None. Texts are cut to
+    LINE_LIMIT characters; `__str__` keeps the whole line within LINE_LIMIT too.
+    """
+
+    stream: str  # "stdout" | "stderr"
+    line: int
+    expected: str | None
+    actual: str | None
+
+    def __str__(self) -> str:
+        head = f"{self.stream} line {self.line}: "
+        room = max(10, (LINE_LIMIT - len(head) - 3) // 2 - 2)  # two quoted sides + " → "
+        return f"{head}{_quoted(self.expected, room)} → {_quoted(self.actual, room)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stream": self.stream, "line": self.line, "expected": self.expected,
+                "actual": self.actual}
+
+
+def _quoted(text: str | None, room: int) -> str:
+    if text is None:
+        return "(no line)"
+    shown = repr(text)
+    return shown if len(shown) <= room else shown[:room - 3] + "..."
+
+
+def first_differing_line(stream: str, expected: bytes,
+                         actual: bytes) -> LineDifference | None:
+    """The first differing line of two outputs, or None when they are equal or either
+    is not UTF-8 (a binary stream has no lines worth showing)."""
+    try:
+        want = expected.decode("utf-8").splitlines(keepends=True)
+        got = actual.decode("utf-8").splitlines(keepends=True)
+    except UnicodeDecodeError:
+        return None
+    for index in range(max(len(want), len(got))):
+        a = want[index] if index < len(want) else None
+        b = got[index] if index < len(got) else None
+        if a == b:
+            continue
+        if a is not None and b is not None and a.rstrip("\r\n") != b.rstrip("\r\n"):
+            a, b = a.rstrip("\r\n"), b.rstrip("\r\n")  # line ends only matter if alone
+        elif a is not None and b is None:
+            a = a.rstrip("\r\n")
+        elif b is not None and a is None:
+            b = b.rstrip("\r\n")
+        return LineDifference(stream, index + 1, _cut(a), _cut(b))
+    return None
+
+
+def _cut(text: str | None) -> str | None:
+    if text is None or len(text) <= LINE_LIMIT:
+        return text
+    return text[:LINE_LIMIT - 3] + "..."
 
 
 def witness_file_name(job: str) -> str:

@@ -4,19 +4,26 @@ its witness.
 The CLI layer over docklock.engine.run.
 
 run: runs the job, prints its stdout/stderr as they were, keeps its outputs under
-`.docklock/jobs/<job>/outputs`, writes the witness to `.docklock/witness/` and appends a
-`witness` entry to the ledger. Exit 0 if the job exited 0, else 1.
-verify: runs the job again and compares it with the recorded witness field by field:
-exit 0 identical, exit 2 with the differing fields named (DeterminismMismatch).
+`.docklock/jobs/<job>/outputs` (and its stdout/stderr beside them), writes the witness
+to `.docklock/witness/` and appends a `witness` entry to the ledger. Exit 0 if the job
+exited 0, else 1.
+verify: runs the job again; first says which recorded host facts differ here (kernel,
+CPU, Podman...), then compares the run with the witness field by field: exit 0
+identical, exit 2 with the differing fields named (DeterminismMismatch), the first
+differing stdout/stderr line, and where the re-run's evidence was kept.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from docklock.cli._common import Output, context_of
 from docklock.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+
+if TYPE_CHECKING:
+    from docklock.engine.run import VerifyResult
 
 # Engine imports stay inside the handlers so `docklock --help` does not load them.
 
@@ -32,7 +39,12 @@ def register(sub: argparse._SubParsersAction[Any], common: argparse.ArgumentPars
     verify = sub.add_parser("verify", parents=[common],
                             help="re-run a Job and compare it with its witness",
                             description="Run a Job again and compare the result with the "
-                                        "recorded witness. Exit 0 identical, 2 different.")
+                                        "recorded witness. Host facts recorded with it "
+                                        "(kernel, CPU, Podman, runtime) that differ here are "
+                                        "listed first, as reasons a replay may differ. A "
+                                        "different re-run keeps its outputs and stdout/stderr "
+                                        "in .docklock/jobs/<job>/ (verify-*). Exit 0 "
+                                        "identical, 2 different.")
     verify.add_argument("job", metavar="JOB", help="a Job name or address (Job/default/report)")
     verify.add_argument("--json", action="store_true", help="print the comparison as JSON")
     verify.set_defaults(handler=_verify)
@@ -68,23 +80,47 @@ def _verify(args: argparse.Namespace, out: Output) -> int:
     from docklock.cage.witness import COMPARED
     from docklock.engine.run import verify
 
-    result = verify(context_of(args), args.job)
+    ctx = context_of(args)
+    result = verify(ctx, args.job)
     actual, diffs = result.actual, result.differences
     if args.json:
         out.json(result.to_dict())
-    elif not diffs:
-        out.line(f"{actual.job}: identical to its witness ({len(COMPARED)} fields compared, "
-                 f"{actual.digest})")
     else:
-        out.line(f"{actual.job}: DIFFERENT from its witness in {len(diffs)} field(s):")
-        for diff in diffs:
-            out.line(f"  {out.paint(diff.field, 'red')}: {diff.expected} → {diff.actual}")
+        if result.environment_differences:
+            out.line("recorded on a different host environment "
+                     "(replay may differ for these reasons):")
+            for env_diff in result.environment_differences:
+                here = "(unknown here)" if env_diff.actual is None else env_diff.actual
+                out.line(f"  {out.paint(env_diff.field, 'yellow')}: {env_diff.expected} → "
+                         f"{here}")
+        if not diffs:
+            out.line(f"{actual.job}: identical to its witness ({len(COMPARED)} fields "
+                     f"compared, {actual.digest})")
+        else:
+            _print_differences(out, result, ctx.paths.root)
     if diffs:
         names = ", ".join(d.field for d in diffs)
         out.error(f"error: {actual.job} did not reproduce its witness; differing fields: "
                   f"{names}")
         return EXIT_CHANGES
     return EXIT_OK
+
+
+def _print_differences(out: Output, result: VerifyResult, root: Path) -> None:
+    diffs = result.differences
+    lines = {line.stream: line for line in result.first_lines}
+    out.line(f"{result.actual.job}: DIFFERENT from its witness in {len(diffs)} field(s):")
+    for diff in diffs:
+        out.line(f"  {out.paint(diff.field, 'red')}: {diff.expected} → {diff.actual}")
+        stream = diff.field.removesuffix("_digest")
+        if stream in lines:
+            out.line(f"    {lines[stream]}")
+    folder = result.evidence_folder
+    if folder is not None:
+        kept = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.glob("verify-*"))
+        shown = folder.relative_to(root) if folder.is_relative_to(root) else folder
+        out.line(f"  evidence of this run: {shown}/ ({', '.join(kept)}; the recorded "
+                 "run's beside them without the verify- prefix)")
 
 
 def _write_raw(stream: Any, data: bytes) -> None:

@@ -1,10 +1,16 @@
 """The `run` and `verify` use cases for Jobs: run a Job to completion in its cage and
 record its witness; run it again and compare with the recorded witness.
 
-run: keeps the job's outputs under `.docklock/jobs/<job>/outputs`, writes the witness
-to `.docklock/witness/` and appends a `witness` entry to the ledger (signed checkpoint).
-verify: the outputs of the re-run are discarded; the comparison is recorded in the
-ledger too. Neither raises for a job that exits non-zero or differs: the result says so.
+run: keeps the job's outputs under `.docklock/jobs/<job>/outputs` and its stdout and
+stderr beside them (0600 files `stdout`, `stderr`), writes the witness to
+`.docklock/witness/` and appends a `witness` entry to the ledger (signed checkpoint).
+verify: first compares the recorded host environment with this host's (kernel, CPU,
+Podman, runtime...: reasons a replay may differ, never a difference themselves), then
+the outputs. A differing re-run leaves its evidence in the job folder
+(`verify-outputs/`, `verify-stdout`, `verify-stderr`, replacing older evidence); an
+identical one discards its outputs and removes older evidence. The comparison is
+recorded in the ledger too. Neither raises for a job that exits non-zero or differs:
+the result says so.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from docklock.cage.jobs import JobRun, PreparedJob
-    from docklock.cage.witness import FieldDifference, Witness
+    from docklock.cage.witness import FieldDifference, LineDifference, Witness
     from docklock.engine.context import Context
     from docklock.load import Workspace
 
@@ -31,6 +37,7 @@ class JobRunResult:
     ledger_seq: int
     stdout: bytes = b""
     stderr: bytes = b""
+    job_folder: Path | None = None  # where `stdout` and `stderr` were kept
 
     @property
     def ok(self) -> bool:
@@ -41,47 +48,83 @@ class JobRunResult:
                 "witness_file": str(self.witness_file),
                 "outputs_folder": (str(self.outputs_folder)
                                    if self.outputs_folder is not None else None),
-                "ledger_seq": self.ledger_seq}
+                "ledger_seq": self.ledger_seq,
+                "job_folder": str(self.job_folder) if self.job_folder is not None else None}
 
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """A re-run compared with the recorded witness; `differences` empty: identical."""
+    """A re-run compared with the recorded witness; `differences` empty: identical.
+
+    `environment_differences`: recorded host facts this host does not share (reasons a
+    replay may differ; never a difference of the run); `environment_recorded` False
+    when the witness predates environments (nothing to compare). When different,
+    `evidence_folder` is the job folder holding the re-run's `verify-*` files and
+    `first_lines` the first differing line of each differing stream whose both sides
+    are kept and UTF-8.
+    """
 
     expected: Witness
     actual: Witness
     differences: tuple[FieldDifference, ...]
     ledger_seq: int
+    environment_differences: tuple[FieldDifference, ...] = ()
+    environment_recorded: bool = False
+    evidence_folder: Path | None = None
+    first_lines: tuple[LineDifference, ...] = ()
 
     @property
     def identical(self) -> bool:
         return not self.differences
 
     def to_dict(self) -> dict[str, Any]:
+        # --json is stable: keys are only ever added.
         return {"job": self.actual.job, "identical": self.identical,
                 "expected_digest": self.expected.digest, "actual_digest": self.actual.digest,
-                "differences": [d.to_dict() for d in self.differences]}
+                "differences": [d.to_dict() for d in self.differences],
+                "environment_recorded": self.environment_recorded,
+                "environment_differences": [d.to_dict() for d in self.environment_differences],
+                "evidence_folder": (str(self.evidence_folder)
+                                    if self.evidence_folder is not None else None),
+                "first_differing_lines": [d.to_dict() for d in self.first_lines]}
 
 
 def run(ctx: Context, job: str) -> JobRunResult:
     """Run `job` (a Job name or address) in its cage and record its witness."""
-    from docklock.cage.jobs import job_folder, keep_outputs, record_in_ledger, witness_entry
+    from docklock.cage.jobs import (
+        discard_verify_evidence,
+        job_folder,
+        keep_outputs,
+        keep_streams,
+        record_in_ledger,
+        witness_entry,
+    )
     from docklock.cage.witness import save_witness
 
     workspace, prepared = _prepare(ctx, job)
     result = _execute(ctx, workspace, prepared)
-    kept = keep_outputs(prepared, job_folder(ctx.paths, prepared.address) / "outputs")
+    folder = job_folder(ctx.paths, prepared.address)
+    kept = keep_outputs(prepared, folder / "outputs")
+    keep_streams(folder, result)
+    discard_verify_evidence(folder)  # it compared against the witness replaced now
     witness = result.witness
     path = save_witness(witness, ctx.paths.witness)
     seq = record_in_ledger(ctx.paths, witness_entry(witness, "run"))
-    return JobRunResult(witness, path, kept, seq, result.stdout, result.stderr)
+    return JobRunResult(witness, path, kept, seq, result.stdout, result.stderr, folder)
 
 
 def verify(ctx: Context, job: str) -> VerifyResult:
     """Run `job` again and compare it with its recorded witness, field by field.
     Raises (before running) when no witness was recorded for it."""
-    from docklock.cage.jobs import discard_outputs, record_in_ledger, witness_entry
-    from docklock.cage.witness import compare_witnesses, load_witness
+    from docklock.cage.jobs import (
+        discard_outputs,
+        discard_verify_evidence,
+        job_folder,
+        keep_verify_evidence,
+        record_in_ledger,
+        witness_entry,
+    )
+    from docklock.cage.witness import compare_environments, compare_witnesses, load_witness
 
     workspace, prepared = _prepare(ctx, job)
     try:
@@ -90,11 +133,43 @@ def verify(ctx: Context, job: str) -> VerifyResult:
         discard_outputs(prepared)
         raise
     result = _execute(ctx, workspace, prepared)
-    discard_outputs(prepared)
     actual = result.witness
+    # The environment first: it explains a mismatch before the mismatch is shown.
+    env_diffs = tuple(compare_environments(expected.environment, actual.environment))
     diffs = tuple(compare_witnesses(expected, actual))
-    seq = record_in_ledger(ctx.paths, witness_entry(actual, "verify", differences=diffs))
-    return VerifyResult(expected, actual, diffs, seq)
+    folder = job_folder(ctx.paths, prepared.address)
+    evidence: Path | None = None
+    first_lines: tuple[LineDifference, ...] = ()
+    if diffs:
+        evidence = keep_verify_evidence(prepared, result, folder)
+        first_lines = _first_lines(folder, expected, result, diffs)
+    else:
+        discard_outputs(prepared)
+        discard_verify_evidence(folder)
+    seq = record_in_ledger(ctx.paths, witness_entry(actual, "verify", differences=diffs,
+                                                    environment_differences=env_diffs))
+    return VerifyResult(expected, actual, diffs, seq, env_diffs, bool(expected.environment),
+                        evidence, first_lines)
+
+
+def _first_lines(folder: Path, expected: Witness, rerun: JobRun,
+                 diffs: tuple[FieldDifference, ...]) -> tuple[LineDifference, ...]:
+    """The first differing line of each differing stream the recorded run kept."""
+    from docklock.cage.jobs import STDERR_FILE, STDOUT_FILE, kept_stream
+    from docklock.cage.witness import first_differing_line
+
+    fields = {d.field for d in diffs}
+    found = []
+    for stream, name, digest, now in (
+            ("stdout", STDOUT_FILE, expected.stdout_digest, rerun.stdout),
+            ("stderr", STDERR_FILE, expected.stderr_digest, rerun.stderr)):
+        if f"{stream}_digest" not in fields:
+            continue
+        recorded = kept_stream(folder, name, digest)
+        line = first_differing_line(stream, recorded, now) if recorded is not None else None
+        if line is not None:
+            found.append(line)
+    return tuple(found)
 
 
 def _prepare(ctx: Context, job: str) -> tuple[Workspace, PreparedJob]:

@@ -495,6 +495,7 @@ class PodmanRuntime:
         self._timeout = timeout
         self._podman_py: podman.PodmanClient | None = None
         self._http: _http.Client | None = None
+        self._host_facts: dict[str, str] | None = None  # host_facts(), read once
         if urlsplit(url).scheme in _http.SCHEMES:
             try:
                 self._http = _http.Client(url, timeout=timeout)
@@ -652,6 +653,55 @@ class PodmanRuntime:
             if component.get("Name") == "Podman Engine":
                 return str(component.get("Version", ""))
         return str(data.get("Version", ""))
+
+    def host_facts(self) -> dict[str, str]:
+        """What of the host can make a job replay differently elsewhere (a witness's
+        `environment`): kernel, arch, distribution, Podman and OCI runtime versions,
+        cgroup version from `GET /libpod/info`; CPU model and flags from /proc/cpuinfo.
+
+        The CPU is read on this machine, so only when the service runs here (a unix
+        socket or a loopback address); for a remote service those two keys are absent
+        rather than wrong. A fact Podman does not report is absent too. One API call per
+        connection: the answer is cached (it cannot change while the service runs).
+        """
+        if self._host_facts is not None:
+            return dict(self._host_facts)
+        data = self._json("reading Podman's host information", "get", "/info")
+        host = data.get("host") or {}
+        distro = host.get("distribution") or {}
+        runtime = host.get("ociRuntime") or {}
+        found = {
+            "kernel": host.get("kernel"), "arch": host.get("arch"),
+            "distribution": " ".join(str(distro[k]) for k in ("distribution", "version")
+                                     if distro.get(k)),
+            "podman_version": (data.get("version") or {}).get("Version"),
+            "oci_runtime": runtime.get("name"),
+            # The first line names the version ("runc version 1.1.5+ds1"); the rest
+            # (commit, go, libseccomp) is packaging detail.
+            "oci_runtime_version": _first_line(str(runtime.get("version") or "")),
+            "cgroup_version": host.get("cgroupVersion"),
+        }
+        facts = {key: str(value) for key, value in found.items() if value}
+        host_name = urlsplit(self.url).hostname
+        if urlsplit(self.url).scheme == "unix" or host_name in ("localhost", "127.0.0.1",
+                                                                   "::1"):
+            try:
+                cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                cpuinfo = ""
+            cpu: dict[str, str] = {}
+            for line in cpuinfo.splitlines():
+                key, sep, value = line.partition(":")
+                if sep:  # the first processor's entry stands for all of them
+                    cpu.setdefault(key.strip(), value.strip())
+            model = cpu.get("model name") or cpu.get("Model") or cpu.get("CPU part")
+            flags = cpu.get("flags") or cpu.get("Features")  # x86 | arm
+            if model:
+                facts["cpu_model"] = model
+            if flags:
+                facts["cpu_flags"] = " ".join(sorted(set(flags.split())))
+        self._host_facts = facts
+        return dict(facts)
 
     # -- live state (refresh)
 
