@@ -160,6 +160,27 @@ def _unmount_below(base: Path) -> None:
         subprocess.run(["umount", "-l", point], capture_output=True, check=False)
 
 
+PYTHON_IMAGE = "localhost/docklock-test/debian-python:12"
+
+
+def build_tool_image(harness: PodmanHarness, tool: str, tag: str) -> str:
+    """Build `tag` into the harness's store with tools/<tool> (idempotent: an existing
+    image is kept), exactly as the busybox test image is built; fail with the reason."""
+    built = subprocess.run([str(REPO / "tools" / tool), tag, *harness.global_args],
+                           env=harness.env, capture_output=True, text=True, check=False,
+                           timeout=900)
+    if built.returncode != 0:
+        _fail(f"tools/{tool} {tag} failed: {built.stderr.strip()}")
+    return tag
+
+
+@pytest.fixture(scope="session")
+def python_image(podman_harness: PodmanHarness) -> str:
+    """Debian 12 with Python 3.11 and the dynamic busybox (tools/debian-image; mmdebstrap,
+    about a minute the first time on a machine, cached for 30 days) in the harness store."""
+    return build_tool_image(podman_harness, "debian-image", PYTHON_IMAGE)
+
+
 @pytest.fixture
 def podman(podman_harness: PodmanHarness) -> Iterator[PodmanHarness]:
     """Per-test view of the harness that removes every container the test left behind."""

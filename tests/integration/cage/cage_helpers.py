@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import podman as podman_py
-from conftest import PodmanHarness
+from conftest import PYTHON_IMAGE, PodmanHarness, build_tool_image
 
 from docklock.cage import podman_create_kwargs, resolve_cage, write_cage_files
 from docklock.objects import CageSettings, ContainerConfig
@@ -129,6 +129,14 @@ def build_glibc_image(harness: PodmanHarness) -> str:
         harness.podman("import", "-q", "--change", 'CMD ["/bin/mt"]',
                        str(work / "rootfs.tar"), GLIBC_IMAGE)
     return GLIBC_IMAGE
+
+
+def build_python_image(harness: PodmanHarness) -> str:
+    """The Debian 12 + Python 3.11 image (tools/debian-image) in the harness's store.
+
+    Idempotent and cheap once built (the session's store keeps it; the root file system
+    is cached on the machine): callers may call it in every test."""
+    return build_tool_image(harness, "debian-image", PYTHON_IMAGE)
 
 
 def _shared_libraries(binary: Path) -> list[Path]:
