@@ -86,6 +86,10 @@ def _verify(args: argparse.Namespace, out: Output) -> int:
     if args.json:
         out.json(result.to_dict())
     else:
+        if not result.environment_recorded:
+            # Not a difference: an older witness simply has nothing to compare.
+            out.info("note: this witness records no host environment (an older DockLock "
+                     "wrote it); host facts were not compared — `docklock run` records them")
         if result.environment_differences:
             out.line("recorded on a different host environment "
                      "(replay may differ for these reasons):")

@@ -114,6 +114,7 @@ def test_verify_on_another_host_names_the_environment_first(podman: PodmanHarnes
     same = run_cli(["verify", "steady", "-C", str(workspace)], env=env)
     assert same.returncode == 0, same.stdout + same.stderr
     assert "different host environment" not in same.stdout
+    assert "host environment" not in same.stderr
     assert same.stdout.startswith("Job/default/steady: identical")
 
     # "Recorded on another host": another kernel, one flag fewer, one more.
@@ -152,14 +153,19 @@ def test_verify_on_another_host_names_the_environment_first(podman: PodmanHarnes
         "environment.cpu_flags", "environment.kernel"]
 
 
-def test_a_witness_without_environment_verifies_quietly(podman: PodmanHarness,
-                                                        workspace: Path) -> None:
+def test_a_witness_without_environment_is_a_note_not_a_difference(
+        podman: PodmanHarness, workspace: Path) -> None:
     env = podman.cli_env()
     assert run_cli(["run", "steady", "-C", str(workspace)], env=env).returncode == 0
     witness_file = workspace / ".docklock" / "witness" / "Job.default.steady.json"
     recorded = json.loads(witness_file.read_text())
     del recorded["environment"]  # as written before environments were recorded
     witness_file.write_text(json.dumps(recorded))
+    text = run_cli(["verify", "steady", "-C", str(workspace)], env=env)
+    assert text.returncode == 0, text.stdout + text.stderr
+    assert text.stdout.startswith("Job/default/steady: identical")
+    assert "different host environment" not in text.stdout
+    assert "records no host environment" in text.stderr
     verified = run_cli(["verify", "steady", "-C", str(workspace), "--json"], env=env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     report = json.loads(verified.stdout)
