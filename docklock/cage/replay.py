@@ -14,7 +14,12 @@
 Services are left alone: a long-running program with a fake clock breaks its timers,
 and Podman's catatonit init (spec.init) would be replaced by the launcher.
 
-Everything here is pure apart from `detect_host` (reads files); files are written by
+`describe_host` says, mechanism by mechanism, what a HostSupport lets the cage pin (what
+`docklock cage show deterministic` prints); `replay_environment` is what a witness records
+about a Job's cage so a verify elsewhere can name why replay may differ.
+
+Everything here is pure apart from `detect_host` (reads files) and `replay_environment`
+(hashes the libfaketime it mounts when detection did not); files are written by
 docklock.cage.files.write_cage_files.
 """
 
@@ -27,7 +32,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from docklock.cage.host import HostSupport, detect_host
+from docklock.cage.host import HostSupport, detect_host, file_sha256
 from docklock.cage.levels import DEFAULT_MEMORY, DETERMINISTIC, SOURCE_DATE_EPOCH
 from docklock.cage.podman_args import PRELOAD_TARGET
 from docklock.cage.seccomp import profile_digest, seccomp_profile
@@ -209,3 +214,79 @@ def job_cage(cage: CageSettings, spec: JobSpec, cages_dir: Path | None, *,
     digest = profile_digest(seccomp_profile(draft))
     path = str(cages_dir / f"seccomp-{digest}.json") if cages_dir is not None else None
     return replace(draft, seccomp_digest=digest, seccomp_profile_path=path)
+
+
+def _paths(paths: list[str]) -> str:
+    return ", ".join(paths)
+
+
+def describe_host(host: HostSupport) -> list[tuple[str, str]]:
+    """(mechanism, its state on `host`) for every pin of the deterministic Job cage.
+
+    Says what is NOT pinned as plainly as what is: an operator reads this to know what
+    a witness can promise on this machine.
+    """
+    arch = host.arch
+    if host.libfaketime is None:
+        clock = "not installed: apt-get install libfaketime — clocks are not pinned"
+    elif host.launcher is None:
+        # Without the launcher nothing checks for glibc's loader, so "auto" preloads nothing.
+        clock = (f"libfaketime at {host.libfaketime}, only for jobs with clock.faketime: "
+                 f"always (no launcher for {arch} to detect glibc); dynamically linked "
+                 "programs only")
+    else:
+        clock = (f"libfaketime at {host.libfaketime}, dynamically linked programs only "
+                 "(the launcher drops it where the image has no glibc loader)")
+    if host.runtime_time_namespaces:
+        monotonic = "time namespace offsets"
+    elif host.libfaketime is not None:
+        monotonic = ("libfaketime (as the clock above); time namespaces unused: "
+                     "Podman's API offers no clock offsets")
+    elif host.kernel_time_namespaces:
+        monotonic = ("not pinned — time namespace: the kernel has them but Podman's API "
+                     "offers no clock offsets")
+    else:
+        monotonic = "not pinned: no libfaketime, and the kernel has no time namespaces"
+    aslr = (f"off: the launcher for {arch} sets ADDR_NO_RANDOMIZE (personality)"
+            if host.launcher is not None else f"no launcher for {arch}: addresses are random")
+    proc = (f"synthetic: {_paths(sorted(SYNTHETIC))} (from the job's cpus, memory and "
+            f"epoch); masked: {_paths(list(MASKED))}")
+    return [
+        ("clock", clock),
+        ("monotonic/boot-time clocks", monotonic),
+        ("ASLR", aslr),
+        ("/proc", proc),
+        ("/tmp", "a fresh tmpfs per run; inode numbers not promised"),
+        ("env", " ".join(name for name, _, _ in REPLAY_ENV)),
+        ("Jobs only", "services in this level keep the first-generation pins"),
+    ]
+
+
+def replay_environment(cage: CageSettings, *,
+                       host: HostSupport | None = None) -> dict[str, str]:
+    """What a witness records about a Job's replay pins (Witness.environment keys).
+
+    Host paths are left out (they differ between machines without changing the run);
+    the digests of what is mounted, whether the preload is on and the clock are kept.
+    "none" marks a pin this host did not provide. A cage without replay adds nothing.
+    """
+    replay = cage.replay
+    if replay is None:
+        return {}
+    faketime_digest = "none"
+    if replay.preload is not None:
+        host = host if host is not None else detect_host()
+        if host.libfaketime == replay.preload and host.libfaketime_digest is not None:
+            faketime_digest = host.libfaketime_digest
+        elif Path(replay.preload).is_file():
+            faketime_digest = file_sha256(Path(replay.preload))
+        else:
+            faketime_digest = "missing"
+    return {
+        "libfaketime_digest": faketime_digest,
+        "libfaketime_preload": "on" if replay.preload is not None else "off",
+        "launcher_digest": replay.launcher_digest or "none",
+        "faketime_mode": replay.faketime,
+        "clock_epoch": str(replay.epoch),
+        "clock_step": replay.clock_step,
+    }

@@ -1,7 +1,9 @@
 """`docklock cage show LEVEL|PROFILE [--json]`: the effective cage and its denied syscalls.
 
 Levels and aliases work anywhere; CageProfile names need a workspace (-C or the
-current folder) to read the profiles from.
+current folder) to read the profiles from. For the deterministic level (or a profile
+extending it) it also says what THIS host lets a deterministic Job pin, mechanism by
+mechanism (docklock.cage.replay.describe_host over the detected HostSupport).
 """
 
 from __future__ import annotations
@@ -22,8 +24,14 @@ def register(sub: argparse._SubParsersAction[Any], common: argparse.ArgumentPars
     cage = sub.add_parser("cage", parents=[common], help="inspect cage levels and profiles",
                           description="Inspect the built-in cage levels and CageProfiles.")
     cage_sub = command_group(cage, dest="cage_command")
-    show = cage_sub.add_parser("show", parents=[common],
-                               help="print a cage's effective settings and denied syscalls")
+    show = cage_sub.add_parser(
+        "show", parents=[common],
+        help="print a cage's effective settings and denied syscalls",
+        description="Print a cage's effective settings and denied syscalls. For the "
+                    "deterministic level (and profiles extending it) also print what this "
+                    "host pins for deterministic Jobs, one line per mechanism: clock "
+                    "(libfaketime), monotonic clocks, ASLR (the launcher), /proc, /tmp and "
+                    "env; what is not pinned here is said so.")
     show.add_argument("cage", metavar="LEVEL|PROFILE",
                       help="standard, hardened, deterministic, military-grade or a "
                            "CageProfile name")
@@ -68,6 +76,7 @@ def _show(args: argparse.Namespace, out: Output) -> int:
     profile = seccomp_profile(settings)
     denied = denied_with_errno(profile) if settings.denied_syscalls else {}
     base = str(base_profile_path())
+    here = _determinism_here() if settings.level == "deterministic" else None
     if args.json:
         body = settings.to_dict()
         # A CageProfile's env may be marked sensitive: masked here as in plans and state.
@@ -76,7 +85,11 @@ def _show(args: argparse.Namespace, out: Output) -> int:
         out.json({"cage": settings.name, "level": settings.level, "digest": settings.digest,
                   "settings": body, "seccomp_base_profile": base,
                   "seccomp_default_errno": profile.get("defaultErrnoRet"),
-                  "denied_syscalls": {n: _errno_name(e) for n, e in sorted(denied.items())}})
+                  "denied_syscalls": {n: _errno_name(e) for n, e in sorted(denied.items())},
+                  # null for the levels that pin nothing per host
+                  "determinism_on_this_host": None if here is None else {
+                      "host": here[0],
+                      "mechanisms": [{"name": k, "state": v} for k, v in here[1]]}})
         return EXIT_OK
     s = settings
     rows = [
@@ -118,7 +131,24 @@ def _show(args: argparse.Namespace, out: Output) -> int:
             out.line("    clone: allowed only without namespace flags")
     else:
         out.line("  denied syscalls: Podman's default list only")
+    if here is not None:
+        out.line("  determinism on this host (deterministic Jobs):")
+        width = max(len(k) for k, _ in here[1])
+        for key, value in here[1]:
+            label = f"    {key:<{width}}  "
+            out.line(textwrap.fill(value, width=96, initial_indent=label,
+                                   subsequent_indent=" " * len(label),
+                                   break_on_hyphens=False, break_long_words=False))
     return EXIT_OK
+
+
+def _determinism_here() -> tuple[dict[str, object], list[tuple[str, str]]]:
+    """This host's HostSupport (as JSON) and its mechanism lines."""
+    from docklock.cage.host import detect_host
+    from docklock.cage.replay import describe_host
+
+    host = detect_host()
+    return host.to_dict(), describe_host(host)
 
 
 def _errno_name(errno: int) -> str:

@@ -3,14 +3,20 @@
 `cage show` printed a CageProfile's sensitive pinned env in clear (text and --json); the
 other read-only outputs (validate, graph, plan without refresh, policy check, policy
 failure details) are checked on the same workspace so a new leak anywhere fails here.
+
+This file also holds `cage show`'s other unit tests: for the deterministic level it says
+what this host pins, mechanism by mechanism (issue 13).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from docklock.cage import host as host_module
+from docklock.cage.host import HostSupport
 from docklock.cli import main
 
 CAGE_SECRET = "hunter2-cage-value"
@@ -107,3 +113,83 @@ def test_a_schema_error_about_a_sensitive_value_does_not_quote_it(
         # still located at the env entry
         assert "specs/a.yaml:5:" in text or '"line": 5' in text, text
         assert SERVICE_SECRET not in text, text
+
+
+# ------------------------------------------------------------ cage show: this host
+
+MECHANISMS = ["clock", "monotonic/boot-time clocks", "ASLR", "/proc", "/tmp", "env",
+              "Jobs only"]
+BARE_HOST = HostSupport(arch="x86_64", libfaketime=None, libfaketime_digest=None,
+                        launcher=None, launcher_digest=None, kernel_time_namespaces=True)
+
+
+def _section(text: str) -> list[str]:
+    lines = text.splitlines()
+    start = lines.index("  determinism on this host (deterministic Jobs):")
+    return lines[start + 1:]
+
+
+@pytest.mark.parametrize("name", ["deterministic", "military-grade"])
+def test_cage_show_deterministic_says_what_this_host_pins(
+        name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)  # outside any workspace
+    code, text = _run(["cage", "show", name], capsys)
+    assert code == 0, text
+    section = _section(text)
+    keys = [line.strip().split("  ")[0] for line in section
+            if line.startswith("    ") and not line.startswith("     ")]
+    assert keys == MECHANISMS
+    detected = host_module.detect_host()
+    joined = " ".join(" ".join(line.split()) for line in section)
+    if detected.libfaketime is not None:
+        assert f"libfaketime at {detected.libfaketime}" in joined
+    else:
+        assert "not installed: apt-get install libfaketime" in joined
+    assert "services in this level keep the first-generation pins" in joined
+
+    code, text = _run(["cage", "show", name, "--json"], capsys)
+    assert code == 0, text
+    here = json.loads(text)["determinism_on_this_host"]
+    assert here["host"] == detected.to_dict()
+    assert [m["name"] for m in here["mechanisms"]] == MECHANISMS
+
+
+def test_cage_show_is_honest_about_a_host_without_pins(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(host_module, "detect_host", lambda: BARE_HOST)
+    code, text = _run(["cage", "show", "deterministic"], capsys)
+    assert code == 0, text
+    joined = " ".join(" ".join(line.split()) for line in _section(text))
+    assert "not installed: apt-get install libfaketime — clocks are not pinned" in joined
+    assert ("time namespace: the kernel has them but Podman's API offers no clock "
+            "offsets") in joined
+    assert "no launcher for x86_64: addresses are random" in joined
+    code, text = _run(["cage", "show", "deterministic", "--json"], capsys)
+    mechanisms = {m["name"]: m["state"] for m in
+                  json.loads(text)["determinism_on_this_host"]["mechanisms"]}
+    assert mechanisms["ASLR"] == "no launcher for x86_64: addresses are random"
+
+
+@pytest.mark.parametrize("name", ["standard", "hardened"])
+def test_cage_show_other_levels_have_no_host_section(
+        name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, text = _run(["cage", "show", name], capsys)
+    assert code == 0, text
+    assert "determinism on this host" not in text
+    code, text = _run(["cage", "show", name, "--json"], capsys)
+    assert json.loads(text)["determinism_on_this_host"] is None
+
+
+def test_cage_show_a_profile_extending_deterministic_has_the_section(
+        workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workspace / "specs" / "replay.yaml").write_text(
+        "kind: CageProfile\nmetadata: {name: replayed}\nspec: {extends: deterministic}\n")
+    code, text = _run(["-C", str(workspace), "cage", "show", "replayed"], capsys)
+    assert code == 0, text
+    assert "deterministic (via replayed)" in text
+    assert len(_section(text)) >= len(MECHANISMS)
