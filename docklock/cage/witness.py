@@ -200,10 +200,11 @@ def compare_witnesses(expected: Witness, actual: Witness) -> list[FieldDifferenc
 
 
 def environment_extra(cage: CageSettings) -> dict[str, str]:
-    """Environment facts the cage itself brings (e.g. digests of the libfaketime library
-    or launcher it mounts); merged into Witness.environment. None yet."""
-    del cage  # the hook's argument: what the cage mounts decides what it adds
-    return {}
+    """Environment facts the cage itself brings (digests of the libfaketime library and
+    launcher a deterministic Job mounts, its clock); merged into Witness.environment."""
+    from docklock.cage.replay import replay_environment
+
+    return replay_environment(cage)
 
 
 def compare_environments(expected: Mapping[str, str],
