@@ -132,9 +132,11 @@ Podman or the OCI runtime can change what a program computes (a different libm p
 features a library dispatches on, runtime behaviour). `docklock run` therefore records an
 `environment` block in the witness: kernel release, architecture, CPU model and flags,
 Podman and OCI runtime versions, cgroup version, distribution, image digest and cage
-digest. It is recorded, not compared as a difference: `verify` on another host first lists
-the recorded facts that differ here, as reasons a replay may differ, and then compares
-the run itself. A witness written before environments were recorded gets a one-line note
+digest, and what the Job cage brought from the host (the libfaketime library's digest and
+whether it was preloaded, the launcher's digest, the clock's mode, epoch and step). It is
+recorded, not compared as a difference: `verify` on another host first lists the recorded
+facts that differ here, as reasons a replay may differ, and then compares the run
+itself. A witness written before environments were recorded gets a one-line note
 instead.
 """
 
