@@ -66,6 +66,19 @@ def test_verify_names_what_differs_and_the_pinned_sources_never_do(
     failed = {n: b for n, b in recorded.items() if b.startswith(b"probe failed")}
     assert not failed, failed
     assert (folder / "stdout").read_bytes() == b""  # the outputs are the evidence
+    # Identical for the right reason: the pins were really in place, not empty files.
+    text = {name.removesuffix(".txt"): data.decode() for name, data in recorded.items()}
+    assert text["hostname"] == "docklock-cage\ndocklock-cage\n"
+    assert text["network"] == "['lo']\n"
+    assert text["getrandom"] == "OSError errno 38"  # ENOSYS
+    assert text["pid"] == "1\n0\n"  # the launcher execs the job as PID 1
+    assert text["python-time"].startswith("315532")  # 1980-01-01 + a few reads
+    assert "1980-01-01" in text["busybox-date"]
+    assert "[vdso]" in text["aslr"]
+    assert text["cpu-count"].startswith("1\n")  # the declared cpus, not the host's
+    assert "DockLock deterministic CPU" in text["cpuinfo"]
+    assert text["vmstat"] == ""  # masked
+    assert not text["static-clock"].startswith("rc=0 315532")  # the real clock
     assert (folder / "stderr").read_bytes() == b""
 
     promised = [s for s in SOURCES if s.klass.promised]
