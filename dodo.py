@@ -80,10 +80,13 @@ def _write_docs() -> None:
 
 def task_docs() -> dict[str, Any]:
     """Regenerate the generated reference docs: spec kinds from the JSON Schemas
-    (docs/specs.md) and the CLI reference from the parser (docs/cli.md)."""
+    (docs/specs.md), the CLI reference from the parser (docs/cli.md) and the determinism
+    table from docklock.cage.sources (docs/determinism.md)."""
     return {
         "actions": [(_write_docs,),
                     _cmd(PY, str(ROOT / "tools" / "gen_cli_docs.py"),
-                         "--out", str(ROOT / "docs" / "cli.md"))],
+                         "--out", str(ROOT / "docs" / "cli.md")),
+                    _cmd(PY, str(ROOT / "tools" / "gen_determinism_docs.py"),
+                         "--out", str(ROOT / "docs" / "determinism.md"))],
         "verbosity": 2,
     }
