@@ -1,19 +1,28 @@
 """Benchmark the cages against plain Podman, on a private Podman store.
 
-1. CPU overhead of `hardened`: the same CPU-bound work in a hardened cage and in a
-   plain container of the same image, measured inside the container as the CPU time
-   (user + system, from the shell's `times`) the work consumed, so neither container
-   start-up nor other load on the machine is counted. Wall time inside the container
-   is shown too. Two workloads: a busybox shell loop (few syscalls) and md5sum of
-   1 GiB of /dev/zero (~65k read/write syscalls, each through the seccomp filter).
-   Median of 5 interleaved runs each. Target: overhead under 3%.
-2. Create+start latency of `deterministic` (generated seccomp profile, read-only root,
-   tmpfs, bind-mounted random stream, network none, ...) vs a plain container: median
-   of 10 runs each. Target: at most 1.2x. A plain container with `--network none` is
-   shown too: plain Podman pays for bridge networking, which the deterministic cage
-   skips, so that line isolates what the cage itself costs.
+1. CPU overhead: the same CPU-bound work in a caged and in a plain container of the
+   same image, measured inside the container as the CPU time (user + system) the work
+   consumed, so neither container start-up nor other load on the machine is counted.
+   Wall time inside the container is shown too. Median of 5 interleaved runs each
+   (the order rotates every run, so drift hits every side). Target: overhead under 3%.
+   - busybox-static image, `hardened` and the second-generation deterministic Job cage
+     (docklock.cage.replay.job_cage: docklock-launch as init, ASLR off, synthetic /proc,
+     masked paths; the launcher drops the libfaketime preload here, as the image has no
+     glibc loader). Work timed by busybox `time -p` (wait4's rusage and the monotonic
+     clock; static, so never faked): a shell loop (few syscalls) and md5sum of 512 MiB
+     of /dev/zero (~33k read/write syscalls, each through the seccomp filter).
+   - Debian 12 + Python image (tools/debian-image), the Job cage where libfaketime IS
+     preloaded: a CPU-bound Python loop timed with os.times() (the times() syscall,
+     which libfaketime does not intercept). A clock-heavy loop (time.time() 1e6 times)
+     is shown on its own line, not as the target: libfaketime's clock_gettime runs on
+     every read.
+2. Create+start latency of the cages vs a plain container: median of 10 interleaved
+   runs each. Target: at most 1.2x. `deterministic` is the level as rendered for a
+   Service; "deterministic Job" adds the Job pins (in both images). A plain container
+   with `--network none` is shown too: plain Podman pays for bridge networking, which
+   the deterministic cage skips, so that line isolates what the cage itself costs.
 
-Both sides go through the same podman-py client against the same private
+Every side goes through the same podman-py client against the same private
 `podman system service` (started like tests/conftest.py does), so only the cage differs.
 Usage: .venv/bin/python bench/bench_cage.py [--runs N] [--latency-runs N]
 """
@@ -22,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -31,10 +39,12 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import podman as podman_py
 
@@ -42,18 +52,60 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from docklock.cage import podman_create_kwargs, resolve_cage, write_cage_files  # noqa: E402
+from docklock.cage.replay import job_cage  # noqa: E402
+from docklock.model import JobSpec  # noqa: E402
 from docklock.objects import CageSettings, ContainerConfig  # noqa: E402
 
-IMAGE = "localhost/docklock-bench/busybox:1"
-# `times` prints the shell's and its children's user and system CPU time.
-TIMED = "read a _ < /proc/uptime; {work}; read b _ < /proc/uptime; echo $a $b; times"
-_CLOCK = re.compile(r"(\d+)m([\d.]+)s")
-WORKLOADS = {
-    "shell loop (2M iterations)":
-        "i=0; while [ $i -lt 2000000 ]; do i=$((i+1)); done",
-    "md5sum of 1 GiB /dev/zero":
-        "dd if=/dev/zero bs=64k count=16384 2>/dev/null | md5sum >/dev/null",
-}
+BUSYBOX = "localhost/docklock-bench/busybox:1"
+DEBIAN = "localhost/docklock-bench/debian-python:12"
+# Python's side of the timing: os.times() is one times() syscall (CPU and elapsed
+# ticks), which libfaketime leaves alone, so the Job cage's clock does not skew it.
+PY_TIMED = ("import os, time\nt0 = os.times()\n{work}\nt1 = os.times()\n"
+            "print(t1.user + t1.system - t0.user - t0.system, t1.elapsed - t0.elapsed)\n")
+
+T = TypeVar("T")
+Make = Callable[[str, list[str]], dict[str, Any]]
+
+
+def _busybox_seconds(stdout: str, stderr: str) -> tuple[float, float]:
+    """(CPU, wall) from busybox `time -p`: "real R", "user U", "sys S" on stderr."""
+    fields = dict(line.split(None, 1) for line in stderr.splitlines() if " " in line)
+    return float(fields["user"]) + float(fields["sys"]), float(fields["real"])
+
+
+def _python_seconds(stdout: str, stderr: str) -> tuple[float, float]:
+    cpu, wall = stdout.split()
+    return float(cpu), float(wall)
+
+
+@dataclass(frozen=True)
+class Workload:
+    label: str
+    image: str
+    command: tuple[str, ...]
+    parse: Callable[[str, str], tuple[float, float]]
+
+
+def busybox_work(label: str, script: str) -> Workload:
+    return Workload(label, BUSYBOX, ("time", "-p", "sh", "-c", script), _busybox_seconds)
+
+
+def python_work(label: str, body: str) -> Workload:
+    return Workload(label, DEBIAN, ("python3", "-c", PY_TIMED.format(work=body)),
+                    _python_seconds)
+
+
+BUSYBOX_WORKLOADS = (
+    busybox_work("shell loop (1M iterations)",
+                 "i=0; while [ $i -lt 1000000 ]; do i=$((i+1)); done"),
+    busybox_work("md5sum of 512 MiB /dev/zero",
+                 "dd if=/dev/zero bs=64k count=8192 2>/dev/null | md5sum >/dev/null"),
+)
+PYTHON_LOOP = python_work("Python loop (10M iterations)",
+                          "s = 0\nfor i in range(10_000_000):\n    s += i * i % 7")
+CLOCK_READS = 1_000_000
+PYTHON_CLOCK = python_work(f"Python time.time() x {CLOCK_READS:,}",
+                           f"for _ in range({CLOCK_READS}):\n    time.time()")
 
 
 @contextmanager
@@ -68,14 +120,20 @@ def private_podman() -> Iterator[tuple[str, dict[str, str], list[str]]]:
     # (/run/libpod) is shared with every other Podman on the host.
     global_args = ["--root", str(base / "root"), "--runroot", str(base / "run"),
                    "--tmpdir", str(base / "tmp")]
-    subprocess.run([str(REPO / "tools" / "busybox-image"), IMAGE, *global_args], env=env,
-                   check=True, capture_output=True)
     sock = base / "api.sock"
-    log = (base / "service.log").open("ab")
-    service = subprocess.Popen(["podman", *global_args, "system", "service", "--time=0",
-                                f"unix://{sock}"], env=env, stdout=log, stderr=log,
-                               start_new_session=True)
+    service: subprocess.Popen[bytes] | None = None
     try:
+        # The Debian root file system is cached on the machine (tools/debian-image);
+        # only its import into this store is paid here.
+        for tool, tag in (("busybox-image", BUSYBOX), ("debian-image", DEBIAN)):
+            built = subprocess.run([str(REPO / "tools" / tool), tag, *global_args], env=env,
+                                   capture_output=True, text=True, check=False, timeout=900)
+            if built.returncode != 0:
+                raise RuntimeError(f"tools/{tool} {tag} failed: {built.stderr.strip()}")
+        log = (base / "service.log").open("ab")
+        service = subprocess.Popen(["podman", *global_args, "system", "service", "--time=0",
+                                    f"unix://{sock}"], env=env, stdout=log, stderr=log,
+                                   start_new_session=True)
         deadline = time.monotonic() + 30
         while not sock.exists():
             if service.poll() is not None or time.monotonic() > deadline:
@@ -83,7 +141,7 @@ def private_podman() -> Iterator[tuple[str, dict[str, str], list[str]]]:
             time.sleep(0.05)
         yield f"unix://{sock}", env, global_args
     finally:
-        if service.poll() is None:
+        if service is not None and service.poll() is None:
             os.killpg(service.pid, signal.SIGTERM)
             service.wait(timeout=30)
         subprocess.run(["podman", *global_args, "rm", "-af", "-t", "0"], env=env,
@@ -93,39 +151,48 @@ def private_podman() -> Iterator[tuple[str, dict[str, str], list[str]]]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def plain_kwargs(command: list[str]) -> dict[str, Any]:
-    return {"name": f"bench-{uuid.uuid4().hex[:10]}", "image": IMAGE, "command": command}
+def _name() -> str:
+    return f"bench-{uuid.uuid4().hex[:10]}"
 
 
-def caged_kwargs(settings: CageSettings, command: list[str]) -> dict[str, Any]:
-    config = ContainerConfig(name=f"bench-{uuid.uuid4().hex[:10]}", image=IMAGE,
-                             command=tuple(command), cage=settings)
-    return podman_create_kwargs(config)
+def plain_kwargs(image: str, command: list[str]) -> dict[str, Any]:
+    return {"name": _name(), "image": image, "command": command}
 
 
-def run_to_end(client: Any, kwargs: dict[str, Any]) -> str:
+def caged(settings: CageSettings) -> Make:
+    def make(image: str, command: list[str]) -> dict[str, Any]:
+        config = ContainerConfig(name=_name(), image=image, command=tuple(command),
+                                 cage=settings)
+        return podman_create_kwargs(config)
+    return make
+
+
+def no_network(image: str, command: list[str]) -> dict[str, Any]:
+    return {**plain_kwargs(image, command), "network_mode": "none"}
+
+
+def run_to_end(client: Any, kwargs: dict[str, Any]) -> tuple[str, str]:
+    """(stdout, stderr) of a container run to its end."""
     container = client.containers.create(**kwargs)
     try:
         container.start()
         code = container.wait(condition="exited", timeout=600)
         out = b"".join(container.logs(stdout=True, stderr=False)).decode()
+        err = b"".join(container.logs(stdout=False, stderr=True)).decode()
         if code != 0:
-            raise RuntimeError(f"benchmark container exited {code}: {out}")
-        return out
+            raise RuntimeError(f"benchmark container exited {code}: {out}{err}")
+        return out, err
     finally:
         container.remove(force=True)
 
 
-def inside_seconds(client: Any, make: Callable[[list[str]], dict[str, Any]],
-                   work: str) -> tuple[float, float]:
+def inside_seconds(client: Any, make: Make, work: Workload) -> tuple[float, float]:
     """(CPU seconds, wall seconds) the work took inside the container."""
-    out = run_to_end(client, make(["sh", "-c", TIMED.format(work=work)])).splitlines()
-    start, end = (float(x) for x in out[0].split())
-    cpu = sum(int(m) * 60 + float(s) for line in out[1:] for m, s in _CLOCK.findall(line))
-    return cpu, end - start
+    return work.parse(*run_to_end(client, make(work.image, list(work.command))))
 
 
-def create_start_seconds(client: Any, kwargs: dict[str, Any]) -> float:
+def create_start_seconds(client: Any, make: Make, image: str) -> float:
+    kwargs = make(image, ["true"])
     t0 = time.perf_counter()
     container = client.containers.create(**kwargs)
     container.start()
@@ -133,6 +200,67 @@ def create_start_seconds(client: Any, kwargs: dict[str, Any]) -> float:
     container.wait(condition="exited", timeout=60)
     container.remove(force=True)
     return elapsed
+
+
+def interleaved(runs: int, sides: Mapping[str, Callable[[], T]]) -> dict[str, list[T]]:
+    """`runs` results per side, the starting side rotating every run: drift in the
+    machine's load (it is shared) then hits every side alike."""
+    names = list(sides)
+    results: dict[str, list[T]] = {name: [] for name in names}
+    for i in range(runs):
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            results[name].append(sides[name]())
+    return results
+
+
+def cpu_table(client: Any, runs: int, work: Workload, cages: Mapping[str, Make],
+              *, target: bool = True) -> None:
+    sides: dict[str, Make] = {"plain": plain_kwargs, **cages}
+    results = interleaved(runs, {
+        name: partial(inside_seconds, client, make, work) for name, make in sides.items()})
+    cpu = {name: statistics.median(x[0] for x in r) for name, r in results.items()}
+    wall = {name: statistics.median(x[1] for x in r) for name, r in results.items()}
+    image = "busybox-static" if work.image == BUSYBOX else "Debian 12 + Python"
+    # The plain runs' spread says how much of an overhead figure the machine's noise is.
+    spread = [x[0] for x in results["plain"]]
+    print(f"  {work.label}, {image} image: plain CPU {cpu['plain']:5.2f}s wall "
+          f"{wall['plain']:5.2f}s (plain CPU spread "
+          f"{100 * (max(spread) - min(spread)) / cpu['plain']:.0f}%)")
+    for name in cages:
+        note = "(target < 3%)" if target else "(not a target)"
+        print(f"    {name:<20} CPU {cpu[name]:5.2f}s overhead "
+              f"{100 * (cpu[name] - cpu['plain']) / cpu['plain']:+5.1f}% {note} | wall "
+              f"{wall[name]:5.2f}s ({100 * (wall[name] - wall['plain']) / wall['plain']:+5.1f}%)")
+    if not target:
+        per_read = (cpu[next(iter(cages))] - cpu["plain"]) / CLOCK_READS
+        print(f"    {'':<20} {per_read * 1e9:+.0f} ns CPU per clock read "
+              "(libfaketime's clock_gettime in place of the vDSO)")
+
+
+def latency_table(client: Any, runs: int, image: str, cages: Sequence[tuple[str, Make]],
+                  ) -> None:
+    sides: dict[str, Make] = {"plain": plain_kwargs, "none": no_network, **dict(cages)}
+    results = interleaved(runs, {
+        name: partial(create_start_seconds, client, make, image) for name, make in sides.items()})
+    med = {name: statistics.median(r) for name, r in results.items()}
+    for name, _ in cages:
+        print(f"  plain (podman run defaults) {1000 * med['plain']:6.0f} ms  {name:<18} "
+              f"{1000 * med[name]:6.0f} ms  ratio {med[name] / med['plain']:4.2f}x  "
+              "(target <= 1.2x)")
+        print(f"  plain --network none        {1000 * med['none']:6.0f} ms  {name:<18} "
+              f"{1000 * med[name]:6.0f} ms  ratio {med[name] / med['none']:4.2f}x")
+
+
+def check_preloaded(client: Any, make: Make) -> str:
+    """The year Python reads in the Job cage in the Debian image; fails unless it is
+    the pinned clock's, so the "preloaded" figures below really had libfaketime."""
+    out, _ = run_to_end(client, make(DEBIAN, [
+        "python3", "-c", "import time; print(time.gmtime().tm_year)"]))
+    year = out.strip()
+    if year == time.strftime("%Y", time.gmtime()):
+        raise RuntimeError(f"libfaketime is not in effect in the Job cage ({DEBIAN} reads "
+                           f"the host's year {year})")
+    return year
 
 
 def main() -> int:
@@ -145,48 +273,45 @@ def main() -> int:
     hardened = resolve_cage("hardened", floor="standard", profiles={}, cages_dir=cages)
     deterministic = resolve_cage("deterministic", floor="standard", profiles={}, seed=7,
                                  cages_dir=cages)
-    write_cage_files(hardened, cages)
-    write_cage_files(deterministic, cages)
+    # What `docklock run` gives a Job (docklock.cage.jobs.prepare_job): the level, then
+    # the Job pins; the image does not enter the cage, so one cage serves both images.
+    job = job_cage(deterministic, JobSpec(image=BUSYBOX, seed=7), cages)
+    for settings in (hardened, deterministic, job):
+        write_cage_files(settings, cages)
+    replay = job.replay
+    assert replay is not None  # job_cage always adds it to a deterministic cage
     version = subprocess.run(["podman", "--version"], capture_output=True, text=True,
                              check=False).stdout.strip()
-    print(f"{version}, {os.cpu_count()} CPUs; medians of {args.runs} (CPU) and {args.latency_runs} "
-          "(latency) runs")
+    print(f"{version}, {os.cpu_count()} CPUs, load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; medians of {args.runs} (CPU) "
+          f"and {args.latency_runs} (latency) runs")
+    print(f"deterministic Job cage: launcher {'yes' if replay.launcher else 'NO'}, "
+          f"libfaketime {replay.preload or 'NOT on this host'} (preloaded where the image "
+          "has glibc's loader)")
+    job_make = caged(job)
     try:
         with private_podman() as (url, _env, _args), podman_py.PodmanClient(base_url=url) as c:
-            run_to_end(c, plain_kwargs(["true"]))  # warm the store and the image cache
-            print("\nCPU-bound work, timed inside the container (hardened vs plain):")
-            for label, work in WORKLOADS.items():
-                plain: list[tuple[float, float]] = []
-                caged: list[tuple[float, float]] = []
-                for i in range(args.runs):
-                    # Interleaved, alternating which goes first, so drift hits both sides.
-                    first_plain = i % 2 == 0
-                    if first_plain:
-                        plain.append(inside_seconds(c, plain_kwargs, work))
-                    caged.append(inside_seconds(
-                        c, lambda cmd: caged_kwargs(hardened, cmd), work))
-                    if not first_plain:
-                        plain.append(inside_seconds(c, plain_kwargs, work))
-                pc, hc = (statistics.median(x[0] for x in runs) for runs in (plain, caged))
-                pw, hw = (statistics.median(x[1] for x in runs) for runs in (plain, caged))
-                print(f"  {label:<28} CPU plain {pc:5.2f}s hardened {hc:5.2f}s "
-                      f"overhead {100 * (hc - pc) / pc:+5.1f}% (target < 3%) | wall "
-                      f"{pw:5.2f}s vs {hw:5.2f}s ({100 * (hw - pw) / pw:+5.1f}%)")
+            for image in (BUSYBOX, DEBIAN):  # warm the store and the image cache
+                run_to_end(c, plain_kwargs(image, ["true"]))
+            print("\nCPU-bound work, timed inside the container (cage vs plain, same image):")
+            for work in BUSYBOX_WORKLOADS:
+                cpu_table(c, args.runs, work,
+                          {"hardened": caged(hardened), "deterministic Job": job_make})
+            year = check_preloaded(c, job_make)
+            print(f"  (Debian image, Job cage: libfaketime in effect, Python reads the year "
+                  f"{year})")
+            cpu_table(c, args.runs, PYTHON_LOOP, {"deterministic Job": job_make})
+            print("\nClock-heavy loop, libfaketime preloaded (labelled apart: every clock "
+                  "read pays libfaketime):")
+            cpu_table(c, args.runs, PYTHON_CLOCK, {"deterministic Job": job_make},
+                      target=False)
 
-            print("\nContainer create+start latency (deterministic vs plain):")
-            plain_lat: list[float] = []
-            none_lat: list[float] = []
-            det_lat: list[float] = []
-            for _ in range(args.latency_runs):
-                plain_lat.append(create_start_seconds(c, plain_kwargs(["true"])))
-                none_lat.append(create_start_seconds(
-                    c, {**plain_kwargs(["true"]), "network_mode": "none"}))
-                det_lat.append(create_start_seconds(c, caged_kwargs(deterministic, ["true"])))
-            p, n, d = (statistics.median(x) for x in (plain_lat, none_lat, det_lat))
-            print(f"  plain (podman run defaults) {1000 * p:6.0f} ms  deterministic "
-                  f"{1000 * d:6.0f} ms  ratio {d / p:4.2f}x  (target <= 1.2x)")
-            print(f"  plain --network none        {1000 * n:6.0f} ms  deterministic "
-                  f"{1000 * d:6.0f} ms  ratio {d / n:4.2f}x")
+            print("\nContainer create+start latency (cage vs plain):")
+            latency_table(c, args.latency_runs, BUSYBOX,
+                          [("deterministic", caged(deterministic)),
+                           ("deterministic Job", job_make)])
+            print("  Debian 12 + Python image (libfaketime bound and preloaded):")
+            latency_table(c, args.latency_runs, DEBIAN, [("deterministic Job", job_make)])
     finally:
         shutil.rmtree(cages, ignore_errors=True)
     return 0
