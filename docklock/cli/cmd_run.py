@@ -19,7 +19,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from docklock.cli._common import Output, context_of
+from docklock.cli._common import Output, context_of, whole_number
 from docklock.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 
 if TYPE_CHECKING:
@@ -47,6 +47,9 @@ def register(sub: argparse._SubParsersAction[Any], common: argparse.ArgumentPars
                                         "identical, 2 different.")
     verify.add_argument("job", metavar="JOB", help="a Job name or address (Job/default/report)")
     verify.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    verify.add_argument("--repeat", type=whole_number(1, 100), default=1, metavar="N",
+                        help="verify N times in a row (a source that differs only now and "
+                             "then shows up); exit 2 if any round differs")
     verify.set_defaults(handler=_verify)
 
 
@@ -77,6 +80,8 @@ def _run(args: argparse.Namespace, out: Output) -> int:
 
 
 def _verify(args: argparse.Namespace, out: Output) -> int:
+    if args.repeat > 1:
+        return _verify_repeat(args, out)
     from docklock.cage.witness import COMPARED
     from docklock.engine.run import verify
 
@@ -106,6 +111,55 @@ def _verify(args: argparse.Namespace, out: Output) -> int:
         names = ", ".join(d.field for d in diffs)
         out.error(f"error: {actual.job} did not reproduce its witness; differing fields: "
                   f"{names}")
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def _verify_repeat(args: argparse.Namespace, out: Output) -> int:
+    """`verify --repeat N`: N verifies; a summary of which fields differed in which rounds."""
+    from docklock.engine.run import verify
+
+    ctx = context_of(args)
+    results: list[VerifyResult] = []
+    rounds_by_field: dict[str, list[int]] = {}
+    for round_no in range(1, args.repeat + 1):
+        result = verify(ctx, args.job)
+        results.append(result)
+        for diff in result.differences:
+            rounds_by_field.setdefault(diff.field, []).append(round_no)
+        if args.json:
+            continue
+        if round_no == 1 and result.environment_differences:
+            out.line("recorded on a different host environment "
+                     "(replay may differ for these reasons):")
+            for env_diff in result.environment_differences:
+                out.line(f"  {out.paint(env_diff.field, 'yellow')}: {env_diff.expected} → "
+                         f"{env_diff.actual}")
+        verdict = ("identical" if result.identical else
+                   "DIFFERENT: " + ", ".join(d.field for d in result.differences))
+        out.line(f"verify {round_no}/{args.repeat}: {verdict}")
+    job = results[-1].actual.job
+    same = sum(1 for r in results if r.identical)
+    if args.json:
+        out.json({"job": job, "repeat": args.repeat, "identical": same == len(results),
+                  "identical_rounds": same,
+                  "differing_fields": dict(sorted(rounds_by_field.items())),
+                  "rounds": [r.to_dict() for r in results]})
+    else:
+        out.line(f"{job}: {same}/{len(results)} verifies identical to its witness")
+        for name, rounds in sorted(rounds_by_field.items()):
+            out.line(f"  {out.paint(name, 'red')}: differed in round(s) "
+                     f"{', '.join(map(str, rounds))}")
+        last_diff = next((r for r in reversed(results) if not r.identical), None)
+        if last_diff is not None and last_diff.evidence_folder is not None:
+            folder = last_diff.evidence_folder
+            shown = folder.relative_to(ctx.paths.root) if folder.is_relative_to(
+                ctx.paths.root) else folder
+            out.line(f"  evidence of the last differing round: {shown}/ (verify-*)")
+    if rounds_by_field:
+        out.error(f"error: {job} did not reproduce its witness in "
+                  f"{len(results) - same} of {len(results)} verifies; differing fields: "
+                  f"{', '.join(sorted(rounds_by_field))}")
         return EXIT_CHANGES
     return EXIT_OK
 

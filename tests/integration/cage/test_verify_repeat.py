@@ -1,0 +1,91 @@
+"""`docklock verify --repeat N` on real Podman: N verifies, one summary, exit 2 if any
+round differs, with the rounds each differing field differed in."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import PodmanHarness, run_cli
+
+pytestmark = pytest.mark.podman
+
+SPECS = """\
+apiVersion: docklock.io/v1
+kind: Cluster
+metadata: {name: repeat}
+spec:
+  specs: [specs]
+  securityLevel: hardened
+"""
+
+JOBS = """\
+apiVersion: docklock.io/v1
+kind: Job
+metadata: {name: steady}
+spec:
+  image: {image}
+  command: [sh, -c, "head -c 16 /dev/urandom | od -An -tx1; cat /proc/uptime"]
+  cage: deterministic
+  seed: 5
+  timeout: 60
+---
+apiVersion: docklock.io/v1
+kind: Job
+metadata: {name: clock}
+spec:
+  image: {image}
+  # A static busybox reads the kernel clock directly: no cage pins it.
+  command: [sh, -c, "adjtimex | grep time.tv_usec"]
+  cage: deterministic
+  timeout: 60
+"""
+
+
+@pytest.fixture
+def workspace(podman: PodmanHarness, tmp_path: Path) -> Path:
+    (tmp_path / "docklock.yaml").write_text(SPECS)
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "jobs.yaml").write_text(JOBS.replace("{image}", podman.image))
+    return tmp_path
+
+
+def test_repeat_reports_every_round(podman: PodmanHarness, workspace: Path) -> None:
+    env = podman.cli_env()
+    assert run_cli(["run", "steady", "-C", str(workspace)], env=env).returncode == 0
+    verified = run_cli(["verify", "steady", "-C", str(workspace), "--repeat", "3"], env=env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert [line for line in verified.stdout.splitlines() if line.startswith("verify ")] == [
+        "verify 1/3: identical", "verify 2/3: identical", "verify 3/3: identical"]
+    assert "Job/default/steady: 3/3 verifies identical to its witness" in verified.stdout
+
+    as_json = run_cli(["verify", "steady", "-C", str(workspace), "--repeat", "2", "--json"],
+                      env=env)
+    body = json.loads(as_json.stdout)
+    assert as_json.returncode == 0
+    assert body["identical"] is True
+    assert body["identical_rounds"] == 2
+    assert len(body["rounds"]) == 2
+    assert all(r["identical"] for r in body["rounds"])
+
+
+def test_repeat_names_the_rounds_that_differ(podman: PodmanHarness, workspace: Path) -> None:
+    env = podman.cli_env()
+    assert run_cli(["run", "clock", "-C", str(workspace)], env=env).returncode == 0
+    verified = run_cli(["verify", "clock", "-C", str(workspace), "--repeat", "2", "--json"],
+                       env=env)
+    assert verified.returncode == 2, verified.stdout + verified.stderr
+    body = json.loads(verified.stdout)
+    assert body["identical"] is False
+    assert body["identical_rounds"] == 0
+    assert body["differing_fields"] == {"stdout_digest": [1, 2]}
+    assert "did not reproduce its witness in 2 of 2 verifies" in verified.stderr
+
+
+def test_repeat_refuses_a_silly_count(podman: PodmanHarness, workspace: Path) -> None:
+    bad = run_cli(["verify", "steady", "-C", str(workspace), "--repeat", "0"],
+                  env=podman.cli_env())
+    assert bad.returncode == 1
+    assert "--repeat" in bad.stderr
+    assert "Traceback" not in bad.stderr
