@@ -81,6 +81,7 @@ class ReplaySettings:
     launcher_digest: str | None = None
     preload: str | None = None  # host path of libfaketime (None: not used or not here)
     proc_dir: str | None = None  # host folder with the synthetic files
+    preload_glibc: str | None = None  # newest GLIBC_x.y the preload needs from the image
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,7 +91,7 @@ class ReplaySettings:
             "masked": list(self.masked), "launcher": self.launcher,
             "launcher_digest": self.launcher_digest, "preload": self.preload,
             "proc_dir": self.proc_dir,
-        }
+        } | ({"preload_glibc": self.preload_glibc} if self.preload_glibc else {})
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ReplaySettings:
@@ -101,6 +102,7 @@ class ReplaySettings:
             synthetic=dict(d.get("synthetic", {})), masked=tuple(d.get("masked", ())),
             launcher=d.get("launcher"), launcher_digest=d.get("launcher_digest"),
             preload=d.get("preload"), proc_dir=d.get("proc_dir"),
+            preload_glibc=d.get("preload_glibc"),
         )
 
     def digest_body(self) -> dict[str, Any]:

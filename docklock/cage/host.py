@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -40,13 +41,17 @@ class HostSupport:
     launcher_digest: str | None
     kernel_time_namespaces: bool
     runtime_time_namespaces: bool = False  # Podman's API offers no time offsets
+    # The newest glibc symbol version libfaketime needs ("GLIBC_2.34"): an image whose
+    # libc lacks it cannot load the preload (the launcher checks, in the container).
+    libfaketime_glibc: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {"arch": self.arch, "libfaketime": self.libfaketime,
                 "libfaketime_digest": self.libfaketime_digest, "launcher": self.launcher,
                 "launcher_digest": self.launcher_digest,
                 "kernel_time_namespaces": self.kernel_time_namespaces,
-                "runtime_time_namespaces": self.runtime_time_namespaces}
+                "runtime_time_namespaces": self.runtime_time_namespaces,
+                "libfaketime_glibc": self.libfaketime_glibc}
 
 
 def file_sha256(path: Path) -> str:
@@ -60,6 +65,20 @@ def find_libfaketime(arch: str) -> Path | None:
         if path.is_file():
             return path
     return None
+
+
+_GLIBC_VERSION = re.compile(rb"GLIBC_(\d+)\.(\d+)(?:\.(\d+))?\x00")
+
+
+def needed_glibc(library: bytes) -> str | None:
+    """The newest `GLIBC_x.y[.z]` version string a shared library names, None if none.
+
+    The names sit NUL-terminated in the library's dynamic string table; glibc keeps every
+    older version, so a libc that defines the newest one defines them all.
+    """
+    found = {tuple(int(g or 0) for g in m.groups()): m.group(0)[:-1].decode()
+             for m in _GLIBC_VERSION.finditer(library)}
+    return found[max(found)] if found else None
 
 
 def launcher_path(arch: str) -> Path | None:
@@ -82,4 +101,5 @@ def detect_host() -> HostSupport:
         launcher=str(launcher) if launcher else None,
         launcher_digest=file_sha256(launcher) if launcher else None,
         kernel_time_namespaces=Path("/proc/self/ns/time").exists(),
+        libfaketime_glibc=needed_glibc(faketime.read_bytes()) if faketime else None,
     )

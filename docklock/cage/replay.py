@@ -174,8 +174,11 @@ def replay_env(spec: JobSpec, replay: ReplaySettings) -> tuple[EnvVar, ...]:
         own = next((e.value for e in spec.env if e.name == "LD_PRELOAD"), "")
         values["LD_PRELOAD"] = f"{PRELOAD_TARGET} {own}".strip()
         values["FAKETIME"] = faketime_value(replay.epoch, replay.clock_step)
-        # Read by the launcher: "auto" drops the preload where the image has no glibc.
+        # Read by the launcher: "auto" drops the preload where the image has no glibc
+        # loader, or a libc that lacks the newest version libfaketime was linked against.
         values["DOCKLOCK_FAKETIME"] = replay.faketime
+        if replay.preload_glibc is not None:
+            values["DOCKLOCK_FAKETIME_GLIBC"] = replay.preload_glibc
     return tuple(EnvVar(k, v) for k, v in sorted(values.items()))
 
 
@@ -205,6 +208,7 @@ def job_cage(cage: CageSettings, spec: JobSpec, cages_dir: Path | None, *,
         masked=MASKED, launcher=launcher,
         launcher_digest=host.launcher_digest if launcher else None,
         preload=host.libfaketime if use_preload else None,
+        preload_glibc=host.libfaketime_glibc if use_preload else None,
         proc_dir=(str(cages_dir / proc_folder_name(proc_digest))
                   if cages_dir is not None else None),
     )
