@@ -15,6 +15,8 @@ the result says so.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,20 +104,31 @@ def run(ctx: Context, job: str) -> JobRunResult:
     from docklock.cage.witness import save_witness
 
     workspace, prepared = _prepare(ctx, job)
-    result = _execute(ctx, workspace, prepared)
-    folder = job_folder(ctx.paths, prepared.address)
-    kept = keep_outputs(prepared, folder / "outputs")
-    keep_streams(folder, result)
-    discard_verify_evidence(folder)  # it compared against the witness replaced now
-    witness = result.witness
-    path = save_witness(witness, ctx.paths.witness)
-    seq = record_in_ledger(ctx.paths, witness_entry(witness, "run"))
+    with _locked(ctx, prepared):
+        result = _execute(ctx, workspace, prepared)
+        folder = job_folder(ctx.paths, prepared.address)
+        kept = keep_outputs(prepared, folder / "outputs")
+        keep_streams(folder, result)
+        discard_verify_evidence(folder)  # it compared against the witness replaced now
+        witness = result.witness
+        path = save_witness(witness, ctx.paths.witness)
+        seq = record_in_ledger(ctx.paths, witness_entry(witness, "run"))
     return JobRunResult(witness, path, kept, seq, result.stdout, result.stderr, folder)
 
 
 def verify(ctx: Context, job: str) -> VerifyResult:
     """Run `job` again and compare it with its recorded witness, field by field.
     Raises (before running) when no witness was recorded for it."""
+    from docklock.cage.witness import load_witness
+
+    workspace, prepared = _prepare(ctx, job)
+    with _locked(ctx, prepared):
+        expected = load_witness(str(prepared.address), ctx.paths.witness)
+        return _verify_locked(ctx, workspace, prepared, expected)
+
+
+def _verify_locked(ctx: Context, workspace: Workspace, prepared: PreparedJob,
+                   expected: Witness) -> VerifyResult:
     from docklock.cage.jobs import (
         discard_outputs,
         discard_verify_evidence,
@@ -124,14 +137,8 @@ def verify(ctx: Context, job: str) -> VerifyResult:
         record_in_ledger,
         witness_entry,
     )
-    from docklock.cage.witness import compare_environments, compare_witnesses, load_witness
+    from docklock.cage.witness import compare_environments, compare_witnesses
 
-    workspace, prepared = _prepare(ctx, job)
-    try:
-        expected = load_witness(str(prepared.address), ctx.paths.witness)
-    except BaseException:
-        discard_outputs(prepared)
-        raise
     result = _execute(ctx, workspace, prepared)
     actual = result.witness
     # The environment first: it explains a mismatch before the mismatch is shown.
@@ -150,6 +157,21 @@ def verify(ctx: Context, job: str) -> VerifyResult:
                                                     environment_differences=env_diffs))
     return VerifyResult(expected, actual, diffs, seq, env_diffs, bool(expected.environment),
                         evidence, first_lines)
+
+
+@contextmanager
+def _locked(ctx: Context, prepared: PreparedJob) -> Iterator[None]:
+    """Hold the job's lock; a failure anywhere inside discards this run's outputs folder
+    (a no-op once it was kept)."""
+    from docklock.cage.joblock import job_lock
+    from docklock.cage.jobs import discard_outputs
+
+    try:
+        with job_lock(ctx.paths, prepared.address):
+            yield
+    except BaseException:
+        discard_outputs(prepared)
+        raise
 
 
 def _first_lines(folder: Path, expected: Witness, rerun: JobRun,
