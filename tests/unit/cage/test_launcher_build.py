@@ -1,8 +1,10 @@
 """docklock-launch, the deterministic job's init: the checked-in bytes are what
 tools/build-launcher makes from launch.c, and the binary behaves as launch.c says when run
-on this (x86-64) host: ASLR off, execvp-like lookup with its exit codes, and libfaketime
-kept where a glibc loader exists. Its behaviour inside images (the loader missing) is in
-tests/integration/cage/test_debian_image.py.
+on this (x86-64) host: ASLR off, execvp-like lookup with its exit codes and messages, and
+libfaketime kept where a glibc loader exists and this host's libc defines the glibc version
+the cage names (DOCKLOCK_FAKETIME_GLIBC), dropped (its LD_PRELOAD element only) where it
+does not. Its behaviour inside images (the loader missing, an old libc) is in
+tests/integration/cage/test_debian_image.py and test_launcher_glibc.py.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[3]
 LAUNCHER = REPO / "docklock" / "cage" / "data" / "docklock-launch-x86_64"
 GLIBC_LOADER = Path("/lib64/ld-linux-x86-64.so.2")
+HOST_LIBC = Path("/lib/x86_64-linux-gnu/libc.so.6")
+PRELOAD = "/.docklock/libfaketime.so.1"  # where the cage binds libfaketime
 ADDR_NO_RANDOMIZE = "00040000"  # /proc/self/personality prints the persona in hex
 
 
@@ -113,7 +117,47 @@ def test_non_executable_file_found_in_path_exits_126(tmp_path: Path) -> None:
     (tmp_path / "docklock-data").write_text("not a program\n")
     ran = launch("--", "docklock-data", env={"PATH": str(tmp_path)})
     assert ran.returncode == 126
-    assert "docklock-data: permission denied" in ran.stderr
+    assert ran.stderr == ("docklock-launch: cannot execute docklock-data: permission denied "
+                          "or not a program\n")
+
+
+def test_script_without_a_shebang_found_in_path_is_not_reported_missing(
+        tmp_path: Path) -> None:
+    # Executable, but the kernel refuses it (ENOEXEC): found, so 126, never "not found".
+    script = tmp_path / "docklock-noshebang"
+    script.write_text("echo ran\n")
+    script.chmod(0o755)
+    ran = launch("--", "docklock-noshebang", env={"PATH": f"/nonexistent/docklock:{tmp_path}"})
+    assert ran.returncode == 126
+    assert ran.stdout == ""  # not run through a shell either
+    assert ran.stderr == (f"docklock-launch: cannot execute {script}: permission denied or "
+                          "not a program\n")
+
+
+def test_a_later_path_folder_still_wins_over_a_denied_one(tmp_path: Path) -> None:
+    # execvp: EACCES is remembered and the search goes on.
+    denied, good = tmp_path / "denied", tmp_path / "good"
+    denied.mkdir()
+    good.mkdir()
+    (denied / "docklock-prog").write_text("#!/bin/sh\necho denied\n")
+    (good / "docklock-prog").write_text("#!/bin/sh\necho good\n")
+    (good / "docklock-prog").chmod(0o755)
+    ran = launch("--", "docklock-prog", env={"PATH": f"{denied}:{good}"})
+    assert (ran.returncode, ran.stdout) == (0, "good\n"), ran.stderr
+
+
+def test_path_through_a_file_is_not_found_127() -> None:
+    ran = launch("--", "/etc/passwd/docklock")  # ENOTDIR
+    assert ran.returncode == 127
+    assert ran.stderr == "docklock-launch: cannot execute /etc/passwd/docklock: not found\n"
+
+
+def test_empty_command_name_is_not_found_127(tmp_path: Path) -> None:
+    # Without the check, PATH lookup would try to execute each folder itself (EACCES).
+    ran = launch("--", "", env={"PATH": str(tmp_path)})
+    assert ran.returncode == 127
+    assert ran.stderr.endswith(": not found\n")
+    assert "permission denied" not in ran.stderr
 
 
 def test_faketime_auto_keeps_the_preload_where_the_glibc_loader_exists() -> None:
@@ -126,3 +170,70 @@ def test_faketime_auto_keeps_the_preload_where_the_glibc_loader_exists() -> None
     assert "LD_PRELOAD=" in lines
     assert "FAKETIME=x" in lines
     assert "DOCKLOCK_FAKETIME=auto" in lines
+
+
+def preload_env(mode: str, glibc: str | None, preload: str) -> dict[str, str]:
+    env = {"DOCKLOCK_FAKETIME": mode, "LD_PRELOAD": preload, "FAKETIME": "x"}
+    if glibc is not None:
+        env["DOCKLOCK_FAKETIME_GLIBC"] = glibc
+    return env
+
+
+def env_lines(env: dict[str, str]) -> list[str]:
+    """The environment the command got, as /usr/bin/env prints it (stdout only: glibc
+    warns on stderr about preloads that do not exist, which these values never do)."""
+    ran = launch("--", "/usr/bin/env", env=env)
+    assert ran.returncode == 0, ran.stderr
+    return ran.stdout.splitlines()
+
+
+def test_auto_keeps_the_preload_where_libc_defines_the_version_it_needs() -> None:
+    assert b"GLIBC_2.34\0" in HOST_LIBC.read_bytes(), (
+        f"this test needs a glibc >= 2.34 host ({HOST_LIBC}; Debian 12 has 2.36)")
+    lines = env_lines(preload_env("auto", "GLIBC_2.34", f"{PRELOAD} /docklock-none/own.so"))
+    assert f"LD_PRELOAD={PRELOAD} /docklock-none/own.so" in lines
+    assert "FAKETIME=x" in lines
+    assert "DOCKLOCK_FAKETIME_GLIBC=GLIBC_2.34" in lines
+
+
+def test_auto_drops_the_preload_where_libc_lacks_the_version() -> None:
+    assert b"GLIBC_99.0\0" not in HOST_LIBC.read_bytes()
+    lines = env_lines(preload_env("auto", "GLIBC_99.0", PRELOAD))
+    assert not any(line.startswith(("LD_PRELOAD=", "FAKETIME=")) for line in lines), lines
+    assert "DOCKLOCK_FAKETIME=auto" in lines
+
+
+def test_the_version_must_match_whole() -> None:
+    # The launcher looks for the name followed by its NUL: "GLIBC_2.3" is defined (kept);
+    # "GLIBC_2.340" only has the defined "GLIBC_2.34" as a prefix (dropped).
+    assert "LD_PRELOAD=" + PRELOAD in env_lines(preload_env("auto", "GLIBC_2.3", PRELOAD))
+    lines = env_lines(preload_env("auto", "GLIBC_2.340", PRELOAD))
+    assert not any(line.startswith("LD_PRELOAD=") for line in lines), lines
+
+
+def test_dropping_keeps_the_jobs_own_preload_elements() -> None:
+    lines = env_lines(preload_env("auto", "GLIBC_99.0", f"{PRELOAD} /x/own.so"))
+    assert "LD_PRELOAD=/x/own.so" in lines
+    assert not any(line.startswith("FAKETIME=") for line in lines), lines
+    # Colons separate too; every libfaketime element goes, each kept one keeps its separator.
+    lines = env_lines(preload_env("auto", "GLIBC_99.0",
+                                  f"/x/a.so:{PRELOAD} /x/b.so:{PRELOAD}"))
+    assert [line for line in lines if line.startswith("LD_PRELOAD=")] == [
+        "LD_PRELOAD=/x/a.so /x/b.so"]
+    # A look-alike path is the job's own, not libfaketime.
+    lines = env_lines(preload_env("auto", "GLIBC_99.0", f"{PRELOAD}.bak"))
+    assert f"LD_PRELOAD={PRELOAD}.bak" in lines
+
+
+def test_always_keeps_everything_even_where_libc_lacks_the_version() -> None:
+    lines = env_lines(preload_env("always", "GLIBC_99.0", f"{PRELOAD} /x/own.so"))
+    assert f"LD_PRELOAD={PRELOAD} /x/own.so" in lines
+    assert "FAKETIME=x" in lines
+
+
+def test_auto_without_a_version_needs_only_the_loader() -> None:
+    assert GLIBC_LOADER.exists()
+    for env in (preload_env("auto", None, PRELOAD), preload_env("auto", "", PRELOAD)):
+        lines = env_lines(env)
+        assert f"LD_PRELOAD={PRELOAD}" in lines
+        assert "FAKETIME=x" in lines
