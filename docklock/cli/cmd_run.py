@@ -173,12 +173,26 @@ def _print_differences(out: Output, result: VerifyResult, root: Path) -> None:
         stream = diff.field.removesuffix("_digest")
         if stream in lines:
             out.line(f"    {lines[stream]}")
+    changed = [d.field for d in diffs if _is_definition(d.field)]
+    if changed:
+        out.line(f"  note: the job itself changed since its witness was recorded "
+                 f"({', '.join(changed)}): differences are expected; `docklock run "
+                 f"{result.actual.job}` records a new witness")
     folder = result.evidence_folder
     if folder is not None:
         kept = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.glob("verify-*"))
         shown = folder.relative_to(root) if folder.is_relative_to(root) else folder
         out.line(f"  evidence of this run: {shown}/ ({', '.join(kept)}; the recorded "
                  "run's beside them without the verify- prefix)")
+
+
+# Witness fields that describe what was run rather than what it produced.
+_DEFINITION = ("image_digest", "command", "env", "inputs", "seed", "cage", "cage_digest",
+               "seccomp_digest")
+
+
+def _is_definition(name: str) -> bool:
+    return name.split(".", 1)[0].split("/", 1)[0] in _DEFINITION
 
 
 def _write_raw(stream: Any, data: bytes) -> None:

@@ -89,3 +89,18 @@ def test_repeat_refuses_a_silly_count(podman: PodmanHarness, workspace: Path) ->
     assert bad.returncode == 1
     assert "--repeat" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_verify_says_when_the_job_itself_changed(podman: PodmanHarness,
+                                                 workspace: Path) -> None:
+    env = podman.cli_env()
+    assert run_cli(["run", "steady", "-C", str(workspace)], env=env).returncode == 0
+    jobs = workspace / "specs" / "jobs.yaml"
+    jobs.write_text(jobs.read_text().replace("seed: 5", "seed: 6"))
+    verified = run_cli(["verify", "steady", "-C", str(workspace)], env=env)
+    assert verified.returncode == 2
+    note = next(line for line in verified.stdout.splitlines() if "note:" in line)
+    assert "the job itself changed since its witness was recorded" in note
+    assert "seed" in note
+    assert "stdout_digest" not in note  # an output, not part of the definition
+    assert "stdout_digest" in verified.stderr  # the new seed's stream differs
