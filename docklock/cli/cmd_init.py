@@ -87,12 +87,18 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                     "choice. An existing signing key is kept."), cluster=True)
 
 
+def _target(args: argparse.Namespace) -> Path:
+    """DIR, taken relative to `-C` when that is given (as `git -C X init` does)."""
+    base = Path(getattr(args, "directory", ".") or ".")
+    return base / args.dir
+
+
 def run(args: argparse.Namespace, out: Output) -> int:
     if args.no_quantum_crypto or args.quantum_crypto or args.bpi_integration or args.witness:
         return run_cluster(args, out)  # the flags of cluster init: do what it does
     from docklock.engine.cluster import init_workspace
 
-    result = init_workspace(Path(args.dir), name=args.name,
+    result = init_workspace(_target(args), name=args.name,
                             security_level=args.security_level or "standard",
                             add=tuple(args.add or DEFAULT_ADD), force=args.force)
     for rel in result.written:
@@ -113,7 +119,7 @@ def run_cluster(args: argparse.Namespace, out: Output) -> int:
         raise WorkspaceError("--witness configures the ledger's external audit, which "
                              "--bpi-integration turns on", hint="add --bpi-integration")
     witnesses = [check_witness(url, key) for url, key in args.witness]
-    result = init_cluster(Path(args.dir), name=args.name,
+    result = init_cluster(_target(args), name=args.name,
                           security_level=args.security_level,
                           add=tuple(args.add) if args.add else None, force=args.force,
                           bpi_integration=args.bpi_integration, witnesses=witnesses)
