@@ -338,24 +338,29 @@ class JobClock:
     `epoch` (seconds since 1970, UTC) is where the clock starts; None: the job's
     SOURCE_DATE_EPOCH, else 1980-01-01. `step` is how far it moves on every read ("0s"
     freezes it). `faketime` decides the libfaketime preload: auto (when the image has
-    glibc's loader), always, never.
+    glibc's loader), always, never. `monotonic` is "real" (the host's monotonic and
+    boot-time clocks) or "pinned" (they move like the wall clock): a pinned monotonic
+    clock hangs timed waits (Event.wait(t), queue.get(timeout=t)) until the job's
+    timeout, so only programs that never wait with a timeout should pin it.
     """
 
     epoch: int | None = None
     step: str = "1ms"
     faketime: str = "auto"
+    monotonic: str = "real"
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> JobClock:
         d = d or {}
         epoch = d.get("epoch")
         return cls(None if epoch is None else int(epoch), str(d.get("step", "1ms")),
-                   str(d.get("faketime", "auto")))
+                   str(d.get("faketime", "auto")), str(d.get("monotonic", "real")))
 
     def to_dict(self) -> dict[str, Any]:
         return _drop_none({"epoch": self.epoch,
                            "step": self.step if self.step != "1ms" else None,
-                           "faketime": self.faketime if self.faketime != "auto" else None})
+                           "faketime": self.faketime if self.faketime != "auto" else None,
+                           "monotonic": self.monotonic if self.monotonic != "real" else None})
 
 
 @dataclass(frozen=True)

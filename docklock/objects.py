@@ -16,6 +16,7 @@ from enum import Enum, StrEnum
 from typing import Any
 
 from docklock.model import Address, EnvVar, Healthcheck, Port
+from docklock.units import duration_ns
 
 LABEL_PREFIX = "io.docklock."
 LABEL_MANAGED_BY = LABEL_PREFIX + "managed-by"
@@ -82,6 +83,7 @@ class ReplaySettings:
     preload: str | None = None  # host path of libfaketime (None: not used or not here)
     proc_dir: str | None = None  # host folder with the synthetic files
     preload_glibc: str | None = None  # newest GLIBC_x.y the preload needs from the image
+    monotonic: str = "real"  # real | pinned: whether libfaketime fakes the monotonic clock
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,7 +92,7 @@ class ReplaySettings:
             "proc_digest": self.proc_digest, "synthetic": dict(self.synthetic),
             "masked": list(self.masked), "launcher": self.launcher,
             "launcher_digest": self.launcher_digest, "preload": self.preload,
-            "proc_dir": self.proc_dir,
+            "proc_dir": self.proc_dir, "monotonic": self.monotonic,
         } | ({"preload_glibc": self.preload_glibc} if self.preload_glibc else {})
 
     @classmethod
@@ -103,6 +105,8 @@ class ReplaySettings:
             launcher=d.get("launcher"), launcher_digest=d.get("launcher_digest"),
             preload=d.get("preload"), proc_dir=d.get("proc_dir"),
             preload_glibc=d.get("preload_glibc"),
+            # Recorded before the choice existed: libfaketime faked the monotonic clock.
+            monotonic=str(d.get("monotonic", "pinned")),
         )
 
     def digest_body(self) -> dict[str, Any]:
@@ -110,6 +114,8 @@ class ReplaySettings:
         for host_path in ("launcher", "preload", "proc_dir"):
             body.pop(host_path)
         body["preload"] = self.preload is not None  # whether, not where
+        # "1s" and "1000ms" are one clock: a cosmetic edit must not replace the job.
+        body["clock_step"] = duration_ns(self.clock_step)
         return body
 
 

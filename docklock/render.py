@@ -493,10 +493,10 @@ class _Renderer:
              by_address: Mapping[Address, list[str]]) -> DesiredObject:
         """A Job's one run-once container: apply runs it to completion (exit 0)."""
         ns = res.namespace
-        from docklock.cage.replay import job_cage
+        from docklock.cage.replay import resource_job_cage
 
-        cage = job_cage(self._cage(res, spec.cage, (), seed=spec.seed), spec,
-                        self.cages_dir)
+        cage = resource_job_cage(self._cage(res, spec.cage, (), seed=spec.seed), res,
+                                 self.cages_dir)
         depends, networks, mounts = self._wiring(res, spec, by_address)
         outputs: str | None = None
         if spec.inputs or spec.outputs:

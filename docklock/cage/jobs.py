@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from docklock._fs import atomic_write_bytes
 from docklock.cage.files import write_cage_files
 from docklock.cage.levels import resolve_cage
-from docklock.cage.replay import job_cage
+from docklock.cage.replay import resource_job_cage
 from docklock.cage.witness import (
     FieldDifference,
     Witness,
@@ -216,8 +216,9 @@ def prepare_job(job: Resource, *, paths: WorkspacePaths, floor: str,
     if not isinstance(spec, JobSpec):
         raise JobError(f"{job.address} is not a Job")
     run_id = run_id or uuid.uuid4().hex[:12]
-    cage = job_cage(resolve_cage(spec.cage, floor=floor, profiles=profiles, seed=spec.seed,
-                                 cages_dir=paths.cages), spec, paths.cages)
+    cage = resource_job_cage(resolve_cage(spec.cage, floor=floor, profiles=profiles,
+                                          seed=spec.seed, cages_dir=paths.cages),
+                             job, paths.cages)
     mounts: list[Mount] = list(input_mounts(job, paths))
     inputs = {m.target: path_digest(Path(m.source)) for m in mounts}
     output_dir: Path | None = None

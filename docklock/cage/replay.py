@@ -2,9 +2,12 @@
 
 `job_cage` takes a resolved deterministic cage and a JobSpec and adds (ADR 0018):
 - the launcher (docklock-launch, Podman's --init-path): ASLR off for the job;
-- a fake wall and monotonic clock through libfaketime for dynamically linked glibc
-  programs: it starts at the job's epoch and moves `step` per read, so the Nth read of a
-  process returns the same value on every run;
+- a fake wall clock through libfaketime for dynamically linked glibc programs: it starts
+  at the job's epoch and moves `step` per read, so the Nth read of a process returns the
+  same value on every run. The monotonic and boot-time clocks stay real unless the job
+  sets clock.monotonic: pinned (FAKETIME_DONT_FAKE_MONOTONIC=1): a faked monotonic clock
+  hangs timed waits such as Event.wait(0.5) until the job's timeout (libfaketime issues
+  #390, #469);
 - synthetic /proc and /sys files (uptime, loadavg, stat, meminfo, cpuinfo, swaps, the
   CPU lists) derived from the job's declared resources and epoch, never from the host;
 - masked /proc files that leak host state and that runc refuses to bind over (vmstat, …)
@@ -36,7 +39,8 @@ from docklock.cage.host import HostSupport, detect_host, file_sha256
 from docklock.cage.levels import DEFAULT_MEMORY, DETERMINISTIC, SOURCE_DATE_EPOCH
 from docklock.cage.podman_args import PRELOAD_TARGET
 from docklock.cage.seccomp import profile_digest, seccomp_profile
-from docklock.model import EnvVar, JobSpec
+from docklock.errors import CageError
+from docklock.model import EnvVar, JobSpec, Resource
 from docklock.objects import CageSettings, ReplaySettings
 from docklock.units import duration_ns, memory_bytes
 
@@ -83,14 +87,44 @@ _BASELINE_FLAGS = ("fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmo
                    "pse36 clflush mmx fxsr sse sse2 syscall nx lm")
 
 
+# The largest epoch the clock accepts: 9999-12-31 23:59:59 UTC (as the schema's maximum
+# of spec.clock.epoch); beyond it no date can be written for FAKETIME.
+MAX_EPOCH = 253402300799
+
+MONOTONIC_MODES = ("real", "pinned")
+
+
+def _epoch_env(spec: JobSpec) -> EnvVar | None:
+    return next((e for e in spec.env if e.name == "SOURCE_DATE_EPOCH"), None)
+
+
 def clock_epoch(spec: JobSpec) -> int:
-    """spec.clock.epoch, else the job's SOURCE_DATE_EPOCH (if a number), else 1980."""
+    """spec.clock.epoch, else the job's SOURCE_DATE_EPOCH, else 1980.
+
+    A SOURCE_DATE_EPOCH that is not ASCII digits within 0..MAX_EPOCH is an error, not
+    silently replaced: the job asked for that epoch and would get another one.
+    """
     if spec.clock.epoch is not None:
         return spec.clock.epoch
-    for env in spec.env:
-        if env.name == "SOURCE_DATE_EPOCH" and env.value.strip().isdigit():
-            return int(env.value.strip())
-    return int(SOURCE_DATE_EPOCH)
+    env = _epoch_env(spec)
+    if env is None:
+        return int(SOURCE_DATE_EPOCH)
+    text = env.value.strip()
+    # str.isdigit() accepts "²" and other Unicode digits that int() refuses.
+    if text and text.isascii() and text.isdigit() and int(text) <= MAX_EPOCH:
+        return int(text)
+    shown = "(sensitive)" if env.sensitive else repr(env.value)
+    raise CageError(
+        f"SOURCE_DATE_EPOCH {shown} is not a whole number of seconds in 0..{MAX_EPOCH}",
+        hint="set spec.clock.epoch, or SOURCE_DATE_EPOCH to a number of seconds since "
+             "1970-01-01 UTC (e.g. 315532800)")
+
+
+def _epoch_sensitive(spec: JobSpec) -> bool:
+    """Whether the epoch came from a SOURCE_DATE_EPOCH marked sensitive (then every
+    value derived from it is masked too)."""
+    env = _epoch_env(spec)
+    return spec.clock.epoch is None and env is not None and env.sensitive
 
 
 def faketime_value(epoch: int, step: str) -> str:
@@ -161,8 +195,16 @@ def proc_folder_name(digest: str) -> str:
 
 
 def replay_env(spec: JobSpec, replay: ReplaySettings) -> tuple[EnvVar, ...]:
-    """REPLAY_ENV with this job's values, plus the libfaketime env when preloaded."""
+    """REPLAY_ENV with this job's values, plus the libfaketime env when preloaded.
+
+    A value derived from a sensitive spec value is sensitive too: SOURCE_DATE_EPOCH and
+    FAKETIME when the epoch came from a sensitive SOURCE_DATE_EPOCH, LD_PRELOAD when the
+    job's own LD_PRELOAD was.
+    """
     values: dict[str, str] = {}
+    sensitive: set[str] = set()
+    if _epoch_sensitive(spec):
+        sensitive.update(("SOURCE_DATE_EPOCH", "FAKETIME"))
     for name, value, _ in REPLAY_ENV:
         if name == "SOURCE_DATE_EPOCH":
             values[name] = str(replay.epoch)
@@ -171,15 +213,21 @@ def replay_env(spec: JobSpec, replay: ReplaySettings) -> tuple[EnvVar, ...]:
         else:
             values[name] = value or ""
     if replay.preload is not None:
-        own = next((e.value for e in spec.env if e.name == "LD_PRELOAD"), "")
-        values["LD_PRELOAD"] = f"{PRELOAD_TARGET} {own}".strip()
+        own = next((e for e in spec.env if e.name == "LD_PRELOAD"), None)
+        values["LD_PRELOAD"] = f"{PRELOAD_TARGET} {own.value if own else ''}".strip()
+        if own is not None and own.sensitive:
+            sensitive.add("LD_PRELOAD")
         values["FAKETIME"] = faketime_value(replay.epoch, replay.clock_step)
+        if replay.monotonic != "pinned":
+            # A faked monotonic clock never reaches a timed wait's deadline (libfaketime
+            # issues #390, #469): Event.wait(0.5) would run until the job's timeout.
+            values["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
         # Read by the launcher: "auto" drops the preload where the image has no glibc
         # loader, or a libc that lacks the newest version libfaketime was linked against.
         values["DOCKLOCK_FAKETIME"] = replay.faketime
         if replay.preload_glibc is not None:
             values["DOCKLOCK_FAKETIME_GLIBC"] = replay.preload_glibc
-    return tuple(EnvVar(k, v) for k, v in sorted(values.items()))
+    return tuple(EnvVar(k, v, k in sensitive) for k, v in sorted(values.items()))
 
 
 def job_cage(cage: CageSettings, spec: JobSpec, cages_dir: Path | None, *,
@@ -187,8 +235,8 @@ def job_cage(cage: CageSettings, spec: JobSpec, cages_dir: Path | None, *,
     """`cage` with the Job pins added when it is deterministic; any other cage as is."""
     if cage.level != DETERMINISTIC:
         return cage
-    host = host if host is not None else detect_host()
     epoch = clock_epoch(spec)
+    host = host if host is not None else detect_host()
     cpus = job_cpus(spec)
     memory = memory_bytes(spec.resources.memory or cage.memory
                           or DEFAULT_MEMORY[DETERMINISTIC] or "512Mi")
@@ -203,7 +251,8 @@ def job_cage(cage: CageSettings, spec: JobSpec, cages_dir: Path | None, *,
         launcher = (str(cages_dir / launcher_file_name(host.launcher_digest))
                     if cages_dir is not None else host.launcher)
     replay = ReplaySettings(
-        epoch=epoch, clock_step=spec.clock.step, faketime=mode, cpus=cpus,
+        epoch=epoch, clock_step=spec.clock.step, faketime=mode,
+        monotonic=spec.clock.monotonic, cpus=cpus,
         memory_bytes=memory, proc_digest=proc_digest, synthetic=dict(SYNTHETIC),
         masked=MASKED, launcher=launcher,
         launcher_digest=host.launcher_digest if launcher else None,
@@ -218,6 +267,19 @@ def job_cage(cage: CageSettings, spec: JobSpec, cages_dir: Path | None, *,
     digest = profile_digest(seccomp_profile(draft))
     path = str(cages_dir / f"seccomp-{digest}.json") if cages_dir is not None else None
     return replace(draft, seccomp_digest=digest, seccomp_profile_path=path)
+
+
+def resource_job_cage(cage: CageSettings, job: Resource,
+                      cages_dir: Path | None) -> CageSettings:
+    """job_cage for a Job resource: a CageError names the Job and points at its spec
+    (what render and `docklock run` call)."""
+    if not isinstance(job.spec, JobSpec):
+        raise TypeError(f"{job.address} is not a Job")
+    try:
+        return job_cage(cage, job.spec, cages_dir)
+    except CageError as exc:
+        raise CageError(f"{job.address}: {exc.message}",
+                        location=exc.location or job.location, hint=exc.hint) from exc
 
 
 def _paths(paths: list[str]) -> str:
@@ -244,8 +306,9 @@ def describe_host(host: HostSupport) -> list[tuple[str, str]]:
     if host.runtime_time_namespaces:
         monotonic = "time namespace offsets"
     elif host.libfaketime is not None:
-        monotonic = ("libfaketime (as the clock above); time namespaces unused: "
-                     "Podman's API offers no clock offsets")
+        monotonic = ("real by default (a faked monotonic clock hangs timed waits); "
+                     "libfaketime for jobs with clock.monotonic: pinned; time namespaces "
+                     "unused: Podman's API offers no clock offsets")
     elif host.kernel_time_namespaces:
         monotonic = ("not pinned — time namespace: the kernel has them but Podman's API "
                      "offers no clock offsets")
@@ -286,11 +349,14 @@ def replay_environment(cage: CageSettings, *,
             faketime_digest = file_sha256(Path(replay.preload))
         else:
             faketime_digest = "missing"
+    epoch_sensitive = any(e.name == "SOURCE_DATE_EPOCH" and e.sensitive for e in cage.env)
     return {
         "libfaketime_digest": faketime_digest,
         "libfaketime_preload": "on" if replay.preload is not None else "off",
         "launcher_digest": replay.launcher_digest or "none",
         "faketime_mode": replay.faketime,
-        "clock_epoch": str(replay.epoch),
+        # An epoch taken from a sensitive SOURCE_DATE_EPOCH is itself sensitive.
+        "clock_epoch": "(sensitive)" if epoch_sensitive else str(replay.epoch),
         "clock_step": replay.clock_step,
+        "clock_monotonic": replay.monotonic,
     }

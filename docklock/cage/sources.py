@@ -57,6 +57,9 @@ P, PD, D, U = (SourceClass.PINNED, SourceClass.PINNED_DYNAMIC, SourceClass.DETEC
                SourceClass.UNCONTROLLABLE)
 _FAKETIME = ("libfaketime (preloaded): the job's epoch plus N times the step on the "
              "Nth read of the process")
+_MONOTONIC = ("real by default: a faked monotonic clock hangs timed waits; "
+              "spec.clock.monotonic: pinned pins it for programs that never wait with a "
+              "timeout")
 
 SOURCES: tuple[Source, ...] = (
     # pinned: every program, static or dynamic, sees the same bytes.
@@ -110,14 +113,14 @@ SOURCES: tuple[Source, ...] = (
            "masked (an empty folder): the files are not there"),
     # pinned only where libfaketime is loaded: dynamically linked glibc programs.
     Source("python-time", "time.time(), time.time_ns(), strftime", PD, _FAKETIME),
-    Source("python-monotonic", "time.monotonic(), time.perf_counter()", PD, _FAKETIME),
-    Source("python-boottime", "clock_gettime(CLOCK_BOOTTIME)", PD, _FAKETIME),
     Source("busybox-date", "date (the dynamic Debian busybox)", PD, _FAKETIME),
     Source("busybox-shuf", "shuf (the dynamic Debian busybox)", PD,
            "seeded from the clock, which libfaketime pins"),
     Source("busybox-awk-srand", "awk srand() (the dynamic Debian busybox)", PD,
            "srand() with no argument seeds from the clock, which libfaketime pins"),
     # detectable: not pinned; verify names the output file when it reaches one.
+    Source("python-monotonic", "time.monotonic(), time.perf_counter()", D, _MONOTONIC),
+    Source("python-boottime", "clock_gettime(CLOCK_BOOTTIME)", D, _MONOTONIC),
     Source("busybox-mktemp", "mktemp (even the dynamic busybox)", D,
            "glibc's name generator reads the clock inside libc (getrandom is ENOSYS), "
            "where no preload reaches"),

@@ -18,6 +18,7 @@ from docklock.cage.host import HostSupport, file_sha256
 from docklock.cage.podman_args import PRELOAD_TARGET, podman_create_kwargs
 from docklock.cage.replay import (
     MASKED,
+    MAX_EPOCH,
     REPLAY_ENV,
     SYNTHETIC,
     clock_epoch,
@@ -26,6 +27,7 @@ from docklock.cage.replay import (
     files_digest,
     job_cage,
     replay_environment,
+    resource_job_cage,
     synthetic_files,
 )
 from docklock.cage.seccomp import (
@@ -35,7 +37,9 @@ from docklock.cage.seccomp import (
     denied_with_errno,
     seccomp_profile,
 )
-from docklock.model import JobSpec, Resource
+from docklock.errors import CageError
+from docklock.load.schema import load_schemas
+from docklock.model import JobClock, JobSpec, Resource
 from docklock.objects import CageSettings, ContainerConfig, EnvVar, ReplaySettings
 from docklock.render import container_config, render
 
@@ -122,10 +126,133 @@ def test_epoch_from_the_clock_then_source_date_epoch_then_1980() -> None:
     assert clock_epoch(job_spec(clock={"epoch": 1234567890}, env=sde)) == 1234567890
     assert clock_epoch(job_spec(env=sde)) == 1700000000
     assert clock_epoch(job_spec()) == 315532800
-    # not a number: the default, not a crash
-    assert clock_epoch(job_spec(env={"SOURCE_DATE_EPOCH": "soon"})) \
-        == 315532800
+    assert clock_epoch(job_spec(env={"SOURCE_DATE_EPOCH": " 0 "})) == 0
+    assert clock_epoch(job_spec(env={"SOURCE_DATE_EPOCH": str(MAX_EPOCH)})) == MAX_EPOCH
     assert replay_of(caged(None, env=sde)).epoch == 1700000000
+
+
+@pytest.mark.parametrize("value", [
+    "soon", "", "-5", "1.5", "1e9", "²", "١٢٣",  # Unicode digits: isdigit() but not int()
+    str(MAX_EPOCH + 1), "99999999999999",  # datetime cannot write the year
+])
+def test_a_source_date_epoch_that_is_not_a_whole_number_in_range_is_an_error(
+        value: str) -> None:
+    with pytest.raises(CageError) as caught:
+        clock_epoch(job_spec(env={"SOURCE_DATE_EPOCH": value}))
+    assert caught.value.message == (
+        f"SOURCE_DATE_EPOCH {value!r} is not a whole number of seconds in "
+        f"0..{MAX_EPOCH}")
+    assert "spec.clock.epoch" in caught.value.hint
+    # spec.clock.epoch wins: the env value is then only the job's own business
+    assert clock_epoch(job_spec(env={"SOURCE_DATE_EPOCH": value},
+                                clock={"epoch": 5})) == 5
+
+
+def test_a_sensitive_source_date_epoch_is_not_quoted_in_the_error() -> None:
+    with pytest.raises(CageError) as caught:
+        clock_epoch(job_spec(env={"SOURCE_DATE_EPOCH": {"value": "hunter2",
+                                                        "sensitive": True}}))
+    assert "hunter2" not in caught.value.explain()
+    assert "(sensitive)" in caught.value.message
+
+
+def test_resource_job_cage_names_the_job_and_its_location() -> None:
+    job = resource("Job", "j", {"image": "localhost/demo/app:1", "cage": "deterministic",
+                                "env": {"SOURCE_DATE_EPOCH": "²"}})
+    with pytest.raises(CageError) as caught:
+        resource_job_cage(level("deterministic", None), job, None)
+    assert caught.value.message.startswith("Job/default/j: SOURCE_DATE_EPOCH '²' is not")
+    assert caught.value.location == job.location
+    assert caught.value.hint
+
+
+# ------------------------------------------------------------ monotonic clock
+
+
+def test_job_clock_round_trip_and_schema_defaults() -> None:
+    clock_schema = (load_schemas().schema("Job")["properties"]["spec"]["properties"]
+                    ["clock"]["properties"])
+    assert clock_schema["monotonic"]["enum"] == ["real", "pinned"]
+    default = JobClock.from_dict({})
+    assert default.monotonic == clock_schema["monotonic"]["default"] == "real"
+    assert default.faketime == clock_schema["faketime"]["default"]
+    assert default.step == clock_schema["step"]["default"]
+    assert default.to_dict() == {}
+    pinned = JobClock.from_dict({"monotonic": "pinned", "step": "0s"})
+    assert pinned.to_dict() == {"monotonic": "pinned", "step": "0s"}
+    assert JobClock.from_dict(pinned.to_dict()) == pinned
+
+
+def test_the_monotonic_clock_is_real_unless_pinned() -> None:
+    real = caged(None)
+    assert replay_of(real).monotonic == "real"
+    env = {e.name: e.value for e in real.env}
+    assert env["FAKETIME_DONT_FAKE_MONOTONIC"] == "1"
+    assert env["FAKETIME"] == "@1980-01-01 00:00:00 i0.001"  # the wall clock stays pinned
+    pinned = caged(None, clock={"monotonic": "pinned"})
+    assert replay_of(pinned).monotonic == "pinned"
+    assert "FAKETIME_DONT_FAKE_MONOTONIC" not in {e.name for e in pinned.env}
+    assert "FAKETIME" in {e.name for e in pinned.env}
+    # without the preload there is nothing to tell libfaketime
+    bare = caged(None, host=NO_FAKETIME)
+    assert "FAKETIME_DONT_FAKE_MONOTONIC" not in {e.name for e in bare.env}
+
+
+def test_replay_settings_recorded_before_the_choice_were_pinned() -> None:
+    body = replay_of(caged(None)).to_dict()
+    assert body["monotonic"] == "real"
+    del body["monotonic"]
+    assert ReplaySettings.from_dict(body).monotonic == "pinned"
+
+
+# ------------------------------------------------------------ sensitive values
+
+
+def _env_of(cage: CageSettings) -> dict[str, EnvVar]:
+    return {e.name: e for e in cage.env}
+
+
+def test_values_derived_from_a_sensitive_source_date_epoch_are_sensitive() -> None:
+    secret = {"SOURCE_DATE_EPOCH": {"value": "1700000000", "sensitive": True}}
+    env = _env_of(caged(None, env=secret))
+    assert env["SOURCE_DATE_EPOCH"].value == "1700000000"
+    assert env["SOURCE_DATE_EPOCH"].sensitive
+    assert env["FAKETIME"].sensitive
+    assert env["FAKETIME"].value.startswith("@2023-11-14")
+    assert not env["LD_PRELOAD"].sensitive
+    assert not env["MKL_CBWR"].sensitive
+    # clock.epoch set: the epoch no longer comes from the secret
+    env = _env_of(caged(None, env=secret, clock={"epoch": 7}))
+    assert not env["SOURCE_DATE_EPOCH"].sensitive
+    assert not env["FAKETIME"].sensitive
+    # a plain SOURCE_DATE_EPOCH stays plain
+    env = _env_of(caged(None, env={"SOURCE_DATE_EPOCH": "1700000000"}))
+    assert not env["SOURCE_DATE_EPOCH"].sensitive
+    assert not env["FAKETIME"].sensitive
+
+
+def test_ld_preload_is_sensitive_when_the_jobs_own_was() -> None:
+    env = _env_of(caged(None, env={"LD_PRELOAD": {"value": "/lib/secret.so",
+                                                  "sensitive": True}}))
+    assert env["LD_PRELOAD"].value == f"{PRELOAD_TARGET} /lib/secret.so"
+    assert env["LD_PRELOAD"].sensitive
+    assert not env["FAKETIME"].sensitive
+    assert not env["SOURCE_DATE_EPOCH"].sensitive
+    assert not _env_of(caged(None, env={"LD_PRELOAD": "/lib/own.so"}))[
+        "LD_PRELOAD"].sensitive
+
+
+def test_render_lists_the_derived_values_as_sensitive(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("docklock.cage.replay.detect_host", lambda: FULL)
+    job = resource("Job", "j", {
+        "image": "localhost/demo/app:1", "command": ["true"], "cage": "deterministic",
+        "env": {"SOURCE_DATE_EPOCH": {"value": "1700000000", "sensitive": True},
+                "LD_PRELOAD": {"value": "/lib/secret.so", "sensitive": True}}})
+    (obj,) = [o for o in render([job], cluster="t", cages_dir=tmp_path).objects
+              if o.kind.value == "container"]
+    assert replay_of(container_config(obj).cage).preload == FAKETIME
+    assert {"env.SOURCE_DATE_EPOCH", "env.FAKETIME", "env.LD_PRELOAD"} <= set(obj.sensitive)
 
 
 @pytest.mark.parametrize(("step", "expected"), [
@@ -224,6 +351,7 @@ def test_the_digest_leaves_host_paths_out(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("spec", "host"), [
     ({"clock": {"epoch": 1}}, FULL),
     ({"clock": {"step": "2ms"}}, FULL),
+    ({"clock": {"monotonic": "pinned"}}, FULL),
     ({}, replace(FULL, launcher_digest="sha256:" + "c" * 64)),
     ({}, NO_FAKETIME),  # preload on or off is part of the cage
     ({"resources": {"cpus": 2}}, FULL),
@@ -231,6 +359,17 @@ def test_the_digest_leaves_host_paths_out(tmp_path: Path) -> None:
 def test_the_digest_changes_with_what_decides_the_run(spec: dict[str, Any],
                                                       host: HostSupport) -> None:
     assert caged(None, host=host, **spec).digest != caged(None).digest
+
+
+@pytest.mark.parametrize(("one", "other"), [("1s", "1000ms"), ("1ms", "0.001s"),
+                                            ("0s", "0ms"), ("1m30s", "90s")])
+def test_a_step_written_differently_is_the_same_cage(one: str, other: str) -> None:
+    a = caged(None, clock={"step": one})
+    b = caged(None, clock={"step": other})
+    assert replay_of(a).clock_step != replay_of(b).clock_step  # as written, recorded
+    assert a.digest == b.digest
+    assert replay_of(a).digest_body()["clock_step"] == replay_of(b).digest_body()[
+        "clock_step"]
 
 
 # ------------------------------------------------------------ Podman arguments
@@ -341,7 +480,8 @@ def test_describe_a_host_with_everything() -> None:
     said = _described(FULL)
     assert said["clock"].startswith(f"libfaketime at {FAKETIME}")
     assert "dynamically linked programs only" in said["clock"]
-    assert said["monotonic/boot-time clocks"].startswith("libfaketime")
+    assert said["monotonic/boot-time clocks"].startswith("real by default")
+    assert "clock.monotonic: pinned" in said["monotonic/boot-time clocks"]
     assert "Podman's API offers no clock offsets" in said["monotonic/boot-time clocks"]
     assert said["ASLR"].startswith("off: the launcher for x86_64")
     for path in (*SYNTHETIC, *MASKED):
@@ -384,6 +524,7 @@ def test_replay_environment(tmp_path: Path) -> None:
         "faketime_mode": "auto",
         "clock_epoch": "7",
         "clock_step": "0s",
+        "clock_monotonic": "real",
     }
     bare = replay_environment(caged(tmp_path, host=BARE), host=BARE)
     assert bare["libfaketime_digest"] == "none"
@@ -391,6 +532,16 @@ def test_replay_environment(tmp_path: Path) -> None:
     assert bare["launcher_digest"] == "none"
     assert all(isinstance(v, str) for v in bare.values())
     assert not any(str(tmp_path) in v for v in bare.values())  # no host paths
+
+
+def test_replay_environment_hides_an_epoch_from_a_sensitive_value(tmp_path: Path) -> None:
+    cage = caged(tmp_path, env={"SOURCE_DATE_EPOCH": {"value": "1700000123",
+                                                      "sensitive": True}})
+    said = replay_environment(cage, host=FULL)
+    assert said["clock_epoch"] == "(sensitive)"
+    assert not any("1700000123" in v for v in said.values())
+    plain = caged(tmp_path, env={"SOURCE_DATE_EPOCH": "1700000123"})
+    assert replay_environment(plain, host=FULL)["clock_epoch"] == "1700000123"
 
 
 def test_replay_environment_hashes_a_library_detection_did_not_see(tmp_path: Path) -> None:

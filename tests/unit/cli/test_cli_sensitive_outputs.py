@@ -11,6 +11,7 @@ what this host pins, mechanism by mechanism (issue 13).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,11 @@ def test_a_schema_error_about_a_sensitive_value_does_not_quote_it(
 
 MECHANISMS = ["clock", "monotonic/boot-time clocks", "ASLR", "/proc", "/tmp", "env",
               "Jobs only"]
+FULL_HOST = HostSupport(arch="x86_64",
+                        libfaketime="/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+                        libfaketime_digest="sha256:" + "a" * 64,
+                        launcher="/opt/docklock-launch-x86_64",
+                        launcher_digest="sha256:" + "b" * 64, kernel_time_namespaces=True)
 BARE_HOST = HostSupport(arch="x86_64", libfaketime=None, libfaketime_digest=None,
                         launcher=None, launcher_digest=None, kernel_time_namespaces=True)
 
@@ -193,3 +199,64 @@ def test_cage_show_a_profile_extending_deterministic_has_the_section(
     assert code == 0, text
     assert "deterministic (via replayed)" in text
     assert len(_section(text)) >= len(MECHANISMS)
+
+
+# ------------------------------------------------------------ the Job cage's derived env
+
+EPOCH_SECRET = "1700000123"  # 2023-11-14 22:15:23 UTC, as FAKETIME writes it
+PRELOAD_SECRET = "/lib/hunter2-preload.so"
+
+
+def _job_workspace(root: Path, epoch: str, *, sensitive: bool = True) -> Path:
+    (root / "specs").mkdir(parents=True)
+    (root / "docklock.yaml").write_text("apiVersion: docklock.io/v1\nkind: Cluster\n"
+                                        "metadata: {name: sens}\nspec: {specs: [specs]}\n")
+    flag = ", sensitive: true" if sensitive else ""
+    (root / "specs" / "job.yaml").write_text(
+        "kind: Job\nmetadata: {name: stamp}\nspec:\n  image: localhost/demo/busybox:1\n"
+        "  command: [date]\n  cage: deterministic\n  env:\n"
+        f"    SOURCE_DATE_EPOCH: {{value: '{epoch}'{flag}}}\n"
+        f"    LD_PRELOAD: {{value: {PRELOAD_SECRET}{flag}}}\n")
+    return root
+
+
+@pytest.mark.parametrize("extra", [[], ["--format", "json"]])
+def test_plan_masks_values_the_job_cage_derives_from_sensitive_ones(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], extra: list[str]) -> None:
+    """SOURCE_DATE_EPOCH and FAKETIME come from the sensitive epoch, LD_PRELOAD keeps the
+    job's sensitive preload: none may appear in clear."""
+    monkeypatch.setattr("docklock.cage.replay.detect_host", lambda: FULL_HOST)
+    root = _job_workspace(tmp_path / "ws", EPOCH_SECRET)
+    code, text = _run(["-C", str(root), "plan", "--no-refresh", *extra], capsys)
+    assert code in (0, 2), text
+    for name in ("FAKETIME", "LD_PRELOAD", "SOURCE_DATE_EPOCH"):
+        assert name in text, text
+    assert "FAKETIME_DONT_FAKE_MONOTONIC" in text  # the rest of the env is shown
+    assert PRELOAD_SECRET not in text, text
+    assert "2023-11-14" not in text, text  # FAKETIME's date
+    if not extra:
+        # the cage's replay block (epoch) is not in the text plan; see the brief's report
+        assert EPOCH_SECRET not in text, text
+    # the same job with plain values shows them: the check above can fail
+    plain = _job_workspace(tmp_path / "plain", EPOCH_SECRET, sensitive=False)
+    code, text = _run(["-C", str(plain), "plan", "--no-refresh", *extra], capsys)
+    assert PRELOAD_SECRET in text, text
+    assert "2023-11-14" in text, text
+
+
+@pytest.mark.parametrize("value", ["99999999999999", "²", "-1", "soon"])
+def test_plan_refuses_a_source_date_epoch_that_is_not_seconds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], value: str) -> None:
+    monkeypatch.setattr("docklock.cage.replay.detect_host", lambda: FULL_HOST)
+    root = _job_workspace(tmp_path / "ws", value, sensitive=False)
+    code, text = _run(["-C", str(root), "plan", "--no-refresh"], capsys)
+    assert code == 1, text
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    assert "Traceback" not in text
+    assert re.match(r"error: .*specs/job\.yaml:\d+:\d+: Job/default/stamp: "
+                    rf"SOURCE_DATE_EPOCH {re.escape(repr(value))} is not a whole number "
+                    r"of seconds in 0\.\.253402300799 \(hint: set spec\.clock\.epoch",
+                    lines[0]), lines[0]
