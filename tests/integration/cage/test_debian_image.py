@@ -22,7 +22,7 @@ pytestmark = pytest.mark.podman
 
 LAUNCHER = REPO / "docklock" / "cage" / "data" / "docklock-launch-x86_64"
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
-PRELOAD = "/opt/docklock/libfaketime.so.1"
+PRELOAD = "/.docklock/libfaketime.so.1"  # where the cage binds it: the launcher drops only this
 GLIBC_LOADER = "/lib64/ld-linux-x86-64.so.2"
 
 # Prints an ELF file's program interpreter (PT_INTERP), or "static" when it has none.
