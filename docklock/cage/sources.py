@@ -114,13 +114,14 @@ SOURCES: tuple[Source, ...] = (
     # pinned only where libfaketime is loaded: dynamically linked glibc programs.
     Source("python-time", "time.time(), time.time_ns(), strftime", PD, _FAKETIME),
     Source("busybox-date", "date (the dynamic Debian busybox)", PD, _FAKETIME),
-    Source("busybox-shuf", "shuf (the dynamic Debian busybox)", PD,
-           "seeded from the clock, which libfaketime pins"),
     Source("busybox-awk-srand", "awk srand() (the dynamic Debian busybox)", PD,
            "srand() with no argument seeds from the clock, which libfaketime pins"),
     # detectable: not pinned; verify names the output file when it reaches one.
     Source("python-monotonic", "time.monotonic(), time.perf_counter()", D, _MONOTONIC),
     Source("python-boottime", "clock_gettime(CLOCK_BOOTTIME)", D, _MONOTONIC),
+    Source("busybox-shuf", "shuf (the dynamic Debian busybox)", D,
+           "seeded from the monotonic clock (busybox's monotonic_us), which is real by "
+           "default; spec.clock.monotonic: pinned pins it"),
     Source("busybox-mktemp", "mktemp (even the dynamic busybox)", D,
            "glibc's name generator reads the clock inside libc (getrandom is ENOSYS), "
            "where no preload reaches"),

@@ -8,7 +8,10 @@ on every run, so every verify exits 2; for each one:
 - `verify` names exactly the output files whose bytes differ (read from the evidence it
   keeps, verify-outputs/, against the recorded run's outputs/), and nothing else;
 - every pinned and pinned-dynamic source is byte-identical to the recorded run;
-- at-random and rdtsc differ.
+- at-random and rdtsc differ;
+- python-monotonic and python-boottime (detectable: the job's clock.monotonic is the
+  default, real) read the host's clock and differ too, and so does busybox-shuf, which
+  seeds from the monotonic clock.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import pytest
 from conftest import REPO, PodmanHarness, run_cli
 from ruamel.yaml import YAML
 
+from docklock.cage.sources import BY_ID as SOURCES_BY_ID
 from docklock.cage.sources import SOURCES, SourceClass
 from docklock.cage.witness import bytes_digest
 
@@ -31,6 +35,9 @@ EXAMPLE = REPO / "examples" / "deterministic-probe"
 JOB = "probe-all"
 VERIFIES = 5
 ALWAYS_DIFFER = ("at-random", "rdtsc")
+# Real by default (a faked monotonic clock hangs timed waits): a new value every run.
+REAL_MONOTONIC = ("python-monotonic", "python-boottime")
+SEEDED_FROM_MONOTONIC = ("busybox-shuf",)
 
 
 def spec_image() -> str:
@@ -79,6 +86,11 @@ def test_verify_names_what_differs_and_the_pinned_sources_never_do(
     assert "DockLock deterministic CPU" in text["cpuinfo"]
     assert text["vmstat"] == ""  # masked
     assert not text["static-clock"].startswith("rc=0 315532")  # the real clock
+    for source_id in REAL_MONOTONIC:  # the host's monotonic clock, not 1980's epoch
+        assert SOURCES_BY_ID[source_id].klass is SourceClass.DETECTABLE
+        assert float(text[source_id].split()[0]) < 315532800 / 2, text[source_id]
+    for source_id in SEEDED_FROM_MONOTONIC:
+        assert SOURCES_BY_ID[source_id].klass is SourceClass.DETECTABLE
     assert (folder / "stderr").read_bytes() == b""
 
     promised = [s for s in SOURCES if s.klass.promised]
@@ -102,7 +114,7 @@ def test_verify_names_what_differs_and_the_pinned_sources_never_do(
             assert actual[name] == recorded[name], (
                 f"{source.id} ({source.klass.label}) differed:\n"
                 f"{recorded[name]!r}\n{actual[name]!r}")
-        for source_id in ALWAYS_DIFFER:
+        for source_id in (*ALWAYS_DIFFER, *REAL_MONOTONIC, *SEEDED_FROM_MONOTONIC):
             assert f"outputs/{source_id}.txt" in named
         for source in SOURCES:
             differed[source.id] += f"outputs/{source.id}.txt" in named

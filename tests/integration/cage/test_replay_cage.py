@@ -63,6 +63,27 @@ print(json.dumps({
 """
 
 
+# Timed waits: with a faked monotonic clock (libfaketime moves it 1 ms per read) their
+# deadline is never reached and the job ran until spec.timeout.
+WAITS = """\
+import json, queue, threading, time
+threading.Event().wait(0.3)
+try:
+    queue.Queue().get(timeout=0.2)
+except queue.Empty:
+    pass
+print(json.dumps({"time": time.time(), "monotonic": time.monotonic()}))
+"""
+WAITS_TIMEOUT = 90  # seconds: what a hung wait would have cost
+
+# clock.monotonic: pinned, and no timed wait in the program.
+PINNED_MONOTONIC = """\
+import json, time
+print(json.dumps({"monotonic": time.monotonic(), "time": time.time()}))
+"""
+DEFAULT_EPOCH = 315_532_800  # 1980-01-01T00:00:00Z
+
+
 def _job(name: str, image: str, command: list[str], **spec: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"image": image, "command": command, "cage": "deterministic",
                             "seed": 1, "timeout": 120}
@@ -85,6 +106,9 @@ def workspace(podman: PodmanHarness, tmp_path: Path) -> Path:
         _job("missing", python, ["no-such-program-docklock"]),
         _job("static", static, ["sh", "-c", "env; echo static ok"]),
         _job("static-absolute", static, ["/bin/busybox", "echo", "absolute ok"]),
+        _job("waits", python, ["python3", "-c", WAITS], timeout=WAITS_TIMEOUT),
+        _job("pinned-monotonic", python, ["python3", "-c", PINNED_MONOTONIC],
+             clock={"monotonic": "pinned"}),
     ]
     (tmp_path / "docklock.yaml").write_text(CLUSTER)
     (tmp_path / "specs").mkdir()
@@ -154,3 +178,27 @@ def test_an_unknown_command_exits_127_with_the_launchers_message(
     assert ran.returncode == 1
     assert "exited with code 127" in ran.stderr
     assert "docklock-launch: no-such-program-docklock: not found in PATH" in ran.stderr
+
+
+def test_timed_waits_finish_and_the_wall_clock_stays_pinned(podman: PodmanHarness,
+                                                            workspace: Path) -> None:
+    """The default clock.monotonic (real): Event.wait(0.3) and queue.get(timeout=0.2)
+    return after their time, while time.time() still reads 1980."""
+    started = time.monotonic()
+    ran = _run(podman, workspace, "waits")
+    elapsed = time.monotonic() - started
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert elapsed < 30, f"the timed waits took {elapsed:.0f}s (hung until the timeout?)"
+    seen = json.loads(ran.stdout)
+    assert DEFAULT_EPOCH <= seen["time"] < DEFAULT_EPOCH + 1, seen["time"]
+    # the real monotonic clock: the host's, nowhere near the 1980 epoch
+    assert seen["monotonic"] < DEFAULT_EPOCH / 2, seen["monotonic"]
+
+
+def test_a_pinned_monotonic_clock_starts_at_the_epoch(podman: PodmanHarness,
+                                                      workspace: Path) -> None:
+    ran = _run(podman, workspace, "pinned-monotonic")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    seen = json.loads(ran.stdout)
+    assert DEFAULT_EPOCH <= seen["monotonic"] < DEFAULT_EPOCH + 1, seen["monotonic"]
+    assert DEFAULT_EPOCH <= seen["time"] < DEFAULT_EPOCH + 1, seen["time"]

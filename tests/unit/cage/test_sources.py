@@ -31,14 +31,14 @@ EXPECTED = {
         "python-hash", "python-set-order", "python-tempfile", "python-object-ids", "aslr",
         "hostname", "pid", "env", "network", "uptime", "loadavg", "proc-stat", "meminfo",
         "vmstat", "cpuinfo", "cpu-count", "kernel-random"},
-    SourceClass.PINNED_DYNAMIC: {
-        "python-time", "busybox-date", "busybox-shuf", "busybox-awk-srand"},
-    # python-monotonic and python-boottime: real unless spec.clock.monotonic is pinned
-    # (a faked monotonic clock hangs timed waits).
+    SourceClass.PINNED_DYNAMIC: {"python-time", "busybox-date", "busybox-awk-srand"},
+    # python-monotonic, python-boottime and busybox-shuf (seeded from the monotonic
+    # clock): real unless spec.clock.monotonic is pinned (a faked monotonic clock hangs
+    # timed waits).
     SourceClass.DETECTABLE: {
-        "python-monotonic", "python-boottime", "busybox-mktemp", "mountinfo", "cgroup",
-        "sched", "inode", "file-mtime", "kernel-release", "cpu-affinity", "static-clock",
-        "static-monotonic"},
+        "python-monotonic", "python-boottime", "busybox-shuf", "busybox-mktemp",
+        "mountinfo", "cgroup", "sched", "inode", "file-mtime", "kernel-release",
+        "cpu-affinity", "static-clock", "static-monotonic"},
     SourceClass.UNCONTROLLABLE: {"at-random", "rdtsc", "threads"},
 }
 
