@@ -90,7 +90,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def _target(args: argparse.Namespace) -> Path:
     """DIR, taken relative to `-C` when that is given (as `git -C X init` does)."""
     base = Path(getattr(args, "directory", ".") or ".")
-    return base / args.dir
+    return base / str(args.dir)
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
