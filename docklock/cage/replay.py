@@ -109,22 +109,22 @@ def clock_epoch(spec: JobSpec) -> int:
     env = _epoch_env(spec)
     if env is None:
         return int(SOURCE_DATE_EPOCH)
+    if env.sensitive:
+        # The clock's start is visible to the job and recorded in plain sight: in the
+        # cage's settings (plans, state), /proc/stat's btime, the witness and the ledger.
+        raise CageError(
+            "a sensitive SOURCE_DATE_EPOCH cannot set the deterministic clock: its value "
+            "would show in plans, state, the witness and /proc/stat",
+            hint="set spec.clock.epoch (the clock's start is not a secret), or unmark "
+                 "SOURCE_DATE_EPOCH as sensitive")
     text = env.value.strip()
     # str.isdigit() accepts "²" and other Unicode digits that int() refuses.
     if text and text.isascii() and text.isdigit() and int(text) <= MAX_EPOCH:
         return int(text)
-    shown = "(sensitive)" if env.sensitive else repr(env.value)
     raise CageError(
-        f"SOURCE_DATE_EPOCH {shown} is not a whole number of seconds in 0..{MAX_EPOCH}",
+        f"SOURCE_DATE_EPOCH {env.value!r} is not a whole number of seconds in 0..{MAX_EPOCH}",
         hint="set spec.clock.epoch, or SOURCE_DATE_EPOCH to a number of seconds since "
              "1970-01-01 UTC (e.g. 315532800)")
-
-
-def _epoch_sensitive(spec: JobSpec) -> bool:
-    """Whether the epoch came from a SOURCE_DATE_EPOCH marked sensitive (then every
-    value derived from it is masked too)."""
-    env = _epoch_env(spec)
-    return spec.clock.epoch is None and env is not None and env.sensitive
 
 
 def faketime_value(epoch: int, step: str) -> str:
@@ -197,14 +197,12 @@ def proc_folder_name(digest: str) -> str:
 def replay_env(spec: JobSpec, replay: ReplaySettings) -> tuple[EnvVar, ...]:
     """REPLAY_ENV with this job's values, plus the libfaketime env when preloaded.
 
-    A value derived from a sensitive spec value is sensitive too: SOURCE_DATE_EPOCH and
-    FAKETIME when the epoch came from a sensitive SOURCE_DATE_EPOCH, LD_PRELOAD when the
+    A value derived from a sensitive spec value is sensitive too (a sensitive
+    SOURCE_DATE_EPOCH never becomes the epoch: clock_epoch refuses it): LD_PRELOAD when the
     job's own LD_PRELOAD was.
     """
     values: dict[str, str] = {}
     sensitive: set[str] = set()
-    if _epoch_sensitive(spec):
-        sensitive.update(("SOURCE_DATE_EPOCH", "FAKETIME"))
     for name, value, _ in REPLAY_ENV:
         if name == "SOURCE_DATE_EPOCH":
             values[name] = str(replay.epoch)
@@ -349,14 +347,12 @@ def replay_environment(cage: CageSettings, *,
             faketime_digest = file_sha256(Path(replay.preload))
         else:
             faketime_digest = "missing"
-    epoch_sensitive = any(e.name == "SOURCE_DATE_EPOCH" and e.sensitive for e in cage.env)
     return {
         "libfaketime_digest": faketime_digest,
         "libfaketime_preload": "on" if replay.preload is not None else "off",
         "launcher_digest": replay.launcher_digest or "none",
         "faketime_mode": replay.faketime,
-        # An epoch taken from a sensitive SOURCE_DATE_EPOCH is itself sensitive.
-        "clock_epoch": "(sensitive)" if epoch_sensitive else str(replay.epoch),
+        "clock_epoch": str(replay.epoch),
         "clock_step": replay.clock_step,
         "clock_monotonic": replay.monotonic,
     }
