@@ -62,23 +62,34 @@ CLASSES = {
 CLOCK = """\
 libfaketime (Debian's `libfaketime`, found on the host and bind-mounted read-only at
 `/.docklock/libfaketime.so.1`) is preloaded into the job. It answers `time()`,
-`gettimeofday()` and `clock_gettime()` for every clock (wall, monotonic, boot-time) with
-the job's epoch plus N times the step on the Nth read in the process, so the Nth read
-returns the same value on every run. The Job spec sets it:
+`gettimeofday()` and `clock_gettime(CLOCK_REALTIME)` with the job's epoch plus N times the
+step on the Nth read in the process, so the Nth read returns the same value on every run.
+The monotonic and boot-time clocks stay real by default: a faked monotonic clock makes
+timed waits (`pthread_cond_timedwait`, `sem_clockwait`, Python's `Event.wait(timeout)`,
+`queue.get(timeout=...)`) wait until the job's timeout (libfaketime issues #390, #469).
+A job that never waits with a timeout may pin them too. The Job spec sets it all:
 
 ```yaml
 spec:
   clock:
     epoch: 315532800   # seconds since 1970 UTC; default: the job's SOURCE_DATE_EPOCH
-                       # env when it is a number, else 1980-01-01T00:00:00Z
+                       # env (a whole number of seconds, not sensitive), else 1980-01-01
     step: 1ms          # how far the clock moves on every read; "0s" stops it
     faketime: auto     # auto | always | never
+    monotonic: real    # real | pinned (pinned: timed waits hang)
 ```
 
+A `SOURCE_DATE_EPOCH` that is not a whole number of seconds in 0..253402300799, or that is
+marked sensitive (the clock's start shows in plans, `/proc/stat` and the witness), is an
+error that names the Job's file, line and column: set `spec.clock.epoch` instead.
+
 `faketime: auto` (the default) is decided inside the container by the launcher: it keeps
-`LD_PRELOAD` and `FAKETIME` only when the image has glibc's loader
-(`/lib64/ld-linux-x86-64.so.2`), because musl's loader refuses a glibc preload and static
-programs ignore it. `always` keeps them regardless, `never` leaves the real clock.
+the preload only when the image has glibc's loader (`/lib64/ld-linux-x86-64.so.2`) and a
+`libc.so.6` that defines the newest glibc version the host's libfaketime needs
+(`DOCKLOCK_FAKETIME_GLIBC`, e.g. `GLIBC_2.34`; older images such as Debian 11 would
+refuse to start the program); musl's loader refuses a glibc preload and static programs
+ignore it. Otherwise it drops the cage's entry from `LD_PRELOAD` (the job's own entries
+stay) and `FAKETIME`. `always` keeps them regardless, `never` leaves the real clock.
 `SOURCE_DATE_EPOCH` (the reproducible-builds convention) is the job's epoch in every case.
 
 The kernel has time namespaces (`/proc/self/ns/time`, Linux 5.6) that could move the
@@ -88,7 +99,7 @@ deterministic` says what this host supports).
 """
 
 ASLR = """\
-Podman runs DockLock's launcher, `docklock-launch` (a 1.8 KB freestanding static binary,
+Podman runs DockLock's launcher, `docklock-launch` (a 2.9 KB freestanding static binary,
 `docklock/cage/data/launch.c`), as the container's init (`--init-path`). It calls
 `personality(ADDR_NO_RANDOMIZE)` and then executes the job in its place, so the job is
 PID 1 and its stack, heap, mmap and vDSO addresses repeat from run to run. The cage's
