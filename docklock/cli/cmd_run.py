@@ -123,7 +123,9 @@ def _verify_repeat(args: argparse.Namespace, out: Output) -> int:
     results: list[VerifyResult] = []
     rounds_by_field: dict[str, list[int]] = {}
     for round_no in range(1, args.repeat + 1):
-        result = verify(ctx, args.job)
+        # Round 1 clears evidence of earlier commands; later identical rounds keep the
+        # evidence of this command's last differing round.
+        result = verify(ctx, args.job, keep_older_evidence=round_no > 1)
         results.append(result)
         for diff in result.differences:
             rounds_by_field.setdefault(diff.field, []).append(round_no)
@@ -133,8 +135,12 @@ def _verify_repeat(args: argparse.Namespace, out: Output) -> int:
             out.line("recorded on a different host environment "
                      "(replay may differ for these reasons):")
             for env_diff in result.environment_differences:
+                here = "(unknown here)" if env_diff.actual is None else env_diff.actual
                 out.line(f"  {out.paint(env_diff.field, 'yellow')}: {env_diff.expected} → "
-                         f"{env_diff.actual}")
+                         f"{here}")
+        if round_no == 1 and not result.environment_recorded:
+            out.info("note: this witness records no host environment (an older DockLock "
+                     "wrote it); host facts were not compared")
         verdict = ("identical" if result.identical else
                    "DIFFERENT: " + ", ".join(d.field for d in result.differences))
         out.line(f"verify {round_no}/{args.repeat}: {verdict}")
@@ -150,6 +156,10 @@ def _verify_repeat(args: argparse.Namespace, out: Output) -> int:
         for name, rounds in sorted(rounds_by_field.items()):
             out.line(f"  {out.paint(name, 'red')}: differed in round(s) "
                      f"{', '.join(map(str, rounds))}")
+        changed = sorted(f for f in rounds_by_field if _is_definition(f))
+        if changed:
+            out.line(f"  note: {_CHANGED_NOTE} ({', '.join(changed)}): differences are "
+                     f"expected; `docklock run {job}` records a new witness")
         last_diff = next((r for r in reversed(results) if not r.identical), None)
         if last_diff is not None and last_diff.evidence_folder is not None:
             folder = last_diff.evidence_folder
@@ -175,9 +185,8 @@ def _print_differences(out: Output, result: VerifyResult, root: Path) -> None:
             out.line(f"    {lines[stream]}")
     changed = [d.field for d in diffs if _is_definition(d.field)]
     if changed:
-        out.line(f"  note: the job itself changed since its witness was recorded "
-                 f"({', '.join(changed)}): differences are expected; `docklock run "
-                 f"{result.actual.job}` records a new witness")
+        out.line(f"  note: {_CHANGED_NOTE} ({', '.join(changed)}): differences are "
+                 f"expected; `docklock run {result.actual.job}` records a new witness")
     folder = result.evidence_folder
     if folder is not None:
         kept = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.glob("verify-*"))
@@ -186,6 +195,8 @@ def _print_differences(out: Output, result: VerifyResult, root: Path) -> None:
                  "run's beside them without the verify- prefix)")
 
 
+_CHANGED_NOTE = ("the job, or the cage this host gives it, changed since its witness was "
+                 "recorded")
 # Witness fields that describe what was run rather than what it produced.
 _DEFINITION = ("image_digest", "command", "env", "inputs", "seed", "cage", "cage_digest",
                "seccomp_digest")

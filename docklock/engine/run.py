@@ -116,19 +116,23 @@ def run(ctx: Context, job: str) -> JobRunResult:
     return JobRunResult(witness, path, kept, seq, result.stdout, result.stderr, folder)
 
 
-def verify(ctx: Context, job: str) -> VerifyResult:
+def verify(ctx: Context, job: str, *, keep_older_evidence: bool = False) -> VerifyResult:
     """Run `job` again and compare it with its recorded witness, field by field.
-    Raises (before running) when no witness was recorded for it."""
+    Raises (before running) when no witness was recorded for it.
+
+    An identical re-run removes older `verify-*` evidence unless `keep_older_evidence`
+    (`verify --repeat`: a later identical round must not delete an earlier differing
+    round's evidence)."""
     from docklock.cage.witness import load_witness
 
     workspace, prepared = _prepare(ctx, job)
     with _locked(ctx, prepared):
         expected = load_witness(str(prepared.address), ctx.paths.witness)
-        return _verify_locked(ctx, workspace, prepared, expected)
+        return _verify_locked(ctx, workspace, prepared, expected, keep_older_evidence)
 
 
 def _verify_locked(ctx: Context, workspace: Workspace, prepared: PreparedJob,
-                   expected: Witness) -> VerifyResult:
+                   expected: Witness, keep_older_evidence: bool) -> VerifyResult:
     from docklock.cage.jobs import (
         discard_outputs,
         discard_verify_evidence,
@@ -152,7 +156,8 @@ def _verify_locked(ctx: Context, workspace: Workspace, prepared: PreparedJob,
         first_lines = _first_lines(folder, expected, result, diffs)
     else:
         discard_outputs(prepared)
-        discard_verify_evidence(folder)
+        if not keep_older_evidence:
+            discard_verify_evidence(folder)
     seq = record_in_ledger(ctx.paths, witness_entry(actual, "verify", differences=diffs,
                                                     environment_differences=env_diffs))
     return VerifyResult(expected, actual, diffs, seq, env_diffs, bool(expected.environment),

@@ -100,7 +100,54 @@ def test_verify_says_when_the_job_itself_changed(podman: PodmanHarness,
     verified = run_cli(["verify", "steady", "-C", str(workspace)], env=env)
     assert verified.returncode == 2
     note = next(line for line in verified.stdout.splitlines() if "note:" in line)
-    assert "the job itself changed since its witness was recorded" in note
+    assert "the job, or the cage this host gives it, changed since its witness" in note
     assert "seed" in note
     assert "stdout_digest" not in note  # an output, not part of the definition
     assert "stdout_digest" in verified.stderr  # the new seed's stream differs
+
+
+VOLUME_JOB = """\
+apiVersion: docklock.io/v1
+kind: Job
+metadata: {name: fromvolume}
+spec:
+  image: {image}
+  # A volume's content is not part of the witness: it makes the output differ on demand.
+  command: [cat, /data/value]
+  cage: deterministic
+  volumes: [{name: data, path: /data, readOnly: true}]
+  timeout: 60
+---
+apiVersion: docklock.io/v1
+kind: Volume
+metadata: {name: data}
+"""
+
+
+def test_an_identical_round_keeps_an_earlier_rounds_evidence(podman: PodmanHarness,
+                                                             workspace: Path) -> None:
+    from docklock.engine import Context
+    from docklock.engine.run import run, verify
+
+    (workspace / "specs" / "volume.yaml").write_text(
+        VOLUME_JOB.replace("{image}", podman.image))
+    podman.podman("volume", "create", "repeat-default-data")
+    mountpoint = Path(podman.podman("volume", "inspect", "repeat-default-data",
+                                    "--format", "{{.Mountpoint}}").stdout.strip())
+    value = mountpoint / "value"
+    ctx = Context.find(workspace, podman_url=podman.url)
+    folder = workspace / ".docklock" / "jobs" / "Job.default.fromvolume"
+
+    value.write_text("a\n")
+    assert run(ctx, "fromvolume").ok
+    value.write_text("b\n")
+    differing = verify(ctx, "fromvolume")
+    assert not differing.identical
+    assert (folder / "verify-stdout").read_text() == "b\n"
+    value.write_text("a\n")
+    # What `verify --repeat` does after round 1: the earlier round's evidence stays.
+    assert verify(ctx, "fromvolume", keep_older_evidence=True).identical
+    assert (folder / "verify-stdout").read_text() == "b\n"
+    # A plain verify that is identical removes evidence of earlier commands.
+    assert verify(ctx, "fromvolume").identical
+    assert not list(folder.glob("verify-*"))
