@@ -60,6 +60,12 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# Env a deterministic Job's cage sets that describes this host rather than the job (the
+# glibc version the host's libfaketime needs, read by the launcher): left out of the
+# cage's digest and of the witness's compared env; the witness's environment records it.
+HOST_ENV: frozenset[str] = frozenset({"DOCKLOCK_FAKETIME_GLIBC"})
+
+
 @dataclass(frozen=True)
 class ReplaySettings:
     """What the deterministic cage adds for a Job (docs/determinism.md, ADR 0018).
@@ -114,6 +120,7 @@ class ReplaySettings:
         for host_path in ("launcher", "preload", "proc_dir"):
             body.pop(host_path)
         body["preload"] = self.preload is not None  # whether, not where
+        body.pop("preload_glibc", None)  # a fact of this host's libfaketime, not the cage
         # "1s" and "1000ms" are one clock: a cosmetic edit must not replace the job.
         body["clock_step"] = duration_ns(self.clock_step)
         return body
@@ -190,6 +197,7 @@ class CageSettings:
         body.pop("random_source")
         if self.replay is not None:
             body["replay"] = self.replay.digest_body()
+            body["env"] = [e for e in body["env"] if e[0] not in HOST_ENV]
         return sha256_hex(canonical_json(body))
 
 

@@ -41,6 +41,7 @@ from docklock.cage.witness import (
 from docklock.errors import DeterminismMismatch, DockLockError, PodmanError
 from docklock.model import Address, CageProfileSpec, JobSpec, Kind, Resource
 from docklock.objects import (
+    HOST_ENV,
     LABEL_ADDRESS,
     LABEL_CLUSTER,
     LABEL_PREFIX,
@@ -276,7 +277,7 @@ def run_prepared(runtime: ContainerRuntime, job: PreparedJob) -> JobRun:
         outputs_digest = "sha256:" + _sha256_hex(canonical_json(outputs))
     cage = job.config.cage
     effective_env = {e.name: e for e in job.config.env}
-    effective_env.update({e.name: e for e in cage.env})
+    effective_env.update({e.name: e for e in cage.env if e.name not in HOST_ENV})
     # Self-contained: the digests are fields too, but a reader of the environment
     # block alone sees everything that ties the run to this host and this cage.
     environment = {**runtime.host_facts(), **environment_extra(cage),

@@ -353,6 +353,9 @@ def replay_environment(cage: CageSettings, *,
         "launcher_digest": replay.launcher_digest or "none",
         "faketime_mode": replay.faketime,
         "clock_epoch": str(replay.epoch),
-        "clock_step": replay.clock_step,
+        "clock_step": f"{duration_ns(replay.clock_step)}ns",  # "1s" == "1000ms"
         "clock_monotonic": replay.monotonic,
+        # Which glibc the host's libfaketime needs: a host fact, so recorded here and not
+        # in the compared env (docklock.objects.HOST_ENV).
+        "libfaketime_glibc": replay.preload_glibc or "none",
     }

@@ -499,9 +499,14 @@ def test_replay_environment(tmp_path: Path) -> None:
         "launcher_digest": FULL.launcher_digest,
         "faketime_mode": "auto",
         "clock_epoch": "7",
-        "clock_step": "0s",
+        "clock_step": "0ns",
         "clock_monotonic": "real",
+        "libfaketime_glibc": FULL.libfaketime_glibc or "none",
     }
+    # "1s" and "1000ms" are one clock: recorded alike, so verify sees no difference
+    assert (replay_environment(caged(tmp_path, clock={"step": "1s"}), host=FULL)["clock_step"]
+            == replay_environment(caged(tmp_path, clock={"step": "1000ms"}),
+                                  host=FULL)["clock_step"] == "1000000000ns")
     bare = replay_environment(caged(tmp_path, host=BARE), host=BARE)
     assert bare["libfaketime_digest"] == "none"
     assert bare["libfaketime_preload"] == "off"
@@ -518,3 +523,19 @@ def test_replay_environment_hashes_a_library_detection_did_not_see(tmp_path: Pat
     assert said["libfaketime_digest"] == file_sha256(library)
     library.unlink()
     assert replay_environment(cage, host=FULL)["libfaketime_digest"] == "missing"
+
+
+def test_the_glibc_libfaketime_needs_is_a_host_fact(tmp_path: Path) -> None:
+    """Two hosts whose libfaketime was built against different glibc versions give the
+    job the same cage (digest) and the same compared env; the value is recorded in the
+    witness's environment block instead."""
+    from docklock.objects import HOST_ENV
+
+    new = caged(tmp_path, host=replace(FULL, libfaketime_glibc="GLIBC_2.34"))
+    old = caged(tmp_path, host=replace(FULL, libfaketime_glibc="GLIBC_2.7"))
+    assert new.digest == old.digest
+    env_new = {e.name: e.value for e in new.env}
+    assert env_new["DOCKLOCK_FAKETIME_GLIBC"] == "GLIBC_2.34"  # the launcher still reads it
+    assert "DOCKLOCK_FAKETIME_GLIBC" in HOST_ENV
+    assert replay_environment(new, host=FULL)["libfaketime_glibc"] == "GLIBC_2.34"
+    assert replay_environment(old, host=FULL)["libfaketime_glibc"] == "GLIBC_2.7"
