@@ -4,7 +4,8 @@ Runs on resources that passed their schemas. Finds duplicate addresses, referenc
 resources that do not exist (dependsOn, networks, volumes, cage profiles), dependency
 conditions that can never hold, cages weaker than the cluster's security floor, host
 port collisions, fixed host ports with replicas > 1, duplicate Image refs, and spec
-paths (Image context, Job inputs) that leave the workspace or do not exist, and a
+paths (Image context, Job inputs) that leave the workspace or do not exist, a
+deterministic Job's SOURCE_DATE_EPOCH that cannot start its clock, and a
 docklock.yaml `spec.podmanUrl` that cannot be parsed. Dependency cycles are found by
 docklock.graph. Image references that match no Image resource are not errors: the image
 may already be in local storage (plan and apply check that).
@@ -117,6 +118,7 @@ def crosscheck(items: Sequence[Item], cluster: Resource | None, paths: Workspace
             _networkless_cage(ctx, it)
             if isinstance(r.spec, JobSpec):
                 _job_paths(ctx, it, r.spec)
+                _job_clock(ctx, it, r.spec)
         elif isinstance(r.spec, ImageSpec):
             _image_paths(ctx, it, r.spec)
     _image_refs(unique, locate, out)
@@ -337,6 +339,24 @@ def _job_paths(ctx: _Context, it: Item, spec: JobSpec) -> None:
     for i, item in enumerate(spec.inputs):
         _confined(ctx, it, item.path, "job input", ("spec", "inputs", i, "path"),
                   want_dir=False)
+
+
+def _job_clock(ctx: _Context, it: Item, spec: JobSpec) -> None:
+    """A deterministic Job's clock start (spec.clock.epoch, else SOURCE_DATE_EPOCH) must
+    be usable: plan and run refuse what docklock.cage.replay.clock_epoch refuses, so
+    validate says it first, at the env entry."""
+    r = it.resource
+    if cage_level(spec.cage, r.namespace, ctx.floor, ctx.resources) != "deterministic":
+        return
+    from docklock.cage.replay import clock_epoch
+    from docklock.errors import CageError
+
+    try:
+        clock_epoch(spec)
+    except CageError as exc:
+        path: tuple[PathItem, ...] = ("spec", "env", "SOURCE_DATE_EPOCH")
+        ctx.out.append(Diagnostic(f"{r.address}: {exc.message}", _where(it, ctx.locate, *path),
+                                  path=_fmt(path), hint=exc.hint))
 
 
 def _image_refs(items: Sequence[Item], locate: Locate, out: list[Diagnostic]) -> None:
