@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from docklock.cage.jobs import JobError
 from docklock.model import Address
 from docklock.workspace import WorkspacePaths
 
@@ -21,10 +22,16 @@ from docklock.workspace import WorkspacePaths
 @contextmanager
 def job_lock(paths: WorkspacePaths, address: Address) -> Iterator[None]:
     folder = paths.dot / "jobs"
-    folder.mkdir(parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)
     path = folder / f"{address.kind}.{address.namespace}.{address.name}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+            os.chmod(folder, 0o700)  # job folders hold outputs and streams: private
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise JobError(f"cannot take the lock of {address} at {path}: {exc.strerror}",
+                       hint="run docklock as a user who may write the workspace's "
+                            ".docklock/ folder") from exc
     try:
         # Blocking: the holder's own job timeout bounds the wait; Ctrl-C interrupts it.
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -62,3 +62,26 @@ def test_concurrent_verifies_take_turns(podman: PodmanHarness, tmp_path: Path) -
     assert len(list(outputs.iterdir())) == 1500
     assert (outputs / "f1499").read_text() == "1499\n"
     assert not list(folder.glob("verify-*"))  # identical verifies keep no evidence
+
+
+def test_an_unwritable_jobs_folder_is_a_clear_error(tmp_path: Path) -> None:
+    """No Podman needed: the lock is taken before the job runs."""
+    import os
+
+    from docklock.cage.joblock import job_lock
+    from docklock.cage.jobs import JobError
+    from docklock.model import Address
+    from docklock.workspace import WorkspacePaths
+
+    paths = WorkspacePaths(tmp_path)
+    jobs = paths.dot / "jobs"
+    jobs.mkdir(parents=True)
+    (jobs / "Job.default.many.lock").mkdir()  # cannot be opened as the lock file
+    with pytest.raises(JobError) as caught, job_lock(paths, Address("Job", "default", "many")):
+        pass
+    assert "cannot take the lock of Job/default/many" in caught.value.message
+    assert caught.value.hint
+    os.chmod(jobs, 0o755)
+    with job_lock(paths, Address("Job", "default", "other")):
+        pass
+    assert jobs.stat().st_mode & 0o777 == 0o755  # an existing folder's mode is left alone
