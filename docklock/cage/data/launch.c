@@ -160,17 +160,24 @@ static void preload_drop_faketime(char **envp, char *preload_room) {
     *out = 0;
 }
 
-/* Does the file at `path` contain needle[0..len) (which may hold NUL bytes)? -1: no file. */
+/* Does the file at `path` contain needle[0..len) (which may hold NUL bytes)?
+ * -1: no readable file there (missing, or a folder: the next candidate is tried). */
 static int file_contains(const char *path, const char *needle, size_t len) {
     char scan_buf[SCAN_CHUNK + VERSION_MAX + 1];
     long fd = syscall3(SYS_open, (long)path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) return -1;
     size_t have = 0; /* bytes in scan_buf: the tail kept from the last chunk, then new */
     int found = 0;
+    int read_any = 0;
     while (!found) {
         long got = syscall3(SYS_read, fd, (long)(scan_buf + have), SCAN_CHUNK);
         if (got == -EINTR) continue;
+        if (got < 0 && !read_any) {
+            syscall3(SYS_close, fd, 0, 0);
+            return -1;
+        }
         if (got <= 0) break;
+        read_any = 1;
         have += (size_t)got;
         for (size_t i = 0; i + len <= have && !found; i++) {
             size_t j = 0;

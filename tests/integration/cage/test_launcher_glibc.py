@@ -37,6 +37,7 @@ class FakeGlibc:
     tag: str
     libc_path: str  # where the image has its libc.so.6
     libc: bytes
+    decoy_dir: str | None = None  # a folder named libc.so.6 where the launcher looks first
 
 
 def filler_around(version: bytes, at: int, size: int = 3 * CHUNK) -> bytes:
@@ -55,6 +56,10 @@ NEW = FakeGlibc("localhost/docklock-test/fake-glibc:2.34", "/lib/x86_64-linux-gn
 # Fedora-like: libc only in /usr/lib64, the fourth place the launcher looks.
 NEW_LIB64 = FakeGlibc("localhost/docklock-test/fake-glibc:2.34-lib64", "/usr/lib64/libc.so.6",
                       filler_around(NEEDED.encode(), 5000))
+# A folder named libc.so.6 in the first place looked at must not hide the real one.
+NEW_BEHIND_FOLDER = FakeGlibc("localhost/docklock-test/fake-glibc:2.34-behind-folder",
+                              "/usr/lib64/libc.so.6", filler_around(NEEDED.encode(), 5000),
+                              decoy_dir="/lib/x86_64-linux-gnu/libc.so.6")
 
 
 def add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> None:
@@ -79,6 +84,10 @@ def build_fake_glibc_image(harness: PodmanHarness, fake: FakeGlibc, work: Path) 
             tar.addfile(info)
         add_bytes(tar, "lib64/ld-linux-x86-64.so.2", b"", 0o755)
         add_bytes(tar, fake.libc_path.lstrip("/"), fake.libc)
+        if fake.decoy_dir is not None:
+            info = tarfile.TarInfo(fake.decoy_dir.lstrip("/"))
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
     harness.podman("import", "-q", "--change", "ENV PATH=/bin", str(rootfs), fake.tag)
     return fake.tag
 
@@ -88,7 +97,7 @@ def images(podman_harness: PodmanHarness,
            tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     work = tmp_path_factory.mktemp("fake-glibc")
     return {fake.tag: build_fake_glibc_image(podman_harness, fake, work)
-           for fake in (OLD, NEW, NEW_LIB64)}
+           for fake in (OLD, NEW, NEW_LIB64, NEW_BEHIND_FOLDER)}
 
 
 def launched_env(harness: PodmanHarness, image: str, *, preload: str = PRELOAD,
@@ -126,7 +135,8 @@ def test_always_keeps_the_preload_even_on_old_glibc(podman: PodmanHarness,
     assert sorted(preload_lines(lines)) == ["FAKETIME=x", f"LD_PRELOAD={PRELOAD}"]
 
 
-@pytest.mark.parametrize("fake", [NEW, NEW_LIB64], ids=["lib-x86_64-linux-gnu", "usr-lib64"])
+@pytest.mark.parametrize("fake", [NEW, NEW_LIB64, NEW_BEHIND_FOLDER],
+                         ids=["lib-x86_64-linux-gnu", "usr-lib64", "behind-a-folder"])
 def test_new_glibc_image_keeps_the_preload(podman: PodmanHarness, images: dict[str, str],
                                            fake: FakeGlibc) -> None:
     lines = launched_env(podman, images[fake.tag])
