@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import platform
 import re
+import struct
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -41,8 +42,9 @@ class HostSupport:
     launcher_digest: str | None
     kernel_time_namespaces: bool
     runtime_time_namespaces: bool = False  # Podman's API offers no time offsets
-    # The newest glibc symbol version libfaketime needs ("GLIBC_2.34"): an image whose
-    # libc lacks it cannot load the preload (the launcher checks, in the container).
+    # The newest glibc version libfaketime needs from libc.so.6 ("GLIBC_2.34"): an image
+    # whose libc does not define it cannot load the preload (the launcher checks, in the
+    # container, that the image's libc.so.6 holds that version name).
     libfaketime_glibc: str | None = None
 
     def to_dict(self) -> dict[str, object]:
@@ -67,18 +69,60 @@ def find_libfaketime(arch: str) -> Path | None:
     return None
 
 
-_GLIBC_VERSION = re.compile(rb"GLIBC_(\d+)\.(\d+)(?:\.(\d+))?\x00")
+_SHT_GNU_VERNEED = 0x6FFFFFFE
+_GLIBC_VERSION = re.compile(r"GLIBC_(\d+)\.(\d+)(?:\.(\d+))?")
 
 
 def needed_glibc(library: bytes) -> str | None:
-    """The newest `GLIBC_x.y[.z]` version string a shared library names, None if none.
+    """The newest `GLIBC_x.y[.z]` a 64-bit little-endian ELF library needs from libc.so.6.
 
-    The names sit NUL-terminated in the library's dynamic string table; glibc keeps every
-    older version, so a libc that defines the newest one defines them all.
+    Read from its version-needs section (.gnu.version_r): only what it asks of libc.so.6,
+    not its own version definitions nor what it needs from libm or the loader. None when
+    the bytes are not such a library or it names no glibc version.
     """
-    found = {tuple(int(g or 0) for g in m.groups()): m.group(0)[:-1].decode()
-             for m in _GLIBC_VERSION.finditer(library)}
-    return found[max(found)] if found else None
+    try:
+        return _needed_glibc(library)
+    except (struct.error, IndexError, UnicodeDecodeError):
+        return None
+
+
+def _needed_glibc(data: bytes) -> str | None:
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:  # ELF64, little-endian
+        return None
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+
+    def section(index: int) -> tuple[int, int, int, int, int]:
+        _, kind, _, _, offset, size, link, info = struct.unpack_from(
+            "<IIQQQQII", data, shoff + index * shentsize)
+        return kind, offset, size, link, info
+
+    def text(table: int, at: int) -> str:
+        end = data.index(b"\0", table + at)
+        return data[table + at:end].decode("ascii")
+
+    versions: dict[tuple[int, ...], str] = {}
+    for index in range(shnum):
+        kind, offset, _, link, count = section(index)
+        if kind != _SHT_GNU_VERNEED:
+            continue
+        strings = section(link)[1]
+        entry = offset
+        for _ in range(count):
+            _, aux_count, file_at, aux, following = struct.unpack_from("<HHIII", data, entry)
+            if text(strings, file_at) == "libc.so.6":
+                at = entry + aux
+                for _ in range(aux_count):
+                    _, _, _, name_at, aux_next = struct.unpack_from("<IHHII", data, at)
+                    name = text(strings, name_at)
+                    match = _GLIBC_VERSION.fullmatch(name)
+                    if match:
+                        versions[tuple(int(g or 0) for g in match.groups())] = name
+                    at += aux_next
+            if not following:
+                break
+            entry += following
+    return versions[max(versions)] if versions else None
 
 
 def launcher_path(arch: str) -> Path | None:

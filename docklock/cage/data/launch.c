@@ -11,8 +11,10 @@
  *      and static programs ignore LD_PRELOAD anyway) and, when the cage names one in
  *      DOCKLOCK_FAKETIME_GLIBC, the image's libc.so.6 must define the newest glibc
  *      version libfaketime was linked against (else every dynamic program dies with
- *      "version `GLIBC_2.34' not found"). glibc defines every older version too, so the
- *      newest one suffices. The job's own LD_PRELOAD elements are kept.
+ *      "version `GLIBC_2.34' not found"). A libc of a later release still defines that
+ *      version's name, so the newest one the preload needs from libc.so.6 is the test
+ *      (docklock.cage.host.needed_glibc reads it). The job's own LD_PRELOAD elements
+ *      are kept.
  *      DOCKLOCK_FAKETIME=always (or any other value) leaves the environment alone;
  *   3. executes the command like execvp: a name without '/' is looked up in PATH
  *      (a file the kernel refuses with ENOEXEC is reported, not run through /bin/sh).
