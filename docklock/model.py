@@ -338,10 +338,11 @@ class JobClock:
     `epoch` (seconds since 1970, UTC) is where the clock starts; None: the job's
     SOURCE_DATE_EPOCH, else 1980-01-01. `step` is how far it moves on every read ("0s"
     freezes it). `faketime` decides the libfaketime preload: auto (when the image has
-    glibc's loader), always, never. `monotonic` is "real" (the host's monotonic and
-    boot-time clocks) or "pinned" (they move like the wall clock): a pinned monotonic
-    clock hangs timed waits (Event.wait(t), queue.get(timeout=t)) until the job's
-    timeout, so only programs that never wait with a timeout should pin it.
+    glibc's loader and a libc as new as the preload needs), always, never. `monotonic`
+    is "real" (the host's monotonic and boot-time clocks) or "pinned" (they move like
+    the wall clock): a pinned monotonic clock hangs timed waits (Event.wait(t),
+    queue.get(timeout=t)) until the job's timeout, so only programs that never wait with
+    a timeout should pin it.
     """
 
     epoch: int | None = None

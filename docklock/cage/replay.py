@@ -91,7 +91,6 @@ _BASELINE_FLAGS = ("fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmo
 # of spec.clock.epoch); beyond it no date can be written for FAKETIME.
 MAX_EPOCH = 253402300799
 
-MONOTONIC_MODES = ("real", "pinned")
 
 
 def _epoch_env(spec: JobSpec) -> EnvVar | None:
