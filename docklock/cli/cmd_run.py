@@ -91,17 +91,7 @@ def _verify(args: argparse.Namespace, out: Output) -> int:
     if args.json:
         out.json(result.to_dict())
     else:
-        if not result.environment_recorded:
-            # Not a difference: an older witness simply has nothing to compare.
-            out.info("note: this witness records no host environment (an older DockLock "
-                     "wrote it); host facts were not compared — `docklock run` records them")
-        if result.environment_differences:
-            out.line("recorded on a different host environment "
-                     "(replay may differ for these reasons):")
-            for env_diff in result.environment_differences:
-                here = "(unknown here)" if env_diff.actual is None else env_diff.actual
-                out.line(f"  {out.paint(env_diff.field, 'yellow')}: {env_diff.expected} → "
-                         f"{here}")
+        _print_environment(out, result)
         if not diffs:
             out.line(f"{actual.job}: identical to its witness ({len(COMPARED)} fields "
                      f"compared, {actual.digest})")
@@ -113,6 +103,21 @@ def _verify(args: argparse.Namespace, out: Output) -> int:
                   f"{names}")
         return EXIT_CHANGES
     return EXIT_OK
+
+
+def _print_environment(out: Output, result: VerifyResult) -> None:
+    """The recorded host facts that differ here, before any result: reasons, not
+    differences. An older witness without them gets a note instead."""
+    if not result.environment_recorded:
+        out.info("note: this witness records no host environment (an older DockLock "
+                 "wrote it); host facts were not compared — `docklock run` records them")
+    if result.environment_differences:
+        out.line("recorded on a different host environment "
+                 "(replay may differ for these reasons):")
+        for env_diff in result.environment_differences:
+            here = "(unknown here)" if env_diff.actual is None else env_diff.actual
+            out.line(f"  {out.paint(env_diff.field, 'yellow')}: {env_diff.expected} → "
+                     f"{here}")
 
 
 def _verify_repeat(args: argparse.Namespace, out: Output) -> int:
@@ -131,16 +136,8 @@ def _verify_repeat(args: argparse.Namespace, out: Output) -> int:
             rounds_by_field.setdefault(diff.field, []).append(round_no)
         if args.json:
             continue
-        if round_no == 1 and result.environment_differences:
-            out.line("recorded on a different host environment "
-                     "(replay may differ for these reasons):")
-            for env_diff in result.environment_differences:
-                here = "(unknown here)" if env_diff.actual is None else env_diff.actual
-                out.line(f"  {out.paint(env_diff.field, 'yellow')}: {env_diff.expected} → "
-                         f"{here}")
-        if round_no == 1 and not result.environment_recorded:
-            out.info("note: this witness records no host environment (an older DockLock "
-                     "wrote it); host facts were not compared")
+        if round_no == 1:  # every round compares with the same witness on this host
+            _print_environment(out, result)
         verdict = ("identical" if result.identical else
                    "DIFFERENT: " + ", ".join(d.field for d in result.differences))
         out.line(f"verify {round_no}/{args.repeat}: {verdict}")
