@@ -247,14 +247,14 @@ def test_plan_refuses_a_sensitive_source_date_epoch_as_the_clock(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     """The clock's start shows in the cage's settings, /proc/stat, the witness and the
-    ledger: a sensitive SOURCE_DATE_EPOCH cannot be it (one located line, exit 1, the
-    value not quoted)."""
+    ledger: a sensitive SOURCE_DATE_EPOCH cannot be it (a validation error at the env
+    entry, exit 1, the value not quoted)."""
     monkeypatch.setattr("docklock.cage.replay.detect_host", lambda: FULL_HOST)
     root = _job_workspace(tmp_path / "ws", EPOCH_SECRET)
     code, text = _run(["-C", str(root), "plan", "--no-refresh"], capsys)
     assert code == 1, text
-    assert len(text.strip().splitlines()) == 1, text
-    assert re.match(r"error: .*specs/job\.yaml:\d+:\d+: Job/default/stamp: a sensitive "
+    assert text.strip().splitlines()[1:] == ["1 problem found"], text
+    assert re.match(r"specs/job\.yaml:8:5: Job/default/stamp: a sensitive "
                     r"SOURCE_DATE_EPOCH cannot set the deterministic clock", text), text
     assert EPOCH_SECRET not in text
     assert not (root / ".docklock" / "state.json").exists()
@@ -269,9 +269,9 @@ def test_plan_refuses_a_source_date_epoch_that_is_not_seconds(
     code, text = _run(["-C", str(root), "plan", "--no-refresh"], capsys)
     assert code == 1, text
     lines = text.strip().splitlines()
-    assert len(lines) == 1, text
+    assert lines[1:] == ["1 problem found"], text  # found by validation, at the env key
     assert "Traceback" not in text
-    assert re.match(r"error: .*specs/job\.yaml:\d+:\d+: Job/default/stamp: "
+    assert re.match(r"specs/job\.yaml:8:5: Job/default/stamp: "
                     rf"SOURCE_DATE_EPOCH {re.escape(repr(value))} is not a whole number "
-                    r"of seconds in 0\.\.253402300799 \(hint: set spec\.clock\.epoch",
+                    r"of seconds in 0\.\.253402300799 \(set spec\.clock\.epoch",
                     lines[0]), lines[0]
