@@ -92,7 +92,6 @@ _BASELINE_FLAGS = ("fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmo
 MAX_EPOCH = 253402300799
 
 
-
 def _epoch_env(spec: JobSpec) -> EnvVar | None:
     return next((e for e in spec.env if e.name == "SOURCE_DATE_EPOCH"), None)
 
@@ -299,7 +298,8 @@ def describe_host(host: HostSupport) -> list[tuple[str, str]]:
                  "programs only")
     else:
         clock = (f"libfaketime at {host.libfaketime}, dynamically linked programs only "
-                 "(the launcher drops it where the image has no glibc loader)")
+                 "(the launcher drops it where the image has no glibc loader, or a glibc older "
+                 f"than {host.libfaketime_glibc or 'the library needs'})")
     if host.runtime_time_namespaces:
         monotonic = "time namespace offsets"
     elif host.libfaketime is not None:
