@@ -309,6 +309,20 @@ def keep_outputs(job: PreparedJob, destination: Path) -> Path | None:
     return destination
 
 
+def sweep_stale_runs(folder: Path) -> list[str]:
+    """Remove the `run-*` outputs folders a killed run or verify left in a job folder.
+
+    Call only while holding the job's lock (docklock.cage.joblock): then no live run of
+    the job owns one. Returns the names removed.
+    """
+    removed = []
+    for path in sorted(folder.glob("run-*")) if folder.is_dir() else ():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    return removed
+
+
 def discard_outputs(job: PreparedJob) -> None:
     if job.output_dir is not None and job.output_dir.exists():
         shutil.rmtree(job.output_dir)

@@ -103,8 +103,7 @@ def run(ctx: Context, job: str) -> JobRunResult:
     )
     from docklock.cage.witness import save_witness
 
-    workspace, prepared = _prepare(ctx, job)
-    with _locked(ctx, prepared):
+    with _prepared(ctx, job) as (workspace, prepared):
         result = _execute(ctx, workspace, prepared)
         folder = job_folder(ctx.paths, prepared.address)
         kept = keep_outputs(prepared, folder / "outputs")
@@ -125,8 +124,7 @@ def verify(ctx: Context, job: str, *, keep_older_evidence: bool = False) -> Veri
     round's evidence)."""
     from docklock.cage.witness import load_witness
 
-    workspace, prepared = _prepare(ctx, job)
-    with _locked(ctx, prepared):
+    with _prepared(ctx, job) as (workspace, prepared):
         expected = load_witness(str(prepared.address), ctx.paths.witness)
         return _verify_locked(ctx, workspace, prepared, expected, keep_older_evidence)
 
@@ -165,18 +163,36 @@ def _verify_locked(ctx: Context, workspace: Workspace, prepared: PreparedJob,
 
 
 @contextmanager
-def _locked(ctx: Context, prepared: PreparedJob) -> Iterator[None]:
-    """Hold the job's lock; a failure anywhere inside discards this run's outputs folder
-    (a no-op once it was kept)."""
-    from docklock.cage.joblock import job_lock
-    from docklock.cage.jobs import discard_outputs
+def _prepared(ctx: Context, job: str) -> Iterator[tuple[Workspace, PreparedJob]]:
+    """Load, find the Job, take its lock, then prepare it (a fresh outputs folder).
 
-    try:
-        with job_lock(ctx.paths, prepared.address):
-            yield
-    except BaseException:
-        discard_outputs(prepared)
-        raise
+    Under the lock no other run or verify of this job is alive, so `run-*` folders in
+    its job folder are what a killed one left behind: swept first. A failure anywhere
+    inside discards this run's outputs folder (a no-op once it was kept).
+    """
+    from docklock.cage.joblock import job_lock
+    from docklock.cage.jobs import (
+        cage_profiles,
+        discard_outputs,
+        find_job,
+        job_folder,
+        prepare_job,
+        sweep_stale_runs,
+    )
+
+    workspace = ctx.load()
+    resource = find_job(workspace.resources, job)
+    with job_lock(ctx.paths, resource.address):
+        sweep_stale_runs(job_folder(ctx.paths, resource.address))
+        prepared = prepare_job(resource, paths=ctx.paths,
+                               floor=workspace.cluster_spec.securityLevel,
+                               profiles=cage_profiles(workspace.resources),
+                               cluster=workspace.cluster_name)
+        try:
+            yield workspace, prepared
+        except BaseException:
+            discard_outputs(prepared)
+            raise
 
 
 def _first_lines(folder: Path, expected: Witness, rerun: JobRun,
@@ -197,18 +213,6 @@ def _first_lines(folder: Path, expected: Witness, rerun: JobRun,
         if line is not None:
             found.append(line)
     return tuple(found)
-
-
-def _prepare(ctx: Context, job: str) -> tuple[Workspace, PreparedJob]:
-    from docklock.cage.jobs import cage_profiles, find_job, prepare_job
-
-    workspace = ctx.load()
-    resource = find_job(workspace.resources, job)
-    prepared = prepare_job(resource, paths=ctx.paths,
-                           floor=workspace.cluster_spec.securityLevel,
-                           profiles=cage_profiles(workspace.resources),
-                           cluster=workspace.cluster_name)
-    return workspace, prepared
 
 
 def _execute(ctx: Context, workspace: Workspace, prepared: PreparedJob) -> JobRun:

@@ -85,3 +85,48 @@ def test_an_unwritable_jobs_folder_is_a_clear_error(tmp_path: Path) -> None:
     with job_lock(paths, Address("Job", "default", "other")):
         pass
     assert jobs.stat().st_mode & 0o777 == 0o755  # an existing folder's mode is left alone
+
+
+SLOW_JOB = """\
+apiVersion: docklock.io/v1
+kind: Job
+metadata: {name: slow}
+spec:
+  image: {image}
+  command: [sh, -c, "echo partial > /out/a; sleep 3; echo done > /out/b"]
+  cage: deterministic
+  outputs: /out
+  timeout: 60
+"""
+
+
+def test_a_killed_verify_leaves_no_outputs_folder_behind(podman: PodmanHarness,
+                                                         tmp_path: Path) -> None:
+    """kill -9 in the middle of a verify leaves its run-* folder; the next run or verify of
+    the job (holding the job's lock, so nothing else owns one) sweeps it."""
+    import os
+    import signal
+    import time
+
+    (tmp_path / "docklock.yaml").write_text(CLUSTER)
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "job.yaml").write_text(SLOW_JOB.replace("{image}", podman.image))
+    env = podman.cli_env()
+    assert run_cli(["run", "slow", "-C", str(tmp_path)], env=env).returncode == 0
+    folder = tmp_path / ".docklock" / "jobs" / "Job.default.slow"
+
+    victim = subprocess.Popen([_docklock(), "verify", "slow", "-C", str(tmp_path)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not any((p / "a").exists() for p in folder.glob("run-*")):
+        assert time.monotonic() < deadline, "the verify never started its job"
+        assert victim.poll() is None, "the verify ended before it could be killed"
+        time.sleep(0.05)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=10)
+    assert list(folder.glob("run-*")), "kill -9 should have left the run folder"
+
+    again = run_cli(["verify", "slow", "-C", str(tmp_path)], env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert list(folder.glob("run-*")) == []
+    assert (folder / "outputs" / "b").read_text() == "done\n"  # the recorded run's, intact
