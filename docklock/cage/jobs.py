@@ -45,6 +45,7 @@ from docklock.objects import (
     LABEL_ADDRESS,
     LABEL_CLUSTER,
     LABEL_PREFIX,
+    LABEL_WORKSPACE,
     ContainerConfig,
     Mount,
     canonical_json,
@@ -86,6 +87,8 @@ class ContainerRuntime(Protocol):
     def logs(self, name: str) -> tuple[bytes, bytes]: ...
 
     def remove_container(self, name: str, force: bool = True) -> bool: ...
+
+    def containers_labelled(self, labels: Mapping[str, str | None]) -> list[str]: ...
 
     def host_facts(self) -> dict[str, str]: ...
 
@@ -231,8 +234,10 @@ def prepare_job(job: Resource, *, paths: WorkspacePaths, floor: str,
     mounts.extend(Mount("volume", podman_name(cluster, job.namespace, v.name), v.path,
                         v.readOnly) for v in spec.volumes)
     networks = tuple(podman_name(cluster, job.namespace, n) for n in spec.networks)
+    # The workspace label tells this workspace's job runs from another's with the same
+    # cluster and job names on the same Podman (sweep_job_containers relies on it).
     labels = {LABEL_ADDRESS: str(job.address), LABEL_JOB_RUN: run_id,
-              LABEL_CLUSTER: cluster}
+              LABEL_CLUSTER: cluster, LABEL_WORKSPACE: str(paths.root)}
     config = ContainerConfig(
         name=f"docklock-job-{job.namespace}-{job.name}-{run_id}",
         image=spec.image, command=spec.command, entrypoint=spec.entrypoint, env=spec.env,
@@ -261,6 +266,20 @@ class JobRun:
     witness: Witness
     stdout: bytes
     stderr: bytes
+
+
+def sweep_job_containers(runtime: ContainerRuntime, job: PreparedJob) -> list[str]:
+    """Remove the containers earlier runs of this job in this workspace left (a run or
+    verify killed with -9 never removes its own). Call only under the job's lock
+    (docklock.cage.joblock): then no live run of the job owns one."""
+    labels = job.config.labels
+    left = [name for name in runtime.containers_labelled({
+        LABEL_ADDRESS: labels[LABEL_ADDRESS], LABEL_CLUSTER: labels[LABEL_CLUSTER],
+        LABEL_WORKSPACE: labels[LABEL_WORKSPACE], LABEL_JOB_RUN: None})
+        if name != job.config.name]
+    for name in left:
+        _remove(runtime, name)
+    return left
 
 
 def run_prepared(runtime: ContainerRuntime, job: PreparedJob) -> JobRun:

@@ -216,10 +216,11 @@ def _first_lines(folder: Path, expected: Witness, rerun: JobRun,
 
 
 def _execute(ctx: Context, workspace: Workspace, prepared: PreparedJob) -> JobRun:
-    from docklock.cage.jobs import discard_outputs, run_prepared
+    from docklock.cage.jobs import discard_outputs, run_prepared, sweep_job_containers
 
     try:
         with ctx.connect(workspace) as runtime:
+            sweep_job_containers(runtime, prepared)  # we hold the job's lock (_prepared)
             return run_prepared(runtime, prepared)
     except BaseException:
         discard_outputs(prepared)

@@ -916,6 +916,20 @@ class PodmanRuntime:
                     raise PodmanError(f"removing container {name}: {_first_line(report['Err'])}")
         return True
 
+    def containers_labelled(self, labels: Mapping[str, str | None]) -> list[str]:
+        """Names of every container (running or not) carrying all `labels` (a None value:
+        the label with any value): one list call."""
+        wanted = [k if v is None else f"{k}={v}" for k, v in sorted(labels.items())]
+        payload = self._json("listing labelled containers", "get", "/containers/json",
+                             params={"all": True,
+                                     "filters": json.dumps({"label": wanted})})
+        names = []
+        for item in payload or ():
+            found = item.get("Names") or [] if isinstance(item, Mapping) else []
+            if found:
+                names.append(str(found[0]).lstrip("/"))
+        return sorted(names)
+
     def rename_container(self, name: str, new_name: str) -> None:
         """Rename a container (create-before-destroy gives the old one a retired name)."""
         self._call(f"renaming container {name} to {new_name}", "post",

@@ -102,8 +102,9 @@ spec:
 
 def test_a_killed_verify_leaves_no_outputs_folder_behind(podman: PodmanHarness,
                                                          tmp_path: Path) -> None:
-    """kill -9 in the middle of a verify leaves its run-* folder; the next run or verify of
-    the job (holding the job's lock, so nothing else owns one) sweeps it."""
+    """kill -9 in the middle of a verify leaves its run-* folder and its container; the
+    next run or verify of the job (holding the job's lock, so nothing else owns either)
+    sweeps both."""
     import os
     import signal
     import time
@@ -126,7 +127,21 @@ def test_a_killed_verify_leaves_no_outputs_folder_behind(podman: PodmanHarness,
     victim.wait(timeout=10)
     assert list(folder.glob("run-*")), "kill -9 should have left the run folder"
 
+    left = podman.podman("ps", "-a", "--filter", "label=io.docklock.job-run",
+                         "--filter", "label=io.docklock.address=Job/default/slow",
+                         "--format", "{{.Names}}").stdout.split()
+    assert len(left) == 1, left  # the killed verify's container: never removed by it
+
+    # Another workspace's run of a job with the same cluster and name: not ours to sweep.
+    podman.podman("create", "--name", "other-workspace-run", "--label",
+                  "io.docklock.job-run=x", "--label", "io.docklock.address=Job/default/slow",
+                  "--label", "io.docklock.cluster=locks", "--label",
+                  "io.docklock.workspace=/elsewhere", podman.image, "true")
+
     again = run_cli(["verify", "slow", "-C", str(tmp_path)], env=env)
     assert again.returncode == 0, again.stdout + again.stderr
     assert list(folder.glob("run-*")) == []
+    assert podman.podman("ps", "-a", "--filter", "label=io.docklock.job-run",
+                         "--filter", "label=io.docklock.address=Job/default/slow",
+                         "--format", "{{.Names}}").stdout.split() == ["other-workspace-run"]
     assert (folder / "outputs" / "b").read_text() == "done\n"  # the recorded run's, intact
