@@ -27,14 +27,13 @@ from typing import Any, Protocol
 from docklock._fs import atomic_write_bytes
 from docklock.cage.files import write_cage_files
 from docklock.cage.levels import resolve_cage
-from docklock.cage.replay import resource_job_cage
+from docklock.cage.replay import replay_environment, resource_job_cage
 from docklock.cage.witness import (
     FieldDifference,
     Witness,
     bytes_digest,
     compare_witnesses,
     env_record,
-    environment_extra,
     path_digest,
     tree_entries,
 )
@@ -201,9 +200,7 @@ def make_output_folder(output_dir: Path, user: str | None) -> Path:
     The job folder (the parent) is 0700: nobody else on the host may reach the outputs.
     The folder itself must not exist yet (FileExistsError otherwise).
     """
-    folder = output_dir.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)  # nobody else on the host may reach the run folders
+    _private_folder(output_dir.parent)  # nobody else on the host may reach the runs
     output_dir.mkdir(mode=0o755)
     if user not in (None, "", "root", "0", "0:0"):
         # A non-root job user must be able to write its outputs; the 0700 parent
@@ -299,7 +296,7 @@ def run_prepared(runtime: ContainerRuntime, job: PreparedJob) -> JobRun:
     effective_env.update({e.name: e for e in cage.env if e.name not in HOST_ENV})
     # Self-contained: the digests are fields too, but a reader of the environment
     # block alone sees everything that ties the run to this host and this cage.
-    environment = {**runtime.host_facts(), **environment_extra(cage),
+    environment = {**runtime.host_facts(), **replay_environment(cage),
                    "image_digest": outcome.image_digest, "cage_digest": cage.digest}
     witness = Witness(
         job=str(job.address), image=job.config.image, image_digest=outcome.image_digest,
@@ -354,8 +351,9 @@ VERIFY_PREFIX = "verify-"
 
 
 def _private_folder(folder: Path) -> Path:
+    """A job folder, made if missing, 0700: the runs' outputs and streams are private."""
     folder.mkdir(parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)  # like make_output_folder: the runs' bytes are private
+    os.chmod(folder, 0o700)
     return folder
 
 

@@ -7,10 +7,11 @@ exit code, output digests). `COMPARED` lists the fields `docklock verify` compar
 are stored as a digest, never in clear (see `env_record`); witness files are 0600.
 
 `environment` records what of the host can make a replay differ elsewhere (kernel, CPU
-model and flags, Podman and OCI runtime versions, image and cage digests, plus what the
-cage adds through `environment_extra`). It is not in COMPARED, so it never changes a
-witness's digest nor makes a verify fail: `compare_environments` explains a mismatch,
-it is not one. Witnesses recorded before it existed load with an empty environment.
+model and flags, Podman and OCI runtime versions, image and cage digests, plus what a
+deterministic Job's cage adds: docklock.cage.replay.replay_environment). It is not in
+COMPARED, so it never changes a witness's digest nor makes a verify fail:
+`compare_environments` explains a mismatch, it is not one. Witnesses recorded before
+it existed load with an empty environment.
 
 Tree digests: a file's digest is SHA-256 of its bytes; a folder's is SHA-256 of the
 canonical JSON of {relative path: entry digest} (symlinks as "symlink:<target>"), so
@@ -31,7 +32,7 @@ from typing import Any
 from docklock._fs import atomic_write_bytes
 from docklock.errors import DockLockError
 from docklock.model import EnvVar
-from docklock.objects import CageSettings, canonical_json, sha256_hex
+from docklock.objects import canonical_json, sha256_hex
 from docklock.state.model import sensitive_digest
 
 WITNESS_FORMAT = "docklock.io/witness/v1"
@@ -197,14 +198,6 @@ def compare_witnesses(expected: Witness, actual: Witness) -> list[FieldDifferenc
         else:
             diffs.append(FieldDifference(name, a, b))
     return diffs
-
-
-def environment_extra(cage: CageSettings) -> dict[str, str]:
-    """Environment facts the cage itself brings (digests of the libfaketime library and
-    launcher a deterministic Job mounts, its clock); merged into Witness.environment."""
-    from docklock.cage.replay import replay_environment
-
-    return replay_environment(cage)
 
 
 def compare_environments(expected: Mapping[str, str],

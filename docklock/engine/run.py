@@ -216,12 +216,10 @@ def _first_lines(folder: Path, expected: Witness, rerun: JobRun,
 
 
 def _execute(ctx: Context, workspace: Workspace, prepared: PreparedJob) -> JobRun:
-    from docklock.cage.jobs import discard_outputs, run_prepared, sweep_job_containers
+    """Run it; only inside `_prepared`, which holds the job's lock and discards this
+    run's outputs folder on any failure."""
+    from docklock.cage.jobs import run_prepared, sweep_job_containers
 
-    try:
-        with ctx.connect(workspace) as runtime:
-            sweep_job_containers(runtime, prepared)  # we hold the job's lock (_prepared)
-            return run_prepared(runtime, prepared)
-    except BaseException:
-        discard_outputs(prepared)
-        raise
+    with ctx.connect(workspace) as runtime:
+        sweep_job_containers(runtime, prepared)
+        return run_prepared(runtime, prepared)
