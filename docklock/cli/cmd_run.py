@@ -153,15 +153,10 @@ def _verify_repeat(args: argparse.Namespace, out: Output) -> int:
         for name, rounds in sorted(rounds_by_field.items()):
             out.line(f"  {out.paint(name, 'red')}: differed in round(s) "
                      f"{', '.join(map(str, rounds))}")
-        changed = sorted(f for f in rounds_by_field if _is_definition(f))
-        if changed:
-            out.line(f"  note: {_CHANGED_NOTE} ({', '.join(changed)}): differences are "
-                     f"expected; `docklock run {job}` records a new witness")
+        _print_changed_note(out, job, sorted(rounds_by_field))
         last_diff = next((r for r in reversed(results) if not r.identical), None)
         if last_diff is not None and last_diff.evidence_folder is not None:
-            folder = last_diff.evidence_folder
-            shown = folder.relative_to(ctx.paths.root) if folder.is_relative_to(
-                ctx.paths.root) else folder
+            shown = _shown(last_diff.evidence_folder, ctx.paths.root)
             out.line(f"  evidence of the last differing round: {shown}/ (verify-*)")
     if rounds_by_field:
         out.error(f"error: {job} did not reproduce its witness in "
@@ -180,27 +175,30 @@ def _print_differences(out: Output, result: VerifyResult, root: Path) -> None:
         stream = diff.field.removesuffix("_digest")
         if stream in lines:
             out.line(f"    {lines[stream]}")
-    changed = [d.field for d in diffs if _is_definition(d.field)]
-    if changed:
-        out.line(f"  note: {_CHANGED_NOTE} ({', '.join(changed)}): differences are "
-                 f"expected; `docklock run {result.actual.job}` records a new witness")
+    _print_changed_note(out, result.actual.job, [d.field for d in diffs])
     folder = result.evidence_folder
     if folder is not None:
         kept = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.glob("verify-*"))
-        shown = folder.relative_to(root) if folder.is_relative_to(root) else folder
-        out.line(f"  evidence of this run: {shown}/ ({', '.join(kept)}; the recorded "
-                 "run's beside them without the verify- prefix)")
+        out.line(f"  evidence of this run: {_shown(folder, root)}/ ({', '.join(kept)}; the "
+                 "recorded run's beside them without the verify- prefix)")
 
 
-_CHANGED_NOTE = ("the job, or the cage this host gives it, changed since its witness was "
-                 "recorded")
 # Witness fields that describe what was run rather than what it produced.
 _DEFINITION = ("image_digest", "command", "env", "inputs", "seed", "cage", "cage_digest",
                "seccomp_digest")
 
 
-def _is_definition(name: str) -> bool:
-    return name.split(".", 1)[0].split("/", 1)[0] in _DEFINITION
+def _print_changed_note(out: Output, job: str, fields: list[str]) -> None:
+    """When definition fields differ, say so: an edit or an upgrade, not non-determinism."""
+    changed = [f for f in fields if f.split(".", 1)[0].split("/", 1)[0] in _DEFINITION]
+    if changed:
+        out.line("  note: the job, or the cage this host gives it, changed since its witness "
+                 f"was recorded ({', '.join(changed)}): differences are expected; "
+                 f"`docklock run {job}` records a new witness")
+
+
+def _shown(folder: Path, root: Path) -> Path:
+    return folder.relative_to(root) if folder.is_relative_to(root) else folder
 
 
 def _write_raw(stream: Any, data: bytes) -> None:
