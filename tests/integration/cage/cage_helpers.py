@@ -65,6 +65,17 @@ class Ran:
     stderr: str
 
 
+def job_workspace(root: Path, cluster: str, specs: str, image: str) -> Path:
+    """A workspace at `root`: docklock.yaml (Cluster `cluster`, floor hardened) and
+    specs/jobs.yaml holding `specs` with `{image}` replaced by `image`."""
+    (root / "docklock.yaml").write_text(
+        f"apiVersion: docklock.io/v1\nkind: Cluster\nmetadata: {{name: {cluster}}}\n"
+        "spec:\n  specs: [specs]\n  securityLevel: hardened\n")
+    (root / "specs").mkdir(exist_ok=True)
+    (root / "specs" / "jobs.yaml").write_text(specs.replace("{image}", image))
+    return root
+
+
 def cage(level: str, cages_dir: Path, *, seed: int | None = None) -> CageSettings:
     return resolve_cage(level, floor="standard", profiles={}, seed=seed, cages_dir=cages_dir)
 

@@ -9,18 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from cage_helpers import job_workspace
 from conftest import PodmanHarness, run_cli
 
 pytestmark = pytest.mark.podman
-
-CLUSTER = """\
-apiVersion: docklock.io/v1
-kind: Cluster
-metadata: {name: locks}
-spec:
-  specs: [specs]
-  securityLevel: hardened
-"""
 
 JOB = """\
 apiVersion: docklock.io/v1
@@ -41,9 +33,7 @@ def _docklock() -> str:
 
 
 def test_concurrent_verifies_take_turns(podman: PodmanHarness, tmp_path: Path) -> None:
-    (tmp_path / "docklock.yaml").write_text(CLUSTER)
-    (tmp_path / "specs").mkdir()
-    (tmp_path / "specs" / "job.yaml").write_text(JOB.replace("{image}", podman.image))
+    job_workspace(tmp_path, "locks", JOB, podman.image)
     env = podman.cli_env()
     ran = run_cli(["run", "many", "-C", str(tmp_path)], env=env)
     assert ran.returncode == 0, ran.stderr
@@ -109,9 +99,7 @@ def test_a_killed_verify_leaves_no_outputs_folder_behind(podman: PodmanHarness,
     import signal
     import time
 
-    (tmp_path / "docklock.yaml").write_text(CLUSTER)
-    (tmp_path / "specs").mkdir()
-    (tmp_path / "specs" / "job.yaml").write_text(SLOW_JOB.replace("{image}", podman.image))
+    job_workspace(tmp_path, "locks", SLOW_JOB, podman.image)
     env = podman.cli_env()
     assert run_cli(["run", "slow", "-C", str(tmp_path)], env=env).returncode == 0
     folder = tmp_path / ".docklock" / "jobs" / "Job.default.slow"

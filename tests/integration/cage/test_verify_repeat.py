@@ -7,18 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from cage_helpers import job_workspace
 from conftest import PodmanHarness, run_cli
 
 pytestmark = pytest.mark.podman
-
-SPECS = """\
-apiVersion: docklock.io/v1
-kind: Cluster
-metadata: {name: repeat}
-spec:
-  specs: [specs]
-  securityLevel: hardened
-"""
 
 JOBS = """\
 apiVersion: docklock.io/v1
@@ -45,10 +37,7 @@ spec:
 
 @pytest.fixture
 def workspace(podman: PodmanHarness, tmp_path: Path) -> Path:
-    (tmp_path / "docklock.yaml").write_text(SPECS)
-    (tmp_path / "specs").mkdir()
-    (tmp_path / "specs" / "jobs.yaml").write_text(JOBS.replace("{image}", podman.image))
-    return tmp_path
+    return job_workspace(tmp_path, "repeat", JOBS, podman.image)
 
 
 def test_repeat_reports_every_round(podman: PodmanHarness, workspace: Path) -> None:

@@ -14,20 +14,12 @@ import os
 from pathlib import Path
 
 import pytest
+from cage_helpers import job_workspace
 from conftest import PodmanHarness, run_cli
 
 from docklock.runtime.podman import connect
 
 pytestmark = pytest.mark.podman
-
-CLUSTER = """\
-apiVersion: docklock.io/v1
-kind: Cluster
-metadata: {name: envtest}
-spec:
-  specs: [specs]
-  securityLevel: hardened
-"""
 
 JOBS = """\
 apiVersion: docklock.io/v1
@@ -58,10 +50,7 @@ spec:
 
 @pytest.fixture
 def workspace(podman: PodmanHarness, tmp_path: Path) -> Path:
-    (tmp_path / "docklock.yaml").write_text(CLUSTER)
-    (tmp_path / "specs").mkdir()
-    (tmp_path / "specs" / "jobs.yaml").write_text(JOBS.replace("{image}", podman.image))
-    return tmp_path
+    return job_workspace(tmp_path, "envtest", JOBS, podman.image)
 
 
 def _cpuinfo_first(key: str) -> str:
