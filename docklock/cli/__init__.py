@@ -141,7 +141,8 @@ def _os_error(exc: OSError) -> DockLockError:
         what += f": {exc.filename}"
         if exc.filename2 is not None:
             what += f" -> {exc.filename2}"
-    hint = _OS_HINTS.get(exc.errno or 0, "check the path") if exc.filename is not None else ""
+    # A write that finds the disk full names no path, and still deserves the hint.
+    hint = _OS_HINTS.get(exc.errno or 0, "check the path" if exc.filename is not None else "")
     return DockLockError(what, hint=hint)
 
 

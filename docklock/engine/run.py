@@ -150,7 +150,11 @@ def _verify_locked(ctx: Context, workspace: Workspace, prepared: PreparedJob,
     evidence: Path | None = None
     first_lines: tuple[LineDifference, ...] = ()
     if diffs:
-        evidence = keep_verify_evidence(prepared, result, folder)
+        try:
+            evidence = keep_verify_evidence(prepared, result, folder)
+        except BaseException:
+            discard_verify_evidence(folder)  # half evidence (a full disk) is no evidence
+            raise
         first_lines = _first_lines(folder, expected, result, diffs)
     else:
         discard_outputs(prepared)

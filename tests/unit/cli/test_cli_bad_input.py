@@ -241,3 +241,17 @@ def test_ssh_url_that_refuses_fails_fast_with_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"error: no Podman API answered at {url}")
     assert "Traceback" not in result.stderr
+
+
+def test_a_full_disk_without_a_path_still_gets_its_hint() -> None:
+    """A write() that finds the disk full names no file: the hint must not vanish."""
+    import errno as errno_module
+
+    from docklock.cli import _os_error
+
+    err = _os_error(OSError(errno_module.ENOSPC, "No space left on device"))
+    assert err.message == "No space left on device"
+    assert err.hint == "the disk is full: free some space"
+    with_path = _os_error(OSError(errno_module.ENOENT, "No such file or directory", "/x"))
+    assert with_path.hint == "check that the path exists"
+    assert _os_error(OSError(errno_module.EBADF, "Bad file descriptor")).hint == ""
