@@ -318,5 +318,14 @@ def load_witness(job: str, folder: Path) -> Witness:
         raise DockLockError(f"no witness recorded for {job}",
                             hint=f"run `docklock run {job}` first") from exc
     except (OSError, ValueError) as exc:
-        raise DockLockError(f"cannot read the witness {path}: {exc}") from exc
-    return Witness.from_dict(data)
+        raise DockLockError(f"cannot read the witness {path}: {exc}",
+                            hint=f"`docklock run {job}` records a new one") from exc
+    if not isinstance(data, dict):
+        raise DockLockError(f"the witness {path} is not a JSON object",
+                            hint=f"`docklock run {job}` records a new one")
+    try:
+        return Witness.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        what = f"no {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+        raise DockLockError(f"the witness {path} is malformed ({what})",
+                            hint=f"`docklock run {job}` records a new one") from exc

@@ -160,3 +160,16 @@ def test_find_job_accepts_names_and_addresses(wanted: str) -> None:
 def test_find_job_errors(wanted: str, message: str) -> None:
     with pytest.raises(DockLockError, match=message):
         find_job([job("report")], wanted)
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    ('{"format": "docklock.io/witness/v1"}', "malformed (no 'job')"),
+    ('[1, 2]', "is not a JSON object"),
+    ('{"format": "x"', "cannot read the witness"),
+])
+def test_a_tampered_witness_file_is_a_clear_error(tmp_path: Path, body: str, says: str) -> None:
+    (tmp_path / witness_file_name("Job/default/j")).write_text(body)
+    with pytest.raises(DockLockError) as caught:
+        load_witness("Job/default/j", tmp_path)
+    assert says in caught.value.message
+    assert "docklock run Job/default/j" in (caught.value.hint or "")
