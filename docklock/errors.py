@@ -171,6 +171,11 @@ class StalePlanError(StateError):
     """A saved plan no longer matches the state or the specs."""
 
 
+class BackendError(DockLockError):
+    """The state/ledger backend (docklock.yaml `spec.backend`) cannot be reached or used:
+    its connection variable is unset, the database refused, or the workspace moved."""
+
+
 class PodmanError(DockLockError):
     """Podman is unreachable or refused an operation."""
 

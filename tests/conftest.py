@@ -1,4 +1,5 @@
-"""The Podman test harness: a private Podman API service with a throwaway store.
+"""The test harnesses: a private Podman API service with a throwaway store, and a
+private PostgreSQL cluster (tests/harness_pg.py; fixtures `postgres_server`, `pg_conninfo`).
 
 Session-scoped: one `podman system service` per test run, with its own storage root,
 runroot and containers.conf under a temporary folder, and a small busybox image built
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from harness_pg import PostgresServer, fresh_database, start_postgres, stop_postgres
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_IMAGE = "localhost/docklock-test/busybox:1"
@@ -197,3 +199,26 @@ def run_cli(args: Sequence[str], *, cwd: Path | None = None,
     exe = shutil.which("docklock") or str(Path(sys.executable).parent / "docklock")
     return subprocess.run([exe, *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout, check=False)
+
+
+# ---------------------------------------------------------------- PostgreSQL harness
+# The cluster itself is in tests/harness_pg.py; these fixtures are its pytest face.
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A private PostgreSQL cluster (unix socket only) for the session: `.conninfo`
+    (role `docklock`, not a superuser, database `docklock`), `.superuser_conninfo`,
+    `.new_database(name)` and `.psql(sql, superuser=True)`. Stopped and removed at the
+    end; fails (never skips) when PostgreSQL is missing."""
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        stop_postgres(server)
+
+
+@pytest.fixture
+def pg_conninfo(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh database owned by `docklock` for this test only; its conninfo."""
+    with fresh_database(postgres_server) as conninfo:
+        yield conninfo
