@@ -66,6 +66,7 @@ from enum import IntEnum, StrEnum
 from typing import Any, Protocol
 
 from docklock._toposort import stable_toposort
+from docklock.backend import StateBackend
 from docklock.cage import write_cage_files
 from docklock.cage.jobs import make_output_folder
 from docklock.errors import (
@@ -97,7 +98,7 @@ from docklock.runtime.podman import (
     PodmanTimeoutError,
     unix_socket_path,
 )
-from docklock.state import RecordedObject, State, StateStore, utc_now
+from docklock.state import RecordedObject, State, utc_now
 from docklock.units import duration_ns
 from docklock.workspace import WorkspacePaths
 
@@ -789,7 +790,7 @@ class Executor:
     """Runs one schedule. Use `execute()`; this class keeps its bookkeeping together."""
 
     def __init__(self, plan: Plan, desired: Mapping[str, DesiredObject], *,
-                 store: StateStore, state: State, runtime: PodmanRuntime,
+                 store: StateBackend, state: State, runtime: PodmanRuntime,
                  paths: WorkspacePaths, cluster: str, conditions: Conditions,
                  options: ApplyOptions, on_event: EventSink,
                  runtime_factory: RuntimeFactory | None,
@@ -1656,7 +1657,7 @@ def execute(
     plan: Plan,
     desired: Mapping[str, DesiredObject],
     *,
-    store: StateStore,
+    store: StateBackend,
     state: State,
     runtime: PodmanRuntime,
     paths: WorkspacePaths,

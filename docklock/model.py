@@ -587,6 +587,30 @@ class LedgerSpec:
 
 
 @dataclass(frozen=True)
+class BackendSpec:
+    """`spec.backend`: where state, its lock and the ledger live (docklock.backend).
+
+    `connectionEnv` is the NAME of the environment variable holding the libpq
+    conninfo/URI, never the conninfo itself, so docklock.yaml (committed to git) holds
+    no password. It may be set with `type: local` too: it is then the source of
+    `docklock state migrate --to local`. `workspace` keys this workspace's rows in a
+    shared database; None means the cluster's name (metadata.name).
+    """
+
+    type: str = "local"  # local | postgres
+    connectionEnv: str | None = None
+    workspace: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BackendSpec:
+        return cls(d.get("type", "local"), d.get("connectionEnv"), d.get("workspace"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none({"type": self.type, "connectionEnv": self.connectionEnv,
+                           "workspace": self.workspace})
+
+
+@dataclass(frozen=True)
 class ClusterSpec:
     """The workspace file docklock.yaml is itself a Cluster document."""
 
@@ -596,6 +620,7 @@ class ClusterSpec:
     policies: tuple[str, ...] = ()
     podmanUrl: str | None = None
     ledger: LedgerSpec | None = None
+    backend: BackendSpec | None = None  # None: local, as before spec.backend existed
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ClusterSpec:
@@ -606,6 +631,7 @@ class ClusterSpec:
             policies=_t(d.get("policies")),
             podmanUrl=d.get("podmanUrl"),
             ledger=LedgerSpec.from_dict(d["ledger"]) if "ledger" in d else None,
+            backend=BackendSpec.from_dict(d["backend"]) if "backend" in d else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -616,6 +642,7 @@ class ClusterSpec:
             "policies": list(self.policies) or None,
             "podmanUrl": self.podmanUrl,
             "ledger": self.ledger.to_dict() if self.ledger is not None else None,
+            "backend": self.backend.to_dict() if self.backend is not None else None,
         })
 
 

@@ -209,6 +209,7 @@ def _run(ctx: Context, *, destroy: bool, planfile: Path | None, targets: tuple[s
          health_timeout: float | None, on_event: EventSink | None,
          confirm: Confirm | None) -> ApplyOutcome:
     from docklock.apply import ApplyOptions, dependency_conditions, execute
+    from docklock.backend import open_state_store
     from docklock.overrides import overlay
     from docklock.plan import (
         PlanError,
@@ -220,11 +221,10 @@ def _run(ctx: Context, *, destroy: bool, planfile: Path | None, targets: tuple[s
         policy_info,
     )
     from docklock.render import render_workspace
-    from docklock.state import StateStore
 
     emit = on_event or _no_events
     paths = ctx.paths
-    store = StateStore(paths)
+    store = open_state_store(paths)
     if planfile is not None and (targets or replace):
         raise PlanError("--target and --replace do not go with a saved plan",
                         hint="pass them to `docklock plan --out` instead")

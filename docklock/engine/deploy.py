@@ -210,15 +210,15 @@ def _run(ctx: Context, request: DeployRequest, emit: EventSink,
          confirm: Confirm | None) -> DeployOutcome:
     from docklock._fs import utc_now
     from docklock.apply import ApplyOptions, dependency_conditions, execute
+    from docklock.backend import open_state_store
     from docklock.engine.apply import fan_out, finish_journal, open_journal
     from docklock.ledger import actor
     from docklock.overrides import changes, in_effect, merge, overlay
     from docklock.plan import PlanOptions, bind_desired, plan_workspace, policy_info
     from docklock.render import render_workspace
-    from docklock.state import StateStore
 
     paths = ctx.paths
-    store = StateStore(paths)
+    store = open_state_store(paths)
     command = f"docklock deploy --file {request.file}"
     with store.lock(command=command, timeout=request.lock_timeout):
         base = ctx.load()

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 from docklock.errors import LockError
 
 if TYPE_CHECKING:
+    from docklock.backend import StateBackend
     from docklock.drift import DriftReport
     from docklock.engine.context import Context
     from docklock.ledger.record import Recording
     from docklock.runtime.podman import PodmanRuntime
-    from docklock.state import StateStore
     from docklock.workspace import WorkspacePaths
 
 
@@ -47,12 +47,12 @@ class DriftOutcome:
 
 def drift(ctx: Context, *, lock_timeout: float = 0.0) -> DriftOutcome:
     """Compare live Podman with the recorded state of `ctx`'s workspace."""
+    from docklock.backend import open_state_store
     from docklock.drift import detect_drift, read_live
     from docklock.engine.status import load_inputs
     from docklock.plan import kinds_in_use
-    from docklock.state import StateStore
 
-    store = StateStore(ctx.paths)
+    store = open_state_store(ctx.paths)
     try:
         lock = store.lock(command="docklock drift", timeout=lock_timeout)
     except LockError as exc:
@@ -99,7 +99,7 @@ def _refuse_lost_state(runtime: PodmanRuntime, cluster: str, workspace: str) -> 
              "state.json here, or run drift in the workspace that applied them")
 
 
-def _in_flight(store: StateStore, exc: LockError, waited: float) -> LockError:
+def _in_flight(store: StateBackend, exc: LockError, waited: float) -> LockError:
     """The lock error reworded for drift: say who holds it and why drift will not run."""
     info = store.holder()
     if info is None:

@@ -30,7 +30,7 @@ class Unlocked:
 def force_unlock(ctx: Context, lock_id: str | None) -> Unlocked:
     """Remove the state lock `lock_id` (None: whatever lock is there). Raises LockError
     when `lock_id` names another lock than the one held."""
-    from docklock.state import StateStore
+    from docklock.backend import open_state_store
 
-    info, held = StateStore(ctx.paths).force_unlock(lock_id)
+    info, held = open_state_store(ctx.paths).force_unlock(lock_id)
     return Unlocked(info, held)

@@ -90,10 +90,10 @@ def plan(ctx: Context, request: PlanRequest | None = None) -> PlanResult:
 
 def make_plan(ctx: Context, request: PlanRequest) -> Plan:
     """The plan alone: nothing written (no plan file, no ledger entry)."""
+    from docklock.backend import open_state_store
     from docklock.overrides import overlay
     from docklock.plan import PlanOptions, plan_workspace, policy_info
     from docklock.render import render_workspace
-    from docklock.state import StateStore
     from docklock.state.store import gc_paused
 
     # Specs, policy and render are judged before the lock, so a broken or refused
@@ -102,7 +102,7 @@ def make_plan(ctx: Context, request: PlanRequest) -> Plan:
         ws = ctx.load()
         policy = policy_info(ws)
         rendered = render_workspace(ws)
-    store = StateStore(ctx.paths)
+    store = open_state_store(ctx.paths)
     # Plan writes no state: the lock is held only while reading, so a concurrent apply
     # is noticed (and waited for with lock_timeout) but not blocked for long.
     with store.lock(command="docklock plan", timeout=request.lock_timeout):

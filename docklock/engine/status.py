@@ -30,12 +30,12 @@ class Inputs:
 
 def load_inputs(ctx: Context) -> Inputs:
     """Specs (loaded and rendered), recorded state, and the lock's holder (no lock)."""
+    from docklock.backend import open_state_store
     from docklock.overrides import overlay
     from docklock.render import render_workspace
-    from docklock.state import StateStore
 
     ws = ctx.load()
-    store = StateStore(ctx.paths)
+    store = open_state_store(ctx.paths)
     state = store.read(cluster=ws.cluster_name)
     ws = overlay(ws, state.overrides)  # `docklock deploy` overrides (ADR 0014)
     rendered = render_workspace(ws)

@@ -261,26 +261,26 @@ class _Loaded:
 
 
 def _load(ctx: Context) -> _Loaded:
+    from docklock.backend import open_state_store
     from docklock.overrides import overlay
     from docklock.render import render_workspace
-    from docklock.state import StateStore
 
     ws = ctx.load()
     # `docklock deploy` overrides (ADR 0014): the replicas that should run.
-    ws = overlay(ws, StateStore(ws.paths).read(cluster=ws.cluster_name).overrides)
+    ws = overlay(ws, open_state_store(ws.paths).read(cluster=ws.cluster_name).overrides)
     return _Loaded(ws, render_workspace(ws).objects)
 
 
 def _target(runtime: PodmanRuntime, loaded: _Loaded, text: str, namespace: str | None,
             *, state: Any = None, kinds: Sequence[str] = ("Service", "Job")) -> Target:
+    from docklock.backend import open_state_store
     from docklock.model import Address
     from docklock.objects import LABEL_ADDRESS
     from docklock.plan import owned_view
-    from docklock.state import StateStore
 
     ws = loaded.workspace
     if state is None:
-        state = StateStore(ws.paths).read(cluster=ws.cluster_name)
+        state = open_state_store(ws.paths).read(cluster=ws.cluster_name)
     live = owned_view(runtime.list_live(ws.cluster_name), state)
     known: list[Address] = []
     for obj in live.objects.values():
@@ -584,13 +584,13 @@ def restart(ctx: Context, target: str, options: RestartOptions = RestartOptions(
             on_event: Callable[[RestartEvent], None] | None = None) -> RestartResult:
     """Rolling, health-gated restart of a Service's replicas (see the module doc)."""
     from docklock.apply import health_timeout
+    from docklock.backend import open_state_store
     from docklock.ledger import Ledger, ensure_keys
     from docklock.runtime.verbs import restart_container, wait_healthy
-    from docklock.state import StateStore
     from docklock.units import duration_ns
 
     emit = on_event or (lambda _e: None)
-    store = StateStore(ctx.paths)
+    store = open_state_store(ctx.paths)
     with store.lock(command="docklock restart", timeout=options.lock_timeout):
         loaded = _load(ctx)
         ws = loaded.workspace
