@@ -24,7 +24,15 @@ Key files (see docs/adr/0002-ledger-format.md):
   ever signed with and marks the current one; `genesis` pins the key the ledger's trust
   chain starts from (old files: the first key listed), each key records the tree sizes it
   may sign (`since`/`until`, written by `keys rotate`), and `ledger` records the origin of
-  the ledger once its first checkpoint is signed, so a deleted ledger is noticed.
+  the ledger once its first checkpoint is signed, so a deleted ledger is noticed;
+  `signers` lists the team's other trusted keys (one per operator, one for CI), each
+  added by a signed `key-trust` ledger entry (docklock.ledger.trust) with its `name` and
+  the checkpoint sizes it may sign (`since`, and `until` once `keys untrust` removed it).
+
+The private key a command signs with is `.docklock/keys/signing.key`, unless
+DOCKLOCK_SIGNING_KEY (the PEM text itself, e.g. a CI secret) or DOCKLOCK_SIGNING_KEY_FILE
+(a path; still refused unless 0600) names another (`key_source`). A key from the
+environment must be docklock.pub's current key or an active signer.
 
 Key id = hex SHA-256(mldsaPK || ed25519PK), the composite public key encoding of the draft.
 """
@@ -33,6 +41,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -55,7 +64,10 @@ from docklock.workspace import WorkspacePaths
 
 PREFIX = b"CompositeAlgorithmSignatures2025"
 PASSPHRASE_ENV = "DOCKLOCK_KEY_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
+SIGNING_KEY_ENV = "DOCKLOCK_SIGNING_KEY"
+SIGNING_KEY_FILE_ENV = "DOCKLOCK_SIGNING_KEY_FILE"
 PUBLIC_KEYRING = "docklock.pub"
+PUBLIC_KEY_FORMAT = "docklock.io/public-key/v1"
 SIGNING_KEY = "signing.key"
 WITNESS_KEY = "witness.key"
 WITNESS_KEY_SIZE = 32
@@ -110,6 +122,7 @@ DEFAULT_ALGORITHM = MLDSA87_ED25519.name
 CTX_CHECKPOINT = b"docklock/checkpoint"
 CTX_DSSE = b"docklock/dsse"
 CTX_ROTATION = b"docklock/key-rotation"
+CTX_TRUST = b"docklock/key-trust"
 
 
 def algorithm(name: str) -> Algorithm:
@@ -431,6 +444,85 @@ def _pem_blocks(data: bytes) -> list[bytes]:
 
 
 @dataclass(frozen=True)
+class TrustedSigner:
+    """A team key beside the rotation chain: one per operator, or one for CI.
+
+    Added by a signed `key-trust` ledger entry (docklock.ledger.trust) at seq S, it may
+    sign checkpoints of sizes `since` = S + 1 (the first size that includes its own
+    introduction) onwards, and entries after that entry; `keys untrust` (entry seq U)
+    sets `until` = U: it keeps signing sizes up to U, and what it signed stays valid.
+    """
+
+    key: HybridPublicKey
+    name: str
+    since: int
+    until: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c.isspace() or not c.isprintable() for c in self.name):
+            raise KeyMaterialError(f"signer name {self.name!r} must be non-empty, without "
+                                   "spaces", hint="use a short name like alice or ci")
+        if self.since < 1 or (self.until is not None and self.until < self.since - 1):
+            raise KeyMaterialError(f"signer {self.name}: malformed since/until "
+                                   f"({self.since}, {self.until})")
+
+    @property
+    def keyid(self) -> str:
+        return self.key.keyid
+
+    @property
+    def active(self) -> bool:
+        return self.until is None
+
+    def active_at(self, size: int) -> bool:
+        """May it sign a checkpoint of `size`?"""
+        return self.since <= size and (self.until is None or size <= self.until)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.key.to_dict() | {"name": self.name, "since": self.since}
+        if self.until is not None:
+            d["until"] = self.until
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = PUBLIC_KEYRING) -> TrustedSigner:
+        since, until = d.get("since"), d.get("until")
+        if not isinstance(since, int) or (until is not None and not isinstance(until, int)):
+            raise KeyMaterialError(f"{source}: signer {d.get('name')!r} has a malformed "
+                                   "since/until", location=Location(source))
+        return cls(HybridPublicKey.from_dict(d), str(d.get("name", "")), since, until)
+
+
+def public_key_document(key: HybridPublicKey, name: str) -> dict[str, Any]:
+    """What `keys export-public` writes: the public key, its id and a name (no secret)."""
+    return {"format": PUBLIC_KEY_FORMAT, "name": name} | key.to_dict()
+
+
+def read_public_key_document(path: Path) -> tuple[HybridPublicKey, str] | None:
+    """(key, name) from a `keys export-public` file; None when `path` is not one (e.g. a
+    private key file). Raises KeyMaterialError for a damaged public key file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KeyMaterialError(f"cannot read {path}: {exc.strerror or exc}",
+                               location=Location(str(path))) from exc
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return None  # PEM, not JSON
+    if not isinstance(doc, dict) or doc.get("format") != PUBLIC_KEY_FORMAT:
+        raise KeyMaterialError(f"{path} is not a DockLock public key file",
+                               location=Location(str(path)),
+                               hint="make one with `docklock keys export-public FILE`")
+    try:
+        key = HybridPublicKey.from_dict(doc)
+    except KeyMaterialError as exc:
+        raise KeyMaterialError(f"{path}: {exc.message}", location=Location(str(path))) \
+            from exc
+    return key, str(doc.get("name") or "")
+
+
+@dataclass(frozen=True)
 class Keyring:
     """Trusted public keys in order of creation; `current` signs new checkpoints.
 
@@ -438,6 +530,8 @@ class Keyring:
     first key listed). `spans` maps a key id to the checkpoint sizes it may sign: (since,
     until), until None while it is current; `keys rotate` writes them. `ledger` is the
     origin of the ledger this keyring has signed (set with its first checkpoint).
+    `signers` are the team's keys beside the chain (`keys trust`): "in charge" at a
+    position is the chain's key plus every signer active there.
     """
 
     keys: tuple[HybridPublicKey, ...]
@@ -447,6 +541,7 @@ class Keyring:
     genesis: str = ""
     ledger: str = ""
     spans: Mapping[str, tuple[int, int | None]] = field(default_factory=dict)
+    signers: tuple[TrustedSigner, ...] = ()
 
     def __post_init__(self) -> None:
         ids = {k.keyid for k in self.keys}
@@ -456,17 +551,47 @@ class Keyring:
         if self.genesis and self.genesis not in ids:
             raise KeyMaterialError(f"{self.source}: genesis key {self.genesis[:16]} is not "
                                    "listed", location=Location(self.source))
+        seen: set[str] = set()
+        for s in self.signers:
+            if s.keyid in ids or s.keyid in seen:
+                raise KeyMaterialError(f"{self.source}: key {s.keyid[:16]} ({s.name}) is "
+                                       "listed twice", location=Location(self.source))
+            seen.add(s.keyid)
 
     @property
     def genesis_keyid(self) -> str:
         return self.genesis or self.keys[0].keyid
 
     def span(self, keyid: str) -> tuple[int, int | None] | None:
+        signer = self.signer(keyid)
+        if signer is not None:
+            return signer.since, signer.until
         return self.spans.get(keyid)
+
+    def signer(self, keyid: str) -> TrustedSigner | None:
+        for s in self.signers:
+            if s.keyid == keyid:
+                return s
+        return None
+
+    def signers_at(self, size: int) -> frozenset[str]:
+        """Key ids of the signers (not the chain's key) that may sign at `size`."""
+        return frozenset(s.keyid for s in self.signers if s.active_at(size))
+
+    def may_sign(self, keyid: str) -> bool:
+        """Is `keyid` a key DockLock signs new records with: the current key or an active
+        signer? (Retired and removed keys only ever verify history.)"""
+        signer = self.signer(keyid)
+        return keyid == self.current or (signer is not None and signer.active)
+
+    def label(self, keyid: str) -> str:
+        """How messages name a key: `name (keyid16)` for a signer, else the key id."""
+        signer = self.signer(keyid)
+        return f"{signer.name} ({keyid[:16]})" if signer is not None else keyid[:16]
 
     def lookup(self, keyid: str) -> HybridVerifier | None:
         if keyid not in self._by_id:
-            for k in self.keys:
+            for k in (*self.keys, *(s.key for s in self.signers)):
                 if k.keyid == keyid:
                     self._by_id[keyid] = HybridVerifier(k)
                     break
@@ -475,21 +600,29 @@ class Keyring:
         return self._by_id[keyid]
 
     def trusted_keyids(self) -> tuple[str, ...]:
-        return tuple(k.keyid for k in self.keys)
+        return (*(k.keyid for k in self.keys), *(s.keyid for s in self.signers))
 
     def current_verifier(self) -> HybridVerifier:
         verifier = self.lookup(self.current)
         assert verifier is not None  # guaranteed by __post_init__
         return verifier
 
+    def signing_keys(self) -> KeySet:
+        """The keys whose signatures on new records (saved plans) count: the current key
+        and every active signer."""
+        return KeySet(self, tuple(k for k in self.trusted_keyids() if self.may_sign(k)))
+
+    def _replace(self, **changes: Any) -> Keyring:
+        # A fresh verifier cache: the copy may list other keys.
+        return dataclasses.replace(self, _by_id={}, **changes)
+
     def with_key(self, key: HybridPublicKey, *, make_current: bool) -> Keyring:
         keys = (*(k for k in self.keys if k.keyid != key.keyid), key)
-        return Keyring(keys, key.keyid if make_current else self.current, self.source,
-                       genesis=self.genesis_keyid, ledger=self.ledger, spans=dict(self.spans))
+        return self._replace(keys=keys, current=key.keyid if make_current else self.current,
+                             genesis=self.genesis_keyid, spans=dict(self.spans))
 
     def with_ledger(self, origin: str) -> Keyring:
-        return Keyring(self.keys, self.current, self.source, genesis=self.genesis_keyid,
-                       ledger=origin, spans=dict(self.spans))
+        return self._replace(genesis=self.genesis_keyid, ledger=origin, spans=dict(self.spans))
 
     def with_rotation(self, old: str, new: str, rotation_seq: int) -> Keyring:
         """Record a hand-over at entry `rotation_seq`: the old key signs sizes up to it
@@ -497,8 +630,20 @@ class Keyring:
         spans = dict(self.spans)
         spans[old] = (spans.get(old, (0, None))[0], rotation_seq)
         spans[new] = (rotation_seq + 1, None)
-        return Keyring(self.keys, self.current, self.source, genesis=self.genesis_keyid,
-                       ledger=self.ledger, spans=spans)
+        return self._replace(genesis=self.genesis_keyid, spans=spans)
+
+    def with_signer(self, key: HybridPublicKey, name: str, trust_seq: int) -> Keyring:
+        """Record a `key-trust` add at entry `trust_seq` (signs from the size including it)."""
+        others = tuple(s for s in self.signers if s.keyid != key.keyid)
+        return self._replace(genesis=self.genesis_keyid,
+                             signers=(*others, TrustedSigner(key, name, trust_seq + 1)))
+
+    def without_signer(self, keyid: str, untrust_seq: int) -> Keyring:
+        """Record a `key-trust` remove at entry `untrust_seq`: the signer keeps sizes up to
+        it (not including its removal); it stays listed so its history still verifies."""
+        signers = tuple(dataclasses.replace(s, until=untrust_seq) if s.keyid == keyid else s
+                        for s in self.signers)
+        return self._replace(genesis=self.genesis_keyid, signers=signers)
 
     def to_dict(self) -> dict[str, Any]:
         keys = []
@@ -512,6 +657,8 @@ class Keyring:
             keys.append(d)
         out: dict[str, Any] = {"format": KEYRING_FORMAT, "current": self.current,
                                "genesis": self.genesis_keyid, "keys": keys}
+        if self.signers:  # absent, not empty, in keyrings without a team: files unchanged
+            out["signers"] = [s.to_dict() for s in self.signers]
         if self.ledger:
             out["ledger"] = {"origin": self.ledger}
         return out
@@ -536,10 +683,16 @@ class Keyring:
                 raise KeyMaterialError(f"{source}: key {k.keyid[:16]} has a malformed since/"
                                        "until", location=Location(source))
             spans[k.keyid] = (since, until)
+        raw_signers = d.get("signers", [])
+        if not isinstance(raw_signers, list) or not all(isinstance(s, Mapping)
+                                                        for s in raw_signers):
+            raise KeyMaterialError(f"{source}: signers must be a list of keys",
+                                   location=Location(source))
+        signers = tuple(TrustedSigner.from_dict(s, source=source) for s in raw_signers)
         ledger = d.get("ledger")
         origin = ledger.get("origin") if isinstance(ledger, Mapping) else None
         return cls(keys, str(d.get("current", "")), source, genesis=str(d.get("genesis") or ""),
-                   ledger=str(origin or ""), spans=spans)
+                   ledger=str(origin or ""), spans=spans, signers=signers)
 
     @classmethod
     def load(cls, path: Path) -> Keyring:
@@ -563,6 +716,21 @@ class Keyring:
             raise _write_error(exc, path) from exc
 
 
+@dataclass(frozen=True)
+class KeySet:
+    """A KeyLookup restricted to some of a keyring's keys (e.g. those that may sign a
+    saved plan now)."""
+
+    keyring: Keyring
+    keyids: tuple[str, ...]
+
+    def lookup(self, keyid: str) -> HybridVerifier | None:
+        return self.keyring.lookup(keyid) if keyid in self.keyids else None
+
+    def trusted_keyids(self) -> tuple[str, ...]:
+        return self.keyids
+
+
 # ------------------------------------------------------------------ workspace key files
 
 
@@ -582,24 +750,102 @@ def passphrase_from_env() -> str | None:
     return os.environ.get(PASSPHRASE_ENV) or None
 
 
+@dataclass(frozen=True)
+class KeySource:
+    """Where the private signing key comes from: the workspace file, or (CI) the
+    environment: DOCKLOCK_SIGNING_KEY holds the PEM text itself, DOCKLOCK_SIGNING_KEY_FILE
+    a path. `label` names it in messages; `path` is None for the PEM text."""
+
+    kind: str  # workspace | env | env-file
+    label: str
+    path: Path | None
+
+    @property
+    def from_env(self) -> bool:
+        return self.kind != "workspace"
+
+
+def key_source(paths: WorkspacePaths) -> KeySource:
+    """The environment overrides the workspace file; setting both variables is an error
+    (which one would sign is not something to guess)."""
+    text = os.environ.get(SIGNING_KEY_ENV, "")
+    file = os.environ.get(SIGNING_KEY_FILE_ENV, "")
+    if text.strip() and file:
+        raise KeyMaterialError(f"both {SIGNING_KEY_ENV} and {SIGNING_KEY_FILE_ENV} are set",
+                               hint="set only one of them")
+    if text.strip():
+        return KeySource("env", SIGNING_KEY_ENV, None)
+    if file:
+        path = Path(file).expanduser()
+        return KeySource("env-file", f"{path} ({SIGNING_KEY_FILE_ENV})", path)
+    path = signing_key_path(paths)
+    return KeySource("workspace", str(path), path)
+
+
 def keys_exist(paths: WorkspacePaths) -> bool:
-    return signing_key_path(paths).exists()
+    """Is there a private key to sign with (the workspace file, or one the environment
+    names: a DOCKLOCK_SIGNING_KEY_FILE that does not exist is an error when loaded, never
+    a silent fall-back to another key)?"""
+    source = key_source(paths)
+    return source.from_env or signing_key_path(paths).exists()
 
 
 def load_signer(paths: WorkspacePaths, passphrase: str | None = None) -> HybridSigner:
-    """The current signing key; refuses a key file readable by group or others."""
-    path = signing_key_path(paths)
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise KeyMaterialError(f"no signing key at {path}",
-                               hint="run `docklock keys init`") from None
-    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyMaterialError(
-            f"{path} is accessible by group or others (mode {stat.S_IMODE(st.st_mode):04o})",
-            location=Location(str(path)), hint=f"chmod 600 {path}")
+    """The signing key (see `key_source`); refuses a key file readable by group or others,
+    and a key from the environment that docklock.pub does not trust."""
+    source = key_source(paths)
     secret = passphrase if passphrase is not None else passphrase_from_env()
-    return HybridSigner.from_pem(path.read_bytes(), secret, source=str(path))
+    if source.path is None:
+        # PEM text from a CI secret: no mode to check (see _unescape_pem).
+        text = os.environ.get(SIGNING_KEY_ENV, "")
+        signer = HybridSigner.from_pem(_unescape_pem(text).encode("utf-8"), secret,
+                                       source=source.label)
+    else:
+        path = source.path
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            hint = (f"point {SIGNING_KEY_FILE_ENV} at the key file, or unset it"
+                    if source.from_env else "run `docklock keys init`")
+            raise KeyMaterialError(f"no signing key at {source.label}", hint=hint) from None
+        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise KeyMaterialError(
+                f"{path} is accessible by group or others (mode "
+                f"{stat.S_IMODE(st.st_mode):04o})",
+                location=Location(str(path)), hint=f"chmod 600 {path}")
+        signer = HybridSigner.from_pem(path.read_bytes(), secret, source=source.label)
+    if source.from_env:
+        _check_trusted(paths, signer, source)
+    return signer
+
+
+def _unescape_pem(text: str) -> str:
+    """PEM text from an environment variable; a one-line secret with literal "\\n" for
+    its newlines (how some CI systems store multi-line secrets) is accepted too."""
+    if "\n" not in text and "\\n" in text:
+        text = text.replace("\\n", "\n")
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _check_trusted(paths: WorkspacePaths, signer: HybridSigner, source: KeySource) -> None:
+    """A key from the environment must be one docklock.pub trusts to sign now; a wrong
+    CI secret is named here, not as a refused signature later."""
+    pub = public_keyring_path(paths)
+    if not pub.exists():
+        return  # a first `apply` starts docklock.pub with this key (require_signer)
+    keyring = Keyring.load(pub)
+    if keyring.may_sign(signer.keyid):
+        return
+    signer_entry = keyring.signer(signer.keyid)
+    why = ("it was removed with `keys untrust`" if signer_entry is not None else
+           "it was retired by `keys rotate`" if keyring.lookup(signer.keyid) is not None
+           else "it is neither the current key nor a trusted signer")
+    raise KeyMaterialError(
+        f"{source.label} holds key {signer.keyid[:16]}, which {pub.name} does not trust to "
+        f"sign: {why}", location=Location(str(pub)),
+        hint="on a machine holding a trusted key run `docklock keys trust FILE --name ci` "
+             "with this key's public half (`docklock keys export-public FILE` with the same "
+             "variable set), commit docklock.pub, or fix the CI secret")
 
 
 def load_keyring(paths: WorkspacePaths) -> Keyring:
@@ -611,17 +857,40 @@ def load_verifier(paths: WorkspacePaths) -> HybridVerifier:
     return load_keyring(paths).current_verifier()
 
 
+def load_signing_keys(paths: WorkspacePaths) -> KeySet:
+    """The keys whose signatures on a saved plan count: docklock.pub's current key and
+    every active signer (a plan made by CI's or a teammate's key applies here)."""
+    return load_keyring(paths).signing_keys()
+
+
 def init_keys(paths: WorkspacePaths, algorithm_name: str = DEFAULT_ALGORITHM, *,
-              force: bool = False, passphrase: str | None = None) -> HybridSigner:
-    """Create a new signing key and a keyring holding only its public key."""
-    if keys_exist(paths) and not force:
+              force: bool = False, passphrase: str | None = None,
+              personal: bool = False) -> HybridSigner:
+    """Create a new signing key and a keyring holding only its public key.
+
+    `personal`: a team member's own key in a clone of a workspace whose docklock.pub
+    exists: only the private key is written; it signs once a key in charge ran
+    `keys trust` with its public half (docklock.pub is left as it is).
+    """
+    if os.environ.get(SIGNING_KEY_ENV, "").strip() or os.environ.get(SIGNING_KEY_FILE_ENV):
         raise KeyMaterialError(
-            f"a signing key already exists at {signing_key_path(paths)}",
+            f"{SIGNING_KEY_ENV} or {SIGNING_KEY_FILE_ENV} is set, and would be used instead "
+            "of a key created here", hint="unset it to create a workspace key")
+    path = signing_key_path(paths)
+    if path.exists() and not force:
+        raise KeyMaterialError(
+            f"a signing key already exists at {path}",
             hint="use `docklock keys rotate` to replace it and keep the ledger verifiable, "
                  "or `keys init --force` to overwrite it")
+    pub = public_keyring_path(paths)
+    if personal and not pub.exists():
+        raise KeyMaterialError(f"no {pub.name} to join in {paths.root}",
+                               hint="`docklock keys init` (without --personal) starts a "
+                                    "keyring and a ledger")
     signer = HybridSigner.generate(algorithm_name)
     write_signing_key(paths, signer, passphrase)
-    Keyring((signer.public_key,), signer.keyid).save(public_keyring_path(paths))
+    if not personal:
+        Keyring((signer.public_key,), signer.keyid).save(pub)
     return signer
 
 
@@ -643,9 +912,14 @@ def require_signer(paths: WorkspacePaths, *, passphrase: str | None = None,
     `create` allows first use (no docklock.pub yet) to make one; it never replaces an
     existing docklock.pub.
     """
-    if keys_exist(paths):
-        return load_signer(paths, passphrase)
     pub = public_keyring_path(paths)
+    if keys_exist(paths):
+        signer = load_signer(paths, passphrase)
+        if create and not pub.exists() and key_source(paths).from_env:
+            # CI's first apply in a workspace without a keyring: its key starts one, as
+            # `keys import` of a private key does.
+            Keyring((signer.public_key,), signer.keyid).save(pub)
+        return signer
     if pub.exists():
         raise missing_private_key(paths)
     if create:
@@ -674,14 +948,17 @@ def missing_private_key(paths: WorkspacePaths) -> KeyMaterialError:
         hint="copy the key from where it lives: `docklock keys export FILE` there, then "
              "`docklock keys import FILE` here; signing also needs that workspace's "
              ".docklock/ledger folder copied here (or `docklock keys init --force` to "
-             "start a new ledger on purpose). Read-only commands work without either")
+             "start a new ledger on purpose). For a key of your own: `docklock keys init "
+             "--personal`, then a signer runs `docklock keys trust` with its public half "
+             f"(docs/team-keys.md); CI sets {SIGNING_KEY_ENV} or {SIGNING_KEY_FILE_ENV}. "
+             "Read-only commands work without any of these")
 
 
 def import_key(paths: WorkspacePaths, source: Path, passphrase: str | None = None) -> HybridSigner:
     """Install a private key file as this workspace's signing key.
 
-    It must be the `current` key of docklock.pub (or, with no docklock.pub, starts one).
-    An existing different signing key is never overwritten.
+    It must be the `current` key of docklock.pub or one of its active signers (or, with
+    no docklock.pub, starts one). An existing different signing key is never overwritten.
     """
     secret = passphrase if passphrase is not None else passphrase_from_env()
     try:
@@ -692,14 +969,15 @@ def import_key(paths: WorkspacePaths, source: Path, passphrase: str | None = Non
     signer = HybridSigner.from_pem(data, secret, source=str(source))
     pub = public_keyring_path(paths)
     keyring = Keyring.load(pub) if pub.exists() else None
-    if keyring is not None and keyring.current != signer.keyid:
+    if keyring is not None and not keyring.may_sign(signer.keyid):
         known = keyring.lookup(signer.keyid) is not None
         raise KeyMaterialError(
             f"{source} holds key {signer.keyid[:16]}, but the current key of {pub.name} is "
-            f"{keyring.current[:16]}" + (" (that key was retired)" if known else ""),
+            f"{keyring.current[:16]}" + (" (that key was retired)" if known else "")
+            + (", and it is not a trusted signer" if keyring.signers else ""),
             location=Location(str(source)),
             hint="export the current key from the workspace that signs this ledger")
-    if keys_exist(paths):
+    if signing_key_path(paths).exists():
         existing = load_signer(paths, secret)
         if existing.keyid != signer.keyid:
             raise KeyMaterialError(f"this workspace already has signing key "

@@ -36,6 +36,7 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -242,15 +243,21 @@ def parse_note(data: str) -> Note:
 
 def open_note(data: str, name: str, keys: KeyLookup, *,
               context: bytes = CTX_CHECKPOINT,
-              only_keyid: str | None = None) -> tuple[Note, HybridVerifier]:
+              only_keyid: str | Collection[str] | None = None
+              ) -> tuple[Note, HybridVerifier]:
     """Verify a signed note; returns it with the verifier whose signature verified.
 
-    `only_keyid` restricts which trusted key may sign (the ledger's active key); others
-    count as unknown. Raises SignatureError naming the failing half, or when no trusted
-    key signed.
+    `only_keyid` restricts which trusted keys may sign (the ledger's keys in charge: one
+    key id, or several for a team); others count as unknown. Raises SignatureError naming
+    the failing half, or when no trusted key signed.
     """
     note = parse_note(data)
-    candidates = [only_keyid] if only_keyid else list(keys.trusted_keyids())
+    if isinstance(only_keyid, str):
+        candidates = [only_keyid] if only_keyid else list(keys.trusted_keyids())
+    elif only_keyid is not None:
+        candidates = list(dict.fromkeys(k for k in only_keyid if k))  # order kept, no repeats
+    else:
+        candidates = list(keys.trusted_keyids())
     known: dict[tuple[str, bytes], HybridVerifier] = {}
     for keyid in candidates:
         verifier = keys.lookup(keyid)

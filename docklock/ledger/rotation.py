@@ -32,6 +32,7 @@ from docklock.ledger.keys import (
     HybridSignatureError,
     HybridSigner,
     Keyring,
+    key_source,
     load_keyring,
     passphrase_from_env,
     private_folder,
@@ -108,12 +109,22 @@ class RotationResult:
 def rotate_keys(paths: WorkspacePaths, *, algorithm_name: str | None = None,
                 passphrase: str | None = None, ledger: Ledger | None = None) -> RotationResult:
     """Replace the signing key, recording the hand-over in the ledger."""
+    source = key_source(paths)
+    if source.from_env:
+        # Rotation swaps the key files; a key handed in by the environment has none here.
+        raise KeyMaterialError(f"`keys rotate` replaces .docklock/keys/signing.key, but the "
+                               f"signing key comes from {source.label}",
+                               hint="unset it and rotate where the workspace key lives")
     old = require_signer(paths, passphrase=passphrase)
     keyring = load_keyring(paths)
     if keyring.current != old.keyid:
+        team = keyring.signer(old.keyid) is not None
         raise KeyMaterialError(
             f"the signing key {old.keyid[:16]} is not the current key of docklock.pub "
-            f"({keyring.current[:16]})", hint="restore the matching docklock.pub first")
+            f"({keyring.current[:16]})",
+            hint=("only the chain's key rotates; a signer replaces its key with `keys "
+                  "init --personal` and `keys trust`, then `keys untrust` of the old one")
+            if team else "restore the matching docklock.pub first")
     ledger = ledger or Ledger.open(paths, signer=old)
     ledger.signer = old  # the rotation entry is the old key's last act
     resumed = _interrupted(paths, ledger, old, passphrase)

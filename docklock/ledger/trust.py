@@ -1,6 +1,7 @@
-"""Who may write and sign what: per-entry signatures and the checks made before signing.
+"""Who may write and sign what: per-entry signatures, the team's key set, and the checks
+made before signing.
 
-Every entry carries `sig`, an Ed25519 signature by the Ed25519 half of the key in charge
+Every entry carries `sig`, an Ed25519 signature by the Ed25519 half of a key in charge
 when it was appended, over
 
     ENTRY_DOMAIN || origin || 0x0A || the entry's canonical JSON without `sig`
@@ -10,36 +11,64 @@ cost ~1 ms and 4.6 kB). The domain prefix keeps these messages apart from the ot
 of the same Ed25519 half: composite message representatives start with
 "CompositeAlgorithmSignatures2025", note texts with their origin line "docklock.io/...".
 
+"In charge" is a SET of keys (keys for a team, docs/team-keys.md): the rotation chain's
+key (the genesis key, then whatever `key-rotation` entries hand over to) plus every
+signer that a `key-trust` entry added and no later `key-trust` entry removed. Any key of
+the set may sign entries and checkpoints at that position, so the ledger records who
+signed what (an entry's `sig` verifies with exactly one key: `identify_signer`). A
+`key-trust` entry counts only when its `endorsement`, a hybrid signature (ctx
+docklock/key-trust) over origin, action, key id, public key, name, endorser and the
+entry's own seq and prev, is by a key of the set; a key it adds must be listed under
+`signers` in docklock.pub, so every new signer is a reviewable commit. Only the chain's
+key rotates; a removed signer's history stays valid.
+
 Invariants (docs/adr/0002-ledger-format.md):
-- A command signs a checkpoint only with docklock.pub's `current` key and only over
-  entries it can authenticate (`authenticate_tail`): the newest checkpoint must be
-  signed by the key in charge at its size, every entry after it must carry a valid
-  signature by the key in charge at its position (key-rotation entries hand over), and
-  the key in charge at the end must be the signer. A line
-  appended by anyone without the private key therefore never gets covered by a signature,
-  and `ledger verify` reports it in the unsigned tail.
+- A command signs a checkpoint only with a key docklock.pub trusts to sign now (its
+  `current` key or an active signer) and only over entries it can authenticate
+  (`authenticate_tail`): the newest checkpoint must be signed by a key in charge at its
+  size (the chain key, or a signer whose docklock.pub `since..until` covers it), every
+  entry after it must carry a valid signature by a key in charge at its position
+  (key-rotation and key-trust entries, checked in full, change the set), the chain's key
+  at the end must be docklock.pub's `current`, and the signer must be in charge at the
+  end. A line appended by anyone without a private key in charge therefore never gets
+  covered by a signature, and `ledger verify` reports it in the unsigned tail.
 - Entries already covered by a verified checkpoint are authenticated by it; `ledger verify`
-  checks per-entry signatures only after the newest checkpoint, so verifying 1M entries
-  stays a hashing pass.
+  checks per-entry signatures only after the newest checkpoint (and of the rare key-trust
+  entries), so verifying 1M entries stays a hashing pass.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from docklock.errors import KeyMaterialError, LedgerError, Location, SignatureError
-from docklock.ledger.keys import HybridPublicKey, Keyring, public_keyring_path
+from docklock.ledger.keys import (
+    CTX_TRUST,
+    HybridPublicKey,
+    HybridSignatureError,
+    Keyring,
+    public_keyring_path,
+)
+from docklock.objects import canonical_json
 
 if TYPE_CHECKING:
+    from docklock.ledger.keys import HybridSigner, TrustedSigner
     from docklock.ledger.store import Checkpoint, Entry, Ledger
+    from docklock.workspace import WorkspacePaths
 
 ENTRY_DOMAIN = b"docklock/ledger-entry/v1\n"
+KEY_ROTATION = "key-rotation"
+KEY_TRUST = "key-trust"  # docklock.ledger.store.EntryType.KEY_TRUST
+# Canonical JSON sorts keys and "type" sorts last: a key-trust line ends with this, so
+# `ledger verify`'s hashing loop spots one without parsing (as it does key-rotation lines).
+KEY_TRUST_SUFFIX = b',"type":"key-trust"}'
 _FOREIGN_HINT = ("an entry was written without the signing key (or edited): restore "
                  "`.docklock/ledger/entries.jsonl` from a backup, or investigate who wrote it; "
                  "`docklock ledger verify` names it")
@@ -74,24 +103,61 @@ class EntryKeys:
         self.keyring = keyring
         self._eds: dict[str, ed25519.Ed25519PublicKey] = {}
 
-    def check(self, entry: Entry, origin: str, keyid: str) -> str | None:
-        """None if `entry` is signed by `keyid`; otherwise what is wrong."""
-        if not entry.sig:
-            return "the entry has no signature (written without the signing key?)"
+    def _key(self, keyid: str) -> ed25519.Ed25519PublicKey | None:
         key = self._eds.get(keyid)
         if key is None:
             verifier = self.keyring.lookup(keyid)
             if verifier is None:
-                return f"key {keyid[:16]} is not in {self.keyring.source}"
+                return None
             key = ed25519.Ed25519PublicKey.from_public_bytes(verifier.public_key.ed25519)
             self._eds[keyid] = key
+        return key
+
+    def check(self, entry: Entry, origin: str, keyid: str) -> str | None:
+        """None if `entry` is signed by `keyid`; otherwise what is wrong."""
+        return self.check_any(entry, origin, (keyid,))[1]
+
+    def check_any(self, entry: Entry, origin: str,
+                  keyids: Collection[str]) -> tuple[str | None, str | None]:
+        """(the key of `keyids` that signed `entry`, None), or (None, what is wrong). The
+        set in charge is small (a team's keys), so each is tried in turn."""
+        if not entry.sig:
+            return None, "the entry has no signature (written without the signing key?)"
         try:
             raw = base64.b64decode(entry.sig, validate=True)
-            key.verify(raw, entry_message(origin, entry.unsigned_line()))
-        except (binascii.Error, ValueError, InvalidSignature):
-            return (f"its signature does not verify with key {keyid[:16]}, the key in charge "
-                    "at that point: it was written without the signing key, or edited")
-        return None
+        except (binascii.Error, ValueError):
+            raw = b""
+        message = entry_message(origin, entry.unsigned_line())
+        unknown: list[str] = []
+        for keyid in keyids:
+            key = self._key(keyid)
+            if key is None:
+                unknown.append(keyid)
+                continue
+            try:
+                key.verify(raw, message)
+            except (InvalidSignature, ValueError):
+                continue
+            return keyid, None
+        if unknown and len(unknown) == len(keyids):
+            return None, f"key {unknown[0][:16]} is not in {self.keyring.source}"
+        if len(keyids) == 1:
+            (only,) = keyids
+            return None, (f"its signature does not verify with key {only[:16]}, the key in "
+                          "charge at that point: it was written without the signing key, "
+                          "or edited")
+        names = ", ".join(self.keyring.label(k) for k in keyids)
+        return None, (f"its signature does not verify with any key in charge at that point "
+                      f"({names}): it was written without a signing key, or edited")
+
+
+def identify_signer(entry: Entry, origin: str, keyring: Keyring,
+                    keys: EntryKeys | None = None) -> str | None:
+    """The key id of whichever key in `keyring` signed `entry` (None: no key listed there
+    did, or the entry has no signature). For `ledger show`: who signed what."""
+    keyid, _ = (keys or EntryKeys(keyring)).check_any(entry, origin,
+                                                      keyring.trusted_keyids())
+    return keyid
 
 
 def load_trusted_keyring(ledger: Ledger) -> Keyring:
@@ -103,6 +169,102 @@ def load_trusted_keyring(ledger: Ledger) -> Keyring:
                           hint=exc.hint or "restore docklock.pub") from exc
 
 
+# ------------------------------------------------------------------ key-trust entries
+
+
+def trust_statement(origin: str, action: str, keyid: str, *, public: HybridPublicKey | None,
+                    name: str, by: str, seq: int, prev: str) -> bytes:
+    """What a key-trust endorsement signs: bound to this ledger and this position, so it
+    cannot be replayed elsewhere (as rotation statements are)."""
+    return canonical_json({
+        "statement": "docklock key trust", "origin": origin, "action": action,
+        "keyid": keyid, "public": public.to_dict() | {"created": None} if public else None,
+        "name": name, "by": by, "seq": seq, "prev": prev,
+    })
+
+
+def trust_payload(origin: str, by: HybridSigner, action: str, keyid: str, *,
+                  public: HybridPublicKey | None, name: str, seq: int,
+                  prev: str) -> dict[str, Any]:
+    msg = trust_statement(origin, action, keyid, public=public, name=name, by=by.keyid,
+                          seq=seq, prev=prev)
+    payload: dict[str, Any] = {
+        "action": action, "keyid": keyid, "name": name, "by": by.keyid,
+        "summary": f"{'trust' if action == 'add' else 'untrust'} signer {name} "
+                   f"{keyid[:16]}",
+        "endorsement": base64.b64encode(by.sign(msg, context=CTX_TRUST)).decode("ascii"),
+    }
+    if public is not None:
+        payload["public"] = public.to_dict()
+    return payload
+
+
+@dataclass(frozen=True)
+class TrustChange:
+    """A verified key-trust entry: `keyid` joins (add) or leaves (remove) the set in
+    charge; `by` endorsed it."""
+
+    action: str
+    keyid: str
+    name: str
+    by: str
+
+
+def check_trust(entry: Entry, origin: str, keyring: Keyring, chain: str | None,
+                team: Collection[str]) -> TrustChange:
+    """Verify a key-trust entry against the set in charge before it (`chain` key plus
+    `team` signers; chain None: unknown, from a partial verify); LedgerError otherwise."""
+    p: Mapping[str, Any] = entry.payload
+    try:
+        action = str(p["action"])
+        keyid = str(p["keyid"])
+        name = str(p["name"])
+        by = str(p["by"])
+        endorsement = base64.b64decode(str(p["endorsement"]), validate=True)
+        public = HybridPublicKey.from_dict(p["public"]) if action == "add" else None
+    except (KeyError, TypeError, binascii.Error, KeyMaterialError) as exc:
+        raise LedgerError(f"key-trust payload is malformed: {exc}") from exc
+    if action not in ("add", "remove"):
+        raise LedgerError(f"key-trust action {action!r} is neither add nor remove")
+    if public is not None and public.keyid != keyid:
+        raise LedgerError(f"key-trust names key {keyid[:16]} but carries key "
+                          f"{public.keyid[:16]}")
+    in_charge = {*team, *([chain] if chain else [])}
+    if chain is not None and by not in in_charge:
+        raise LedgerError(f"key-trust is endorsed by key {keyring.label(by)}, which is not in "
+                          "charge at that point")
+    endorser = keyring.lookup(by)
+    if endorser is None:
+        raise LedgerError(f"key-trust is endorsed by key {by[:16]}, which is not in "
+                          f"{keyring.source}")
+    msg = trust_statement(origin, action, keyid, public=public, name=name, by=by,
+                          seq=entry.seq, prev=entry.prev)
+    try:
+        endorser.verify(msg, endorsement, context=CTX_TRUST)
+    except HybridSignatureError as exc:
+        raise LedgerError(f"key-trust endorsement by {keyring.label(by)}: {exc.message}") \
+            from exc
+    if action == "add":
+        assert public is not None
+        if keyid == chain or keyid in team:
+            raise LedgerError(f"key-trust adds key {keyid[:16]}, which is already in charge")
+        listed = keyring.signer(keyid)
+        if listed is None or listed.key.composite != public.composite:
+            raise LedgerError(
+                f"key-trust adds signer {name} ({keyid[:16]}), which is not listed under "
+                f"signers in {keyring.source}",
+                hint="commit and pull the docklock.pub written by `docklock keys trust` "
+                     "(every signer must be in it)")
+    elif keyid not in team:
+        raise LedgerError(f"key-trust removes key {keyid[:16]}, which is not a trusted "
+                          "signer at that point (the chain's key is replaced with `keys "
+                          "rotate`, not removed)")
+    return TrustChange(action, keyid, name, by)
+
+
+# ------------------------------------------------------------------ before signing
+
+
 def authenticate_tail(ledger: Ledger, signer_keyid: str, latest: Checkpoint | None,
                       entries: Sequence[Entry]) -> Keyring:
     """Refuse (LedgerError) to sign over anything the signer cannot vouch for.
@@ -112,20 +274,24 @@ def authenticate_tail(ledger: Ledger, signer_keyid: str, latest: Checkpoint | No
     """
     from docklock.ledger.note import open_note
     from docklock.ledger.rotation import check_rotation
-    from docklock.ledger.store import EntryType
 
     keyring = load_trusted_keyring(ledger)
     where = Location(str(ledger.entries_path))
     if keyring.lookup(signer_keyid) is None:
         raise LedgerError(f"the signing key {signer_keyid[:16]} is not listed in "
-                          f"{keyring.source}", hint="restore the matching docklock.pub")
-    if signer_keyid != keyring.current:
+                          f"{keyring.source}", hint="restore the matching docklock.pub, or "
+                                                    "have a signer run `docklock keys trust` "
+                                                    "with this key's public half")
+    if not keyring.may_sign(signer_keyid):
         # A retired key signs nothing new, even over a ledger restored from before the
-        # rotation (where the chain alone would still put it in charge).
-        raise LedgerError(f"the signing key {signer_keyid[:16]} is not the current key "
-                          f"{keyring.current[:16]} of {keyring.source}",
-                          hint="only the current key may sign; a retired key cannot extend "
-                               "the ledger")
+        # rotation (where the chain alone would still put it in charge); nor does a
+        # removed signer.
+        removed = keyring.signer(signer_keyid) is not None
+        raise LedgerError(f"the signing key {keyring.label(signer_keyid)} is not the current "
+                          f"key {keyring.current[:16]} of {keyring.source}"
+                          + (" (it is a signer removed by `keys untrust`)" if removed else ""),
+                          hint="only the current key or an active signer may sign; a retired "
+                               "key cannot extend the ledger")
     if keyring.ledger and keyring.ledger != ledger.origin:
         raise LedgerError(
             f"{keyring.source} belongs to ledger {keyring.ledger}, but this ledger is "
@@ -133,38 +299,182 @@ def authenticate_tail(ledger: Ledger, signer_keyid: str, latest: Checkpoint | No
             location=Location(str(ledger.dir)),
             hint="restore .docklock/ledger from a backup; to start over on purpose, "
                  "`docklock keys init --force` makes a new key and keyring")
-    rotations = [e for e in entries if e.type is EntryType.KEY_ROTATION]
-    in_charge = str(rotations[0].payload.get("old_keyid", "")) if rotations else signer_keyid
+    rotations = [e for e in entries if e.type.value == KEY_ROTATION]
+    chain = str(rotations[0].payload.get("old_keyid", "")) if rotations else keyring.current
+    team: set[str] = set()
     if latest is None:
-        if in_charge != keyring.genesis_keyid:
+        if chain != keyring.genesis_keyid:
             raise LedgerError(
                 f"the first checkpoint must be signed by the genesis key "
-                f"{keyring.genesis_keyid[:16]} of {keyring.source}, not {in_charge[:16]}",
+                f"{keyring.genesis_keyid[:16]} of {keyring.source}, not {chain[:16]}",
                 location=where, hint="sign with the workspace's original key, or restore "
                                      "docklock.pub")
     else:
+        # Signers in charge at the newest checkpoint: docklock.pub's since..until (the
+        # trust root; `ledger verify` checks them against the key-trust entries).
+        team = set(keyring.signers_at(latest.size))
         try:
-            open_note(latest.note, ledger.origin, keyring, only_keyid=in_charge)
+            open_note(latest.note, ledger.origin, keyring, only_keyid=(chain, *sorted(team)))
         except (SignatureError, LedgerError) as exc:
             raise LedgerError(
                 f"the newest checkpoint (size {latest.size}) is not signed by the key in "
-                f"charge {in_charge[:16]}: {exc.message}",
+                f"charge {chain[:16]}" + (" or a trusted signer" if team else "")
+                + f": {exc.message}",
                 location=Location(str(ledger.checkpoints_path)),
                 hint="`docklock ledger verify` shows the damage; restore the ledger from a "
                      "backup") from exc
     keys = EntryKeys(keyring)
-    active = in_charge
     for entry in entries:
-        problem = keys.check(entry, ledger.origin, active)
+        _, problem = keys.check_any(entry, ledger.origin, (chain, *sorted(team)))
         if problem is not None:
             raise LedgerError(
                 f"refusing to sign over entry seq {entry.seq}: {problem}",
                 location=Location(str(ledger.entries_path), entry.seq + 1), hint=_FOREIGN_HINT)
-        if entry.type is EntryType.KEY_ROTATION:
-            active = check_rotation(entry, ledger.origin, keyring, active)
-    if active != signer_keyid:
+        try:
+            if entry.type.value == KEY_ROTATION:
+                chain = check_rotation(entry, ledger.origin, keyring, chain)
+            elif entry.type.value == KEY_TRUST:
+                change = check_trust(entry, ledger.origin, keyring, chain, team)
+                if change.action == "add":
+                    team.add(change.keyid)
+                else:
+                    team.discard(change.keyid)
+        except LedgerError as exc:
+            raise LedgerError(f"refusing to sign over entry seq {entry.seq}: {exc.message}",
+                              location=Location(str(ledger.entries_path), entry.seq + 1),
+                              hint=exc.hint or _FOREIGN_HINT) from exc
+    if chain != keyring.current:
         raise LedgerError(
-            f"the key in charge of this ledger is {active[:16]}, not the signing key "
-            f"{signer_keyid[:16]}", location=where,
+            f"the key in charge of this ledger is {chain[:16]}, not the signing key "
+            f"{keyring.current[:16]} of {keyring.source}", location=where,
             hint="only the current key may sign; a retired key cannot extend the ledger")
+    if signer_keyid != chain and signer_keyid not in team:
+        raise LedgerError(
+            f"the signing key {keyring.label(signer_keyid)} is not in charge at the end of "
+            f"this ledger: no key-trust entry here adds it (or one removed it)",
+            location=where,
+            hint="this clone's ledger may be older than its docklock.pub: use the shared "
+                 "backend or the signing workspace's .docklock/ledger")
     return keyring
+
+
+# ------------------------------------------------------------------ keys trust / untrust
+
+
+@dataclass(frozen=True)
+class TrustResult:
+    action: str  # add | remove
+    keyid: str
+    name: str
+    by: str
+    entry: Entry
+    checkpoint: Checkpoint
+    resumed: bool  # finished an earlier run that stopped after its entry
+
+
+def trust_signer(paths: WorkspacePaths, key: HybridPublicKey, name: str, *,
+                 signer: HybridSigner | None = None, passphrase: str | None = None,
+                 ledger: Ledger | None = None) -> TrustResult:
+    """`keys trust`: a key in charge adds `key` as signer `name`: a signed key-trust entry,
+    then docklock.pub lists it (since = the entry's seq + 1), then a checkpoint."""
+    from docklock.ledger.keys import TrustedSigner, load_keyring
+
+    keyring, signer, ledger = _prepare(paths, signer, passphrase, ledger)
+    TrustedSigner(key, name, 1)  # checks the name before anything is written
+    if any(k.keyid == key.keyid for k in keyring.keys):
+        raise KeyMaterialError(f"key {key.keyid[:16]} is this workspace's own key "
+                               f"({'current' if key.keyid == keyring.current else 'retired'})",
+                               hint="trust the public key of another person or of CI")
+    listed = keyring.signer(key.keyid)
+    pending = _pending(ledger, key.keyid, "add")
+    if listed is not None and pending is None:
+        state = (f"trusted since size {listed.since}" if listed.active else
+                 f"removed at size {listed.until}; make a new key for it")
+        raise KeyMaterialError(f"key {key.keyid[:16]} is already listed as signer "
+                               f"{listed.name} ({state})")
+    clash = next((s for s in keyring.signers if s.name == name and s.active), None)
+    if clash is not None and clash.keyid != key.keyid:
+        raise KeyMaterialError(f"signer name {name} is taken by key {clash.keyid[:16]}",
+                               hint="choose another --name, or `keys untrust` that key first")
+    entry = pending or ledger.append_with(
+        KEY_TRUST, lambda seq, prev: trust_payload(ledger.origin, signer, "add", key.keyid,
+                                                   public=key, name=name, seq=seq,
+                                                   prev=prev))
+    load_keyring(paths).with_signer(key, name, entry.seq).save(public_keyring_path(paths))
+    checkpoint = ledger.checkpoint(signer)
+    return TrustResult("add", key.keyid, name, signer.keyid, entry, checkpoint,
+                       pending is not None)
+
+
+def untrust_signer(paths: WorkspacePaths, which: str, *, signer: HybridSigner | None = None,
+                   passphrase: str | None = None,
+                   ledger: Ledger | None = None) -> TrustResult:
+    """`keys untrust`: a key in charge removes a signer (by key id, a prefix of at least
+    8 hex digits, or its name); docklock.pub keeps it with `until` = the entry's seq, so
+    what it signed stays valid."""
+    from docklock.ledger.keys import load_keyring
+
+    keyring, signer, ledger = _prepare(paths, signer, passphrase, ledger)
+    target = find_signer(keyring, which)
+    if target.keyid == signer.keyid:
+        raise KeyMaterialError(f"{target.name} cannot remove its own key",
+                               hint="run `keys untrust` with another key in charge")
+    pending = _pending(ledger, target.keyid, "remove")
+    if not target.active and pending is None:
+        raise KeyMaterialError(f"signer {target.name} ({target.keyid[:16]}) was already "
+                               f"removed (it signed sizes up to {target.until})")
+    entry = pending or ledger.append_with(
+        KEY_TRUST, lambda seq, prev: trust_payload(ledger.origin, signer, "remove",
+                                                   target.keyid, public=None,
+                                                   name=target.name, seq=seq, prev=prev))
+    load_keyring(paths).without_signer(target.keyid, entry.seq) \
+        .save(public_keyring_path(paths))
+    checkpoint = ledger.checkpoint(signer)
+    return TrustResult("remove", target.keyid, target.name, signer.keyid, entry, checkpoint,
+                       pending is not None)
+
+
+def find_signer(keyring: Keyring, which: str) -> TrustedSigner:
+    """The signer named `which` (name, key id, or key id prefix of 8+ hex digits)."""
+    wanted = which.strip().lower()
+    found = [s for s in keyring.signers if s.name == which.strip()]
+    if not found and len(wanted) >= 8:
+        found = [s for s in keyring.signers if s.keyid.startswith(wanted)]
+    if len(found) != 1:
+        listed = ", ".join(f"{s.name} {s.keyid[:16]}" for s in keyring.signers) or "none"
+        raise KeyMaterialError(
+            f"{'no' if not found else 'more than one'} signer in {keyring.source} matches "
+            f"{which!r} (signers: {listed})",
+            hint="give a signer's name or at least 8 hex digits of its key id "
+                 "(`docklock keys show`)")
+    return found[0]
+
+
+def _prepare(paths: WorkspacePaths, signer: HybridSigner | None, passphrase: str | None,
+             ledger: Ledger | None) -> tuple[Keyring, HybridSigner, Ledger]:
+    from docklock.ledger.keys import load_keyring, require_signer
+    from docklock.ledger.store import Ledger as LedgerClass
+
+    signer = signer or require_signer(paths, passphrase=passphrase)
+    keyring = load_keyring(paths)
+    if not keyring.may_sign(signer.keyid):
+        raise KeyMaterialError(
+            f"the signing key {keyring.label(signer.keyid)} is neither the current key of "
+            f"{public_keyring_path(paths).name} nor an active signer",
+            hint="only a key in charge may add or remove signers")
+    ledger = ledger or LedgerClass.open(paths, signer=signer)
+    ledger.signer = signer
+    return keyring, signer, ledger
+
+
+def _pending(ledger: Ledger, keyid: str, action: str) -> Entry | None:
+    """A key-trust entry for `keyid`/`action` after the newest checkpoint: a `keys trust`
+    or `untrust` that stopped before updating docklock.pub; finishing it (same entry)
+    beats appending a second one."""
+    latest = ledger.latest_checkpoint()
+    found = None
+    for entry in ledger.entries(latest.size if latest is not None else 0):
+        if (entry.type.value == KEY_TRUST and entry.payload.get("keyid") == keyid
+                and entry.payload.get("action") == action):
+            found = entry
+    return found
