@@ -1,9 +1,11 @@
-"""The signing key's use cases: create, describe, rotate, import, export, and starting
-the ledger after `keys init`. Thin over docklock.ledger, which owns `.docklock/keys/`
-and docklock.pub; each function returns what happened for the caller to show."""
+"""The signing key's use cases: create, describe, rotate, import, export, starting the
+ledger after `keys init`, and keys for a team (export-public, trust, untrust: see
+docs/team-keys.md). Thin over docklock.ledger, which owns `.docklock/keys/` and
+docklock.pub; each function returns what happened for the caller to show."""
 
 from __future__ import annotations
 
+import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,12 +16,15 @@ from docklock.errors import WitnessError
 if TYPE_CHECKING:
     from docklock.engine.context import Context
     from docklock.ledger import Checkpoint, Entry, HybridSigner
+    from docklock.ledger.trust import TrustResult
 
 # docklock.ledger.keys' names, here so that a parser can offer them without loading the
 # cryptography (a unit test keeps them in step).
 ALGORITHM_NAMES = ("mldsa65-ed25519", "mldsa87-ed25519")
 DEFAULT_ALGORITHM = "mldsa87-ed25519"
 PASSPHRASE_ENV = "DOCKLOCK_KEY_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
+SIGNING_KEY_ENV = "DOCKLOCK_SIGNING_KEY"
+SIGNING_KEY_FILE_ENV = "DOCKLOCK_SIGNING_KEY_FILE"
 
 
 @dataclass(frozen=True)
@@ -32,12 +37,14 @@ class KeyCreated:
     public_path: Path
     encrypted: bool
     orphaned_ledger: bool
+    personal: bool = False  # docklock.pub untouched: signs once `keys trust` adds it
 
 
-def init(ctx: Context, algorithm: str = DEFAULT_ALGORITHM, *, force: bool = False
-         ) -> KeyCreated:
+def init(ctx: Context, algorithm: str = DEFAULT_ALGORITHM, *, force: bool = False,
+         personal: bool = False) -> KeyCreated:
     """Create the signing key (encrypted when DOCKLOCK_KEY_PASSPHRASE is set) and the
-    public keyring docklock.pub; `force` overwrites an existing key."""
+    public keyring docklock.pub; `force` overwrites an existing key. `personal`: a team
+    member's own key in a clone; docklock.pub is left as it is."""
     from docklock.ledger import (
         Ledger,
         init_keys,
@@ -49,10 +56,11 @@ def init(ctx: Context, algorithm: str = DEFAULT_ALGORITHM, *, force: bool = Fals
 
     paths = ctx.paths
     existed = keys_exist(paths)
-    signer = init_keys(paths, algorithm, force=force)
-    orphaned = existed and Ledger.open(paths).latest_checkpoint() is not None
+    signer = init_keys(paths, algorithm, force=force, personal=personal)
+    orphaned = (existed and not personal
+                and Ledger.open(paths).latest_checkpoint() is not None)
     return KeyCreated(signer, signing_key_path(paths), public_keyring_path(paths),
-                      bool(passphrase_from_env()), orphaned)
+                      bool(passphrase_from_env()), orphaned, personal)
 
 
 @dataclass(frozen=True)
@@ -75,29 +83,39 @@ def start_ledger(ctx: Context, signer: HybridSigner) -> LedgerStart:
 
 
 def describe(ctx: Context) -> dict[str, Any]:
-    """The keyring's keys (without the public key bytes) and the private key file."""
+    """The keyring's keys and signers (without the public key bytes) and the private key
+    (file, or the environment variable it comes from)."""
     from docklock.ledger import load_keyring, public_keyring_path, signing_key_path
-    from docklock.ledger.keys import SEALED_BEGIN
+    from docklock.ledger.keys import SEALED_BEGIN, key_source
 
     paths = ctx.paths
     keyring = load_keyring(paths)
-    private = signing_key_path(paths)
+    source = key_source(paths)
+    private = source.path if source.path is not None else signing_key_path(paths)
     info: dict[str, Any] = {
         "current": keyring.current,
         "keyring": str(public_keyring_path(paths)),
         "keys": [k.to_dict() | {"current": k.keyid == keyring.current,
                                 "public_key_bytes": len(k.composite)} for k in keyring.keys],
+        "signers": [s.to_dict() | {"active": s.active, "public_key_bytes":
+                                   len(s.key.composite)} for s in keyring.signers],
         "private_key": None,
     }
-    for k in info["keys"]:
+    for k in (*info["keys"], *info["signers"]):
         k.pop("public_key")  # kilobytes of base64 help nobody on a terminal
-    if private.exists():
+    if source.kind == "env":
+        info["private_key"] = {"path": None, "env": source.label, "mode": None,
+                               "encrypted": SEALED_BEGIN.decode() in
+                               os.environ.get(SIGNING_KEY_ENV, "")}
+    elif private.exists():
         head = private.read_bytes()
         info["private_key"] = {
             "path": str(private),
             "mode": f"{stat.S_IMODE(private.stat().st_mode):04o}",
             "encrypted": SEALED_BEGIN in head or b"ENCRYPTED PRIVATE KEY" in head,
         }
+        if source.from_env:
+            info["private_key"]["env"] = SIGNING_KEY_FILE_ENV
     return info
 
 
@@ -131,15 +149,27 @@ class KeyImported:
     missing_ledger: str | None
 
 
-def import_key(ctx: Context, file: Path) -> KeyImported:
-    """Install `file` (from `keys export`) as this workspace's signing key."""
+def import_key(ctx: Context, file: Path, *, name: str | None = None
+               ) -> KeyImported | KeyTrusted:
+    """Install `file` (from `keys export`) as this workspace's signing key; a public key
+    file (from `keys export-public`) is trusted as a signer instead (`trust`)."""
+    from docklock.ledger.keys import read_public_key_document
+
+    if read_public_key_document(file) is not None:
+        return trust(ctx, file, name=name)
+    from docklock.ledger import (
+        default_storage,
+        load_keyring,
+        public_keyring_path,
+        signing_key_path,
+    )
     from docklock.ledger import import_key as install
-    from docklock.ledger import load_keyring, public_keyring_path, signing_key_path
 
     paths = ctx.paths
     signer = install(paths, file)
     recorded = load_keyring(paths).ledger
-    missing = (recorded if recorded and not (paths.ledger / "entries.jsonl").exists()
+    # Asked of the ledger's storage: with a shared backend the entries are not here.
+    missing = (recorded if recorded and default_storage(paths).entries_size() == 0
                else None)
     return KeyImported(signer.keyid, signing_key_path(paths), public_keyring_path(paths),
                        missing)
@@ -150,3 +180,56 @@ def export_key(ctx: Context, file: Path) -> Path:
     from docklock.ledger import export_key as export
 
     return export(ctx.paths, file)
+
+
+@dataclass(frozen=True)
+class PublicKeyExported:
+    keyid: str
+    name: str
+    path: Path
+
+
+def export_public(ctx: Context, file: Path, *, name: str | None = None) -> PublicKeyExported:
+    """Write the public half of the signing key in use (for `keys trust` elsewhere)."""
+    from docklock.ledger.keys import export_public_key
+    from docklock.ledger.store import actor
+
+    chosen = name or actor()
+    key = export_public_key(ctx.paths, file, chosen)
+    return PublicKeyExported(key.keyid, chosen, file)
+
+
+@dataclass(frozen=True)
+class KeyTrusted:
+    """`keys trust` / `untrust`: the key-trust entry and checkpoint, and docklock.pub
+    (commit it: reviewers see the new signer)."""
+
+    result: TrustResult
+    public_path: Path
+
+
+def trust(ctx: Context, file: Path, *, name: str | None = None) -> KeyTrusted:
+    """Add the public key in `file` as a signer (needs a key in charge here)."""
+    from docklock.errors import KeyMaterialError
+    from docklock.ledger import public_keyring_path
+    from docklock.ledger.keys import read_public_key_document
+    from docklock.ledger.trust import trust_signer
+
+    doc = read_public_key_document(file)
+    if doc is None:
+        raise KeyMaterialError(f"{file} is not a public key file (it looks like a private "
+                               "key: never send those around)",
+                               hint="make one with `docklock keys export-public FILE`")
+    key, file_name = doc
+    chosen = name or file_name
+    if not chosen:
+        raise KeyMaterialError(f"{file} names no signer", hint="pass --name NAME")
+    return KeyTrusted(trust_signer(ctx.paths, key, chosen), public_keyring_path(ctx.paths))
+
+
+def untrust(ctx: Context, which: str) -> KeyTrusted:
+    """Remove a signer (name or key id); what it signed stays valid."""
+    from docklock.ledger import public_keyring_path
+    from docklock.ledger.trust import untrust_signer
+
+    return KeyTrusted(untrust_signer(ctx.paths, which), public_keyring_path(ctx.paths))

@@ -4,7 +4,9 @@ Only this package writes `.docklock/ledger/` and `.docklock/keys/`. Engines use 
 
     signer = require_signer(paths)                   # ensure_keys(paths): may create it
                                                      # where no docklock.pub exists yet
-    ledger = Ledger.open(paths, signer=signer)       # origin fixed in ledger.json
+    ledger = Ledger.open(paths, signer=signer)       # origin fixed in ledger.json; bytes
+                                                     # in default_storage(paths): files or
+                                                     # PostgreSQL (storage.py)
     entry = ledger.append("plan", {...}, serial=3)   # signed, fdatasync'd; LedgerError
                                                      # (file cut back) if the write fails
     cp = ledger.checkpoint(signer)                   # once per command; refuses entries
@@ -63,6 +65,7 @@ if TYPE_CHECKING:
     from docklock.ledger.note import CheckpointBody, NoteError, origin_for
     from docklock.ledger.record import record_event, try_record_event
     from docklock.ledger.rotation import RotationResult, rotate_keys
+    from docklock.ledger.storage import FileLedgerStorage, LedgerStorage
     from docklock.ledger.store import (
         Checkpoint,
         Entry,
@@ -71,6 +74,7 @@ if TYPE_CHECKING:
         TreeState,
         actor,
         cluster_name,
+        default_storage,
         git_commit,
     )
     from docklock.ledger.verify import (
@@ -122,6 +126,8 @@ _WHERE = {
     "try_record_event": "record",
     "RotationResult": "rotation",
     "rotate_keys": "rotation",
+    "FileLedgerStorage": "storage",
+    "LedgerStorage": "storage",
     "Checkpoint": "store",
     "Entry": "store",
     "EntryType": "store",
@@ -129,6 +135,7 @@ _WHERE = {
     "TreeState": "store",
     "actor": "store",
     "cluster_name": "store",
+    "default_storage": "store",
     "git_commit": "store",
     "InclusionProof": "verify",
     "Problem": "verify",
@@ -156,11 +163,12 @@ __all__ = [
     "record_event", "try_record_event",
     "ALGORITHMS", "DEFAULT_ALGORITHM", "PLAN_PAYLOAD_TYPE",
     "Checkpoint", "CheckpointBody", "CompactRange", "Entry", "EntryType", "EnvelopeError",
-    "HybridPublicKey", "HybridSignatureError", "HybridSigner", "HybridVerifier",
-    "InclusionProof", "KeyLookup", "Keyring", "Ledger", "NoteError", "Problem", "ProofError",
-    "RotationResult", "Signer", "TreeState", "VerifyReport",
-    "actor", "cluster_name", "ensure_keys", "export_key", "git_commit", "import_key",
-    "init_keys", "is_envelope", "optional_signer", "require_signer",
+    "FileLedgerStorage", "HybridPublicKey", "HybridSignatureError", "HybridSigner",
+    "HybridVerifier", "InclusionProof", "KeyLookup", "Keyring", "Ledger", "LedgerStorage",
+    "NoteError", "Problem", "ProofError", "RotationResult", "Signer", "TreeState",
+    "VerifyReport",
+    "actor", "cluster_name", "default_storage", "ensure_keys", "export_key", "git_commit",
+    "import_key", "init_keys", "is_envelope", "optional_signer", "require_signer",
     "keys_exist", "load_keyring", "load_signer", "load_verifier", "open_envelope",
     "open_plan", "origin_for", "pae", "prove_inclusion", "public_keyring_path", "rotate_keys",
     "sign_envelope", "sign_plan", "signing_key_path", "verify_inclusion_proof",

@@ -1,4 +1,9 @@
-"""The ledger's files: entries, checkpoints and the tree sidecar. Only this module writes them.
+"""The ledger: entries, checkpoints and the tree sidecar, over a LedgerStorage.
+
+All bytes go through `Ledger.storage` (docklock.ledger.storage): FileLedgerStorage for
+`.docklock/ledger/` (the default, described below), the PostgreSQL storage when
+docklock.yaml names that backend. The formats and every check are the same on both; only
+the files' torn-write repair applies to files alone (`storage.can_tear`).
 
 Layout under `.docklock/ledger/`:
 - `entries.jsonl`: one entry per line, each line the canonical JSON of the entry (sorted
@@ -47,7 +52,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
-import fcntl
 import getpass
 import hashlib
 import json
@@ -62,20 +66,28 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from docklock._fs import atomic_write_bytes, fsync_dir
 from docklock.errors import LedgerError, Location, ValidationError, WorkspaceError
 from docklock.ledger.keys import Keyring, Signer, public_keyring_path
 from docklock.ledger.merkle import CompactRange, leaf_hash
 from docklock.ledger.note import CheckpointBody, origin_for, sign_note
+from docklock.ledger.storage import (
+    CHECKPOINTS_FILE,
+    ENTRIES_FILE,
+    LOCK_FILE,
+    META_FILE,
+    TREE_FILE,
+    FileLedgerStorage,
+    LedgerStorage,
+    read_last_line,
+    save_cache_file,
+)
 from docklock.ledger.trust import EntrySigner, authenticate_tail, sign_entry
 from docklock.objects import canonical_json
 from docklock.workspace import WorkspacePaths
 
-ENTRIES_FILE = "entries.jsonl"
-CHECKPOINTS_FILE = "checkpoints.jsonl"
-TREE_FILE = "tree.json"
-LOCK_FILE = "ledger.lock"
-META_FILE = "ledger.json"
+__all__ = ["CHECKPOINTS_FILE", "ENTRIES_FILE", "LOCK_FILE", "META_FILE", "TREE_FILE",
+           "read_last_line"]  # re-exported: they lived here before storage.py
+
 TREE_FORMAT = "docklock.io/ledger-tree/v1"
 META_FORMAT = "docklock.io/ledger/v1"
 SAVE_EVERY = 64
@@ -95,6 +107,9 @@ class EntryType(StrEnum):
     WITNESS = "witness"
     KEY_ROTATION = "key-rotation"
     LEDGER_REPAIR = "ledger-repair"
+    STATE_MIGRATE = "state-migrate"  # state + ledger moved to another backend (issue 14)
+    STATE_RM = "state-rm"  # resources removed from recorded state by hand
+    KEY_TRUST = "key-trust"  # a signer added to (or dropped from) docklock.pub
 
 
 # Canonical JSON sorts keys, and "type" sorts last: a key-rotation line ends with this.
@@ -279,18 +294,13 @@ class TreeState:
             raise LedgerError("tree.json head is not hex") from exc
         return cls(rng, offset, head)
 
+    def data(self) -> bytes:
+        """The bytes of tree.json."""
+        return canonical_json(self.to_dict()) + b"\n"
+
     def save(self, path: Path) -> None:
-        # A cache: atomic against a crash of this process (rename), but not fsynced; after
-        # a power loss it may lag the entries file and is caught up or rebuilt.
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_bytes(canonical_json(self.to_dict()) + b"\n")
-            os.replace(tmp, path)
-        except OSError:
-            # A full disk must not fail a command over a cache: the old tree.json stays
-            # (readers catch up from its offset) and the partial temp file goes.
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        """Write to a tree.json file, best effort (a cache; see save_cache_file)."""
+        save_cache_file(path, self.data())
 
 
 # ------------------------------------------------------------------ environment helpers
@@ -374,36 +384,29 @@ def entry_time() -> str:
 # ------------------------------------------------------------------------- the ledger
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
+def default_storage(paths: WorkspacePaths) -> LedgerStorage:
+    """The storage docklock.yaml's backend names (docklock.backend.ledger_storage), or the
+    files under `.docklock/ledger/` where that module is not there."""
+    import importlib
 
-
-def read_last_line(path: Path) -> tuple[bytes, bool] | None:
-    """(last line, complete?) of a file without reading all of it; None if empty."""
     try:
-        with path.open("rb") as f:
-            end = f.seek(0, os.SEEK_END)
-            if end == 0:
-                return None
-            block = 1 << 16
-            pos = end
-            buf = b""
-            while pos > 0:
-                step = min(block, pos)
-                pos -= step
-                f.seek(pos)
-                buf = f.read(step) + buf
-                body = buf[:-1] if buf.endswith(b"\n") else buf
-                cut = body.rfind(b"\n")
-                if cut >= 0:
-                    return body[cut + 1:], buf.endswith(b"\n")
-            body = buf[:-1] if buf.endswith(b"\n") else buf
-            return body, buf.endswith(b"\n")
-    except FileNotFoundError:
-        return None
+        backend = importlib.import_module("docklock.backend")
+    except ImportError:
+        backend = None
+    # Looked up by name: docklock.backend (issue 14, another change) may not have it yet.
+    factory = getattr(backend, "ledger_storage", None)
+    if factory is None:
+        return FileLedgerStorage(paths.ledger)
+    storage: LedgerStorage = factory(paths)
+    return storage
+
+
+_default_storage = default_storage  # the name the issue 14 briefs use
+
+
+def _where(exc: OSError, label: Path | str) -> Path | str:
+    """The file an OSError names (FileLedgerStorage sets it), else the storage label."""
+    return exc.filename if isinstance(exc.filename, str) and exc.filename else label
 
 
 class Ledger:
@@ -412,14 +415,18 @@ class Ledger:
     def __init__(self, paths: WorkspacePaths, cluster: str, *,
                  clock: Callable[[], str] = entry_time, who: str | None = None,
                  commit: str | None = None, detect_commit: bool = True,
-                 signer: EntrySigner | None = None) -> None:
+                 signer: EntrySigner | None = None,
+                 storage: LedgerStorage | None = None) -> None:
         self.paths = paths
         self.cluster = cluster
-        self.dir = paths.ledger
-        self.entries_path = self.dir / ENTRIES_FILE
-        self.checkpoints_path = self.dir / CHECKPOINTS_FILE
-        self.tree_path = self.dir / TREE_FILE
-        self.meta_path = self.dir / META_FILE
+        self.storage = storage if storage is not None else default_storage(paths)
+        # Labels, not necessarily files (a Path for files, a string for PostgreSQL): they
+        # name the place in messages and error locations (trust.py, verify.py).
+        self.dir: Path | str = self.storage.label
+        self.entries_path: Path | str = self.storage.entries_label
+        self.checkpoints_path: Path | str = self.storage.checkpoints_label
+        self.tree_path: Path | str = self.storage.tree_label
+        self.meta_path: Path | str = self.storage.meta_label
         self.signer = signer  # signs each appended entry (loaded on first append if None)
         self.origin, self._origin_stored = self._resolve_origin()
         self.repaired: list[Path] = []  # torn fragments moved aside by this object
@@ -435,17 +442,19 @@ class Ledger:
     @classmethod
     def open(cls, paths: WorkspacePaths, cluster: str | None = None, *,
              clock: Callable[[], str] = entry_time,
-             signer: EntrySigner | None = None) -> Ledger:
-        return cls(paths, cluster or cluster_name(paths), clock=clock, signer=signer)
+             signer: EntrySigner | None = None,
+             storage: LedgerStorage | None = None) -> Ledger:
+        return cls(paths, cluster or cluster_name(paths), clock=clock, signer=signer,
+                   storage=storage)
 
     # -- identity
 
     def _resolve_origin(self) -> tuple[str, bool]:
         """(origin, stored in ledger.json?). See the module docstring."""
-        stored = read_meta_origin(self.meta_path)
+        stored = read_meta_origin(self.storage)
         if stored is not None:
             return stored, True
-        legacy = first_checkpoint_origin(self.checkpoints_path)
+        legacy = first_checkpoint_origin(self.storage)
         if legacy is not None:
             return legacy, False
         if self._entries_size() > 0:
@@ -456,11 +465,11 @@ class Ledger:
         """Fix the origin in ledger.json (called under the lock before the first write)."""
         if self._origin_stored:
             return
-        stored = read_meta_origin(self.meta_path)  # another process may have been first
+        stored = read_meta_origin(self.storage)  # another process may have been first
         if stored is not None:
             self.origin, self._origin_stored = stored, True
             return
-        if self._entries_size() == 0 and first_checkpoint_origin(self.checkpoints_path) is None:
+        if self._entries_size() == 0 and first_checkpoint_origin(self.storage) is None:
             keyring = _keyring_if_any(self.paths)
             if keyring is not None and keyring.ledger:
                 raise LedgerUnavailableError(
@@ -472,13 +481,11 @@ class Ledger:
                          "`docklock keys init --force` makes a new key and keyring")
         body = {"format": META_FORMAT, "origin": self.origin, "created": entry_time()}
         try:
-            atomic_write_bytes(self.meta_path, canonical_json(body) + b"\n", mode=0o644,
-                               exclusive=True)
-        except FileExistsError:
-            pass
+            # Does nothing when another writer stored one first: re-read below.
+            self.storage.create_meta(canonical_json(body) + b"\n")
         except OSError as exc:
             raise write_error(exc, self.meta_path, "the ledger's identity") from exc
-        stored = read_meta_origin(self.meta_path)
+        stored = read_meta_origin(self.storage)
         if stored is None:
             raise LedgerError(f"cannot record the ledger's identity in {self.meta_path}",
                               location=Location(str(self.meta_path)))
@@ -490,42 +497,31 @@ class Ledger:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise write_error(exc, self.dir / LOCK_FILE, "the lock file") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(self.storage.exclusive())
+            except OSError as exc:  # only taking the lock: errors inside pass through
+                raise write_error(exc, _where(exc, self.dir), "the lock file") from exc
             yield
-        finally:
-            os.close(fd)  # closing releases the flock
 
     @contextlib.contextmanager
     def shared_lock(self) -> Iterator[None]:
         """Held by readers that need a consistent snapshot (verify) while appends wait."""
-        if not self.dir.is_dir():
+        with self.storage.shared():
             yield
-            return
-        fd = os.open(self.dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            yield
-        finally:
-            os.close(fd)
 
     def _entries_size(self) -> int:
-        try:
-            return self.entries_path.stat().st_size
-        except FileNotFoundError:
-            return 0
+        return self.storage.entries_size()
 
     def load_tree(self) -> TreeState | None:
         """tree.json as stored, or None if missing or unreadable."""
         try:
-            data = json.loads(self.tree_path.read_bytes())
+            raw = self.storage.read_tree()
+            if raw is None:
+                return None
+            data = json.loads(raw)
             return TreeState.from_dict(data) if isinstance(data, dict) else None
-        except (FileNotFoundError, ValueError, LedgerError):
+        except (ValueError, LedgerError):
             return None
 
     def state(self) -> TreeState:
@@ -545,23 +541,16 @@ class Ledger:
     def _catch_up(self, st: TreeState, end: int) -> None:
         """Hash the lines between st.offset and end; refuse a torn or out-of-order line."""
         validate = st.size > 0 or st.offset > 0  # a full rebuild only hashes
-        with self.entries_path.open("rb") as f:
-            f.seek(st.offset)
-            rest = b""
-            remaining = end - st.offset
-            while remaining > 0:
-                chunk = f.read(min(remaining, 1 << 24))
-                if not chunk:
-                    break
-                remaining -= len(chunk)
-                lines = (rest + chunk).split(b"\n")
-                rest = lines.pop()
-                for line in lines:
-                    if validate:
-                        self._check_follows(line, st)
-                    st.add(line)
-            if rest:
-                raise self.torn_error(st.size + 1, len(rest), st)
+        rest = b""
+        for chunk in self.storage.read_entries(st.offset, end):
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                if validate:
+                    self._check_follows(line, st)
+                st.add(line)
+        if rest:
+            raise self.torn_error(st.size + 1, len(rest), st)
 
     def _check_follows(self, line: bytes, st: TreeState) -> None:
         where = Location(str(self.entries_path), st.size + 1)
@@ -593,6 +582,8 @@ class Ledger:
         try:
             st = self.state()
         except TornLineError as torn:
+            if not self.storage.can_tear:
+                raise  # a transactional store never tears: this is damage, not a crash
             if torn.state is None or not self._own_torn_tail(torn.state, torn.fragment):
                 raise LedgerError(
                     torn.message, location=torn.location,
@@ -602,7 +593,7 @@ class Ledger:
                     from torn
             self._repair_locked(reason="auto")
             st = self.state()
-        last = read_last_line(self.checkpoints_path)
+        last = self.storage.last_checkpoint_line() if self.storage.can_tear else None
         if last is not None and not last[1]:
             if not _is_prefix_of_record(last[0]):
                 raise self.torn_checkpoint_error()
@@ -616,9 +607,7 @@ class Ledger:
         latest = self.latest_checkpoint_or_none()
         if latest is not None and latest.size > st.size:
             return False  # it cuts into signed history: never "repaired" silently
-        with self.entries_path.open("rb") as f:
-            f.seek(st.offset)
-            fragment = f.read(nbytes + 1)
+        fragment = self.storage.read_entries_at(st.offset, nbytes + 1)
         return len(fragment) == nbytes and is_entry_prefix(fragment, st.size, st.head.hex())
 
     def latest_checkpoint_or_none(self) -> Checkpoint | None:
@@ -628,7 +617,8 @@ class Ledger:
             return None
 
     def torn_checkpoint_error(self) -> LedgerError:
-        n = sum(1 for _ in self.checkpoints_path.open("rb"))
+        data = self.storage.checkpoint_data()
+        n = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
         return LedgerError(
             f"checkpoint line {n} is incomplete (torn write)",
             location=Location(str(self.checkpoints_path), n),
@@ -710,39 +700,21 @@ class Ledger:
         normalised = json.loads(body)  # what readers will see: lists, not tuples
         if not isinstance(normalised, dict):
             raise LedgerError("a ledger payload must be a JSON object")
-        created = st.offset == 0
         entry = Entry(st.size, self._clock(), self.actor, self.commit, serial, etype,
                       normalised, "sha256:" + hashlib.sha256(body).hexdigest(), prev)
         entry = dataclasses.replace(entry, sig=sign_entry(signer, self.origin,
                                                           entry.unsigned_line()))
         line = entry.line()
         try:
-            fd = os.open(self.entries_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            # All or nothing: a failed write is cut back by the storage (if even that
+            # fails, the fragment is our own torn tail, repaired by the next writer).
+            self.storage.append_entry(line, offset=st.offset, seq=st.size)
         except OSError as exc:
-            raise write_error(exc, self.entries_path, "the entry") from exc
-        try:
-            try:
-                _write_all(fd, line + b"\n")
-                os.fdatasync(fd)
-            except OSError as exc:
-                # Leave nothing half-written: cut the file back to where it ended.
-                # (If even that fails, the fragment is our own torn tail, repaired by
-                # the next writer.)
-                with contextlib.suppress(OSError):
-                    os.ftruncate(fd, st.offset)
-                    os.fdatasync(fd)
-                raise LedgerUnavailableError(
-                    f"could not write to the ledger ({exc.strerror or exc}); nothing was "
-                    "recorded", location=Location(str(self.entries_path)),
-                    hint="free disk space (or fix the file system) and run the command "
-                         "again; no change was made after this point") from exc
-        finally:
-            os.close(fd)
-        if created:
-            try:
-                fsync_dir(self.dir)
-            except OSError as exc:
-                raise write_error(exc, self.dir, "the new ledger folder") from exc
+            raise LedgerUnavailableError(
+                f"could not write to the ledger ({exc.strerror or exc}); nothing was "
+                "recorded", location=Location(str(_where(exc, self.entries_path))),
+                hint="free disk space (or fix the file system) and run the command "
+                     "again; no change was made after this point") from exc
         st.add(line)
         self._after_append(st)
         return entry
@@ -757,7 +729,7 @@ class Ledger:
             self._save_tree(st)
 
     def _save_tree(self, st: TreeState) -> None:
-        st.save(self.tree_path)
+        self.storage.write_tree(st.data())  # best effort: a cache
         self._unsaved = 0
 
     def close(self) -> None:
@@ -831,12 +803,7 @@ class Ledger:
                               hint="run `docklock ledger verify`")
         start_offset = latest.offset if latest is not None else 0
         start_size = latest.size if latest is not None else 0
-        try:
-            with self.entries_path.open("rb") as f:
-                f.seek(start_offset)
-                data = f.read(st.offset - start_offset)
-        except FileNotFoundError:
-            data = b""
+        data = b"".join(self.storage.read_entries(start_offset, st.offset))
         lines = data.split(b"\n")
         if lines.pop() != b"" or len(lines) != st.size - start_size:
             raise LedgerError("tree.json does not match the entries since the last checkpoint",
@@ -869,21 +836,9 @@ class Ledger:
 
     def _append_checkpoint(self, cp: Checkpoint) -> None:
         try:
-            fd = os.open(self.checkpoints_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self.storage.append_checkpoint(cp.line())  # as append(): no torn record left
         except OSError as exc:
             raise write_error(exc, self.checkpoints_path, "the checkpoint") from exc
-        try:
-            start = os.fstat(fd).st_size
-            try:
-                _write_all(fd, cp.line() + b"\n")
-                os.fdatasync(fd)
-            except OSError as exc:
-                with contextlib.suppress(OSError):  # as append(): leave no torn record
-                    os.ftruncate(fd, start)
-                    os.fdatasync(fd)
-                raise write_error(exc, self.checkpoints_path, "the checkpoint") from exc
-        finally:
-            os.close(fd)
 
     def repair(self) -> list[Path]:
         """Move torn last lines (entries and checkpoints) into `torn-*.bin` files."""
@@ -891,28 +846,12 @@ class Ledger:
             return self._repair_locked(reason="manual")
 
     def _repair_locked(self, *, reason: str) -> list[Path]:
-        moved: list[Path] = []
-        for path in (self.entries_path, self.checkpoints_path):
-            last = read_last_line(path)
-            if last is None or last[1]:
-                continue
-            fragment = last[0]
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-            keep = self.dir / f"torn-{path.stem}-{stamp}.bin"
-            try:
-                keep.write_bytes(fragment)
-                fd = os.open(keep, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                with path.open("r+b") as f:
-                    f.truncate(path.stat().st_size - len(fragment))
-                    f.flush()
-                    os.fsync(f.fileno())
-            except OSError as exc:
-                raise write_error(exc, keep, "the torn fragment") from exc
-            moved.append(keep)
+        if not self.storage.can_tear:
+            return []  # nothing is ever torn there
+        try:
+            moved = self.storage.move_torn_tails()
+        except OSError as exc:
+            raise write_error(exc, _where(exc, self.dir), "the torn fragment") from exc
         self._state = None
         if reason == "auto":
             self.repaired.extend(moved)
@@ -921,7 +860,7 @@ class Ledger:
     # -- reading
 
     def latest_checkpoint(self) -> Checkpoint | None:
-        last = read_last_line(self.checkpoints_path)
+        last = self.storage.last_checkpoint_line()
         if last is None:
             return None
         line, complete = last
@@ -932,9 +871,8 @@ class Ledger:
     def checkpoint_lines(self) -> list[bytes]:
         """Raw checkpoint records (a torn last record is returned without a newline marker
         and reported by `checkpoints()` / verify)."""
-        try:
-            data = self.checkpoints_path.read_bytes()
-        except FileNotFoundError:
+        data = self.storage.checkpoint_data()
+        if not data:
             return []
         return data.split(b"\n")
 
@@ -961,17 +899,11 @@ class Ledger:
         A torn last line (no final newline) raises LedgerError when `strict`; otherwise it
         is left out (verify reports it separately, naming the line).
         """
-        try:
-            f = self.entries_path.open("rb")
-        except FileNotFoundError:
-            return
-        with f:
-            f.seek(start_offset)
-            rest = b""
-            while chunk := f.read(1 << 24):
-                lines = (rest + chunk).split(b"\n")
-                rest = lines.pop()
-                yield from lines
+        rest = b""
+        for chunk in self.storage.read_entries(start_offset):
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            yield from lines
         if rest and strict:
             raise LedgerError(
                 f"the last entry line is incomplete ({len(rest)} bytes without a newline)",
@@ -993,18 +925,11 @@ class Ledger:
         """The last n entries, read from the end of the file."""
         if n <= 0:
             return []
-        try:
-            f = self.entries_path.open("rb")
-        except FileNotFoundError:
-            return []
-        with f:
-            end = f.seek(0, os.SEEK_END)
-            pos, buf = end, b""
-            while pos > 0 and buf.count(b"\n") <= n:
-                step = min(1 << 16, pos)
-                pos -= step
-                f.seek(pos)
-                buf = f.read(step) + buf
+        pos, buf = self.storage.entries_size(), b""
+        while pos > 0 and buf.count(b"\n") <= n:
+            step = min(1 << 16, pos)
+            pos -= step
+            buf = self.storage.read_entries_at(pos, step) + buf
         if buf and not buf.endswith(b"\n"):
             torn = len(buf) - buf.rfind(b"\n") - 1
             raise LedgerError(
@@ -1024,7 +949,7 @@ class LedgerUnavailableError(LedgerError):
     a ledger that fails authentication stays an error for them too (a security event)."""
 
 
-def write_error(exc: OSError, path: Path, what: str) -> LedgerError:
+def write_error(exc: OSError, path: Path | str, what: str) -> LedgerError:
     """A failed ledger write as a located LedgerError with the hint a full disk needs."""
     return LedgerUnavailableError(
         f"could not write {what} to the ledger ({exc.strerror or exc}); nothing was recorded",
@@ -1048,15 +973,17 @@ def new_origin(cluster: str) -> str:
     return origin_for(cluster) + "/" + secrets.token_hex(8)
 
 
-def read_meta_origin(path: Path) -> str | None:
-    """The origin recorded in ledger.json, or None if there is no such file.
+def read_meta_origin(storage: LedgerStorage) -> str | None:
+    """The origin recorded in ledger.json, or None if there is no such record.
 
-    A damaged file is an error, not "no file": guessing an origin would hide tampering.
+    A damaged record is an error, not "no record": guessing an origin would hide tampering.
     """
+    path = storage.meta_label
     try:
-        data = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        return None
+        raw = storage.read_meta()
+        if raw is None:
+            return None
+        data = json.loads(raw)
     except (OSError, ValueError) as exc:
         raise LedgerError(f"{path} is unreadable: {exc}", location=Location(str(path)),
                           hint="restore it from a backup (it names the ledger's origin)") \
@@ -1070,17 +997,13 @@ def read_meta_origin(path: Path) -> str | None:
     return origin
 
 
-def first_checkpoint_origin(path: Path) -> str | None:
+def first_checkpoint_origin(storage: LedgerStorage) -> str | None:
     """The origin of the first checkpoint record (ledgers from before ledger.json)."""
-    try:
-        with path.open("rb") as f:
-            line = f.readline()
-    except FileNotFoundError:
-        return None
-    if not line.endswith(b"\n"):
+    line = storage.first_checkpoint_line()
+    if line is None:
         return None
     try:
-        return Checkpoint.from_line(line.rstrip(b"\n")).origin
+        return Checkpoint.from_line(line).origin
     except LedgerError:
         return None
 

@@ -2,9 +2,10 @@
 
 Verification, in ledger order, stopping at the first problem:
 1. every checkpoint record parses, has this cluster's origin, and sizes never decrease;
-2. the entries file is read in 16 MiB chunks; every line is hashed into a compact range
-   (one node hash per leaf, amortised), so each checkpoint's root is compared against the
-   recomputed root at exactly its size without rebuilding anything;
+2. the entries are read in chunks from the ledger's storage (16 MiB for files); every
+   line is hashed into a compact range (one node hash per leaf, amortised), so each
+   checkpoint's root is compared against the recomputed root at exactly its size without
+   rebuilding anything;
 3. at each checkpoint: its signed note verifies (both hybrid halves) with the key in
    charge at that point: the GENESIS key of docklock.pub (`genesis`, or its first key),
    then only whatever signed key-rotation entries hand over to; its root equals the
@@ -66,7 +67,6 @@ from docklock.ledger.store import (
 from docklock.ledger.trust import EntryKeys
 from docklock.workspace import WorkspacePaths
 
-CHUNK = 1 << 24
 PROOF_FORMAT = "docklock.io/inclusion-proof/v1"
 
 
@@ -332,7 +332,7 @@ class _Run:
         self.check_identity()
         self.load_checkpoints()
         tree = self.ledger.load_tree()
-        if tree is None and self.ledger.tree_path.exists():
+        if tree is None and self.ledger.storage.tree_exists():
             self.warnings.append("tree.json is unreadable or malformed; it is only a cache "
                                  "(the next command rebuilds it), but nothing DockLock wrote "
                                  "looks like that: check who changed it")
@@ -381,49 +381,42 @@ class _Run:
         next_size = records[next_index].size if next_index < len(records) else -1
         rest = b""
         first_line_checked = verified_from == 0
-        try:
-            f = self.ledger.entries_path.open("rb")
-        except FileNotFoundError:
-            f = None
-        if f is not None:
-            with f:
-                f.seek(offset)
-                # The hot loop: one leaf hash and amortised one node hash per line, nothing
-                # parsed. Inlined on purpose; a method call per line would double its cost.
-                while chunk := f.read(CHUNK):
-                    # Rotation entries are rare: test each line only in chunks holding one.
-                    rotations = KEY_ROTATION_SUFFIX in chunk or KEY_ROTATION_SUFFIX in (
-                        rest[-len(KEY_ROTATION_SUFFIX):] + chunk[:len(KEY_ROTATION_SUFFIX)])
-                    lines = (rest + chunk).split(b"\n")
-                    rest = lines.pop()
-                    if not first_line_checked and lines:
-                        self._check_first(lines[0], size)
-                        first_line_checked = True
-                    for line in lines:
-                        if not line:
-                            self._stop_in_range(size, "empty line")
-                        leaf = sha(b"\x00" + line).digest()
-                        h = leaf
-                        s = size
-                        while s & 1:
-                            h = sha(b"\x01" + stack.pop() + h).digest()
-                            s >>= 1
-                        stack.append(h)
-                        size += 1
-                        offset += len(line) + 1
-                        if rotations and line.endswith(KEY_ROTATION_SUFFIX):
-                            self.rotation(line, size - 1, prev_leaf)
-                        prev_leaf = leaf
-                        if size == tree_size:
-                            tree_ok = self._tree_matches(tree, offset, stack, prev_leaf)
-                        while size == next_size:
-                            rng.size = size
-                            self._at_checkpoint(next_index, rng, offset)
-                            self.boundary = (size, offset, prev_leaf)
-                            self.boundary_active = self.active
-                            next_index += 1
-                            next_size = (records[next_index].size if next_index < len(records)
-                                         else -1)
+        # The hot loop: one leaf hash and amortised one node hash per line, nothing
+        # parsed. Inlined on purpose; a method call per line would double its cost.
+        for chunk in self.ledger.storage.read_entries(offset):
+            # Rotation entries are rare: test each line only in chunks holding one.
+            rotations = KEY_ROTATION_SUFFIX in chunk or KEY_ROTATION_SUFFIX in (
+                rest[-len(KEY_ROTATION_SUFFIX):] + chunk[:len(KEY_ROTATION_SUFFIX)])
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            if not first_line_checked and lines:
+                self._check_first(lines[0], size)
+                first_line_checked = True
+            for line in lines:
+                if not line:
+                    self._stop_in_range(size, "empty line")
+                leaf = sha(b"\x00" + line).digest()
+                h = leaf
+                s = size
+                while s & 1:
+                    h = sha(b"\x01" + stack.pop() + h).digest()
+                    s >>= 1
+                stack.append(h)
+                size += 1
+                offset += len(line) + 1
+                if rotations and line.endswith(KEY_ROTATION_SUFFIX):
+                    self.rotation(line, size - 1, prev_leaf)
+                prev_leaf = leaf
+                if size == tree_size:
+                    tree_ok = self._tree_matches(tree, offset, stack, prev_leaf)
+                while size == next_size:
+                    rng.size = size
+                    self._at_checkpoint(next_index, rng, offset)
+                    self.boundary = (size, offset, prev_leaf)
+                    self.boundary_active = self.active
+                    next_index += 1
+                    next_size = (records[next_index].size if next_index < len(records)
+                                 else -1)
         rng.size = size
         # Entries after the newest checked checkpoint are not signed yet: parse them all.
         b_size, b_offset, b_prev = self.boundary
@@ -501,8 +494,8 @@ class _Run:
         if not marker:
             return
         source = Path(self.keys.source).name
-        empty = (not self.ledger.entries_path.exists() or self.ledger._entries_size() == 0) \
-            and not any(self.ledger.checkpoint_lines())
+        storage = self.ledger.storage
+        empty = storage.entries_size() == 0 and not storage.checkpoint_data().strip(b"\n")
         if empty:
             raise _Found(Problem(
                 "keys", f"the ledger is missing: {source} records that ledger {marker} was "

@@ -13,7 +13,8 @@ and check them (and the witnesses' own views) in `ledger verify`.
   otherwise it is a rollback (or a fork). A 422 is a fork.
 - The witnesses count by public key (one key under two names is one witness), and a
   quorum above their number is a located error in docklock.yaml.
-- `cosignatures.jsonl` (in `.docklock/ledger/`, written only here): one JSON record per
+- `cosignatures.jsonl` (in `.docklock/ledger/`, or the ledger's PostgreSQL storage;
+  written only here, through `Ledger.storage`): one JSON record per line per
   cosignature: witness name and key, URL, size, root, the cosignature line, timestamp.
   Records are self-authenticating (the cosignature must verify over the checkpoint).
 - `verify_witnesses(paths)`: the newest checkpoint needs `quorum` valid cosignatures
@@ -29,7 +30,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +43,6 @@ from docklock.ledger.store import Checkpoint, Ledger
 from docklock.model import LedgerSpec, WitnessRef
 from docklock.workspace import WorkspacePaths
 
-COSIGNATURES_FILE = "cosignatures.jsonl"
 TIMEOUT = 5.0
 ATTEMPTS = 3  # add-checkpoint requests per witness and checkpoint (409s retried)
 
@@ -110,9 +109,8 @@ class CosignatureRecord:
 def cosignatures(ledger: Ledger) -> list[CosignatureRecord]:
     """Stored records, oldest first; unparseable lines (e.g. a torn last one) are skipped:
     a record only counts once its cosignature verifies, so nothing here is trusted."""
-    try:
-        data = (ledger.dir / COSIGNATURES_FILE).read_bytes()
-    except FileNotFoundError:
+    data = ledger.storage.read_cosignatures()
+    if data is None:
         return []
     out: list[CosignatureRecord] = []
     for line in data.split(b"\n"):
@@ -128,29 +126,15 @@ def cosignatures(ledger: Ledger) -> list[CosignatureRecord]:
 
 
 def _store(ledger: Ledger, rec: CosignatureRecord) -> None:
-    path = ledger.dir / COSIGNATURES_FILE
     line = json.dumps(rec.to_dict(), sort_keys=True, separators=(",", ":")).encode() + b"\n"
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # Appended, not rewritten: another command may be storing its own record now.
+        ledger.storage.append_cosignature(line)
     except OSError as exc:
-        raise _store_error(path, exc) from exc
-    try:
-        rest = line
-        while rest:  # os.write may write less than asked
-            rest = rest[os.write(fd, rest):]
-        os.fdatasync(fd)
-    except OSError as exc:
-        if rest is not line:
-            # End the torn record, so the next one starts on its own line (best effort;
-            # a torn line is skipped when read).
-            with contextlib.suppress(OSError):
-                os.write(fd, b"\n")
-        raise _store_error(path, exc) from exc
-    finally:
-        os.close(fd)
+        raise _store_error(ledger.storage.cosignatures_label, exc) from exc
 
 
-def _store_error(path: Path, exc: OSError) -> LedgerError:
+def _store_error(path: Path | str, exc: OSError) -> LedgerError:
     return LedgerError(f"could not record a witness cosignature in {path}: "
                        f"{exc.strerror or exc}", location=Location(str(path)),
                        hint="free disk space (or fix the file system) and rerun: the next "
