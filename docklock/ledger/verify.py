@@ -56,6 +56,7 @@ from docklock.ledger.merkle import (
 )
 from docklock.ledger.note import CheckpointBody, open_note
 from docklock.ledger.rotation import check_rotation
+from docklock.ledger.storage import LedgerStorage
 from docklock.ledger.store import (
     KEY_ROTATION_SUFFIX,
     Checkpoint,
@@ -552,10 +553,15 @@ class _Run:
 
 
 def verify_ledger(paths: WorkspacePaths, *, keyring: Keyring | None = None,
-                  cluster: str | None = None, from_checkpoint: bool = False) -> VerifyReport:
-    """Verify the workspace's ledger; never raises for a damaged ledger (see `problem`)."""
+                  cluster: str | None = None, from_checkpoint: bool = False,
+                  storage: LedgerStorage | None = None) -> VerifyReport:
+    """Verify the workspace's ledger; never raises for a damaged ledger (see `problem`).
+
+    `storage`: verify the ledger held there instead of the one docklock.yaml's backend
+    names (`state migrate` verifies its source before copying it)."""
     started = time.perf_counter()
-    ledger = Ledger(paths, cluster or cluster_name(paths), who="verify", detect_commit=False)
+    ledger = Ledger(paths, cluster or cluster_name(paths), who="verify", detect_commit=False,
+                    storage=storage)
     keys = keyring or load_keyring(paths)
     run = _Run(ledger, keys)
     problem: Problem | None = None
