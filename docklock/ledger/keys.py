@@ -790,9 +790,11 @@ def keys_exist(paths: WorkspacePaths) -> bool:
     return source.from_env or signing_key_path(paths).exists()
 
 
-def load_signer(paths: WorkspacePaths, passphrase: str | None = None) -> HybridSigner:
+def load_signer(paths: WorkspacePaths, passphrase: str | None = None, *,
+                check_trust: bool = True) -> HybridSigner:
     """The signing key (see `key_source`); refuses a key file readable by group or others,
-    and a key from the environment that docklock.pub does not trust."""
+    and (unless `check_trust` is False: `keys export-public` of a key not trusted yet) a
+    key from the environment that docklock.pub does not trust."""
     source = key_source(paths)
     secret = passphrase if passphrase is not None else passphrase_from_env()
     if source.path is None:
@@ -814,7 +816,7 @@ def load_signer(paths: WorkspacePaths, passphrase: str | None = None) -> HybridS
                 f"{stat.S_IMODE(st.st_mode):04o})",
                 location=Location(str(path)), hint=f"chmod 600 {path}")
         signer = HybridSigner.from_pem(path.read_bytes(), secret, source=source.label)
-    if source.from_env:
+    if source.from_env and check_trust:
         _check_trusted(paths, signer, source)
     return signer
 
@@ -1003,6 +1005,27 @@ def export_key(paths: WorkspacePaths, target: Path) -> Path:
         raise KeyMaterialError(f"{target} already exists; refusing to overwrite it",
                                location=Location(str(target))) from None
     return target
+
+
+def export_public_key(paths: WorkspacePaths, target: Path, name: str) -> HybridPublicKey:
+    """Write the public half of the signing key in use (workspace file or environment) to
+    `target` as a `keys export-public` document (mode 0644; never overwrites)."""
+    if not keys_exist(paths):
+        raise KeyMaterialError(
+            f"no private key in this workspace ({signing_key_path(paths)})",
+            hint="create your own with `docklock keys init --personal` (or set "
+                 f"{SIGNING_KEY_ENV} / {SIGNING_KEY_FILE_ENV} to CI's key) first")
+    signer = load_signer(paths, check_trust=False)
+    TrustedSigner(signer.public_key, name, 1)  # the name must be usable by `keys trust`
+    data = json.dumps(public_key_document(signer.public_key, name), indent=2) + "\n"
+    try:
+        atomic_write_bytes(target, data.encode("utf-8"), mode=0o644, exclusive=True)
+    except FileExistsError:
+        raise KeyMaterialError(f"{target} already exists; refusing to overwrite it",
+                               location=Location(str(target))) from None
+    except OSError as exc:
+        raise _write_error(exc, target) from exc
+    return signer.public_key
 
 
 def write_signing_key(paths: WorkspacePaths, signer: HybridSigner,
