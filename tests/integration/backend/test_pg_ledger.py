@@ -9,7 +9,12 @@ exactly as the same edit of entries.jsonl is.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +32,7 @@ from docklock.backend.pg_ledger import BATCH, FIRST_BATCH, LOCK_SPACE, PgLedgerS
 from docklock.errors import LedgerError
 from docklock.ledger import HybridSigner, Ledger, ensure_keys, verify_ledger
 from docklock.ledger.storage import FileLedgerStorage, LedgerStorage
+from docklock.ledger.store import LedgerUnavailableError
 from docklock.ledger.verify import Problem
 from docklock.workspace import WorkspacePaths
 
@@ -215,6 +221,79 @@ def test_append_only_in_the_database(store: PgLedgerStorage,
                 psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(sql)
     assert stream(store) == b"".join(line + b"\n" for line in lines(2))
+
+
+def test_a_refused_write_is_an_os_error_and_nothing_is_written(
+        store: PgLedgerStorage, backend: pg.PgBackend, tmp_path: Path) -> None:
+    """A server that answers but stores nothing (here a read-only session, as on a
+    standby) fails the write with OSError, as a full disk does for the files; the Ledger
+    turns that into 'could not write to the ledger ... nothing was recorded'."""
+    append_all(store, lines(2))
+    size = store.entries_size()
+    with backend.connection() as conn:
+        conn.execute("SET default_transaction_read_only = on")
+    try:
+        with pytest.raises(OSError, match="read-only transaction") as caught:
+            store.append_entry(lines(1, 2)[0], offset=size, seq=2)
+        assert caught.value.errno == errno.EIO
+        assert "PostgreSQL refused to store the entry" in str(caught.value)
+        with pytest.raises(OSError, match="read-only"):
+            store.append_checkpoint(b"{}")
+        with pytest.raises(OSError, match="read-only"):
+            store.append_cosignature(b"x\n")
+        store.write_tree(b"a cache: failing to store it is not an error")
+        # Through a Ledger: the error an apply stops on before it changes anything.
+        (tmp_path / "docklock.yaml").write_text(CLUSTER, encoding="utf-8")
+        paths = WorkspacePaths(tmp_path)
+        ledger = Ledger(paths, "t", storage=other_storage_of(store, backend),
+                        signer=ensure_keys(paths))
+        with pytest.raises(LedgerUnavailableError, match="nothing was recorded"):
+            ledger.append("change", {"n": 1})
+    finally:
+        with backend.connection() as conn:
+            conn.execute("SET default_transaction_read_only = off")
+    assert store.entries_size() == size
+    assert store.checkpoint_data() == b""
+    assert store.read_tree() is None
+
+
+def other_storage_of(store: PgLedgerStorage, backend: pg.PgBackend) -> PgLedgerStorage:
+    """A fresh workspace on the same session (so the read-only setting applies)."""
+    return PgLedgerStorage(backend, store.workspace + "-ledger")
+
+
+def test_a_killed_holder_frees_the_ledger_lock(store: PgLedgerStorage, conninfo: str) -> None:
+    """kill -9 of a process holding the ledger lock: its session ends and the lock goes
+    with it (no stale lock file to remove by hand)."""
+    script = (
+        "import sys, time\n"
+        "from docklock.backend import pg\n"
+        "from docklock.backend.pg_ledger import PgLedgerStorage\n"
+        f"s = PgLedgerStorage(pg.connect({ENV!r}, {WS!r}), {WS!r})\n"
+        "with s.exclusive():\n"
+        "    print('held', flush=True)\n"
+        "    time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            env={**os.environ, ENV: conninfo})
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"held\n"
+        assert not _try_lock(other_session(), shared=False)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        got = threading.Event()
+
+        def take() -> None:
+            with store.exclusive():
+                got.set()
+
+        waiter = threading.Thread(target=take, daemon=True)
+        waiter.start()
+        assert got.wait(10), "the killed holder's lock was not released"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
 
 
 # ----------------------------------------------------------------- side records
