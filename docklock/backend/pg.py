@@ -177,7 +177,7 @@ class PgBackend:
             self._conn: psycopg.Connection[Any] = psycopg.connect(
                 conninfo, autocommit=True, **options)
         except psycopg.Error as exc:
-            raise self._error("cannot connect to PostgreSQL", exc) from None
+            raise self._error("cannot connect to PostgreSQL", exc) from exc
         try:
             ensure_schema(self)
         except BaseException:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from docklock.backend.pg import LOCK_SPACE, PgBackend
-from docklock.errors import LockError, StateError
+from docklock.errors import BackendError, LockError, StateError
 from docklock.state.model import State
 from docklock.state.store import (
     _BRIEF_HOLD_WAIT,
@@ -322,8 +322,11 @@ class PgStateStore:
                                  "AND lock_id = %(id)s", {**self._params, "id": lock.info.id})
                     conn.execute(f"SELECT pg_advisory_unlock(%(space)s, {_KEY})",
                                  self._params)
-            except psycopg.Error as exc:
-                raise self.backend._error("cannot release the state lock", exc) from exc
+            except (psycopg.Error, BackendError):
+                # Release runs in `finally`/`__exit__`: raising would hide the command's
+                # own error. Ending the session is a release PostgreSQL guarantees; the
+                # next connect() opens a new one.
+                self.backend.close()
 
     def holder(self) -> LockInfo | None:
         """The holder row, or None when there is none (it may be stale: see

@@ -43,3 +43,13 @@ def test_psql_runs_several_statements(postgres_server: PostgresServer) -> None:
     rows = postgres_server.psql("CREATE TEMP TABLE t(x int); INSERT INTO t VALUES (1), (2); "
                                 "SELECT sum(x) FROM t")
     assert rows == [(3,)]
+
+
+def test_missing_postgresql_fails_naming_the_setup(monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness_pg
+
+    monkeypatch.setattr(harness_pg, "find_bindir", lambda: None)
+    with pytest.raises(pytest.fail.Exception) as info:
+        harness_pg.start_postgres()
+    assert "./dev setup" in str(info.value)
+    assert "cannot run" in str(info.value)

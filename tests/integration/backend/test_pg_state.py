@@ -365,3 +365,24 @@ def test_lost_connection_releases_quietly(
     fresh = other_process_store()
     with fresh.lock(command="docklock apply"):
         pass
+
+
+def test_release_on_a_failing_connection_ends_the_session(
+        store: PgStateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    lock = store.lock(command="docklock apply")
+    backend = store.backend
+
+    def broken(*_a: object, **_k: object) -> object:
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    # A release that cannot reach the server must not raise from __exit__ (it would
+    # hide the command's own error): it ends the session, which frees the lock.
+    with monkeypatch.context() as patch:
+        patch.setattr(backend, "connection", broken)
+        lock.release()
+    assert backend.closed
+    deadline = time.monotonic() + 10
+    while other_process_store().is_locked() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with other_process_store().lock(command="docklock apply"):
+        pass
