@@ -198,3 +198,21 @@ def test_lost_session_is_a_backend_error(postgres_server: PostgresServer, pg_env
     assert pg.connect(ENV, "prod").rows("SELECT 1") == [(1,)]
     with pytest.raises(BackendError, match="lost earlier"):
         backend.rows("SELECT 1")
+
+
+def test_role_that_may_not_create_tables_gets_a_hint(
+        postgres_server: PostgresServer, pg_conninfo: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A database whose DockLock tables were never created, reached by a role that owns
+    # nothing there (PostgreSQL 15 gives PUBLIC no CREATE on schema public).
+    postgres_server.psql("DROP ROLE IF EXISTS outsider; "
+                         "CREATE ROLE outsider LOGIN PASSWORD 'outsider-pw-123'")
+    params = psycopg.conninfo.conninfo_to_dict(pg_conninfo)
+    params.update(user="outsider", password="outsider-pw-123")
+    monkeypatch.setenv(ENV, psycopg.conninfo.make_conninfo(**params))  # type: ignore[arg-type]
+    with pytest.raises(BackendError) as info:
+        pg.connect(ENV, "prod")
+    assert info.value.message.startswith(
+        f"cannot create or migrate DockLock's tables ({ENV}): permission denied")
+    assert "owner of the database" in info.value.hint
+    assert "outsider-pw-123" not in info.value.explain()
