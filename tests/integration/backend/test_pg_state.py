@@ -386,3 +386,16 @@ def test_release_on_a_failing_connection_ends_the_session(
         time.sleep(0.1)
     with other_process_store().lock(command="docklock apply"):
         pass
+
+
+@pytest.mark.parametrize(("workspace", "negative"), [("prod", True), ("staging", False)])
+def test_lock_is_seen_in_pg_locks_for_either_hash_sign(
+        pg_env: str, workspace: str, negative: bool) -> None:
+    # pg_locks shows the second key as an oid: a negative hashtext wraps around.
+    store = PgStateStore(pg.connect(ENV, workspace), workspace)
+    key = store.backend.rows("SELECT hashtext('state:' || %s)", (workspace,))[0][0]
+    assert (key < 0) is negative
+    with store.lock(command="docklock apply") as held:
+        assert store.is_locked()
+        assert other_process_store(workspace).active_holder() == held.info
+    assert not store.is_locked()
