@@ -311,8 +311,9 @@ def authenticate_tail(ledger: Ledger, signer_keyid: str, latest: Checkpoint | No
                                      "docklock.pub")
     else:
         # Signers in charge at the newest checkpoint: docklock.pub's since..until (the
-        # trust root; `ledger verify` checks them against the key-trust entries).
-        team = set(keyring.signers_at(latest.size))
+        # trust root; `ledger verify` checks them against every key-trust entry), each
+        # only if its own key-trust entry is where docklock.pub says.
+        team = _proven_signers(ledger, keyring, latest.size)
         try:
             open_note(latest.note, ledger.origin, keyring, only_keyid=(chain, *sorted(team)))
         except (SignatureError, LedgerError) as exc:
@@ -356,6 +357,27 @@ def authenticate_tail(ledger: Ledger, signer_keyid: str, latest: Checkpoint | No
             hint="this clone's ledger may be older than its docklock.pub: use the shared "
                  "backend or the signing workspace's .docklock/ledger")
     return keyring
+
+
+def _proven_signers(ledger: Ledger, keyring: Keyring, size: int) -> set[str]:
+    """Signers docklock.pub puts in charge at `size` whose key-trust entry really is at
+    seq `since` - 1, endorsed by a key docklock.pub lists: a signer merely written into
+    docklock.pub counts for nothing. One short read per signer (from the checkpoint
+    before its entry), not a pass over the ledger."""
+    proven: set[str] = set()
+    for signer in keyring.signers:
+        if not signer.active_at(size):
+            continue
+        try:
+            entry = next(ledger.entries(signer.since - 1), None)
+            if entry is None or entry.seq != signer.since - 1 or entry.type.value != KEY_TRUST:
+                continue
+            change = check_trust(entry, ledger.origin, keyring, None, ())
+        except LedgerError:
+            continue
+        if change.action == "add" and change.keyid == signer.keyid:
+            proven.add(signer.keyid)
+    return proven
 
 
 # ------------------------------------------------------------------ keys trust / untrust

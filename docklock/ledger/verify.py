@@ -11,10 +11,13 @@ Verification, in ledger order, stopping at the first problem:
    then only whatever signed key-rotation entries hand over to; its root equals the
    recomputed root, and its unsigned hints (byte offset, compact range) are right. The key
    in charge at the end must be docklock.pub's `current` key, so a retired key can never
-   extend or rewrite history (issue 11 A1). Two consecutive checkpoints whose roots both
-   equal the roots recomputed from one sequence of leaves are consistent by construction
-   (a consistency proof between them exists); `merkle.verify_consistency` is what a
-   remote client with only the two heads uses instead;
+   extend or rewrite history (issue 11 A1). With a team (issue 14) "in charge" is a set:
+   the chain's key plus the signers that endorsed `key-trust` entries added (and did not
+   remove) so far; any of them may sign a checkpoint, and the report names who did.
+   Two consecutive checkpoints whose roots both equal the roots recomputed from one
+   sequence of leaves are consistent by construction (a consistency proof between them
+   exists); `merkle.verify_consistency` is what a remote client with only the two heads
+   uses instead;
 4. when a root does not match, the entries since the previous checkpoint are parsed to
    find the culprit: broken JSON, non-canonical bytes, a wrong seq (missing, duplicated
    or swapped entries), a payload that no longer matches its digest, or a broken `prev`
@@ -65,7 +68,7 @@ from docklock.ledger.store import (
     TreeState,
     cluster_name,
 )
-from docklock.ledger.trust import EntryKeys
+from docklock.ledger.trust import KEY_TRUST, KEY_TRUST_SUFFIX, EntryKeys, check_trust
 from docklock.workspace import WorkspacePaths
 
 PROOF_FORMAT = "docklock.io/inclusion-proof/v1"
@@ -158,6 +161,11 @@ class _Run:
         self.warnings: list[str] = []
         self.boundary_active: str | None = self.active  # key in charge after `boundary`
         self.handover: tuple[int, str | None, str] | None = None  # newest key rotation
+        # Keys for a team: signers in charge beside the chain's key (`active`), as key-trust
+        # entries add and remove them; `boundary_team` is the set after `boundary`.
+        self.team: set[str] = set()
+        self.boundary_team: frozenset[str] = frozenset()
+        self.trusted: dict[str, tuple[int, int | None]] = {}  # signer -> (since, until) seen
         self.checked = 0
         self.records: list[Checkpoint] = []
         self.tree_head: bytes | None = None  # tree.json's record of the last leaf
@@ -207,28 +215,69 @@ class _Run:
     # -- step 3: one checkpoint
 
     def check_signature(self, index: int, cp: Checkpoint) -> None:
+        # Any key in charge at this size may sign: the chain's key or an active signer.
+        in_charge = None if self.active is None else (self.active, *sorted(self.team))
         try:
             _, verifier = open_note(cp.note, self.ledger.origin, self.keys,
-                                    only_keyid=self.active)
+                                    only_keyid=in_charge)
         except SignatureError as exc:
             if self.active is not None and self.keys.lookup(self.active) is not None:
-                others = [k for k in self.keys.trusted_keyids() if k != self.active]
+                others = [k for k in self.keys.trusted_keyids() if k not in (in_charge or ())]
                 try:
                     _, other = open_note(cp.note, self.ledger.origin, self.keys)
                 except (SignatureError, LedgerError):
                     other = None
                 if other is not None and other.keyid in others:
+                    team = (" or a trusted signer (" + ", ".join(
+                        self.keys.label(k) for k in sorted(self.team)) + ")"
+                        if self.team else "")
                     raise self.cp_problem(
-                        index, f"signed by key {other.keyid[:16]}, but the active key at "
-                               f"size {cp.size} is {self.active[:16]} (keys may only change "
-                               "through a key-rotation entry)") from exc
+                        index, f"signed by key {self.keys.label(other.keyid)}, but the active "
+                               f"key at size {cp.size} is {self.active[:16]}{team} (keys may "
+                               "only change through a key-rotation or key-trust entry)") \
+                        from exc
             raise self.cp_problem(index, f"signature: {exc.message}", hint=exc.hint
                                   or _REVERIFY) from exc
         except LedgerError as exc:
             raise self.cp_problem(index, exc.message) from exc
-        self.active = verifier.keyid
+        if self.keys.signer(verifier.keyid) is None:
+            self.active = verifier.keyid
+        if in_charge is None:
+            # From a checkpoint (`--from-checkpoint`): the history that set the chain key
+            # and the signers is not read; docklock.pub's intervals stand in for it.
+            if self.active is None:
+                self.active = self._chain_at(cp.size)
+            self.team = set(self.keys.signers_at(cp.size))
         if not self.signers or self.signers[-1] != verifier.keyid:
             self.signers.append(verifier.keyid)
+
+    def _chain_at(self, size: int) -> str:
+        """The chain's key docklock.pub records for `size` (its current key before any
+        rotation)."""
+        for k in self.keys.keys:
+            span = self.keys.spans.get(k.keyid)
+            if span is not None and span[0] <= size and (span[1] is None or size <= span[1]):
+                return k.keyid
+        return self.keys.current
+
+    # -- key trust (fast path sees the line suffix, as for rotations)
+
+    def trust(self, line: bytes, seq: int, prev_leaf: bytes | None) -> None:
+        try:
+            entry = Entry.from_line(line)
+            if entry.seq != seq or (prev_leaf is not None and entry.prev != prev_leaf.hex()):
+                raise LedgerError("key-trust entry is out of place (seq or prev hash wrong)")
+            change = check_trust(entry, self.ledger.origin, self.keys, self.active, self.team)
+        except LedgerError as exc:
+            self._stop_in_range(seq, exc.message)
+            return
+        if change.action == "add":
+            self.team.add(change.keyid)
+            self.trusted[change.keyid] = (seq + 1, None)
+        else:
+            self.team.discard(change.keyid)
+            since = self.trusted.get(change.keyid, (0, None))[0]
+            self.trusted[change.keyid] = (since, seq)
 
     def check_hints(self, index: int, cp: Checkpoint, offset: int, hashes: list[bytes]) -> None:
         if cp.offset != offset or list(cp.range) != hashes:
@@ -262,6 +311,7 @@ class _Run:
         # Unsigned tail: every entry must be signed by the key in charge at its position.
         tail_keys = EntryKeys(self.keys) if end_seq is None else None
         in_charge = self.boundary_active
+        team = set(self.boundary_team)
         # A torn last line is left out here: run() reports it, naming the line.
         for line in self.ledger.iter_lines(start_offset, strict=False):
             leaf = leaf_hash(line)
@@ -285,7 +335,8 @@ class _Run:
             if not link_ok:
                 pending = seq
             if tail_keys is not None and in_charge is not None and link_ok:
-                problem = tail_keys.check(entry, self.ledger.origin, in_charge)
+                _, problem = tail_keys.check_any(entry, self.ledger.origin,
+                                                 (in_charge, *sorted(team)))
                 if problem is not None:
                     raise self.entry_problem(
                         seq, seq + 1, f"not covered by a checkpoint, and {problem}",
@@ -300,6 +351,16 @@ class _Run:
                                                    in_charge)
                     except LedgerError as exc:
                         raise self.entry_problem(seq, seq + 1, exc.message) from exc
+                elif entry.type.value == KEY_TRUST:
+                    try:
+                        change = check_trust(entry, self.ledger.origin, self.keys, in_charge,
+                                             team)
+                    except LedgerError as exc:
+                        raise self.entry_problem(seq, seq + 1, exc.message) from exc
+                    if change.action == "add":
+                        team.add(change.keyid)
+                    else:
+                        team.discard(change.keyid)
             prev_leaf = leaf
             seq += 1
         if seq == start_seq:
@@ -361,12 +422,12 @@ class _Run:
             start += 1
         verified_from = rng.size
         self.boundary = (rng.size, offset, prev_leaf)
-        self.boundary_active = self.active
+        self.boundary_active, self.boundary_team = self.active, frozenset(self.team)
 
         # Checkpoints at the starting size (e.g. of an empty tree) need no entries.
         while start < len(records) and records[start].size == rng.size:
             self._at_checkpoint(start, rng, offset)
-            self.boundary_active = self.active
+            self.boundary_active, self.boundary_team = self.active, frozenset(self.team)
             start += 1
 
         sha = hashlib.sha256
@@ -385,9 +446,12 @@ class _Run:
         # The hot loop: one leaf hash and amortised one node hash per line, nothing
         # parsed. Inlined on purpose; a method call per line would double its cost.
         for chunk in self.ledger.storage.read_entries(offset):
-            # Rotation entries are rare: test each line only in chunks holding one.
+            # Rotation and key-trust entries are rare: test each line only in chunks
+            # holding one.
             rotations = KEY_ROTATION_SUFFIX in chunk or KEY_ROTATION_SUFFIX in (
                 rest[-len(KEY_ROTATION_SUFFIX):] + chunk[:len(KEY_ROTATION_SUFFIX)])
+            trusts = KEY_TRUST_SUFFIX in chunk or KEY_TRUST_SUFFIX in (
+                rest[-len(KEY_TRUST_SUFFIX):] + chunk[:len(KEY_TRUST_SUFFIX)])
             lines = (rest + chunk).split(b"\n")
             rest = lines.pop()
             if not first_line_checked and lines:
@@ -407,6 +471,8 @@ class _Run:
                 offset += len(line) + 1
                 if rotations and line.endswith(KEY_ROTATION_SUFFIX):
                     self.rotation(line, size - 1, prev_leaf)
+                elif trusts and line.endswith(KEY_TRUST_SUFFIX):
+                    self.trust(line, size - 1, prev_leaf)
                 prev_leaf = leaf
                 if size == tree_size:
                     tree_ok = self._tree_matches(tree, offset, stack, prev_leaf)
@@ -414,7 +480,8 @@ class _Run:
                     rng.size = size
                     self._at_checkpoint(next_index, rng, offset)
                     self.boundary = (size, offset, prev_leaf)
-                    self.boundary_active = self.active
+                    self.boundary_active, self.boundary_team = (self.active,
+                                                                frozenset(self.team))
                     next_index += 1
                     next_size = (records[next_index].size if next_index < len(records)
                                  else -1)
@@ -461,6 +528,8 @@ class _Run:
                 hint="if the first DockLock command crashed before signing, the next plan "
                      "or apply signs one; otherwise restore checkpoints.jsonl from a "
                      "backup: without it nothing proves who wrote these entries"))
+        if verified_from == 0:
+            self.check_signers()
         if (self.handover is not None and self.handover[2] == self.active
                 and self.handover[1] == self.keys.current):
             # The newest rotation hands over from the current key to one docklock.pub
@@ -487,6 +556,34 @@ class _Run:
                      "private key"))
         return {"entries": size, "verified_from": verified_from, "root": rng.root(),
                 "tail": size - (records[-1].size if records else 0)}
+
+    def check_signers(self) -> None:
+        """docklock.pub's signers must be exactly what the ledger's key-trust entries say:
+        signing trusts docklock.pub's intervals (trust.authenticate_tail), so a keyring
+        rolled back to before a `keys untrust`, or a signer written in by hand, is named
+        here (a full pass only: it needs every key-trust entry)."""
+        source = Path(self.keys.source).name
+        for listed in self.keys.signers:
+            seen = self.trusted.get(listed.keyid)
+            if seen == (listed.since, listed.until):
+                continue
+            if seen is None:
+                message = (f"{source} lists signer {listed.name} ({listed.keyid[:16]}), but no "
+                           "key-trust entry of this ledger adds it")
+                hint = ("remove it from docklock.pub, or run `docklock keys trust` with its "
+                        "public key file")
+            elif listed.until is None and seen[1] is not None:
+                message = (f"{source} says signer {listed.name} ({listed.keyid[:16]}) is "
+                           f"trusted, but entry seq {seen[1]} removed it: docklock.pub was "
+                           "rolled back to before a `keys untrust`")
+                hint = "restore the newer docklock.pub (with its `until`)"
+            else:
+                message = (f"{source} gives signer {listed.name} ({listed.keyid[:16]}) sizes "
+                           f"{listed.since}..{'' if listed.until is None else listed.until}, "
+                           f"but the ledger's key-trust entries give {seen[0]}.."
+                           f"{'' if seen[1] is None else seen[1]}")
+                hint = "restore the docklock.pub written by `keys trust` / `keys untrust`"
+            raise _Found(Problem("keys", message, self.keys.source, hint=hint))
 
     def check_identity(self) -> None:
         """A4/B9: docklock.pub names the ledger it has signed; it must be this one, and
@@ -656,7 +753,7 @@ def keys_for_size(keyring: Keyring, size: int) -> tuple[str, ...]:
     lists several keys trusts only its current key offline (`ledger verify` still walks
     the chain)."""
     if not keyring.spans:
-        return (keyring.current,)
+        return (keyring.current, *sorted(keyring.signers_at(size)))
     allowed = []
     for keyid in keyring.trusted_keyids():
         span = keyring.span(keyid)
