@@ -933,8 +933,20 @@ def require_signer(paths: WorkspacePaths, *, passphrase: str | None = None,
 
 def optional_signer(paths: WorkspacePaths, passphrase: str | None = None) -> HybridSigner | None:
     """The signing key if this workspace holds it, else None; never creates a key. For
-    read-only commands that record in the ledger only when they can sign (plan, drift)."""
-    return load_signer(paths, passphrase) if keys_exist(paths) else None
+    read-only commands that record in the ledger only when they can sign (plan, drift).
+    A key docklock.pub does not list at all (a `keys init --personal` key nobody trusted
+    yet) is a KeyMaterialError, which those commands report as "not recorded"."""
+    if not keys_exist(paths):
+        return None
+    signer = load_signer(paths, passphrase)
+    pub = public_keyring_path(paths)
+    if pub.exists() and Keyring.load(pub).lookup(signer.keyid) is None:
+        raise KeyMaterialError(
+            f"the signing key {signer.keyid[:16]} is not in {pub.name} yet",
+            location=Location(str(pub)),
+            hint="a signer of this workspace runs `docklock keys trust` with its public half "
+                 "(`docklock keys export-public FILE`); pull docklock.pub afterwards")
+    return signer
 
 
 def missing_private_key(paths: WorkspacePaths) -> KeyMaterialError:
