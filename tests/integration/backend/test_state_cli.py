@@ -1,0 +1,208 @@
+"""`docklock state ...` through the CLI, as an operator runs it, on real Podman and a
+real PostgreSQL: rm on both backends, and migrate local -> postgres -> local keeping the
+state and the ledger (byte for byte, `ledger verify` clean, plan says no changes)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import PodmanHarness, run_cli
+from harness_pg import PostgresServer
+from psycopg.conninfo import conninfo_to_dict
+
+pytestmark = [pytest.mark.podman, pytest.mark.postgres]
+
+ENV = "DOCKLOCK_TEST_PG"
+
+
+def _cluster(name: str, backend: str | None) -> str:
+    spec = "  specs: [specs]\n  securityLevel: standard\n"
+    if backend is not None:
+        spec += f"  backend: {{type: {backend}, connectionEnv: {ENV}}}\n"
+    return f"apiVersion: docklock.io/v1\nkind: Cluster\nmetadata: {{name: {name}}}\n" \
+           f"spec:\n{spec}"
+
+
+def _workspace(root: Path, name: str, image: str, backend: str | None) -> Path:
+    (root / "specs").mkdir(parents=True)
+    (root / "docklock.yaml").write_text(_cluster(name, backend))
+    web = ("apiVersion: docklock.io/v1\nkind: Service\nmetadata: {name: web}\nspec:\n"
+           f"  image: {image}\n  command: [httpd, -f, -p, '8080', -h, /www]\n"
+           "  stopTimeout: 0\n  replicas: 2\n")
+    api = web.replace("{name: web}", "{name: api}").replace("replicas: 2", "replicas: 1")
+    (root / "specs" / "app.yaml").write_text(web + "---\n" + api)
+    return root
+
+
+def _set_backend(root: Path, name: str, backend: str) -> None:
+    (root / "docklock.yaml").write_text(_cluster(name, backend))
+
+
+class Cli:
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        self.root, self.env = root, env
+
+    def __call__(self, *args: str, ok: bool | None = True) -> subprocess.CompletedProcess[str]:
+        result = run_cli(["-C", str(self.root), *args], env=self.env)
+        if ok is True:
+            assert result.returncode == 0, (args, result.stdout, result.stderr)
+        return result
+
+    def pull(self) -> bytes:
+        """`state pull`'s stdout as bytes (it prints the stored bytes unchanged)."""
+        exe = shutil.which("docklock") or str(Path(sys.executable).parent / "docklock")
+        return subprocess.run([exe, "-C", str(self.root), "state", "pull"], env=self.env,
+                              capture_output=True, check=True, timeout=120).stdout
+
+
+def _entries(cli: Cli) -> list[dict[str, object]]:
+    return json.loads(cli("ledger", "show", "--json").stdout)["entries"]
+
+
+@pytest.mark.parametrize("backend", ["local", "postgres"])
+def test_state_rm_on_each_backend(backend: str, podman: PodmanHarness, pg_conninfo: str,
+                                  tmp_path: Path) -> None:
+    name = f"rm{backend[:2]}"
+    root = _workspace(tmp_path / "ws", name, podman.image,
+                      None if backend == "local" else "postgres")
+    cli = Cli(root, podman.cli_env(**{ENV: pg_conninfo}))
+    cli("apply", "--auto-approve")
+    assert cli("state", "list").stdout.splitlines() == ["Service/default/api",
+                                                        "Service/default/web"]
+    shown = json.loads(cli("state", "show", "web", "--json").stdout)
+    assert sorted(o["name"] for o in shown["objects"].values()) == [
+        f"{name}-default-web-1", f"{name}-default-web-2"]
+    serial = json.loads(cli.pull())["serial"]
+
+    dry = cli("state", "rm", "web", "--dry-run")
+    assert "Would remove Service/default/web (2 object(s)" in dry.stdout
+    assert json.loads(cli.pull())["serial"] == serial
+
+    bad = cli("state", "rm", "web", "Service/default/apj", ok=None)
+    assert bad.returncode == 1
+    assert "Service/default/apj is not in the recorded state" in bad.stderr
+    assert "did you mean Service/default/api?" in bad.stderr
+
+    done = cli("state", "rm", "Service/default/web")
+    assert "Removed Service/default/web" in done.stdout
+    after = json.loads(cli.pull())
+    assert after["serial"] == serial + 1
+    assert sorted(after["resources"]) == ["Service/default/api"]
+    rm_entry = [e for e in _entries(cli) if e["type"] == "state-rm"][-1]
+    assert rm_entry["payload"]["addresses"] == ["Service/default/web"]  # type: ignore[index]
+    assert cli("ledger", "verify").returncode == 0
+    # Podman was not touched: the containers run on, unrecorded, and drift says so.
+    assert podman.containers() == [f"{name}-default-api-1", f"{name}-default-web-1",
+                                   f"{name}-default-web-2"]
+    drift = cli("drift", ok=None)
+    assert drift.returncode == 2, (drift.stdout, drift.stderr)
+    assert f"{name}-default-web-1" in drift.stdout
+    # The resource is still in the specs: the next apply adopts them back (an adoption
+    # changes nothing in Podman, so plan's exit code stays 0).
+    plan = cli("plan", "--detailed-exitcode")
+    assert "2 object(s) found in Podman will be recorded in state." in plan.stdout
+    cli("apply", "--auto-approve")
+    assert cli("drift").returncode == 0
+    assert "Service/default/web" in cli("state", "list").stdout
+
+
+def test_migrate_local_to_postgres_and_back(podman: PodmanHarness,
+                                           postgres_server: PostgresServer,
+                                           pg_conninfo: str, tmp_path: Path) -> None:
+    name = "mig"
+    root = _workspace(tmp_path / "ws", name, podman.image, "local")
+    cli = Cli(root, podman.cli_env(**{ENV: pg_conninfo}))
+    cli("apply", "--auto-approve")
+    cli("drift")  # one more ledger entry (drift) after apply's
+    state_bytes = (root / ".docklock" / "state.json").read_bytes()
+    ledger_before = {n: (root / ".docklock" / "ledger" / n).read_bytes()
+                     for n in ("entries.jsonl", "checkpoints.jsonl", "ledger.json")}
+    root_before = json.loads(cli("ledger", "verify", "--json").stdout)["root"]
+
+    # docklock.yaml must name the target first.
+    refused = cli("state", "migrate", "--to", "postgres", ok=None)
+    assert refused.returncode == 1
+    assert "docklock.yaml names the local backend, not postgres" in refused.stderr
+
+    _set_backend(root, name, "postgres")
+    moved = cli("state", "migrate", "--to", "postgres", "--json")
+    result = json.loads(moved.stdout)
+    assert result["state"]["serial"] == json.loads(state_bytes)["serial"]
+    assert result["retired"].startswith(".docklock/migrated-")
+    assert not (root / ".docklock" / "state.json").exists()
+    assert not (root / ".docklock" / "ledger").exists()
+    kept = root / result["retired"]
+    assert (kept / "state.json").read_bytes() == state_bytes
+    assert (kept / "ledger" / "entries.jsonl").read_bytes() == ledger_before["entries.jsonl"]
+
+    # On PostgreSQL: the same state bytes, the same ledger plus the migration entry.
+    assert cli.pull() == state_bytes
+    rows = postgres_server.psql(
+        "SELECT line FROM docklock_ledger_entries WHERE workspace = %s ORDER BY seq",
+        superuser=False, database=conninfo_to_dict(pg_conninfo)["dbname"], params=[name])
+    old_lines = ledger_before["entries.jsonl"].splitlines()
+    assert [bytes(r[0]) for r in rows[:len(old_lines)]] == old_lines
+    assert json.loads(bytes(rows[-1][0]))["type"] == "state-migrate"
+    verify = json.loads(cli("ledger", "verify", "--json").stdout)
+    assert verify["ok"], verify
+    assert verify["entries"] == len(old_lines) + 1
+    assert cli("plan", "--detailed-exitcode").returncode == 0
+    assert cli("drift").returncode == 0
+
+    # Running it again finds nothing left to move (the local files were moved aside).
+    again = cli("state", "migrate", "--to", "postgres", ok=None)
+    assert again.returncode == 1
+    assert "there is nothing to migrate" in again.stderr
+    assert cli.pull() == state_bytes
+
+    # And back to files.
+    _set_backend(root, name, "local")
+    back = json.loads(cli("state", "migrate", "--to", "local", "--json").stdout)
+    assert back["retired"] == f"postgres:{name}/state marked moved"
+    assert (root / ".docklock" / "state.json").read_bytes() == state_bytes
+    entries = (root / ".docklock" / "ledger" / "entries.jsonl").read_bytes()
+    assert entries.startswith(ledger_before["entries.jsonl"])
+    # What happened on PostgreSQL came back with it: the plan and drift run there.
+    assert [json.loads(line)["type"] for line in entries.splitlines()[len(old_lines):]] == [
+        "state-migrate", "plan", "drift", "state-migrate"]
+    assert (root / ".docklock" / "ledger" / "ledger.json").read_bytes() == \
+        ledger_before["ledger.json"]
+    final = json.loads(cli("ledger", "verify", "--json").stdout)
+    assert final["ok"], final
+    assert final["origin"] == verify["origin"]
+    assert root_before != final["root"]  # two entries more, same history before them
+    assert cli("plan", "--detailed-exitcode").returncode == 0
+    assert cli("drift").returncode == 0
+
+    # The PostgreSQL workspace is marked moved: pointing docklock.yaml back at it fails.
+    _set_backend(root, name, "postgres")
+    stale = cli("state", "list", ok=None)
+    assert stale.returncode == 1
+    assert "was migrated to local" in stale.stderr
+
+
+def test_migrate_refuses_a_tampered_source_ledger(podman: PodmanHarness, pg_conninfo: str,
+                                                  tmp_path: Path) -> None:
+    name = "tamper"
+    root = _workspace(tmp_path / "ws", name, podman.image, "local")
+    cli = Cli(root, podman.cli_env(**{ENV: pg_conninfo}))
+    cli("apply", "--auto-approve")
+    entries = root / ".docklock" / "ledger" / "entries.jsonl"
+    lines = entries.read_bytes().splitlines(keepends=True)
+    # Back-date entry 1 by a year: still valid JSON, but no longer what was signed.
+    assert b'"time":"2' in lines[1]
+    lines[1] = lines[1].replace(b'"time":"2', b'"time":"1', 1)
+    entries.write_bytes(b"".join(lines))
+    _set_backend(root, name, "postgres")
+    refused = cli("state", "migrate", "--to", "postgres", ok=None)
+    assert refused.returncode == 1
+    assert "the source ledger fails verification" in refused.stderr
+    assert "seq 1" in refused.stderr or "entries.jsonl:2" in refused.stderr, refused.stderr
+    # Nothing reached PostgreSQL and the local files stay where they were.
+    assert (root / ".docklock" / "state.json").exists()
+    assert cli("state", "pull").stdout == ""
