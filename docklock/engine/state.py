@@ -27,7 +27,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from docklock.errors import DockLockError, StateError
+from docklock.errors import StateError
 
 if TYPE_CHECKING:
     from docklock.backend import BackendSettings, StateBackend
@@ -305,7 +305,6 @@ def migrate(ctx: Context, to: str, *, lock_timeout: float = 0.0) -> MigrateResul
     )
     from docklock.backend.migrate import (
         MigrationError,
-        copy_ledger,
         holds_ledger,
         import_state,
         parse_state,
@@ -364,17 +363,7 @@ def migrate(ctx: Context, to: str, *, lock_timeout: float = 0.0) -> MigrateResul
                 hint="nothing was copied; migrate into an empty workspace (on PostgreSQL "
                      "give this one a new key with spec.backend.workspace)")
 
-        with source_ledger.exclusive():
-            report = _verify(paths, cluster, source_ledger)
-            if report.problem is not None:
-                bad = report.problem.error()
-                raise MigrationError(
-                    f"the source ledger fails verification, so it is not migrated: "
-                    f"{bad.message}", location=bad.location,
-                    hint="nothing was copied; `docklock ledger verify` (with docklock.yaml "
-                         "naming the source backend) shows the problem") from bad
-            with target_ledger.exclusive():
-                copied = copy_ledger(source_ledger, target_ledger)
+        report, copied = _verify_and_copy(paths, cluster, source_ledger, target_ledger)
         if data is not None and state is not None:
             import_state(target_store, data, state)
 
@@ -420,33 +409,35 @@ def _describe(settings: BackendSettings, store: StateBackend,
     return out
 
 
-def _verify(paths: WorkspacePaths, cluster: str, storage: LedgerStorage) -> VerifyReport:
-    """docklock.ledger.verify_ledger over `storage` (the source, which docklock.yaml no
-    longer names), inside the caller's exclusive hold of it."""
-    import base64
-    import time
+def _verify_and_copy(paths: WorkspacePaths, cluster: str, source: LedgerStorage,
+                     target: LedgerStorage) -> tuple[VerifyReport, LedgerCopy]:
+    """Verify the source ledger, then copy exactly what was verified.
 
-    from docklock.ledger import Ledger
-    from docklock.ledger.keys import load_keyring
-    from docklock.ledger.merkle import EMPTY_ROOT
-    from docklock.ledger.verify import Problem, VerifyReport, _Found, _Run
+    verify_ledger holds the source's shared lock, which a process holding its exclusive
+    lock would wait for forever (flock), so the two are taken in turn: the streams' sizes
+    are noted before verifying and compared once the exclusive lock is held. Only an
+    append can change them (the ledger is append-only), so equal sizes mean the copied
+    bytes are the verified ones; otherwise another command appended in between, and the
+    pass is repeated."""
+    from docklock.backend.migrate import MigrationError, copy_ledger
+    from docklock.ledger import verify_ledger
 
-    started = time.perf_counter()
-    ledger = Ledger(paths, cluster, who="verify", detect_commit=False, storage=storage)
-    run = _Run(ledger, load_keyring(paths))
-    found: Problem | None = None
-    result: dict[str, Any] = {"entries": 0, "verified_from": 0, "root": EMPTY_ROOT, "tail": 0}
-    try:
-        result = run.run(False)
-    except _Found as exc:
-        found = exc.problem
-    except DockLockError as exc:  # e.g. no docklock.pub: nothing to verify against
-        raise StateError(f"cannot verify the source ledger {storage.label}: {exc.message}",
-                         hint=exc.hint or "nothing was copied") from exc
-    return VerifyReport(
-        origin=ledger.origin, entries=int(result["entries"]), checkpoints=len(run.records),
-        checked_checkpoints=run.checked, verified_from=int(result["verified_from"]),
-        unsigned_tail=int(result["tail"]), keys=tuple(run.signers),
-        root=base64.b64encode(result["root"]).decode("ascii"),
-        seconds=time.perf_counter() - started, problem=found, warnings=tuple(run.warnings))
-
+    for _attempt in range(3):
+        before = (source.entries_size(), len(source.checkpoint_data()))
+        report = verify_ledger(paths, cluster=cluster, storage=source)
+        if report.problem is not None:
+            bad = report.problem.error()
+            raise MigrationError(
+                f"the source ledger fails verification, so it is not migrated: "
+                f"{bad.message}", location=bad.location,
+                hint="nothing was copied; `docklock ledger verify` (with docklock.yaml "
+                     "naming the source backend) shows the problem") from bad
+        with source.exclusive():
+            if (source.entries_size(), len(source.checkpoint_data())) != before:
+                continue  # appended to while verifying: verify the new tail too
+            with target.exclusive():
+                return report, copy_ledger(source, target)
+    raise MigrationError(f"{source.label} kept growing while it was verified",
+                         hint="nothing was copied; stop the commands writing to the old "
+                              "backend (clones whose docklock.yaml still names it) and "
+                              "migrate again")

@@ -172,3 +172,28 @@ def test_migrate_refusals(tmp_path: Path, spec: str, to: str, message: str) -> N
         engine_state.migrate(Context(paths), to)
     assert message in caught.value.message
     assert not paths.dot.exists()  # nothing was created
+
+
+def test_an_append_during_verification_is_verified_too(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import docklock.ledger
+
+    src = _workspace(tmp_path / "src")
+    _ledger_with_entries(src, 3)
+    real = docklock.ledger.verify_ledger
+    calls: list[int] = []
+
+    def verify_then_append(*args: object, **kwargs: object) -> object:
+        report = real(*args, **kwargs)  # type: ignore[arg-type]
+        calls.append(report.entries)
+        if len(calls) == 1:  # another command appends between verify and the copy
+            with Ledger.open(src, "moving") as ledger:
+                ledger.append(EntryType.DRIFT, {"late": True})
+        return report
+
+    monkeypatch.setattr(docklock.ledger, "verify_ledger", verify_then_append)
+    source, target = FileLedgerStorage(src.ledger), FileLedgerStorage(tmp_path / "dst")
+    report, copied = engine_state._verify_and_copy(src, "moving", source, target)
+    assert calls == [3, 4]  # the second pass covered the late entry
+    assert report.entries == copied.entries == 4
+    assert b"".join(target.read_entries()) == b"".join(source.read_entries())
