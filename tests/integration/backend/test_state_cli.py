@@ -5,15 +5,23 @@ state and the ledger (byte for byte, `ledger verify` clean, plan says no changes
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 from conftest import PodmanHarness, run_cli
 from harness_pg import PostgresServer
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from docklock.backend import pg
+from docklock.objects import ObjectKind
+from docklock.state import RecordedObject, StateStore
+from docklock.workspace import WorkspacePaths
 
 pytestmark = [pytest.mark.podman, pytest.mark.postgres]
 
@@ -206,3 +214,78 @@ def test_migrate_refuses_a_tampered_source_ledger(podman: PodmanHarness, pg_conn
     # Nothing reached PostgreSQL and the local files stay where they were.
     assert (root / ".docklock" / "state.json").exists()
     assert cli("state", "pull").stdout == ""
+
+
+RUNTIME_GRANTS = """
+GRANT USAGE ON SCHEMA public TO {role};
+GRANT SELECT ON docklock_schema TO {role};
+GRANT SELECT, INSERT, UPDATE ON docklock_workspaces, docklock_state,
+    docklock_ledger_tree, docklock_ledger_cosignatures TO {role};
+GRANT SELECT, INSERT, UPDATE, DELETE ON docklock_locks TO {role};
+GRANT SELECT, INSERT ON docklock_ledger_entries, docklock_ledger_checkpoints,
+    docklock_ledger_meta TO {role};
+"""
+
+
+def test_a_runtime_role_that_owns_nothing(postgres_server: PostgresServer, pg_conninfo: str,
+                                          tmp_path: Path) -> None:
+    """docs/state-backends.md's hardened set-up, as written there: the tables' owner
+    creates the schema once, DockLock then runs as a role holding only the grants above,
+    and that role cannot switch the append-only triggers off."""
+    database = conninfo_to_dict(pg_conninfo)["dbname"]
+    role, password = f"dl_run_{secrets.token_hex(4)}", secrets.token_hex(16)
+    postgres_server.psql(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+    runtime = make_conninfo(pg_conninfo, user=role, password=password)
+    try:
+        # 1. The owner's first connection creates the tables (any command does).
+        owner_ws = tmp_path / "owner"
+        (owner_ws / "specs").mkdir(parents=True)
+        (owner_ws / "docklock.yaml").write_text(_cluster("schema-owner", "postgres"))
+        owner = Cli(owner_ws, {**_base_env(), ENV: pg_conninfo})
+        owner("state", "list")
+        postgres_server.psql(f"GRANT CONNECT ON DATABASE {database} TO {role}",
+                             database=database)
+        postgres_server.psql(RUNTIME_GRANTS.format(role=role), database=database,
+                             superuser=False)  # granted by the owner, as in the docs
+
+        # 2. An operator's workspace, migrated and edited as the runtime role.
+        root = tmp_path / "ws"
+        (root / "specs").mkdir(parents=True)
+        (root / "docklock.yaml").write_text(_cluster("team", "local"))
+        paths = WorkspacePaths(root)
+        store = StateStore(paths)
+        with store.lock(command="test"):
+            state = store.read(cluster="team")
+            for n in ("web", "api"):
+                obj = RecordedObject(key=f"container:team-{n}", kind=ObjectKind.CONTAINER,
+                                     name=f"team-{n}", id="f" * 64, config_hash="c" * 64)
+                state = state.with_object(f"Service/default/{n}", obj)
+            store.write(state)
+        cli = Cli(root, {**_base_env(), ENV: runtime})
+        cli("keys", "init")
+        _set_backend(root, "team", "postgres")
+        cli("state", "migrate", "--to", "postgres")
+        cli("state", "rm", "api")
+        assert cli("state", "list").stdout.splitlines() == ["Service/default/web"]
+        assert json.loads(cli("ledger", "verify", "--json").stdout)["ok"]
+
+        # 3. What the role cannot do: edit the ledger, or take its triggers away.
+        with psycopg.connect(runtime, autocommit=True) as conn:
+            for statement in (
+                    "UPDATE docklock_ledger_entries SET line = line",
+                    "DELETE FROM docklock_ledger_checkpoints",
+                    "ALTER TABLE docklock_ledger_entries DISABLE TRIGGER USER",
+                    "DROP TRIGGER docklock_append_only ON docklock_ledger_entries",
+                    "DROP TABLE docklock_ledger_meta"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(statement)
+    finally:
+        pg.close_all()
+        postgres_server.psql(f"DROP OWNED BY {role}", database=database)
+        postgres_server.psql(f"DROP ROLE {role}")
+
+
+def _base_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKLOCK_")}
+    env["NO_COLOR"] = "1"
+    return env
