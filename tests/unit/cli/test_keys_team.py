@@ -174,3 +174,28 @@ def test_ci_key_from_the_environment(team: tuple[Path, Path], run: Run,
     code, out, _ = run(alice, "keys", "show", env=ci_env)
     assert "private key from DOCKLOCK_SIGNING_KEY" in out
     assert run(alice, "ledger", "verify")[0] == 0
+
+
+def test_a_signer_moves_its_private_key_to_another_clone(team: tuple[Path, Path], run: Run,
+                                                         tmp_path: Path) -> None:
+    """`keys import` of a private key accepts an active signer's key, not only the
+    workspace key; a stranger's key is still refused."""
+    alice, bob = team
+    assert run(bob, "keys", "init", "--personal")[0] == 0
+    assert run(bob, "keys", "export-public", str(tmp_path / "bob.pub"), "--name", "bob")[0] == 0
+    assert run(alice, "keys", "trust", str(tmp_path / "bob.pub"))[0] == 0
+    assert run(bob, "keys", "export", str(tmp_path / "bob.key"))[0] == 0
+    laptop = _workspace(tmp_path / "laptop")
+    shutil.copy2(alice / "docklock.pub", laptop / "docklock.pub")
+    code, out, err = run(laptop, "keys", "import", str(tmp_path / "bob.key"))
+    assert code == 0, err
+    assert "imported signing key" in out
+    stranger = _workspace(tmp_path / "stranger")
+    shutil.copy2(alice / "docklock.pub", stranger / "docklock.pub")
+    assert run(stranger, "keys", "init", "--personal")[0] == 0
+    assert run(stranger, "keys", "export", str(tmp_path / "s.key"))[0] == 0
+    other = _workspace(tmp_path / "other")
+    shutil.copy2(alice / "docklock.pub", other / "docklock.pub")
+    code, _, err = run(other, "keys", "import", str(tmp_path / "s.key"))
+    assert code == 1
+    assert "not a trusted signer" in err
