@@ -264,7 +264,10 @@ def test_a_runtime_role_that_owns_nothing(postgres_server: PostgresServer, pg_co
         cli = Cli(root, {**_base_env(), ENV: runtime})
         cli("keys", "init")
         _set_backend(root, "team", "postgres")
-        cli("state", "migrate", "--to", "postgres")
+        moved = cli("state", "migrate", "--to", "postgres").stdout.splitlines()
+        assert moved[0] == f"Migrated {root}/.docklock/ledger -> postgres:team/ledger"
+        assert moved[1].endswith("serial 1 (copied byte for byte)")
+        assert moved[-1].startswith("  source: .docklock/migrated-")
         cli("state", "rm", "api")
         assert cli("state", "list").stdout.splitlines() == ["Service/default/web"]
         assert json.loads(cli("ledger", "verify", "--json").stdout)["ok"]
