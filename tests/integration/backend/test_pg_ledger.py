@@ -36,6 +36,10 @@ from docklock.ledger.store import LedgerUnavailableError
 from docklock.ledger.verify import Problem
 from docklock.workspace import WorkspacePaths
 
+# Helper A's contract suite, shared by every LedgerStorage (a unique module name).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "ledger"))
+from storage_contract import CONTRACT
+
 pytestmark = pytest.mark.postgres
 
 ENV = "DOCKLOCK_TEST_PG"
@@ -56,6 +60,18 @@ def backend(conninfo: str) -> pg.PgBackend:
 @pytest.fixture
 def store(backend: pg.PgBackend) -> PgLedgerStorage:
     return PgLedgerStorage(backend, WS)
+
+
+@pytest.fixture
+def make_storage(backend: pg.PgBackend) -> Callable[[], PgLedgerStorage]:
+    """A new, empty workspace in the test's database at each call."""
+    made = iter(range(1000))
+    return lambda: PgLedgerStorage(backend, f"contract-{next(made)}")
+
+
+@pytest.mark.parametrize("clause", sorted(CONTRACT))
+def test_contract(clause: str, make_storage: Callable[[], PgLedgerStorage]) -> None:
+    CONTRACT[clause](make_storage)
 
 
 def other_session(workspace: str = WS) -> PgLedgerStorage:
