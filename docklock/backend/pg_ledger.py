@@ -42,6 +42,7 @@ from docklock.errors import BackendError, LedgerError, Location
 
 FIRST_BATCH = 1024  # rows in the first round trip of a read (verify from a checkpoint)
 BATCH = 4096  # rows per later round trip
+BATCH_BYTES = 8 << 20  # ... or fewer rows, once this many bytes are in the batch
 _POLL_START = 0.01  # seconds between attempts to take a busy advisory lock, doubling
 _POLL_MAX = 0.25
 
@@ -64,40 +65,27 @@ WHERE COALESCE(
 """
 
 # A batch of rows in one round trip, shipped as one value: the rows' bytes joined by the
-# server (converting thousands of rows one by one in Python costs more than the query),
-# with the first row's start_offset, the last seq (where the next batch starts) and the
-# row count. The three variants differ only in their first row: seq 0; the row holding
-# byte `offset` (the last one starting at or before it, found through the index on
-# (workspace, start_offset)); or the row after seq `after`.
-_FROM_START_SQL = """
+# server (converting thousands of rows one by one in Python costs more than the query).
+# The batch starts after seq `after` and at the row holding byte `offset` (the last one
+# starting at or before it, found through the index on (workspace, start_offset)); it
+# ends after `n` rows, at `end`, or once `budget` bytes are reached (at least one row:
+# plans can make long lines, and one value may not exceed 1 GB). Returned: the rows
+# scanned, the rows shipped, the last seq shipped, the first row's start_offset, bytes.
+_BATCH_SQL = """
 WITH b AS (
-  SELECT seq, start_offset, line FROM docklock_ledger_entries
-  WHERE workspace = %(ws)s AND start_offset < %(end)s
-  ORDER BY seq LIMIT %(n)s)
-SELECT count(*), max(seq), (array_agg(start_offset ORDER BY seq))[1],
-       string_agg(line || '\\x0a'::bytea, ''::bytea ORDER BY seq)
-FROM b
-"""
-_FIRST_SQL = """
-WITH b AS (
-  SELECT seq, start_offset, line FROM docklock_ledger_entries
-  WHERE workspace = %(ws)s AND start_offset < %(end)s AND seq >= COALESCE(
+  SELECT seq, start_offset, line,
+         sum(octet_length(line) + 1) OVER (ORDER BY seq) - octet_length(line) - 1 AS before
+  FROM docklock_ledger_entries
+  WHERE workspace = %(ws)s AND seq > %(after)s AND start_offset < %(end)s
+    AND seq >= COALESCE(
       (SELECT seq FROM docklock_ledger_entries
        WHERE workspace = %(ws)s AND start_offset <= %(offset)s
        ORDER BY start_offset DESC, seq DESC LIMIT 1), 0)
   ORDER BY seq LIMIT %(n)s)
-SELECT count(*), max(seq), (array_agg(start_offset ORDER BY seq))[1],
+SELECT (SELECT count(*) FROM b), count(*), max(seq),
+       (array_agg(start_offset ORDER BY seq))[1],
        string_agg(line || '\\x0a'::bytea, ''::bytea ORDER BY seq)
-FROM b
-"""
-_NEXT_SQL = """
-WITH b AS (
-  SELECT seq, start_offset, line FROM docklock_ledger_entries
-  WHERE workspace = %(ws)s AND start_offset < %(end)s AND seq > %(after)s
-  ORDER BY seq LIMIT %(n)s)
-SELECT count(*), max(seq), (array_agg(start_offset ORDER BY seq))[1],
-       string_agg(line || '\\x0a'::bytea, ''::bytea ORDER BY seq)
-FROM b
+FROM b WHERE before < %(budget)s
 """
 
 _LOCK_SQL = {
@@ -208,36 +196,36 @@ class PgLedgerStorage:
         return self._end()[1]
 
     def read_entries(self, offset: int = 0, end: int | None = None) -> Iterator[bytes]:
-        """The stream from `offset` to `end`, one chunk per round trip of up to BATCH rows
-        (keyset pagination: no cursor or transaction stays open between chunks, so the
-        connection is free for other threads while the caller works on one)."""
+        """The stream from `offset` to `end`, one chunk per round trip (_BATCH_SQL; keyset
+        pagination: no cursor or transaction stays open between chunks, so the connection
+        is free for other threads while the caller works on one)."""
         stop = _NO_END if end is None else end
         if offset >= stop:
             return
         params: dict[str, Any] = {"ws": self.workspace, "offset": offset, "end": stop,
-                                  "after": -1, "n": FIRST_BATCH}
-        sql = _FROM_START_SQL if offset == 0 else _FIRST_SQL
+                                  "after": -1, "n": FIRST_BATCH, "budget": BATCH_BYTES}
         pos: int | None = None  # stream offset of the next byte, from the lines themselves
         while True:
-            row = self._one(sql, params)
-            count = int(row[0]) if row else 0
-            if row is None or count == 0:
+            row = self._one(_BATCH_SQL, params)
+            if row is None or not row[1]:
                 return
-            data = bytes(row[3])
+            scanned, shipped, last_seq, first_start = (int(v) for v in row[:4])
+            data = bytes(row[4])
             if pos is None:
-                pos = int(row[2])
+                pos = first_start
                 if offset > pos:  # inside the first row's line: a file read starts there
                     data = data[offset - pos:]
                     pos = offset
             if pos + len(data) >= stop:
-                yield data[:stop - pos]
+                if stop > pos:
+                    yield data[:stop - pos]
                 return
-            yield data
+            if data:  # empty only when `offset` is past the end
+                yield data
             pos += len(data)
-            if count < params["n"]:
-                return
-            params.update(after=int(row[1]), n=BATCH)
-            sql = _NEXT_SQL
+            if scanned < params["n"] and shipped == scanned:
+                return  # the last rows there are
+            params.update(after=last_seq, n=BATCH)
 
     def read_entries_at(self, offset: int, n: int) -> bytes:
         """Up to `n` bytes from any `offset` (Ledger.tail reads backwards in steps)."""

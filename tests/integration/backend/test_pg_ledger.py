@@ -27,7 +27,7 @@ import pytest
 from harness_pg import PostgresServer
 from psycopg.conninfo import conninfo_to_dict
 
-from docklock.backend import pg
+from docklock.backend import pg, pg_ledger
 from docklock.backend.pg_ledger import BATCH, FIRST_BATCH, LOCK_SPACE, PgLedgerStorage
 from docklock.errors import LedgerError
 from docklock.ledger import HybridSigner, Ledger, ensure_keys, verify_ledger
@@ -98,7 +98,9 @@ def append_all(storage: LedgerStorage, new: list[bytes]) -> None:
 
 
 def stream(storage: LedgerStorage, offset: int = 0, end: int | None = None) -> bytes:
-    return b"".join(storage.read_entries(offset, end))
+    chunks = list(storage.read_entries(offset, end))
+    assert all(chunks), "no empty chunks"
+    return b"".join(chunks)
 
 
 class Counter:
@@ -172,6 +174,28 @@ def test_streams_are_byte_for_byte_the_files(store: PgLedgerStorage, tmp_path: P
         assert stream(store, offset, end) == whole[offset:end], (offset, end)
         assert store.read_entries_at(offset, 1000) == whole[offset:offset + 1000]
     assert stream(store, 50, 10) == b""
+
+
+def test_batches_stop_at_a_byte_budget(store: PgLedgerStorage, backend: pg.PgBackend,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long lines (a big plan's payload) make batches of fewer rows: one value shipped
+    per round trip must stay far below PostgreSQL's 1 GB."""
+    big = [json.dumps({"seq": i, "pad": "p" * (5 << 20)}).encode() for i in range(3)]
+    append_all(store, big)
+    whole = b"".join(line + b"\n" for line in big)
+    counter = Counter(backend, monkeypatch)
+    chunks = list(store.read_entries())
+    assert b"".join(chunks) == whole
+    assert [len(c) for c in chunks] == [len(big[0]) + len(big[1]) + 2, len(big[2]) + 1]
+    assert counter.n == 2
+    # A tiny budget: every batch is cut, and the stream is still whole from anywhere.
+    monkeypatch.setattr(pg_ledger, "BATCH_BYTES", 100)
+    small = lines(40, 3)
+    append_all(store, small)
+    whole += b"".join(line + b"\n" for line in small)
+    for offset in (0, len(whole) - 500, len(whole) - 7, len(whole)):
+        assert stream(store, offset) == whole[offset:]
+        assert stream(store, offset, offset + 300) == whole[offset:offset + 300]
 
 
 def test_append_is_one_insert_that_refuses_a_stale_end(store: PgLedgerStorage,
