@@ -128,7 +128,9 @@ def _foreign(target: LedgerStorage, why: str) -> MigrationError:
         f"the target {target.label} already holds a ledger for this workspace ({why})",
         hint="nothing was copied; migrate into an empty workspace: on PostgreSQL give "
              "this one a new key with spec.backend.workspace (ledger rows are never "
-             "deleted), on files move .docklock/ledger and .docklock/state.json aside")
+             "deleted), on files move .docklock/ledger and .docklock/state.json aside. "
+             "If an earlier `state migrate` stopped after recording the move, the target "
+             "is complete: only the source is left to retire, by hand")
 
 
 def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:

@@ -357,14 +357,17 @@ def migrate(ctx: Context, to: str, *, lock_timeout: float = 0.0) -> MigrateResul
                 f"{source_store.path} and {source_ledger.label} are empty: there is "
                 "nothing to migrate",
                 hint=f"docklock.yaml already names {to}; this workspace simply starts there")
-        if target_store.exists():
+        # The target's state may only be the source's own bytes: what a migration that
+        # stopped after copying it left (it is then not copied again).
+        there = stored_bytes(target_store) if target_store.exists() else None
+        if there is not None and there != data:
             raise MigrationError(
                 f"the target {target_store.path} already holds state",
                 hint="nothing was copied; migrate into an empty workspace (on PostgreSQL "
                      "give this one a new key with spec.backend.workspace)")
 
         report, copied = _verify_and_copy(paths, cluster, source_ledger, target_ledger)
-        if data is not None and state is not None:
+        if data is not None and state is not None and there is None:
             import_state(target_store, data, state)
 
         digest = "sha256:" + hashlib.sha256(data).hexdigest() if data is not None else None

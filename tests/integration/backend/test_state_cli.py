@@ -18,7 +18,8 @@ from conftest import PodmanHarness, run_cli
 from harness_pg import PostgresServer
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from docklock.backend import pg
+from docklock.backend import BackendSettings, ledger_storage_for, pg, state_store_for
+from docklock.ledger.storage import FileLedgerStorage
 from docklock.objects import ObjectKind
 from docklock.state import RecordedObject, StateStore
 from docklock.workspace import WorkspacePaths
@@ -292,3 +293,52 @@ def _base_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKLOCK_")}
     env["NO_COLOR"] = "1"
     return env
+
+
+def test_an_interrupted_migration_to_postgres_completes(pg_conninfo: str, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    """PostgreSQL's ledger rows cannot be taken back, so a migration that stopped half-way
+    (here: 3 entries, 1 checkpoint and the state copied) must be completable by running
+    it again; the result is the same as an uninterrupted one."""
+    root = tmp_path / "ws"
+    (root / "specs").mkdir(parents=True)
+    (root / "docklock.yaml").write_text(_cluster("half", "local"))
+    paths = WorkspacePaths(root)
+    store = StateStore(paths)
+    with store.lock(command="test"):
+        state = store.read(cluster="half")
+        for n in ("a", "b", "c", "d", "e"):
+            obj = RecordedObject(key=f"container:half-{n}", kind=ObjectKind.CONTAINER,
+                                 name=f"half-{n}", id="f" * 64, config_hash="c" * 64)
+            state = store.write(state.with_object(f"Service/default/{n}", obj))
+    cli = Cli(root, {**_base_env(), ENV: pg_conninfo})
+    cli("keys", "init")
+    for n in ("a", "b", "c", "d"):
+        cli("state", "rm", n)  # a ledger of 4 entries and 5 checkpoints
+    state_bytes = paths.state.read_bytes()
+    entries = (paths.ledger / "entries.jsonl").read_bytes()
+
+    monkeypatch.setenv(ENV, pg_conninfo)
+    settings = BackendSettings("postgres", ENV, "half")
+    source = FileLedgerStorage(paths.ledger)
+    target = ledger_storage_for(paths, settings)
+    target.create_meta(source.read_meta() or b"")
+    offset = 0
+    for seq, line in enumerate(entries.split(b"\n")[:3]):
+        target.append_entry(line, offset=offset, seq=seq)
+        offset += len(line) + 1
+    target.append_checkpoint(source.checkpoint_data().split(b"\n")[0])
+    pg_store = state_store_for(paths, settings)
+    with pg_store.lock(command="test"):
+        pg_store.write_bytes(state_bytes)  # type: ignore[attr-defined]
+    pg.close_all()
+
+    _set_backend(root, "half", "postgres")
+    done = cli("state", "migrate", "--to", "postgres")
+    assert "3 already there from an interrupted migration" in done.stdout
+    assert cli.pull() == state_bytes
+    verify = json.loads(cli("ledger", "verify", "--json").stdout)
+    assert verify["ok"], verify
+    assert verify["entries"] == 5  # the 4 state-rm entries and the migration
+    assert [e["type"] for e in _entries(cli)] == ["state-rm"] * 4 + ["state-migrate"]
