@@ -70,23 +70,10 @@ from docklock.errors import LedgerError, Location, ValidationError, WorkspaceErr
 from docklock.ledger.keys import Keyring, Signer, public_keyring_path
 from docklock.ledger.merkle import CompactRange, leaf_hash
 from docklock.ledger.note import CheckpointBody, origin_for, sign_note
-from docklock.ledger.storage import (
-    CHECKPOINTS_FILE,
-    ENTRIES_FILE,
-    LOCK_FILE,
-    META_FILE,
-    TREE_FILE,
-    FileLedgerStorage,
-    LedgerStorage,
-    read_last_line,
-    save_cache_file,
-)
+from docklock.ledger.storage import LedgerStorage, save_cache_file
 from docklock.ledger.trust import EntrySigner, authenticate_tail, sign_entry
 from docklock.objects import canonical_json
 from docklock.workspace import WorkspacePaths
-
-__all__ = ["CHECKPOINTS_FILE", "ENTRIES_FILE", "LOCK_FILE", "META_FILE", "TREE_FILE",
-           "read_last_line"]  # re-exported: they lived here before storage.py
 
 TREE_FORMAT = "docklock.io/ledger-tree/v1"
 META_FORMAT = "docklock.io/ledger/v1"
@@ -385,23 +372,11 @@ def entry_time() -> str:
 
 
 def default_storage(paths: WorkspacePaths) -> LedgerStorage:
-    """The storage docklock.yaml's backend names (docklock.backend.ledger_storage), or the
-    files under `.docklock/ledger/` where that module is not there."""
-    import importlib
+    """The storage of the backend docklock.yaml names: `.docklock/ledger/` for `local`
+    (imported lazily: a workspace never loads what it does not use)."""
+    from docklock.backend import ledger_storage
 
-    try:
-        backend = importlib.import_module("docklock.backend")
-    except ImportError:
-        backend = None
-    # Looked up by name: docklock.backend (issue 14, another change) may not have it yet.
-    factory = getattr(backend, "ledger_storage", None)
-    if factory is None:
-        return FileLedgerStorage(paths.ledger)
-    storage: LedgerStorage = factory(paths)
-    return storage
-
-
-_default_storage = default_storage  # the name the issue 14 briefs use
+    return ledger_storage(paths)
 
 
 def _where(exc: OSError, label: Path | str) -> Path | str:
