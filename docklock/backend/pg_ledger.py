@@ -11,7 +11,8 @@ Ledger above it (hashing, linking, signing, verifying) cannot tell them apart:
 - checkpoints: one row per record in `docklock_ledger_checkpoints(workspace, idx, line)`,
   idx counting from 1 like the lines of checkpoints.jsonl;
 - `docklock_ledger_meta` (ledger.json, written once), `docklock_ledger_tree` (tree.json,
-  a cache) and `docklock_ledger_cosignatures` (replaced as witnesses answer).
+  a cache) and `docklock_ledger_cosignatures` (one value; records are appended to it in
+  one statement as witnesses answer, so concurrent commands keep each other's).
 
 The database refuses UPDATE, DELETE and TRUNCATE on entries, checkpoints and meta
 (triggers created by docklock.backend.pg); this module only ever INSERTs into them. A
@@ -21,7 +22,9 @@ Appending is one INSERT that only succeeds when `seq` and `offset` are still the
 the stream; a writer that lost a race gets a LedgerError, never a gap or a duplicate.
 Writers serialise on a PostgreSQL advisory lock keyed by the workspace (`exclusive()`;
 readers wanting a snapshot take it shared), so processes on different hosts sharing the
-database exclude each other as the flock on ledger.lock does on one host.
+database exclude each other as the flock on ledger.lock does on one host. The threads of
+one process share its session, for which PostgreSQL's lock is re-entrant, so an
+in-process lock keeps them apart too.
 """
 
 from __future__ import annotations
