@@ -1419,8 +1419,10 @@ def save_plan(plan: Plan, path: Path, paths: WorkspacePaths) -> None:
 
 
 def load_plan(path: Path, paths: WorkspacePaths) -> Plan:
-    """Read a saved plan, verifying its signature with the workspace's public key."""
-    from docklock.ledger import is_envelope, load_verifier, open_plan
+    """Read a saved plan, verifying its signature with a key docklock.pub trusts to sign
+    now: the current key or an active team signer (a plan CI or a teammate saved)."""
+    from docklock.ledger import is_envelope, open_plan
+    from docklock.ledger.keys import load_signing_keys
 
     try:
         document = json.loads(path.read_bytes())
@@ -1433,7 +1435,7 @@ def load_plan(path: Path, paths: WorkspacePaths) -> Plan:
     if not is_envelope(document):
         raise StalePlanError(f"{path} is not a signed plan",
                              hint="apply only plans written by `docklock plan --out`")
-    return Plan.from_dict(open_plan(document, load_verifier(paths)))
+    return Plan.from_dict(open_plan(document, load_signing_keys(paths)))
 
 
 # ====================================================================== git
