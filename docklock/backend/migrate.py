@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -198,18 +198,7 @@ def import_state(target: StateBackend, data: bytes, state: State) -> State:
     if target.exists():
         raise MigrationError(f"the target {target.path} already holds state",
                              hint="nothing was changed; migrate into an empty workspace")
-    writer = getattr(target, "write_bytes", None)  # PgStateStore: one INSERT of the bytes
-    if writer is not None:
-        written: State = writer(data)
-        return written
-    # docklock.state.StateStore has no byte import: it only writes serial+1 of what was
-    # read. Walk the serial up with the same document so the target ends at the source's
-    # serial (never lower: a plan made against an older state must stay stale). Each step
-    # is an ordinary atomic write; the last one leaves the canonical bytes of `state`.
-    step = target.write(replace(state, serial=0))
-    while step.serial < state.serial:
-        step = target.write(replace(state, serial=step.serial))
-    return step
+    return target.write_bytes(data)
 
 
 def retire_local(paths: WorkspacePaths, stamp: str) -> Path:

@@ -197,6 +197,34 @@ class StateStore:
         self._seen = (st.st_ino, st.st_mtime_ns, st.st_size, new.serial)
         return new
 
+    def write_bytes(self, data: bytes) -> State:
+        """Store `data` (a whole state document's bytes, e.g. from a backend being
+        migrated away from) as this workspace's first state, byte for byte, keeping its
+        lineage and serial. Lock required; refused when a state file exists."""
+        if self._lock is None or not self._lock.held:
+            raise StateError("internal: state written without holding the state lock",
+                             hint="wrap the write in `with store.lock(command=...)`")
+        try:
+            with gc_paused():
+                doc = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StateError(f"the state to import is not valid JSON ({exc})",
+                             hint="nothing was written") from exc
+        if not isinstance(doc, dict):
+            raise StateError("the state to import is not a JSON object",
+                             hint="nothing was written")
+        state = State.from_dict(doc, source=str(self.path))
+        self.paths.dot.mkdir(parents=True, exist_ok=True)
+        try:
+            atomic_write_bytes(self.path, data, mode=0o600, exclusive=True)
+        except FileExistsError:
+            raise StateError(f"{self.path} already holds state",
+                             hint="nothing was written; a workspace's state is imported "
+                                  "only into an empty one") from None
+        st = os.stat(self.path)
+        self._seen = (st.st_ino, st.st_mtime_ns, st.st_size, state.serial)
+        return state
+
     def set_overrides(self, state: State, overrides: tuple[Override, ...]) -> State:
         """Store the deploy overrides (docklock.overrides) as the new state, serial+1;
         `state` unchanged (no write) when they are the same. Lock required, as for
