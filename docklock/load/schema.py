@@ -257,12 +257,24 @@ def sensitive_values(doc: Any) -> list[str]:
     meant to hide the value, and the message that reports the mistake must not show it.
     """
     spec = doc.get("spec") if isinstance(doc, Mapping) else None
+    found = _backend_connection(spec)
     env = spec.get("env") if isinstance(spec, Mapping) else None
     if not isinstance(env, Mapping):
-        return []
-    return [str(v["value"]) for v in env.values()
-            if isinstance(v, Mapping) and "sensitive" in v and v.get("sensitive") is not False
-            and isinstance(v.get("value"), (str, int, float)) and str(v["value"])]
+        return found
+    return found + [str(v["value"]) for v in env.values()
+                    if isinstance(v, Mapping) and "sensitive" in v
+                    and v.get("sensitive") is not False
+                    and isinstance(v.get("value"), (str, int, float)) and str(v["value"])]
+
+
+def _backend_connection(spec: Any) -> list[str]:
+    """A Cluster's `backend.connectionEnv` when it is not a variable name: someone pasted
+    the connection string (with its password) where the variable's name belongs."""
+    backend = spec.get("backend") if isinstance(spec, Mapping) else None
+    value = backend.get("connectionEnv") if isinstance(backend, Mapping) else None
+    if isinstance(value, str) and value and not value.replace("_", "a").isalnum():
+        return [value]
+    return []
 
 
 def mask_values(text: str, secrets: Sequence[str]) -> str:
