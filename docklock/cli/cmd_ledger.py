@@ -114,6 +114,10 @@ def _summary(e: Entry) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _signer(label: str | None) -> str:
+    return f"[{label}]  " if label else ""
+
+
 def cmd_show(args: argparse.Namespace, out: Output) -> int:
     from docklock.engine.ledger import show
 
@@ -123,14 +127,15 @@ def cmd_show(args: argparse.Namespace, out: Output) -> int:
         return EXIT_OK
     latest = view.checkpoint
     head = f"{view.origin}: {view.size} entries"
-    head += (f", newest checkpoint at size {latest.size} (key {latest.keyid[:16]})"
+    head += (f", newest checkpoint at size {latest.size} (signed by "
+             f"{view.checkpoint_signer or latest.keyid[:16]})"
              if latest else ", no checkpoint yet")
     out.line(out.paint(head, "bold"))
     for e in view.entries:
         serial = "-" if e.serial is None else str(e.serial)
         commit = (e.commit or "-")[:8]
         out.line(f"{e.seq:>7}  {e.time[:19]}Z  {e.type.value:<12} serial {serial:>4}  "
-                 f"{commit:<8}  {e.actor}  {_summary(e)}")
+                 f"{commit:<8}  {e.actor}  {_signer(view.signed_by.get(e.seq))}{_summary(e)}")
     return EXIT_OK
 
 

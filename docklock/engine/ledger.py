@@ -6,7 +6,8 @@ only the steps each command takes, returning data for the CLI (or a CI job) to r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,20 +56,40 @@ class LedgerView:
     size: int
     checkpoint: Checkpoint | None
     entries: tuple[Entry, ...]
+    # Who signed what: docklock.pub's name for the key (a team signer's name, else the
+    # key id's first 16 digits), by entry seq; "?" when no listed key verifies it.
+    signed_by: Mapping[int, str] = field(default_factory=dict)
+    checkpoint_signer: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"origin": self.origin, "size": self.size,
-                "checkpoint": self.checkpoint.summary() if self.checkpoint else None,
-                "entries": [e.to_dict() for e in self.entries]}
+        checkpoint = self.checkpoint.summary() if self.checkpoint else None
+        if checkpoint is not None and self.checkpoint_signer:
+            checkpoint["signed_by"] = self.checkpoint_signer
+        return {"origin": self.origin, "size": self.size, "checkpoint": checkpoint,
+                "entries": [{**e.to_dict(), "signed_by": self.signed_by.get(e.seq, "?")}
+                            for e in self.entries]}
 
 
 def show(ctx: Context, *, tail: int | None = None) -> LedgerView:
     """Every entry, or the last `tail`."""
     from docklock.ledger import Ledger
+    from docklock.ledger.keys import load_keyring
+    from docklock.ledger.trust import EntryKeys, identify_signer
 
     ledger = Ledger.open(ctx.paths)
     entries = ledger.tail(tail) if tail is not None else list(ledger.entries())
-    return LedgerView(ledger.origin, ledger.size, ledger.latest_checkpoint(), tuple(entries))
+    latest = ledger.latest_checkpoint()
+    try:
+        keyring = load_keyring(ctx.paths)
+    except KeyMaterialError:  # no docklock.pub: show the entries, not who signed them
+        return LedgerView(ledger.origin, ledger.size, latest, tuple(entries))
+    keys = EntryKeys(keyring)
+    signed_by = {}
+    for e in entries:
+        keyid = identify_signer(e, ledger.origin, keyring, keys)
+        signed_by[e.seq] = keyring.label(keyid) if keyid else "?"
+    return LedgerView(ledger.origin, ledger.size, latest, tuple(entries), signed_by,
+                      keyring.label(latest.keyid) if latest else "")
 
 
 def proof(ctx: Context, seq: int) -> InclusionProof:
