@@ -33,9 +33,9 @@ HTTPD = '[httpd, -f, -p, "8080", -h, /www]'
 WGET = '[wget, -q, -O-, "http://127.0.0.1:8080/"]'
 
 
-def cluster_yaml(name: str, backend: str) -> str:
+def cluster_yaml(name: str, backend: str, connection_env: str = ENV) -> str:
     section = ("{type: local}" if backend == "local"
-               else f"{{type: postgres, connectionEnv: {ENV}}}")
+               else f"{{type: postgres, connectionEnv: {connection_env}}}")
     return (f"apiVersion: docklock.io/v1\nkind: Cluster\nmetadata: {{name: {name}}}\n"
             f"spec:\n  specs: [specs]\n  securityLevel: standard\n  backend: {section}\n")
 
@@ -132,15 +132,17 @@ WorkspaceFactory = Callable[..., Workspace]
 @pytest.fixture
 def workspace_factory(podman: PodmanHarness, postgres_server: PostgresServer,
                       pg_conninfo: str, tmp_path: Path) -> WorkspaceFactory:
-    """make(name, backend, specs, folder="ws") -> Workspace on `backend` ("local" or
-    "postgres"; the database is this test's own), its CLI pointed at the Podman harness."""
+    """make(name, backend, specs, folder="ws", connection_env=ENV) -> Workspace on
+    `backend` ("local" or "postgres"; the database is this test's own, its conninfo in
+    the variable `connection_env`), its CLI pointed at the Podman harness."""
 
-    def make(name: str, backend: str, specs: str, folder: str = "ws") -> Workspace:
+    def make(name: str, backend: str, specs: str, folder: str = "ws",
+             connection_env: str = ENV) -> Workspace:
         assert backend in BACKENDS
         root = tmp_path / folder
         root.mkdir(parents=True)
-        (root / "docklock.yaml").write_text(cluster_yaml(name, backend))
-        ws = Workspace(root, name, backend, podman.cli_env(**{ENV: pg_conninfo}),
+        (root / "docklock.yaml").write_text(cluster_yaml(name, backend, connection_env))
+        ws = Workspace(root, name, backend, podman.cli_env(**{connection_env: pg_conninfo}),
                        postgres_server, pg_conninfo)
         ws.write_specs(specs)
         return ws

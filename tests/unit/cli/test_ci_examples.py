@@ -1,6 +1,9 @@
-"""examples/ci (issue 12 item 8): the GitHub Actions and GitLab CI examples are valid YAML
-of the expected shape, and every `docklock ...` command line in their shell steps parses
-with the real parser, so the examples cannot rot when an option is renamed."""
+"""examples/ci (issue 12 item 8, issue 14 item 5): the GitHub Actions and GitLab CI
+examples are valid YAML of the expected shape, and every `docklock ...` command line in
+their shell steps parses with the real parser, so the examples cannot rot when an option
+is renamed. Since issue 14 they run on fresh checkouts pointed at the shared backend:
+no job copies state, only the apply job sees the CI key
+(tests/integration/backend/test_ci_commands.py runs their commands for real)."""
 
 from __future__ import annotations
 
@@ -133,24 +136,44 @@ def test_every_docklock_command_line_parses(name: str) -> None:
         key = " ".join(words[:2]) if words[0] in ("ledger", "policy") else words[0]
         by_command.setdefault(key, []).append((job, ns, after))
     # What the examples promise: validate and policy on review, a markdown plan with
-    # --detailed-exitcode, and drift + ledger verify on the schedule.
-    assert set(by_command) == {"validate", "policy check", "plan", "drift", "ledger verify"}
-    ((_job, plan, _after),) = by_command["plan"]
+    # --detailed-exitcode, apply on merge, and drift + ledger verify on the schedule,
+    # every one in the checkout itself (no -C to a live workspace folder).
+    assert set(by_command) == {"validate", "policy check", "plan", "apply", "drift",
+                               "ledger verify"}
+    ((job, plan, _after),) = by_command["plan"]
+    assert job == "plan"
     assert (plan.format, plan.detailed_exitcode) == ("markdown", True)
-    for job, ns, after in by_command["drift"] + by_command["ledger verify"]:
+    ((job, apply, after),) = by_command["apply"]
+    assert job == "apply"
+    assert apply.auto_approve
+    assert apply.planfile is None
+    assert after not in ("||", "&", ";"), "a failed apply must fail its job"
+    assert {job for job, _ns, _after in by_command["validate"]} == {"validate", "apply"}
+    for job, _ns, after in by_command["drift"] + by_command["ledger verify"]:
         assert job == "drift"
-        assert ns.directory == "$" + ("LIVE" if name.startswith("github")
-                                      else "DOCKLOCK_WORKSPACE")
         assert after not in ("||", "&", ";"), "a drift job must fail when drift exits 2"
+    for key, found_here in by_command.items():
+        for job, ns, _after in found_here:
+            assert getattr(ns, "directory", None) is None, (job, key)
+
+
+@pytest.mark.parametrize("name", ["github-actions.yml", "gitlab-ci.yml"])
+def test_no_job_copies_state_or_a_key_file(name: str) -> None:
+    text = (EXAMPLES / name).read_text(encoding="utf-8")
+    code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+    assert "state.json" not in code
+    assert "DOCKLOCK_WORKSPACE" not in code
+    assert "signing.key" not in code
 
 
 def test_github_workflow_shape() -> None:
     data = load("github-actions.yml")
     triggers: dict[str, Any] = data["on"] if "on" in data else data[True]  # YAML 1.1: on=true
-    assert set(triggers) == {"pull_request", "schedule", "workflow_dispatch"}
+    assert set(triggers) == {"pull_request", "push", "schedule", "workflow_dispatch"}
+    assert triggers["push"]["branches"] == ["main"]
     assert len(triggers["schedule"][0]["cron"].split()) == 5
     jobs = data["jobs"]
-    assert set(jobs) == {"validate", "plan", "comment", "drift"}
+    assert set(jobs) == {"validate", "plan", "comment", "apply", "drift"}
     for name, job in jobs.items():
         assert "runs-on" in job, name
         assert not job.get("continue-on-error"), name
@@ -158,10 +181,22 @@ def test_github_workflow_shape() -> None:
             assert ("uses" in step) != ("run" in step), (name, step)
             if "uses" in step:
                 assert "@v" in step["uses"], step["uses"]  # pinned to a major version
-    assert jobs["plan"]["runs-on"] == ["self-hosted", "docklock"]
-    assert jobs["drift"]["runs-on"] == ["self-hosted", "docklock"]
+    for name in ("plan", "apply", "drift"):
+        assert jobs[name]["runs-on"] == ["self-hosted", "docklock"]
+        # A fresh checkout pointed at the shared backend: the connection from a secret.
+        assert jobs[name]["steps"][0]["uses"].startswith("actions/checkout@")
+        assert jobs[name]["env"]["DOCKLOCK_PG"] == "${{ secrets.DOCKLOCK_PG }}"
+    # The CI key only where apply runs; review and schedule jobs need none.
+    assert jobs["apply"]["env"]["DOCKLOCK_SIGNING_KEY"] == \
+        "${{ secrets.DOCKLOCK_SIGNING_KEY }}"
+    for name, job in jobs.items():
+        if name != "apply":
+            assert "SIGNING_KEY" not in str(job), name
     assert "schedule" in jobs["drift"]["if"]
     assert "pull_request" in jobs["plan"]["if"]
+    assert "push" in jobs["apply"]["if"]
+    assert "refs/heads/main" in jobs["apply"]["if"]
+    assert jobs["apply"]["concurrency"]["cancel-in-progress"] is False
     assert jobs["comment"]["permissions"] == {"pull-requests": "write"}
     assert data["permissions"] == {"contents": "read"}  # least privilege elsewhere
 
@@ -170,12 +205,22 @@ def test_gitlab_pipeline_shape() -> None:
     data = load("gitlab-ci.yml")
     stages = data["stages"]
     jobs = {k: v for k, v in data.items() if isinstance(v, dict) and "script" in v}
-    assert set(jobs) == {"validate", "plan", "drift"}
+    assert set(jobs) == {"validate", "plan", "apply", "drift"}
     for name, job in jobs.items():
         assert job["stage"] in stages, name
         assert all(isinstance(line, str) for line in job["script"]), name
         assert not job.get("allow_failure"), name
+    assert stages.index("plan") < stages.index("apply")
     assert jobs["drift"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
     assert jobs["plan"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
-    assert jobs["plan"]["tags"] == jobs["drift"]["tags"] == ["docklock"]
+    assert jobs["apply"]["rules"] == [
+        {"if": '$CI_PIPELINE_SOURCE == "push" && $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH'}]
+    assert jobs["plan"]["tags"] == jobs["apply"]["tags"] == jobs["drift"]["tags"] == \
+        ["docklock"]
+    assert jobs["apply"]["resource_group"]
     assert jobs["plan"]["artifacts"]["paths"] == [".docklock/plan.md"]
+    # The CI key (a File variable) is read only by the apply job.
+    for name, job in jobs.items():
+        uses_key = any("DOCKLOCK_CI_KEY" in line or "SIGNING_KEY" in line
+                       for line in job["script"])
+        assert uses_key == (name == "apply"), name
