@@ -688,8 +688,9 @@ class Ledger:
             raise LedgerUnavailableError(
                 f"could not write to the ledger ({exc.strerror or exc}); nothing was "
                 "recorded", location=Location(str(_where(exc, self.entries_path))),
-                hint="free disk space (or fix the file system) and run the command "
-                     "again; no change was made after this point") from exc
+                hint=("free disk space (or fix the file system)" if self.storage.can_tear
+                      else "check the database (space, permissions, connection)")
+                + " and run the command again; no change was made after this point") from exc
         st.add(line)
         self._after_append(st)
         return entry

@@ -154,6 +154,12 @@ class _Run:
         self.ledger = ledger
         self.keys = keys
         self.entries_file = str(ledger.entries_path)
+        # How hints name the stores: file names, or the PostgreSQL backend's tables.
+        local = ledger.storage.kind == "local"
+        self.entries_name = "entries.jsonl" if local else "the ledger's entry rows"
+        self.cps_name = "checkpoints.jsonl" if local else "the ledger's checkpoint rows"
+        self.cps_verb = "is" if local else "are"
+        self.tree_name = "tree.json" if local else "the ledger's tree cache row"
         self.cps_file = str(ledger.checkpoints_path)
         # The trust chain starts at the genesis key, never at "any key in docklock.pub".
         self.active: str | None = keys.genesis_keyid
@@ -340,8 +346,8 @@ class _Run:
                 if problem is not None:
                     raise self.entry_problem(
                         seq, seq + 1, f"not covered by a checkpoint, and {problem}",
-                        hint="remove it by restoring entries.jsonl from a backup; no DockLock "
-                             "command will sign over it")
+                        hint=f"remove it by restoring {self.entries_name} from a backup; no "
+                             "DockLock command will sign over it")
                 if entry.type.value == "key-rotation":
                     # The same hand-over check as everywhere else (endorsement by the key
                     # in charge, acceptance by the new one); the hot loop's `rotation`
@@ -514,19 +520,19 @@ class _Run:
                       f"it records {tree.size} entries ending at byte {tree.offset}; the "
                       f"file holds {size} ending at byte {offset}")
             raise _Found(Problem(
-                "tree", f"tree.json does not match the entries ({detail})",
+                "tree", f"{self.tree_name} does not match the entries ({detail})",
                 str(self.ledger.tree_path),
-                hint="delete tree.json; the next command rebuilds it"))
+                hint=f"delete {self.tree_name}; the next command rebuilds it"))
         if size and not records:
             # Every DockLock command that appends also signs a checkpoint, so entries
             # with no checkpoint at all mean checkpoints.jsonl was removed or emptied —
             # which would otherwise let a consistently rewritten history pass.
             raise _Found(Problem(
                 "checkpoint", f"{size} entries but no signed checkpoint: "
-                              "checkpoints.jsonl is missing or empty",
+                              f"{self.cps_name} {self.cps_verb} missing or empty",
                 str(self.ledger.checkpoints_path),
                 hint="if the first DockLock command crashed before signing, the next plan "
-                     "or apply signs one; otherwise restore checkpoints.jsonl from a "
+                     f"or apply signs one; otherwise restore {self.cps_name} from a "
                      "backup: without it nothing proves who wrote these entries"))
         if verified_from == 0:
             self.check_signers()
