@@ -567,7 +567,10 @@ def _finding(problem: Problem | None, built: Built) -> tuple[Any, ...]:
     assert problem is not None
     message = problem.message.replace(built.signer.keyid[:16], "<key>")
     assert problem.file == str(built.ledger.entries_path)
-    return (problem.kind, problem.seq, problem.line, message, problem.hint)
+    # Hints name where the ledger lives (entries.jsonl or the entry rows): the same
+    # advice otherwise.
+    hint = problem.hint.replace("the ledger's entry rows", "entries.jsonl")
+    return (problem.kind, problem.seq, problem.line, message, hint)
 
 
 def _time_digit(line: bytes) -> bytes:
