@@ -36,7 +36,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -50,7 +51,7 @@ from bench_plan import write_workspace as write_plan_workspace
 from docklock.backend import open_state_store
 from docklock.model import Resource
 from docklock.render import constant_context_digest, render
-from docklock.state import RecordedObject, State, locked
+from docklock.state import RecordedObject, State
 from docklock.workspace import WorkspacePaths
 
 REPO = Path(__file__).resolve().parent.parent
@@ -74,7 +75,7 @@ def write_state(paths: WorkspacePaths, resources: list[Resource]) -> None:
         state = state.with_object(str(obj.address), RecordedObject.from_desired(
             obj, id=f"{abs(hash(obj.key)):064d}"[:64], created="2026-01-01T00:00:00Z"))
     store = open_state_store(paths)
-    with locked(store, command="bench"):
+    with store.lock(command="bench"):
         store.write(state)
 
 
@@ -99,10 +100,18 @@ def docklock_exe() -> str:
     return shutil.which("docklock") or str(Path(sys.executable).parent / "docklock")
 
 
-# CPU seconds (user + system) of every timed run, by the wall-time list it belongs to:
-# on a shared machine wall time includes waiting for a core, CPU time does not.
-CPU: dict[int, list[float]] = {}
-LAST_CPU = [0.0]
+@dataclass
+class Timings:
+    """Wall seconds of each run, and (for subprocess runs) CPU seconds, user + system,
+    of the docklock process: on a shared machine wall time includes waiting for a
+    core, CPU time does not."""
+
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.wall)
 
 
 def children_cpu() -> float:
@@ -110,38 +119,36 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_plan(ws: Path, env: dict[str, str], *extra: str) -> float:
-    """Seconds of one `docklock plan`; it must be a no-op."""
+def run_plan(ws: Path, env: dict[str, str], *extra: str) -> tuple[float, float]:
+    """(wall, CPU) seconds of one `docklock plan`; it must be a no-op."""
     cpu = children_cpu()
     start = time.perf_counter()
     done = subprocess.run([docklock_exe(), "-C", str(ws), "plan", "--detailed-exitcode",
                            *extra], env=env, capture_output=True, text=True, check=False)
     took = time.perf_counter() - start
-    LAST_CPU[0] = children_cpu() - cpu
     if done.returncode != 0 or "No changes" not in done.stdout:
         raise SystemExit(f"plan in {ws} is not a no-op (exit {done.returncode}):\n"
                          f"{done.stdout[-800:]}\n{done.stderr[-800:]}")
-    return took
+    return took, children_cpu() - cpu
 
 
-def medians(tools: dict[str, Callable[[], float]], runs: int) -> dict[str, list[float]]:
+def measure(tools: Mapping[str, Callable[[], tuple[float, float]]], runs: int
+            ) -> dict[str, Timings]:
     """Each tool --runs times, in rotating order (neither always goes first)."""
     names = list(tools)
-    times: dict[str, list[float]] = {n: [] for n in names}
-    for name in names:
-        CPU[id(times[name])] = []
+    times = {n: Timings() for n in names}
     for r in range(runs):
         for name in names[r % len(names):] + names[:r % len(names)]:
-            times[name].append(tools[name]())
-            CPU[id(times[name])].append(LAST_CPU[0])
+            wall, cpu = tools[name]()
+            times[name].wall.append(wall)
+            times[name].cpu.append(cpu)
     return times
 
 
-def row(name: str, values: list[float], note: str = "") -> str:
-    cpu = CPU.get(id(values))
-    cpu_cell = f"{statistics.median(cpu):>8.3f}" if cpu else f"{'':>8}"
-    return (f"{name:<36}{statistics.median(values):>9.3f}{min(values):>8.3f}"
-            f"{max(values):>8.3f}{cpu_cell}  {note}")
+def row(name: str, t: Timings, note: str = "") -> str:
+    cpu_cell = f"{statistics.median(t.cpu):>8.3f}" if t.cpu else f"{'':>8}"
+    return (f"{name:<36}{t.median:>9.3f}{min(t.wall):>8.3f}"
+            f"{max(t.wall):>8.3f}{cpu_cell}  {note}")
 
 
 HEADER = (f"{'':<36}{'median s':>9}{'min s':>8}{'max s':>8}{'cpu s':>8}"
@@ -165,16 +172,16 @@ def part_a(base: Path, conninfo: str, services: int, runs: int) -> None:
         run_plan(root, env, "--no-refresh")
     tools = {backend: (lambda root=root: run_plan(root, env, "--no-refresh"))
              for backend, root in workspaces.items()}
-    times = medians(tools, runs)
-    reads: dict[str, list[float]] = {}
+    times = measure(tools, runs)
+    reads: dict[str, Timings] = {}
     for backend, root in workspaces.items():
         store = open_state_store(WorkspacePaths(root))
         store.read(cluster=CLUSTER)  # connect once (a CLI process connects once too)
-        reads[backend] = []
+        reads[backend] = Timings()
         for _ in range(runs):
             start = time.perf_counter()
             store.read(cluster=CLUSTER)
-            reads[backend].append(time.perf_counter() - start)
+            reads[backend].wall.append(time.perf_counter() - start)
     size = len((base / "plan-local" / ".docklock" / "state.json").read_bytes())
     objects = len(render(resources, cluster=CLUSTER,
                          context_digest=constant_context_digest).objects)
@@ -185,7 +192,7 @@ def part_a(base: Path, conninfo: str, services: int, runs: int) -> None:
         print(row(f"plan --no-refresh ({backend})", times[backend]))
     for backend in BACKENDS:
         print(row(f"  state read in-process ({backend})", reads[backend]))
-    ratio = statistics.median(times["postgres"]) / statistics.median(times["local"])
+    ratio = times["postgres"].median / times["local"].median
     print(f"postgres / local = {ratio:.2f}x")
 
 
@@ -206,8 +213,8 @@ def part_b(base: Path, conninfo: str, live: int, runs: int) -> None:
         if pm.running() != live:
             raise SystemExit(f"{pm.running()} containers running, expected {live}")
         run_plan(ws, env)  # warm-up
-        times = medians({"postgres": lambda: run_plan(ws, env)}, runs)
-        med = statistics.median(times["postgres"])
+        times = measure({"postgres": lambda: run_plan(ws, env)}, runs)
+        med = times["postgres"].median
         verdict = "ok" if med < LIVE_TARGET else "OVER"
         print(f"(b) no-op docklock plan, {live} running containers, {runs} runs "
               f"(podman {pm.run('--version').stdout.split()[-1]}, {os.cpu_count()} cores)")
@@ -222,9 +229,9 @@ def part_b(base: Path, conninfo: str, live: int, runs: int) -> None:
                   f"{moved.stderr.strip()[-300:]})")
             return
         run_plan(ws, env)
-        local = medians({"local": lambda: run_plan(ws, env)}, runs)
+        local = measure({"local": lambda: run_plan(ws, env)}, runs)
         print(row("plan (local, after state migrate)", local["local"], "reference"))
-        print(f"postgres / local = {med / statistics.median(local['local']):.2f}x")
+        print(f"postgres / local = {med / local['local'].median:.2f}x")
     finally:
         pm.stop()
 
