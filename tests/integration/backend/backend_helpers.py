@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import PodmanHarness, run_cli
@@ -101,18 +102,18 @@ class Workspace:
                          self.conninfo)
 
     def sql(self, query: str, params: list[object] | None = None, *,
-            superuser: bool = False) -> list[tuple[object, ...]]:
+            superuser: bool = False) -> list[tuple[Any, ...]]:
         """Rows of `query` on this workspace's database (as `docklock` by default)."""
         database = conninfo_to_dict(self.conninfo)["dbname"]
         assert isinstance(database, str)
         return self.server.psql(query, superuser=superuser, database=database, params=params)
 
-    def lock_holder(self) -> tuple[object, ...] | None:
+    def lock_holder(self) -> tuple[Any, ...] | None:
         rows = self.sql("SELECT pid, host, command, lock_id FROM docklock_locks "
                         "WHERE workspace = %s", [self.name])
         return rows[0] if rows else None
 
-    def wait_for_lock_holder(self, pid: int, timeout: float = 60) -> tuple[object, ...]:
+    def wait_for_lock_holder(self, pid: int, timeout: float = 60) -> tuple[Any, ...]:
         """Poll until the holder row names `pid` (the process has the state lock)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

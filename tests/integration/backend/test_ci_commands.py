@@ -138,7 +138,8 @@ def _no_key_here(checkout: Path) -> None:
 
 def _state(a: Workspace) -> dict[str, Any]:
     rows = a.sql("SELECT data FROM docklock_state WHERE workspace = %s", [NAME])
-    return json.loads(bytes(rows[0][0]))  # type: ignore[arg-type]
+    state: dict[str, Any] = json.loads(bytes(rows[0][0]))
+    return state
 
 
 @pytest.mark.parametrize("ci", ["github", "gitlab"])
