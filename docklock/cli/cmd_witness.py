@@ -45,9 +45,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     p.add_argument("--dir", required=True, type=Path, help="witness folder")
     p.add_argument("origin", metavar="ORIGIN", help="the log's checkpoint origin")
     p.add_argument("vkey", metavar="VKEY", help="the log's note verifier key")
-    p.add_argument("--rotate", action="store_true",
-                   help="replace the key of an already registered ORIGIN (retires the old "
-                        "one)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--rotate", action="store_true",
+                      help="replace the key of an already registered ORIGIN (retires the old "
+                           "one)")
+    mode.add_argument("--signer", action="store_true",
+                      help="accept VKEY beside the registered key: a team signer of the "
+                           "workspace (`docklock keys trust`; its line of `docklock witness "
+                           "log-key --all`)")
+    mode.add_argument("--remove-signer", action="store_true",
+                      help="stop accepting the team signer VKEY (after `docklock keys "
+                           "untrust`)")
     p.set_defaults(handler=cmd_add_log)
 
     p = wsub.add_parser("show", parents=[common], help="print the witness's key and logs")
@@ -69,6 +77,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                         description="Print `ORIGIN VKEY` for `docklock witness add-log`: the "
                                     "Ed25519 half of the current signing key as a standard "
                                     "signed-note verifier key.")
+    p.add_argument("--all", action="store_true",
+                   help="also print one `ORIGIN VKEY signer NAME` line per active team signer "
+                        "of docklock.pub (register each with `witness add-log --signer`)")
     p.set_defaults(handler=cmd_log_key)
 
 
@@ -87,8 +98,15 @@ def cmd_init(args: argparse.Namespace, out: Output) -> int:
 def cmd_add_log(args: argparse.Namespace, out: Output) -> int:
     from docklock.witness.server import add_log
 
-    config = add_log(args.dir, args.origin, args.vkey, rotate=args.rotate)
+    config = add_log(args.dir, args.origin, args.vkey, rotate=args.rotate,
+                     signer=args.signer, remove_signer=args.remove_signer)
     log = config.log(args.origin)
+    if args.signer or args.remove_signer:
+        n = len(log.signers) if log else 0
+        verb = "no longer accepts" if args.remove_signer else "accepts"
+        out.line(f"witnessing {args.origin}: {verb} signer key {args.vkey.split('+')[1]} "
+                 f"({n} signer{'s' if n != 1 else ''} beside the log key)")
+        return EXIT_OK
     retired = len(log.keys) - 1 if log else 0
     out.line(f"witnessing {args.origin} (key {log.active.split('+')[1] if log else '?'}"
              + (f"; {retired} retired key{'s' if retired != 1 else ''} refused)"
@@ -137,10 +155,14 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_log_key(args: argparse.Namespace, out: Output) -> int:
-    from docklock.ledger.witnessing import log_identity
+    from docklock.ledger.witnessing import log_identity, signer_identities
 
-    origin, vkey = log_identity(workspace_of(args))
+    paths = workspace_of(args)
+    origin, vkey = log_identity(paths)
     out.line(f"{origin} {vkey}")
+    if args.all:
+        for name, signer_vkey in signer_identities(paths, origin):
+            out.line(f"{origin} {signer_vkey} signer {name}")
     return EXIT_OK
 
 

@@ -79,6 +79,15 @@ def log_identity(paths: WorkspacePaths) -> tuple[str, str]:
     return ledger.origin, note_verifier_key(ledger.origin, key)
 
 
+def signer_identities(paths: WorkspacePaths, origin: str) -> list[tuple[str, str]]:
+    """(name, note verifier key) of each active team signer of docklock.pub: a witness
+    accepts their checkpoints once each is registered with `add-log --signer`."""
+    from docklock.ledger.keys import load_keyring
+
+    return [(s.name, note_verifier_key(origin, s.key))
+            for s in load_keyring(paths).signers if s.active]
+
+
 # -------------------------------------------------------------------- cosignature file
 
 

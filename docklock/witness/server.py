@@ -85,14 +85,23 @@ class LogConfig:
 
     origin: str
     keys: tuple[str, ...]
+    # A DockLock team's other signing keys (docklock.pub's `signers`: one per operator
+    # or CI), each accepted beside the active key; removed again with --remove-signer.
+    signers: tuple[str, ...] = ()
 
     @property
     def active(self) -> str:
         return self.keys[-1]
 
+    def accepted_verifiers(self) -> list[VerifierKey]:
+        """The keys whose checkpoint signatures count: the active one and the signers."""
+        return [VerifierKey.parse(k, want_type=TYPE_ED25519)
+                for k in (self.active, *self.signers)]
+
     def verifiers(self) -> list[VerifierKey]:
-        """Every key, retired ones included (for the by-key lookup only)."""
-        return [VerifierKey.parse(k, want_type=TYPE_ED25519) for k in self.keys]
+        """Every key, retired ones and signers included (for the by-key lookup only)."""
+        return [VerifierKey.parse(k, want_type=TYPE_ED25519)
+                for k in (*self.keys, *self.signers)]
 
     def active_verifier(self) -> VerifierKey:
         return VerifierKey.parse(self.active, want_type=TYPE_ED25519)
@@ -120,13 +129,43 @@ class WitnessConfig:
                 hint="after `docklock keys rotate` replace it with `docklock witness add-log "
                      "--rotate`: the old key is then refused")
         old = tuple(k for k in current.keys if k != vkey) if current else ()
+        signers = tuple(k for k in current.signers if k != vkey) if current else ()
         logs = (*(lg for lg in self.logs if lg.origin != origin),
-                LogConfig(origin, (*old, vkey)))
+                LogConfig(origin, (*old, vkey), signers))
+        return WitnessConfig(self.name, logs)
+
+    def with_signer(self, origin: str, vkey: str, *, remove: bool = False) -> WitnessConfig:
+        """Accept (or, with `remove`, stop accepting) `vkey` beside the active key of
+        the registered log `origin`: a team signer of a DockLock workspace."""
+        current = self.log(origin)
+        if current is None:
+            raise WitnessConfigError(f"log {origin} is not registered",
+                                     hint="register it first with `docklock witness add-log "
+                                          "ORIGIN VKEY` (the workspace key)")
+        if remove:
+            if vkey not in current.signers:
+                raise WitnessConfigError(f"{vkey.split('+')[1] if '+' in vkey else vkey} is "
+                                         f"not a signer of log {origin}")
+            signers = tuple(k for k in current.signers if k != vkey)
+        elif vkey in current.keys:
+            raise WitnessConfigError(
+                f"that key is log {origin}'s " + ("active key" if vkey == current.active
+                                                  else "retired key (refused)"),
+                hint="a signer is another key: its `docklock witness log-key --all` line")
+        else:
+            signers = (*(k for k in current.signers if k != vkey), vkey)
+        logs = tuple(LogConfig(lg.origin, lg.keys, signers) if lg.origin == origin else lg
+                     for lg in self.logs)
         return WitnessConfig(self.name, logs)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": CONFIG_FORMAT, "name": self.name,
-                "logs": [{"origin": lg.origin, "keys": list(lg.keys)} for lg in self.logs]}
+        logs = []
+        for lg in self.logs:
+            d: dict[str, Any] = {"origin": lg.origin, "keys": list(lg.keys)}
+            if lg.signers:  # absent, not empty, without a team: older files unchanged
+                d["signers"] = list(lg.signers)
+            logs.append(d)
+        return {"format": CONFIG_FORMAT, "name": self.name, "logs": logs}
 
     @classmethod
     def from_dict(cls, d: Any, *, source: str) -> WitnessConfig:
@@ -145,7 +184,11 @@ class WitnessConfig:
                     or not all(isinstance(k, str) for k in lg["keys"])):
                 raise WitnessConfigError(f"{source}: malformed log entry",
                                          location=Location(source))
-            out.append(LogConfig(lg["origin"], tuple(lg["keys"])))
+            signers = lg.get("signers", [])
+            if not isinstance(signers, list) or not all(isinstance(k, str) for k in signers):
+                raise WitnessConfigError(f"{source}: malformed signers of log "
+                                         f"{lg['origin']}", location=Location(source))
+            out.append(LogConfig(lg["origin"], tuple(lg["keys"]), tuple(signers)))
         return cls(name, tuple(out))
 
 
@@ -219,9 +262,11 @@ def init_witness(folder: Path, name: str, algorithm: str = "ed25519") -> Cosigne
     return Cosigner(name, key)
 
 
-def add_log(folder: Path, origin: str, vkey: str, *, rotate: bool = False) -> WitnessConfig:
+def add_log(folder: Path, origin: str, vkey: str, *, rotate: bool = False,
+            signer: bool = False, remove_signer: bool = False) -> WitnessConfig:
     """Register a log: its origin and one note verifier key (Ed25519, type 0x01).
-    `rotate`: replace the key of a known log (WitnessConfig.with_log)."""
+    `rotate`: replace the key of a known log (WitnessConfig.with_log); `signer` /
+    `remove_signer`: accept another key beside it, or stop (WitnessConfig.with_signer)."""
     if not _NAME.fullmatch(origin):
         raise WitnessConfigError(f"log origin {origin!r} must be non-empty, without spaces")
     try:
@@ -230,7 +275,11 @@ def add_log(folder: Path, origin: str, vkey: str, *, rotate: bool = False) -> Wi
         raise WitnessConfigError(f"log key: {exc.message}",
                                  hint="pass the log's note verifier key, as printed by "
                                       "`docklock witness log-key`") from exc
-    config = load_config(folder).with_log(origin, vkey.strip(), rotate=rotate)
+    config = load_config(folder)
+    if signer or remove_signer:
+        config = config.with_signer(origin, vkey.strip(), remove=remove_signer)
+    else:
+        config = config.with_log(origin, vkey.strip(), rotate=rotate)
     save_config(folder, config)
     return config
 
@@ -314,20 +363,21 @@ def origin_hash(origin: str) -> str:
 
 
 def _log_signed(note: Note, log: LogConfig) -> bool | None:
-    """True: the log's active key signed and its lines verify; None: it did not sign
-    (a retired key's signature does not count); False: its line fails (malformed)."""
+    """True: an accepted key (the log's active key or a team signer) signed and its
+    lines verify; None: none did (a retired key's signature does not count); False: a
+    line of an accepted key fails (malformed)."""
     verified = False
     message = note.text.encode("utf-8")
-    vkey = log.active_verifier()
-    public = ed25519.Ed25519PublicKey.from_public_bytes(vkey.public)
-    for sig in note.signatures:
-        if sig.name != vkey.name or sig.key_id != vkey.key_id:
-            continue
-        try:
-            public.verify(sig.signature, message)
-        except InvalidSignature:
-            return False
-        verified = True
+    for vkey in log.accepted_verifiers():
+        public = ed25519.Ed25519PublicKey.from_public_bytes(vkey.public)
+        for sig in note.signatures:
+            if sig.name != vkey.name or sig.key_id != vkey.key_id:
+                continue
+            try:
+                public.verify(sig.signature, message)
+            except InvalidSignature:
+                return False
+            verified = True
     return verified or None
 
 
