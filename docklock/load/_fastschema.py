@@ -49,7 +49,7 @@ _HANDLED = frozenset({
     "type", "enum", "const", "properties", "required", "additionalProperties", "items",
     "minItems", "maxItems", "uniqueItems", "pattern", "minLength", "maxLength", "minimum",
     "maximum", "exclusiveMinimum", "exclusiveMaximum", "oneOf", "anyOf", "allOf", "not",
-    "$ref", "propertyNames", "minProperties", "maxProperties",
+    "$ref", "propertyNames", "minProperties", "maxProperties", "if", "then", "else",
 })
 
 _TYPE_TESTS = {
@@ -189,6 +189,11 @@ class _Compiler:
                     add(f"    if ({' + '.join(calls)}) != 1: return False")
         if "not" in s:
             add(f"    if {self.function(s['not'], resolver)}(x): return False")
+        if "if" in s:  # `then`/`else` without `if` mean nothing (JSON Schema 2020-12)
+            cond = self.function(s["if"], resolver)
+            then = self.function(s.get("then", True), resolver)
+            other = self.function(s.get("else", True), resolver)
+            add(f"    if not ({then}(x) if {cond}(x) else {other}(x)): return False")
         add("    return True")
         return "\n".join(lines)
 

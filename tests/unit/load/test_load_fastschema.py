@@ -30,7 +30,8 @@ SEEDS: dict[str, dict[str, Any]] = {
     "CageProfile": {"kind": "CageProfile", "metadata": {"name": "c"},
                     "spec": {"extends": "standard", "denySyscalls": ["ptrace"]}},
     "Cluster": {"kind": "Cluster", "metadata": {"name": "c"},
-                "spec": {"specs": ["specs"], "nodes": [{"name": "a", "url": "unix:///x"}]}},
+                "spec": {"specs": ["specs"], "nodes": [{"name": "a", "url": "unix:///x"}],
+                         "backend": {"type": "postgres", "connectionEnv": "DOCKLOCK_PG"}}},
     "Policy": {"apiVersion": "docklock.io/v1", "kind": "Policy", "metadata": {"name": "p"},
                "spec": {"rules": [{"id": "r", "match": {"kinds": ["Service"]},
                                    "assert": {"type": "object"},
@@ -90,6 +91,19 @@ def test_compiled_predicate_agrees_with_jsonschema(doc: Any) -> None:
         return
     entry = schemas.kinds[kind]
     assert entry.predicate(doc) == entry.validator.is_valid(doc)
+
+
+def test_if_then_is_compiled_not_left_to_jsonschema() -> None:
+    # spec.backend: `type: postgres` requires connectionEnv (an if/then in the schema).
+    entry = load_schemas().kinds["Cluster"]
+    base = copy.deepcopy(SEEDS["Cluster"])
+    for backend, valid in (({"type": "postgres", "connectionEnv": "X"}, True),
+                           ({"type": "postgres"}, False), ({"type": "local"}, True),
+                           ({}, True), ({"connectionEnv": "X"}, True)):
+        base["spec"]["backend"] = backend
+        assert entry.predicate(base) is valid, backend
+        assert entry.validator.is_valid(base) is valid, backend
+    assert "lambda" not in repr(entry.predicate)  # compiled, not the jsonschema fallback
 
 
 def test_seeds_are_valid() -> None:
