@@ -14,7 +14,9 @@ Invariants:
 - Nothing of the target is ever overwritten. A target that already holds something is
   accepted only when it is a byte prefix of the source (what an interrupted migration
   leaves: the PostgreSQL ledger is append-only, so its rows cannot be taken back); the
-  copy then resumes after it. Anything else is refused before a byte is written.
+  copy then resumes after it. Anything else is refused before a byte is written, except
+  the source's ledger followed by one `state-migrate` entry (recorded_move): a run
+  killed after recording the move, which a re-run finishes by retiring the source.
 - The state keeps its lineage and serial: a plan saved before the move is judged
   against the same state after it.
 """
@@ -27,10 +29,10 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from docklock._fs import fsync_dir
-from docklock.errors import StateError
+from docklock.errors import LedgerError, StateError
 from docklock.state.model import State
 from docklock.workspace import WorkspacePaths
 
@@ -123,14 +125,66 @@ def copy_ledger(source: LedgerStorage, target: LedgerStorage) -> LedgerCopy:
                       resumed_entries=have, resumed_checkpoints=had_cps)
 
 
+@dataclass(frozen=True)
+class RecordedMove:
+    """A `state-migrate` entry that an earlier, interrupted run appended on the target
+    right after copying the source: its seq and payload, whether its checkpoint was
+    signed too, and the copy it completed (as copy_ledger would report it)."""
+
+    seq: int
+    payload: dict[str, Any]
+    checkpointed: bool
+    copy: LedgerCopy
+
+
+def recorded_move(source: LedgerStorage, target: LedgerStorage) -> RecordedMove | None:
+    """The move an earlier run recorded, when the target holds exactly the source's
+    ledger (identity, entries, checkpoints) followed by ONE `state-migrate` entry and at
+    most one checkpoint; None when it holds anything else (copy_ledger then judges it).
+
+    The caller still checks the payload names this source, its size and root: the
+    entry could come from another source whose ledger began the same way."""
+    from docklock.ledger.store import Entry, EntryType
+
+    src_size, dst_size = source.entries_size(), target.entries_size()
+    last = target.last_entry_line()
+    if dst_size <= src_size or last is None or not last[1]:
+        return None
+    line = last[0]
+    if dst_size != src_size + len(line) + 1 or source.read_meta() != target.read_meta():
+        return None
+    src_cps, dst_cps = source.checkpoint_data(), target.checkpoint_data()
+    if not dst_cps.startswith(src_cps) or dst_cps[len(src_cps):].count(b"\n") > 1:
+        return None
+    if _digest(target.read_entries(0, src_size)) != _digest(source.read_entries(0)):
+        return None
+    try:
+        entry = Entry.from_line(line)
+    except (LedgerError, ValueError, KeyError, TypeError):
+        return None
+    if entry.type is not EntryType.STATE_MIGRATE:
+        return None
+    n_cps = src_cps.count(b"\n")
+    return RecordedMove(
+        seq=entry.seq, payload=dict(entry.payload),
+        checkpointed=len(dst_cps) > len(src_cps),
+        copy=LedgerCopy(entries=entry.seq, checkpoints=n_cps, size=src_size,
+                        resumed_entries=entry.seq, resumed_checkpoints=n_cps))
+
+
+def _digest(chunks: Iterator[bytes]) -> bytes:
+    h = hashlib.sha256()
+    for chunk in chunks:
+        h.update(chunk)
+    return h.digest()
+
+
 def _foreign(target: LedgerStorage, why: str) -> MigrationError:
     return MigrationError(
         f"the target {target.label} already holds a ledger for this workspace ({why})",
         hint="nothing was copied; migrate into an empty workspace: on PostgreSQL give "
              "this one a new key with spec.backend.workspace (ledger rows are never "
-             "deleted), on files move .docklock/ledger and .docklock/state.json aside. "
-             "If an earlier `state migrate` stopped after recording the move, the target "
-             "is complete: only the source is left to retire, by hand")
+             "deleted), on files move .docklock/ledger and .docklock/state.json aside")
 
 
 def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:

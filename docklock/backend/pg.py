@@ -45,8 +45,10 @@ __all__ = [
     "LOCK_SPACE", "SCHEMA_VERSION", "PgBackend", "close_all", "connect", "mask",
 ]
 
-# First key of every DockLock advisory lock: 0x444C4F4B, "DLOK". The second key is
-# hashtext('<scope>:' || workspace), scope one of state, ledger, schema.
+# First key of the schema's advisory lock: 0x444C4F4B, "DLOK", second hashtext('schema').
+# A workspace's state and ledger locks use one 64-bit key each,
+# hashtextextended('docklock:<state|ledger>:' || workspace, 0) (pg_state, pg_ledger):
+# PostgreSQL keeps one-bigint and two-int4 keys apart, so they never meet this one.
 LOCK_SPACE = 1145916491
 
 # Each migration is the list of statements taking the schema from version i to i+1
@@ -268,6 +270,13 @@ class PgBackend:
                   "VALUES (%s, %s, now()) ON CONFLICT (workspace) DO UPDATE "
                   "SET moved_to = EXCLUDED.moved_to, moved_at = EXCLUDED.moved_at",
                   (self.workspace, to))
+
+    def unmark_moved(self, to: str) -> None:
+        """Undo mark_moved(`to`) (a migration that failed before recording the move on
+        its target): the workspace lives here again. Another destination's mark stays."""
+        self.rows("UPDATE docklock_workspaces SET moved_to = NULL, moved_at = NULL "
+                  "WHERE workspace = %s AND moved_to = %s", (self.workspace, to))
+        self._checked_moved = False
 
     # ------------------------------------------------------------------ errors
 

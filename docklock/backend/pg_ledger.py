@@ -40,7 +40,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from docklock.backend.pg import LOCK_SPACE, PgBackend
+from docklock.backend.pg import LOCK_SPACE, PgBackend  # noqa: F401  (tests import it)
 from docklock.errors import BackendError, LedgerError, Location
 
 FIRST_BATCH = 1024  # rows in the first round trip of a read (verify from a checkpoint)
@@ -91,13 +91,15 @@ SELECT (SELECT count(*) FROM b), count(*), max(seq),
 FROM b WHERE before < %(budget)s
 """
 
+# 64-bit keys, hashtextextended('docklock:ledger:' || workspace, 0): a 32-bit hash
+# under a constant class id let two workspace keys share a lock.
 _LOCK_SQL = {
-    False: "SELECT pg_try_advisory_lock(%s::integer, hashtext(%s))",
-    True: "SELECT pg_try_advisory_lock_shared(%s::integer, hashtext(%s))",
+    False: "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
+    True: "SELECT pg_try_advisory_lock_shared(hashtextextended(%s, 0))",
 }
 _UNLOCK_SQL = {
-    False: "SELECT pg_advisory_unlock(%s::integer, hashtext(%s))",
-    True: "SELECT pg_advisory_unlock_shared(%s::integer, hashtext(%s))",
+    False: "SELECT pg_advisory_unlock(hashtextextended(%s, 0))",
+    True: "SELECT pg_advisory_unlock_shared(hashtextextended(%s, 0))",
 }
 
 _NO_END = (1 << 63) - 1  # bigint max: "to the end"
@@ -335,7 +337,7 @@ class PgLedgerStorage:
 
     @contextlib.contextmanager
     def _locked(self, *, shared: bool) -> Iterator[None]:
-        key = (LOCK_SPACE, f"ledger:{self.workspace}")
+        key = (f"docklock:ledger:{self.workspace}",)
         with self._threads:
             # Polled with the try- form so the process's connection is not held while
             # another process's command finishes (other threads need it meanwhile).

@@ -10,13 +10,13 @@ Invariants:
   (an INSERT for a never-written state); no row changed means someone else wrote since
   the state was read, and the write is refused, as StateStore refuses a changed file.
   Writes also require the state lock held through this store.
-- The lock is the session advisory lock (LOCK_SPACE, hashtext('state:' || workspace))
-  on the process's connection, plus a row in `docklock_locks` naming the holder (who,
-  command, since, the session's backend pid). PostgreSQL ends the lock with the session,
-  so a killed holder frees it at once; its row is then stale and simply overwritten.
-  A session lock is re-entrant for its own session, and every thread of a process shares
-  one session, so a table of the locks this process holds stops a second store here
-  from taking it "again".
+- The lock is the session advisory lock on the 64-bit key
+  hashtextextended('docklock:state:' || workspace, 0), on the process's connection,
+  plus a row in `docklock_locks` naming the holder (who, command, since, the session's
+  backend pid). PostgreSQL ends the lock with the session, so a killed holder frees it
+  at once; its row is then stale and simply overwritten. A session lock is re-entrant
+  for its own session, and every thread of a process shares one session, so a table of
+  the locks this process holds stops a second store here from taking it "again".
 - force-unlock removes the holder row; it cannot end another session's lock (that
   takes pg_terminate_backend, which DockLock's role normally may not run), so it says
   whether the lock is still held and the next locker's error tells how to end it.
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from docklock.backend.pg import LOCK_SPACE, PgBackend
+from docklock.backend.pg import PgBackend
 from docklock.errors import BackendError, LockError, StateError
 from docklock.state.model import State
 from docklock.state.store import (
@@ -51,17 +51,20 @@ if TYPE_CHECKING:
 
 __all__ = ["PgStateLock", "PgStateStore"]
 
-_KEY = "hashtext('state:' || %(ws)s)"
+# One 64-bit key per workspace: a 32-bit hash under a constant class id let two
+# workspace keys collide (the second then waited on a lock that was not its own).
+_KEY = "hashtextextended('docklock:state:' || %(ws)s, 0)"
 _ROW_GRACE = 1.0  # seconds a new holder may take to write its row
 
-# The advisory lock of this workspace as pg_locks shows it: two int4 keys appear as
-# classid/objid (as oid, so a negative hash wraps) with objsubid 2.
+# The advisory lock of this workspace as pg_locks shows it: a bigint key appears as
+# classid (its high 32 bits) and objid (its low 32 bits), as oids, with objsubid 1.
 _HOLDER_PID_SQL = """
-SELECT pid FROM pg_locks
-WHERE locktype = 'advisory' AND granted AND objsubid = 2
+WITH k AS (SELECT hashtextextended('docklock:state:' || %(ws)s, 0) AS key)
+SELECT pid FROM pg_locks, k
+WHERE locktype = 'advisory' AND granted AND objsubid = 1
   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND classid = %(space)s::bigint::oid
-  AND objid = (hashtext('state:' || %(ws)s)::bigint & 4294967295)::oid
+  AND classid = ((k.key >> 32) & 4294967295)::oid
+  AND objid = (k.key & 4294967295)::oid
 LIMIT 1
 """
 
@@ -123,7 +126,7 @@ class PgStateStore:
 
     @property
     def _params(self) -> dict[str, Any]:
-        return {"ws": self.workspace, "space": LOCK_SPACE}
+        return {"ws": self.workspace}
 
     # ------------------------------------------------------------------ reading
 
@@ -281,7 +284,7 @@ class PgStateStore:
             if other is not None and other.held:
                 return False  # another store in this process (the same session) has it
             with self.backend.connection() as conn:
-                row = conn.execute(f"SELECT pg_try_advisory_lock(%(space)s, {_KEY})",
+                row = conn.execute(f"SELECT pg_try_advisory_lock({_KEY})",
                                    self._params).fetchone()
                 if not (row and row[0]):
                     return False
@@ -296,7 +299,7 @@ class PgStateStore:
                         "backend_pid = EXCLUDED.backend_pid",
                         {**self._params, **info.to_dict()})
                 except psycopg.Error as exc:
-                    conn.execute(f"SELECT pg_advisory_unlock(%(space)s, {_KEY})",
+                    conn.execute(f"SELECT pg_advisory_unlock({_KEY})",
                                  self._params)
                     raise self.backend._error("cannot record the state lock's holder",
                                               exc) from exc
@@ -320,7 +323,7 @@ class PgStateStore:
                 with self.backend.connection() as conn:
                     conn.execute("DELETE FROM docklock_locks WHERE workspace = %(ws)s "
                                  "AND lock_id = %(id)s", {**self._params, "id": lock.info.id})
-                    conn.execute(f"SELECT pg_advisory_unlock(%(space)s, {_KEY})",
+                    conn.execute(f"SELECT pg_advisory_unlock({_KEY})",
                                  self._params)
             except (psycopg.Error, BackendError):
                 # Release runs in `finally`/`__exit__`: raising would hide the command's
@@ -398,6 +401,19 @@ class PgStateStore:
         # or the holder has not written it yet. Only the session's end frees the lock.
         who = (f"the state lock is held by PostgreSQL session {backend_pid}, which "
                "left no holder record")
+        # A 64-bit key makes it unlikely, but two workspace keys may hash alike: then
+        # the holder is another workspace's command, and its row says which.
+        others = self.backend.rows(
+            "SELECT workspace, lock_id, pid, host, command, since FROM docklock_locks "
+            "WHERE backend_pid = %(pid)s AND workspace <> %(ws)s ORDER BY workspace",
+            {**self._params, "pid": backend_pid})
+        if others:
+            ws, lock_id, pid, host, command, since = others[0]
+            other = LockInfo(id=lock_id, pid=pid, host=host, command=command, since=since)
+            who += (f" for this workspace, but that session holds workspace {ws!r}'s lock "
+                    f"({other.describe()}): the two workspace keys may share a lock key")
+        else:
+            who += " (or the lock key may be shared with another workspace's)"
         hint += ("; a PostgreSQL session lock ends only with its session: stop the "
                  "DockLock process that holds it, or have a database administrator run "
                  f"SELECT pg_terminate_backend({backend_pid})")

@@ -170,8 +170,12 @@ def cmd_migrate(args: argparse.Namespace, out: Output) -> int:
                if copied.resumed_entries or copied.resumed_checkpoints else "")
     out.line(f"  ledger: {copied.entries} entries, {copied.checkpoints} checkpoints "
              f"verified and copied{resumed}; root {result.verified.root}")
-    out.line(f"  recorded as ledger entry {result.entry_seq} (state-migrate), checkpoint "
-             "signed")
+    if result.finished_earlier_run:
+        out.line(f"  recorded as ledger entry {result.entry_seq} (state-migrate) by an "
+                 "interrupted run of this migration, now finished")
+    else:
+        out.line(f"  recorded as ledger entry {result.entry_seq} (state-migrate), "
+                 "checkpoint signed")
     out.line(f"  source: {result.retired}")
     if result.ledger_problem is not None:
         out.info(out.paint(f"warning: {result.ledger_problem}", "yellow"))

@@ -17,6 +17,11 @@ serve a local workspace and a team's PostgreSQL one.
   `state-migrate` entry and checkpoint are appended on the target, and the source is
   retired (local files moved to `.docklock/migrated-<stamp>/`, a PostgreSQL workspace
   marked moved). The state keeps its lineage and serial.
+  A PostgreSQL source is marked moved BEFORE the move is recorded on the target (and
+  unmarked if recording fails), so clones still naming it stop at once; a kill leaves it
+  marked, and only this folder's re-run may open it. A re-run that finds the target
+  holding the source's ledger plus this source's state-migrate entry just finishes:
+  signs the checkpoint if it is missing and retires the source.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from docklock.errors import StateError
 
 if TYPE_CHECKING:
     from docklock.backend import BackendSettings, StateBackend
-    from docklock.backend.migrate import LedgerCopy
+    from docklock.backend.migrate import LedgerCopy, RecordedMove
+    from docklock.backend.pg import PgBackend
     from docklock.engine.context import Context
     from docklock.ledger import Ledger
     from docklock.ledger.keys import HybridSigner
@@ -278,6 +284,7 @@ class MigrateResult:
     entry_seq: int
     retired: str  # .docklock/migrated-<stamp> or "postgres:<ws> marked moved"
     ledger_problem: str | None = None
+    finished_earlier_run: bool = False  # an interrupted run had recorded the move
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "target": self.target,
@@ -286,7 +293,8 @@ class MigrateResult:
                     "digest": self.state_digest},
                 "ledger": self.ledger.to_dict(), "source_verified": self.verified.to_dict(),
                 "entry": self.entry_seq, "retired": self.retired,
-                "ledger_problem": self.ledger_problem}
+                "ledger_problem": self.ledger_problem,
+                "finished_earlier_run": self.finished_earlier_run}
 
 
 def migrate(ctx: Context, to: str, *, lock_timeout: float = 0.0) -> MigrateResult:
@@ -300,7 +308,6 @@ def migrate(ctx: Context, to: str, *, lock_timeout: float = 0.0) -> MigrateResul
         BACKEND_TYPES,
         backend_settings,
         ledger_storage_for,
-        postgres_backend,
         state_store_for,
     )
     from docklock.backend.migrate import (
@@ -308,6 +315,7 @@ def migrate(ctx: Context, to: str, *, lock_timeout: float = 0.0) -> MigrateResul
         holds_ledger,
         import_state,
         parse_state,
+        recorded_move,
         retire_local,
         stored_bytes,
     )
@@ -336,9 +344,12 @@ def migrate(ctx: Context, to: str, *, lock_timeout: float = 0.0) -> MigrateResul
     cluster = load_cluster(paths).metadata.name
     signer = require_signer(paths)  # the migration entry is signed: fail before any work
 
-    source_store = state_store_for(paths, source_settings)
+    # A PostgreSQL source is opened even when marked moved: this migration marks it
+    # before recording the move on the target, so a run killed after that finds it so.
+    moved_mark = f"local ({paths.root})"
+    source_store, source_ledger, source_pg = _open_source(source_settings, paths,
+                                                          moved_mark)
     target_store = state_store_for(paths, settings)
-    source_ledger = ledger_storage_for(paths, source_settings)
     target_ledger = ledger_storage_for(paths, settings)
     command = f"docklock state migrate --to {to}"
     stamp = utc_now().replace("-", "").replace(":", "")  # 20261202T163000Z
@@ -365,39 +376,108 @@ def migrate(ctx: Context, to: str, *, lock_timeout: float = 0.0) -> MigrateResul
                 f"the target {target_store.path} already holds state",
                 hint="nothing was copied; migrate into an empty workspace (on PostgreSQL "
                      "give this one a new key with spec.backend.workspace)")
-
-        report, copied = _verify_and_copy(paths, cluster, source_ledger, target_ledger)
-        if data is not None and state is not None and there is None:
-            import_state(target_store, data, state)
-
         digest = "sha256:" + hashlib.sha256(data).hexdigest() if data is not None else None
-        payload = {
-            "from": _describe(source_settings, source_store, source_ledger),
-            "to": _describe(settings, target_store, target_ledger),
-            "state": None if state is None else {
-                "lineage": state.lineage, "serial": state.serial, "digest": digest},
-            "ledger": {"entries": copied.entries, "checkpoints": copied.checkpoints,
-                       "bytes": copied.size, "root": report.root},
-        }
-        # The target is docklock.yaml's backend: an ordinary Ledger writes there.
-        with Ledger.open(paths, cluster, signer=signer) as ledger:
-            entry = ledger.append(EntryType.STATE_MIGRATE, payload,
-                                  serial=state.serial if state is not None else None)
-            note = _checkpoint(ledger, signer)
+        source_desc = _describe(source_settings, source_store, source_ledger)
 
-        if source_settings.is_local:
+        moved = recorded_move(source_ledger, target_ledger)
+        if moved is not None:
+            # A run killed after recording the move on the target: finish it (sign the
+            # checkpoint if it was not, retire the source), once the entry is shown to
+            # be this source's move of exactly these bytes.
+            report = _verify_source(paths, cluster, source_ledger)
+            _check_recorded(moved, source_desc, state=state, digest=digest,
+                            root=report.root, source=source_ledger, target=target_ledger)
+            copied, seq, note = moved.copy, moved.seq, None
+            if source_pg is not None:
+                source_pg.mark_moved(moved_mark)
+            if not moved.checkpointed:
+                with Ledger.open(paths, cluster, signer=signer) as ledger:
+                    note = _checkpoint(ledger, signer)
+        else:
+            report, copied = _verify_and_copy(paths, cluster, source_ledger,
+                                              target_ledger)
+            if data is not None and state is not None and there is None:
+                import_state(target_store, data, state)
+            payload = {
+                "from": source_desc,
+                "to": _describe(settings, target_store, target_ledger),
+                "state": None if state is None else {
+                    "lineage": state.lineage, "serial": state.serial, "digest": digest},
+                "ledger": {"entries": copied.entries, "checkpoints": copied.checkpoints,
+                           "bytes": copied.size, "root": report.root},
+            }
+            if source_pg is not None:
+                # Clones still naming the database stop here from now on (no split
+                # brain); undone below if the move cannot be recorded on the target.
+                source_pg.mark_moved(moved_mark)
+            # The target is docklock.yaml's backend: an ordinary Ledger writes there.
+            try:
+                with Ledger.open(paths, cluster, signer=signer) as ledger:
+                    entry = ledger.append(EntryType.STATE_MIGRATE, payload,
+                                          serial=state.serial if state is not None
+                                          else None)
+            except BaseException:
+                if source_pg is not None:
+                    source_pg.unmark_moved(moved_mark)
+                raise
+            seq = entry.seq
+            with Ledger.open(paths, cluster, signer=signer) as ledger:
+                note = _checkpoint(ledger, signer)
+
+        if source_pg is None:
             retired = str(retire_local(paths, stamp).relative_to(paths.root))
         else:
-            postgres_backend(source_settings, check_moved=False).mark_moved(
-                f"local ({paths.root})")
             retired = f"{source_store.path} marked moved"
     return MigrateResult(
         source=str(source_ledger.label), target=str(target_ledger.label),
         state_serial=state.serial if state is not None else None,
         state_lineage=state.lineage if state is not None else None,
         state_digest=digest,
-        ledger=copied, verified=report, entry_seq=entry.seq, retired=retired,
-        ledger_problem=note)
+        ledger=copied, verified=report, entry_seq=seq, retired=retired,
+        ledger_problem=note, finished_earlier_run=moved is not None)
+
+
+def _open_source(settings: BackendSettings, paths: WorkspacePaths, mark: str
+                 ) -> tuple[StateBackend, LedgerStorage, PgBackend | None]:
+    """The source's state store and ledger storage, and its PostgreSQL connection (None
+    for files). A workspace marked moved is refused unless `mark` (this folder's own
+    interrupted migration) is where it went."""
+    from docklock.backend import ledger_storage_for, postgres_backend, state_store_for
+
+    if settings.is_local:
+        return state_store_for(paths, settings), ledger_storage_for(paths, settings), None
+    from docklock.backend.pg_ledger import PgLedgerStorage
+    from docklock.backend.pg_state import PgStateStore
+
+    backend = postgres_backend(settings, check_moved=False)
+    if backend.moved_to() not in (None, mark):
+        backend.check_workspace()  # the ordinary "was migrated to ..." error
+    return (PgStateStore(backend, backend.workspace),
+            PgLedgerStorage(backend, backend.workspace), backend)
+
+
+def _check_recorded(moved: RecordedMove, source_desc: dict[str, Any], *,
+                    state: State | None, digest: str | None, root: str | None,
+                    source: LedgerStorage, target: LedgerStorage) -> None:
+    """Refuse a recorded state-migrate entry that is not this source's move of these
+    exact bytes (another source with the same beginning, or a source changed since)."""
+    from docklock.backend.migrate import MigrationError
+
+    payload = moved.payload
+    want_state = None if state is None else {
+        "lineage": state.lineage, "serial": state.serial, "digest": digest}
+    ledger = payload.get("ledger")
+    same = (payload.get("from") == source_desc and payload.get("state") == want_state
+            and isinstance(ledger, dict) and ledger.get("bytes") == moved.copy.size
+            and ledger.get("root") == root)
+    if not same:
+        raise MigrationError(
+            f"the target {target.label} already records a migration (ledger entry "
+            f"{moved.seq}) that is not of {source.label} as it is now",
+            hint="nothing was changed; if the source changed after that migration was "
+                 "recorded, both backends were written to: compare `docklock state pull` "
+                 "and `docklock ledger show` on each (switching spec.backend.type) before "
+                 "choosing one")
 
 
 def _describe(settings: BackendSettings, store: StateBackend,
@@ -423,18 +503,10 @@ def _verify_and_copy(paths: WorkspacePaths, cluster: str, source: LedgerStorage,
     bytes are the verified ones; otherwise another command appended in between, and the
     pass is repeated."""
     from docklock.backend.migrate import MigrationError, copy_ledger
-    from docklock.ledger import verify_ledger
 
     for _attempt in range(3):
         before = (source.entries_size(), len(source.checkpoint_data()))
-        report = verify_ledger(paths, cluster=cluster, storage=source)
-        if report.problem is not None:
-            bad = report.problem.error()
-            raise MigrationError(
-                f"the source ledger fails verification, so it is not migrated: "
-                f"{bad.message}", location=bad.location,
-                hint="nothing was copied; `docklock ledger verify` (with docklock.yaml "
-                     "naming the source backend) shows the problem") from bad
+        report = _verify_source(paths, cluster, source)
         with source.exclusive():
             if (source.entries_size(), len(source.checkpoint_data())) != before:
                 continue  # appended to while verifying: verify the new tail too
@@ -444,3 +516,20 @@ def _verify_and_copy(paths: WorkspacePaths, cluster: str, source: LedgerStorage,
                          hint="nothing was copied; stop the commands writing to the old "
                               "backend (clones whose docklock.yaml still names it) and "
                               "migrate again")
+
+
+def _verify_source(paths: WorkspacePaths, cluster: str, source: LedgerStorage
+                   ) -> VerifyReport:
+    """The source ledger's verification; MigrationError when it fails."""
+    from docklock.backend.migrate import MigrationError
+    from docklock.ledger import verify_ledger
+
+    report = verify_ledger(paths, cluster=cluster, storage=source)
+    if report.problem is not None:
+        bad = report.problem.error()
+        raise MigrationError(
+            f"the source ledger fails verification, so it is not migrated: "
+            f"{bad.message}", location=bad.location,
+            hint="nothing was copied; `docklock ledger verify` (with docklock.yaml "
+                 "naming the source backend) shows the problem") from bad
+    return report
