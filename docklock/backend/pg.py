@@ -24,16 +24,19 @@ Invariants:
 - The ledger tables refuse UPDATE, DELETE and TRUNCATE through triggers (they bind the
   table owner too; only a superuser with session_replication_role=replica gets past).
 - A workspace migrated away (`docklock_workspaces.moved_to`) cannot be opened.
+- A workspace whose ledger another project's docklock.pub signed is refused
+  (check_project): one workspace key must not serve two projects.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -41,8 +44,12 @@ from psycopg.conninfo import conninfo_to_dict
 
 from docklock.errors import BackendError, Location
 
+if TYPE_CHECKING:
+    from docklock.workspace import WorkspacePaths
+
 __all__ = [
-    "LOCK_SPACE", "SCHEMA_VERSION", "PgBackend", "close_all", "connect", "mask",
+    "LOCK_SPACE", "SCHEMA_VERSION", "PgBackend", "check_project", "close_all", "connect",
+    "mask",
 ]
 
 # First key of the schema's advisory lock: 0x444C4F4B, "DLOK", second hashtext('schema').
@@ -278,10 +285,101 @@ class PgBackend:
                   "WHERE workspace = %s AND moved_to = %s", (self.workspace, to))
         self._checked_moved = False
 
+    def holdings(self) -> tuple[bool, bool]:
+        """(holds state, holds any ledger record) for this workspace, in one query."""
+        row = self.rows(
+            "SELECT EXISTS (SELECT 1 FROM docklock_state WHERE workspace = %(ws)s), "
+            "EXISTS (SELECT 1 FROM docklock_ledger_meta WHERE workspace = %(ws)s) "
+            "OR EXISTS (SELECT 1 FROM docklock_ledger_entries WHERE workspace = %(ws)s) "
+            "OR EXISTS (SELECT 1 FROM docklock_ledger_checkpoints WHERE workspace = %(ws)s)",
+            {"ws": self.workspace})[0]
+        return bool(row[0]), bool(row[1])
+
+    def ledger_identity(self) -> tuple[bytes | None, bytes | None]:
+        """(the ledger's identity record, its first checkpoint line), in one query."""
+        row = self.rows(
+            "SELECT (SELECT data FROM docklock_ledger_meta WHERE workspace = %(ws)s), "
+            "(SELECT line FROM docklock_ledger_checkpoints WHERE workspace = %(ws)s "
+            "ORDER BY idx LIMIT 1)", {"ws": self.workspace})[0]
+        return (None if row[0] is None else bytes(row[0]),
+                None if row[1] is None else bytes(row[1]))
+
     # ------------------------------------------------------------------ errors
 
     def _error(self, what: str, exc: BaseException) -> BackendError:
         return _backend_error(what, exc, self.conninfo_env, self._password, self.location)
+
+
+# ------------------------------------------------------------------ whose workspace
+
+# (id(backend), workspace, project root) already found to be this project's: the check
+# runs once per process, not once per store.
+_OWNED: set[tuple[int, str, str]] = set()
+
+
+def foreign_workspace_hint(backend: PgBackend) -> str:
+    return (f"set spec.backend.workspace in docklock.yaml to a key unique to this project "
+            f"(the key {backend.workspace!r} is taken), or copy docklock.pub from the "
+            "project that owns it")
+
+
+def check_project(backend: PgBackend, paths: WorkspacePaths) -> None:
+    """Refuse a workspace whose ledger is not the one this project's docklock.pub signs:
+    two projects whose clusters share a name (the default workspace key) in one database
+    would otherwise share state and ledger, silently.
+
+    Cheap on purpose (it runs before every command's first read): one query for the
+    ledger's identity record and first checkpoint, then two comparisons: the ledger's
+    origin against docklock.pub's `ledger`, and the first checkpoint's signature key id
+    against docklock.pub's genesis key (no signature is verified: `ledger verify` does
+    that). Without docklock.pub, or on an empty workspace, there is nothing to compare."""
+    key = (id(backend), backend.workspace, str(paths.root))
+    if key in _OWNED:
+        return
+    from docklock.errors import DockLockError
+    from docklock.ledger.keys import Keyring, public_keyring_path
+    from docklock.ledger.note import note_key_id, parse_note
+    from docklock.ledger.store import Checkpoint
+
+    path = public_keyring_path(paths)
+    if not path.exists():
+        return
+    try:
+        keyring = Keyring.load(path)
+    except DockLockError:
+        return  # a damaged docklock.pub is reported by whatever reads it for its keys
+    meta, first = backend.ledger_identity()
+    origin: str | None = None
+    if meta is not None:
+        with contextlib.suppress(ValueError):
+            doc = json.loads(meta)
+            origin = doc.get("origin") if isinstance(doc, dict) else None
+    checkpoint = None
+    if first is not None:
+        with contextlib.suppress(DockLockError, ValueError):
+            checkpoint = Checkpoint.from_line(first)
+    if origin is None and checkpoint is not None:
+        origin = checkpoint.origin
+    where = f"workspace {backend.workspace!r} in the database named by {backend.conninfo_env}"
+    if keyring.ledger and origin is not None and origin != keyring.ledger:
+        raise BackendError(
+            f"{where} belongs to another project: its ledger is {origin}, docklock.pub's "
+            f"is {keyring.ledger}", location=backend.location,
+            hint=foreign_workspace_hint(backend))
+    if checkpoint is not None:
+        genesis = next((k for k in keyring.keys if k.keyid == keyring.genesis_keyid), None)
+        try:
+            note = parse_note(checkpoint.note)
+        except DockLockError:
+            note = None  # damaged: `ledger verify` names it
+        if genesis is not None and note is not None:
+            want = note_key_id(checkpoint.origin, genesis)
+            if not any(s.key_id == want for s in note.signatures):
+                raise BackendError(
+                    f"{where} belongs to another project: its first checkpoint is not "
+                    f"signed by docklock.pub's genesis key {keyring.genesis_keyid[:16]}",
+                    location=backend.location, hint=foreign_workspace_hint(backend))
+    _OWNED.add(key)
 
 
 def _is_connection_failure(exc: psycopg.Error) -> bool:

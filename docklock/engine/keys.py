@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from docklock.errors import WitnessError
+from docklock.errors import BackendError, WitnessError
 
 if TYPE_CHECKING:
     from docklock.engine.context import Context
     from docklock.ledger import Checkpoint, Entry, HybridSigner
     from docklock.ledger.trust import TrustResult
+    from docklock.workspace import WorkspacePaths
 
 # docklock.ledger.keys' names, here so that a parser can offer them without loading the
 # cryptography (a unit test keeps them in step).
@@ -55,12 +56,40 @@ def init(ctx: Context, algorithm: str = DEFAULT_ALGORITHM, *, force: bool = Fals
     from docklock.ledger.keys import passphrase_from_env
 
     paths = ctx.paths
+    if not personal:
+        _refuse_a_taken_workspace(paths)
     existed = keys_exist(paths)
     signer = init_keys(paths, algorithm, force=force, personal=personal)
     orphaned = (existed and not personal
                 and Ledger.open(paths).latest_checkpoint() is not None)
     return KeyCreated(signer, signing_key_path(paths), public_keyring_path(paths),
                       bool(passphrase_from_env()), orphaned, personal)
+
+
+def _refuse_a_taken_workspace(paths: WorkspacePaths) -> None:
+    """A PostgreSQL workspace that already holds state or a ledger is not this new
+    key's to start: it is another project's whose cluster has the same name (the default
+    workspace key), or this project's own, whose shared ledger a new docklock.pub would
+    orphan for every teammate (its rows cannot be deleted). Files are this folder's
+    alone: `keys init --force` there keeps its old behaviour."""
+    from docklock.backend import backend_settings, postgres_backend
+
+    settings = backend_settings(paths)
+    if settings.is_local:
+        return
+    from docklock.backend.pg import foreign_workspace_hint
+
+    backend = postgres_backend(settings)
+    has_state, has_ledger = backend.holdings()
+    if not (has_state or has_ledger):
+        return
+    held = " and ".join(w for w, h in (("state", has_state), ("a ledger", has_ledger)) if h)
+    raise BackendError(
+        f"workspace {backend.workspace!r} in the database named by {backend.conninfo_env} "
+        f"already holds {held}: `keys init` would start a new docklock.pub over it",
+        location=settings.location,
+        hint=foreign_workspace_hint(backend) + "; a teammate joining this project runs "
+             "`docklock keys init --personal` instead")
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,9 @@ def pull(ctx: Context) -> bytes | None:
     from docklock.backend import open_state_store
     from docklock.backend.migrate import stored_bytes
 
-    return stored_bytes(open_state_store(ctx.paths))
+    store = open_state_store(ctx.paths)
+    _check_owner(ctx.paths)
+    return stored_bytes(store)
 
 
 def list_state(ctx: Context) -> StateListing:
@@ -176,7 +178,20 @@ def _read(paths: WorkspacePaths) -> tuple[StateBackend, State]:
     from docklock.backend import open_state_store
 
     store = open_state_store(paths)
+    _check_owner(paths)
     return store, store.read()
+
+
+def _check_owner(paths: WorkspacePaths) -> None:
+    """On PostgreSQL: refuse a workspace key another project's ledger holds (it would
+    show, or change, that project's state). Files are this folder's own."""
+    from docklock.backend import backend_settings, postgres_backend
+
+    settings = backend_settings(paths)
+    if not settings.is_local:
+        from docklock.backend.pg import check_project
+
+        check_project(postgres_backend(settings), paths)
 
 
 # ---------------------------------------------------------------------------- rm
@@ -220,6 +235,7 @@ def rm(ctx: Context, addresses: list[str], *, dry_run: bool = False,
         raise StateError("state rm needs at least one address",
                          hint="`docklock state list` shows the recorded addresses")
     store = open_state_store(paths)
+    _check_owner(paths)
     if dry_run:
         state = store.read()
         chosen = resolve(state, addresses)
@@ -446,12 +462,14 @@ def _open_source(settings: BackendSettings, paths: WorkspacePaths, mark: str
 
     if settings.is_local:
         return state_store_for(paths, settings), ledger_storage_for(paths, settings), None
+    from docklock.backend.pg import check_project
     from docklock.backend.pg_ledger import PgLedgerStorage
     from docklock.backend.pg_state import PgStateStore
 
     backend = postgres_backend(settings, check_moved=False)
     if backend.moved_to() not in (None, mark):
         backend.check_workspace()  # the ordinary "was migrated to ..." error
+    check_project(backend, paths)  # not another project's workspace
     return (PgStateStore(backend, backend.workspace),
             PgLedgerStorage(backend, backend.workspace), backend)
 
