@@ -98,3 +98,34 @@ def test_first_checkpoint_by_another_genesis_key_is_refused(first: Cli,
     refused = second("state", "list", ok=None)
     assert refused.returncode == 1, refused.stdout
     assert "first checkpoint is not signed by docklock.pub's genesis key" in refused.stderr
+
+
+def test_a_lock_held_under_another_workspace_names_it(pg_conninfo: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workspace keys whose 64-bit lock keys collided (simulated: alpha's holder also
+    takes beta's key): beta's locker is told which workspace's session holds it."""
+    from docklock.backend import pg
+    from docklock.backend.pg_state import PgStateStore
+    from docklock.errors import LockError
+
+    monkeypatch.setenv(ENV, pg_conninfo)
+    alpha = PgStateStore(pg.connect(ENV, "alpha", shared=False), "alpha")
+    beta = PgStateStore(pg.connect(ENV, "beta", shared=False), "beta")
+    try:
+        with alpha.lock(command="docklock apply"):
+            alpha.backend.rows("SELECT pg_advisory_lock(hashtextextended(%s, 0))",
+                               ("docklock:state:beta",))
+            with pytest.raises(LockError) as caught:
+                beta.lock(command="docklock apply")
+            message = caught.value.message
+            assert "left no holder record" in message
+            assert "workspace 'alpha'" in message
+            assert "docklock apply" in message
+            assert "may share a lock key" in message
+            alpha.backend.rows("SELECT pg_advisory_unlock(hashtextextended(%s, 0))",
+                               ("docklock:state:beta",))
+        with beta.lock(command="docklock apply"):  # its own key, free again
+            assert beta.is_locked()
+    finally:
+        alpha.backend.close()
+        beta.backend.close()
