@@ -339,7 +339,12 @@ class HybridSigner:
             return signer
         blocks = _pem_blocks(data)
         if len(blocks) != 2:
-            raise KeyMaterialError(f"{source} must hold two PEM private keys, found {len(blocks)}")
+            # Usually a CI secret pasted from half of the file (or a key from elsewhere).
+            what = "the value" if source == SIGNING_KEY_ENV else "the file"
+            raise KeyMaterialError(
+                f"{source} must hold two PEM private keys, found {len(blocks)}",
+                hint=f"{what} must be the whole file `docklock keys export` wrote: the "
+                     "ML-DSA and Ed25519 halves")
         secret = passphrase.encode("utf-8") if passphrase else None
         keys: list[Any] = []
         for block in blocks:

@@ -41,8 +41,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import weakref
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidSignature
@@ -229,10 +231,12 @@ def check_trust(entry: Entry, origin: str, keyring: Keyring, chain: str | None,
     if public is not None and public.keyid != keyid:
         raise LedgerError(f"key-trust names key {keyid[:16]} but carries key "
                           f"{public.keyid[:16]}")
-    in_charge = {*team, *([chain] if chain else [])}
-    if chain is not None and by not in in_charge:
-        raise LedgerError(f"key-trust is endorsed by key {keyring.label(by)}, which is not in "
-                          "charge at that point")
+    if chain is not None and by != chain:
+        # Only the workspace key enrols or removes keys: a signer (a teammate, CI's key
+        # from a secret) signs work, so a leaked signer key cannot let in another.
+        what = "a signer" if by in team else "not in charge at that point"
+        raise LedgerError(f"key-trust is endorsed by key {keyring.label(by)}, which is {what}: "
+                          f"only the workspace key ({chain[:16]}) adds or removes signers")
     endorser = keyring.lookup(by)
     if endorser is None:
         raise LedgerError(f"key-trust is endorsed by key {by[:16]}, which is not in "
@@ -265,6 +269,125 @@ def check_trust(entry: Entry, origin: str, keyring: Keyring, chain: str | None,
 # ------------------------------------------------------------------ before signing
 
 
+@dataclass
+class KeyHistory:
+    """Who is in charge after a prefix of the ledger, as its key-rotation and key-trust
+    entries say (never as docklock.pub says): the chain's key, the signers in charge, and
+    each signer's (since, until) so far, in docklock.pub's terms."""
+
+    chain: str
+    team: set[str]
+    trusted: dict[str, tuple[int, int | None]]
+
+    def copy(self) -> KeyHistory:
+        return KeyHistory(self.chain, set(self.team), dict(self.trusted))
+
+    def apply(self, entry: Entry, origin: str, keyring: Keyring) -> None:
+        """Follow one entry (only key-rotation and key-trust entries change anything);
+        LedgerError when it does not check out against the keys in charge before it."""
+        from docklock.ledger.rotation import check_rotation
+
+        if entry.type.value == KEY_ROTATION:
+            self.chain = check_rotation(entry, origin, keyring, self.chain)
+        elif entry.type.value == KEY_TRUST:
+            change = check_trust(entry, origin, keyring, self.chain, self.team)
+            if change.action == "add":
+                self.team.add(change.keyid)
+                self.trusted[change.keyid] = (entry.seq + 1, None)
+            else:
+                self.team.discard(change.keyid)
+                since = self.trusted.get(change.keyid, (0, None))[0]
+                self.trusted[change.keyid] = (since, entry.seq)
+
+
+# Canonical JSON sorts keys, and the entry's "type" sorts last: a key entry's line ends
+# `,"type":"key-rotation"}` or `,"type":"key-trust"}`. One search for the common part
+# finds both (a payload value spelling it is never followed by the line's end).
+_KEY_MARK = b'"type":"key-'
+_KEY_ENDS = (b'trust"}\n', b'rotation"}\n')
+# The newest replay per Ledger object (a command authenticates before its first append
+# and again before its checkpoint): in memory only, never a file or row another process
+# could edit, and only reused with the same docklock.pub.
+_REPLAYED: weakref.WeakKeyDictionary[Ledger, tuple[bytes, int, int, KeyHistory]] = \
+    weakref.WeakKeyDictionary()
+
+
+def replay_keys(ledger: Ledger, keyring: Keyring, size: int, offset: int) -> KeyHistory:
+    """The KeyHistory of the first `size` entries (`offset` bytes, a line boundary).
+
+    Rotation and key-trust lines are rare and recognisable by their end, so this is one
+    bytes search over the stream, parsing only the lines found (about as long as reading
+    the stream: ~60 ms per 100k entries on files); a later call on the same Ledger with
+    the same docklock.pub carries on from where the last one stopped. Entries are not
+    hashed here: the newest checkpoint, whose signature the caller checks against the
+    result, covers them, and `ledger verify` catches bytes changed under it.
+    """
+    ring = canonical_json(keyring.to_dict())
+    cached = _REPLAYED.get(ledger)
+    if cached is not None and cached[0] == ring and cached[1] <= size and cached[2] <= offset:
+        history, from_offset = cached[3].copy(), cached[2]
+    else:
+        history, from_offset = KeyHistory(keyring.genesis_keyid, set(), {}), 0
+    rest = b""  # the start of a line the previous chunk ended in
+    for chunk in ledger.storage.read_entries(from_offset, offset):
+        for line in _key_lines(rest, chunk):
+            _replay_line(ledger, keyring, history, line)
+        cut = chunk.rfind(b"\n") + 1
+        rest = rest + chunk if cut == 0 else chunk[cut:]
+    if rest:
+        raise LedgerError(f"the newest checkpoint's byte offset {offset} is not at the end "
+                          "of an entry", location=Location(str(ledger.checkpoints_path)),
+                          hint="run `docklock ledger verify`")
+    _REPLAYED[ledger] = (ring, size, offset, history.copy())
+    return history
+
+
+def _key_lines(rest: bytes, chunk: bytes) -> list[bytes]:
+    """The complete key-entry lines that end in `chunk` (`rest`: the start of the line
+    the previous chunk ended in)."""
+    found: list[bytes] = []
+    ends = tuple(b"," + _KEY_MARK + e for e in _KEY_ENDS)
+    reach = max(len(e) for e in ends)
+    if rest and _KEY_MARK in rest[-reach:] + chunk[:reach]:
+        # Rare: a line whose mark starts before this chunk and ends in it.
+        newline = chunk.find(b"\n")
+        if 0 <= newline < reach:
+            line = rest + chunk[:newline + 1]
+            # (A mark starting in `chunk` is the loop's below.)
+            if line.endswith(ends) and line.rfind(_KEY_MARK) < len(rest):
+                found.append(line[:-1])
+    pos = chunk.find(_KEY_MARK)
+    while pos >= 0:
+        tail = pos + len(_KEY_MARK)
+        ending = next((e for e in _KEY_ENDS if chunk.startswith(e, tail)), None)
+        comma = chunk[pos - 1:pos] if pos > 0 else rest[-1:]
+        if ending is not None and comma == b",":
+            start = chunk.rfind(b"\n", 0, pos) + 1
+            line = chunk[start:tail + len(ending) - 1]
+            found.append(rest + line if start == 0 else line)
+        pos = chunk.find(_KEY_MARK, tail)
+    return found
+
+
+def _replay_line(ledger: Ledger, keyring: Keyring, history: KeyHistory, line: bytes) -> None:
+    from docklock.ledger.store import Entry
+
+    try:
+        entry = Entry.from_line(line)
+    except LedgerError as exc:
+        raise LedgerError(f"refusing to sign: a key entry of the ledger is unreadable: "
+                          f"{exc.message}", location=Location(str(ledger.entries_path)),
+                          hint="`docklock ledger verify` shows the damage") from exc
+    try:
+        history.apply(entry, ledger.origin, keyring)
+    except LedgerError as exc:
+        raise LedgerError(
+            f"refusing to sign: the ledger's key entry seq {entry.seq} does not check out: "
+            f"{exc.message}", location=Location(str(ledger.entries_path), entry.seq + 1),
+            hint=exc.hint or "`docklock ledger verify` shows the damage; restore the ledger "
+                             "or docklock.pub from a backup") from exc
+
+
 def authenticate_tail(ledger: Ledger, signer_keyid: str, latest: Checkpoint | None,
                       entries: Sequence[Entry]) -> Keyring:
     """Refuse (LedgerError) to sign over anything the signer cannot vouch for.
@@ -273,15 +396,15 @@ def authenticate_tail(ledger: Ledger, signer_keyid: str, latest: Checkpoint | No
     by the caller). Returns the keyring it checked against.
     """
     from docklock.ledger.note import open_note
-    from docklock.ledger.rotation import check_rotation
 
     keyring = load_trusted_keyring(ledger)
     where = Location(str(ledger.entries_path))
     if keyring.lookup(signer_keyid) is None:
         raise LedgerError(f"the signing key {signer_keyid[:16]} is not listed in "
                           f"{keyring.source}", hint="restore the matching docklock.pub, or "
-                                                    "have a signer run `docklock keys trust` "
-                                                    "with this key's public half")
+                                                    "have the workspace key's holder run "
+                                                    "`docklock keys trust` with this key's "
+                                                    "public half")
     if not keyring.may_sign(signer_keyid):
         # A retired key signs nothing new, even over a ledger restored from before the
         # rotation (where the chain alone would still put it in charge); nor does a
@@ -299,85 +422,100 @@ def authenticate_tail(ledger: Ledger, signer_keyid: str, latest: Checkpoint | No
             location=Location(str(ledger.dir)),
             hint="restore .docklock/ledger from a backup; to start over on purpose, "
                  "`docklock keys init --force` makes a new key and keyring")
-    rotations = [e for e in entries if e.type.value == KEY_ROTATION]
-    chain = str(rotations[0].payload.get("old_keyid", "")) if rotations else keyring.current
-    team: set[str] = set()
     if latest is None:
+        rotations = [e for e in entries if e.type.value == KEY_ROTATION]
+        chain = str(rotations[0].payload.get("old_keyid", "")) if rotations \
+            else keyring.current
         if chain != keyring.genesis_keyid:
             raise LedgerError(
                 f"the first checkpoint must be signed by the genesis key "
                 f"{keyring.genesis_keyid[:16]} of {keyring.source}, not {chain[:16]}",
                 location=where, hint="sign with the workspace's original key, or restore "
                                      "docklock.pub")
+        history = KeyHistory(chain, set(), {})
     else:
-        # Signers in charge at the newest checkpoint: docklock.pub's since..until (the
-        # trust root; `ledger verify` checks them against every key-trust entry), each
-        # only if its own key-trust entry is where docklock.pub says.
-        team = _proven_signers(ledger, keyring, latest.size)
+        # Who is in charge at the newest checkpoint comes from the ledger's own key
+        # entries, never from docklock.pub alone: a removed signer whose copy of
+        # docklock.pub lost its `until` is still removed (reviewer finding, issue 14).
+        history = replay_keys(ledger, keyring, latest.size, latest.offset)
+        in_charge = (history.chain, *sorted(history.team))
         try:
-            open_note(latest.note, ledger.origin, keyring, only_keyid=(chain, *sorted(team)))
+            open_note(latest.note, ledger.origin, keyring, only_keyid=in_charge)
         except (SignatureError, LedgerError) as exc:
             raise LedgerError(
                 f"the newest checkpoint (size {latest.size}) is not signed by the key in "
-                f"charge {chain[:16]}" + (" or a trusted signer" if team else "")
+                f"charge {history.chain[:16]}" + (" or a trusted signer" if history.team
+                                                  else "")
                 + f": {exc.message}",
                 location=Location(str(ledger.checkpoints_path)),
                 hint="`docklock ledger verify` shows the damage; restore the ledger from a "
                      "backup") from exc
     keys = EntryKeys(keyring)
     for entry in entries:
-        _, problem = keys.check_any(entry, ledger.origin, (chain, *sorted(team)))
+        _, problem = keys.check_any(entry, ledger.origin,
+                                    (history.chain, *sorted(history.team)))
         if problem is not None:
             raise LedgerError(
                 f"refusing to sign over entry seq {entry.seq}: {problem}",
                 location=Location(str(ledger.entries_path), entry.seq + 1), hint=_FOREIGN_HINT)
         try:
-            if entry.type.value == KEY_ROTATION:
-                chain = check_rotation(entry, ledger.origin, keyring, chain)
-            elif entry.type.value == KEY_TRUST:
-                change = check_trust(entry, ledger.origin, keyring, chain, team)
-                if change.action == "add":
-                    team.add(change.keyid)
-                else:
-                    team.discard(change.keyid)
+            history.apply(entry, ledger.origin, keyring)
         except LedgerError as exc:
             raise LedgerError(f"refusing to sign over entry seq {entry.seq}: {exc.message}",
                               location=Location(str(ledger.entries_path), entry.seq + 1),
                               hint=exc.hint or _FOREIGN_HINT) from exc
+    chain = history.chain
     if chain != keyring.current:
         raise LedgerError(
             f"the key in charge of this ledger is {chain[:16]}, not the signing key "
             f"{keyring.current[:16]} of {keyring.source}", location=where,
             hint="only the current key may sign; a retired key cannot extend the ledger")
-    if signer_keyid != chain and signer_keyid not in team:
+    if signer_keyid != chain and signer_keyid not in history.team:
+        seen = history.trusted.get(signer_keyid)
+        if seen is not None and seen[1] is not None:
+            raise LedgerError(
+                f"the signing key {keyring.label(signer_keyid)} is not in charge at the end "
+                f"of this ledger: key-trust entry seq {seen[1]} removed it", location=where,
+                hint="a removed key signs nothing new, whatever a copy of docklock.pub says; "
+                     "ask the workspace key's holder to trust a new key")
         raise LedgerError(
             f"the signing key {keyring.label(signer_keyid)} is not in charge at the end of "
             f"this ledger: no key-trust entry here adds it (or one removed it)",
             location=where,
             hint="this clone's ledger may be older than its docklock.pub: use the shared "
                  "backend or the signing workspace's .docklock/ledger")
+    check_signers_agree(keyring, history.trusted, where)
     return keyring
 
 
-def _proven_signers(ledger: Ledger, keyring: Keyring, size: int) -> set[str]:
-    """Signers docklock.pub puts in charge at `size` whose key-trust entry really is at
-    seq `since` - 1, endorsed by a key docklock.pub lists: a signer merely written into
-    docklock.pub counts for nothing. One short read per signer (from the checkpoint
-    before its entry), not a pass over the ledger."""
-    proven: set[str] = set()
-    for signer in keyring.signers:
-        if not signer.active_at(size):
+def check_signers_agree(keyring: Keyring, trusted: Mapping[str, tuple[int, int | None]],
+                        where: Location) -> None:
+    """docklock.pub's signers must be exactly what the ledger's key-trust entries say
+    (the check `ledger verify` makes, there over the whole ledger): signing over a ledger
+    that a docklock.pub with a signer rolled back, edited or written in by hand disagrees
+    with would hand that copy's view to whoever verifies next."""
+    source = Path(keyring.source).name
+    for listed in keyring.signers:
+        seen = trusted.get(listed.keyid)
+        if seen == (listed.since, listed.until):
             continue
-        try:
-            entry = next(ledger.entries(signer.since - 1), None)
-            if entry is None or entry.seq != signer.since - 1 or entry.type.value != KEY_TRUST:
-                continue
-            change = check_trust(entry, ledger.origin, keyring, None, ())
-        except LedgerError:
-            continue
-        if change.action == "add" and change.keyid == signer.keyid:
-            proven.add(signer.keyid)
-    return proven
+        if seen is None:
+            message = (f"{source} lists signer {listed.name} ({listed.keyid[:16]}), but no "
+                       "key-trust entry of this ledger adds it")
+            hint = ("remove it from docklock.pub, or have the workspace key's holder run "
+                    "`docklock keys trust` with its public key file")
+        elif listed.until is None and seen[1] is not None:
+            message = (f"{source} says signer {listed.name} ({listed.keyid[:16]}) is trusted, "
+                       f"but entry seq {seen[1]} removed it")
+            hint = ("pull the newer docklock.pub (with its `until`); if `keys untrust` "
+                    "stopped before writing it, run `docklock keys untrust` again to finish")
+        else:
+            message = (f"{source} gives signer {listed.name} ({listed.keyid[:16]}) sizes "
+                       f"{listed.since}..{'' if listed.until is None else listed.until}, but "
+                       f"the ledger's key-trust entries give {seen[0]}.."
+                       f"{'' if seen[1] is None else seen[1]}")
+            hint = "restore the docklock.pub written by `keys trust` / `keys untrust`"
+        raise LedgerError(f"refusing to sign: {message}", location=where, hint=hint)
 
 
 # ------------------------------------------------------------------ keys trust / untrust
@@ -483,7 +621,17 @@ def _prepare(paths: WorkspacePaths, signer: HybridSigner | None, passphrase: str
         raise KeyMaterialError(
             f"the signing key {keyring.label(signer.keyid)} is neither the current key of "
             f"{public_keyring_path(paths).name} nor an active signer",
-            hint="only a key in charge may add or remove signers")
+            hint="only the workspace key may add or remove signers")
+    if signer.keyid != keyring.current:
+        # A signer (a teammate, CI's key from a secret) signs work but never enrols or
+        # removes keys: a leaked signer key cannot let another one in (check_trust makes
+        # the same rule for the ledger's key-trust entries).
+        raise KeyMaterialError(
+            f"the signing key {keyring.label(signer.keyid)} is a signer: only the workspace "
+            f"key {keyring.current[:16]} (docklock.pub's current key) may add or remove "
+            "signers",
+            hint="ask whoever holds the workspace key to run `docklock keys trust` / "
+                 "`docklock keys untrust`")
     ledger = ledger or LedgerClass.open(paths, signer=signer)
     ledger.signer = signer
     return keyring, signer, ledger

@@ -168,14 +168,20 @@ def test_trust_and_untrust_need_a_key_in_charge(workspace: WorkspacePaths,
     with pytest.raises(KeyMaterialError, match="neither the current key"):
         trust_signer(workspace, carol.public_key, "carol", signer=bob)
     trust_signer(workspace, bob.public_key, "bob", signer=signer)
-    # Any key in charge may add the next one, and may not remove itself.
-    trust_signer(workspace, carol.public_key, "carol", signer=bob)
-    with pytest.raises(KeyMaterialError, match="cannot remove its own key"):
+    # Only the workspace key adds and removes signers: Bob, a signer, may do neither,
+    # and nothing is written when he tries.
+    before = Ledger(workspace, "t").entries_path.read_bytes()
+    with pytest.raises(KeyMaterialError, match="is a signer: only the workspace key"):
+        trust_signer(workspace, carol.public_key, "carol", signer=bob)
+    with pytest.raises(KeyMaterialError, match="is a signer: only the workspace key"):
         untrust_signer(workspace, "bob", signer=bob)
+    assert Ledger(workspace, "t").entries_path.read_bytes() == before
+    assert load_keyring(workspace).signer(carol.keyid) is None
+    trust_signer(workspace, carol.public_key, "carol", signer=signer)
     with pytest.raises(KeyMaterialError, match="already listed"):
         trust_signer(workspace, carol.public_key, "carol2", signer=signer)
     with pytest.raises(KeyMaterialError, match="own key"):
-        trust_signer(workspace, signer.public_key, "alice", signer=bob)
+        trust_signer(workspace, signer.public_key, "alice", signer=signer)
     with pytest.raises(KeyMaterialError, match="no signer"):
         untrust_signer(workspace, "dave", signer=signer)
     _work(workspace, carol)
