@@ -97,8 +97,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                         description="Append a signed key-trust entry adding the public key "
                                     "in FILE (from `keys export-public`) as a signer, list "
                                     "it under `signers` in docklock.pub (commit it), and "
-                                    "sign a checkpoint. Needs a key in charge here: the "
-                                    "current key or an active signer.")
+                                    "sign a checkpoint. Needs the workspace key here "
+                                    "(docklock.pub's current key): a signer cannot add "
+                                    "or remove signers.")
     p.add_argument("file", metavar="FILE", type=Path)
     p.add_argument("--name", default=None,
                    help="signer name (default: the name in FILE)")
@@ -109,7 +110,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                         description="Append a signed key-trust entry removing the signer "
                                     "KEY (its name, or at least 8 hex digits of its key "
                                     "id); docklock.pub keeps it with `until`, so what it "
-                                    "signed still verifies, but it signs nothing new.")
+                                    "signed still verifies, but it signs nothing new. Needs "
+                                    "the workspace key, as `keys trust` does.")
     p.add_argument("key", metavar="KEY")
     p.set_defaults(handler=cmd_untrust)
 
@@ -124,8 +126,8 @@ def cmd_init(args: argparse.Namespace, out: Output) -> int:
     out.line(f"  private: {created.private_path} (mode 0600, "
              f"{'encrypted' if created.encrypted else 'not encrypted'})")
     if created.personal:
-        out.line(f"  public:  {created.public_path.name} unchanged; this key signs once a "
-                 "signer trusts it:")
+        out.line(f"  public:  {created.public_path.name} unchanged; this key signs once the "
+                 "workspace key trusts it:")
         out.line("           `docklock keys export-public FILE --name YOU` here, then "
                  "`docklock keys trust FILE` there")
         return EXIT_OK

@@ -238,7 +238,7 @@ class KeyTrusted:
 
 
 def trust(ctx: Context, file: Path, *, name: str | None = None) -> KeyTrusted:
-    """Add the public key in `file` as a signer (needs a key in charge here)."""
+    """Add the public key in `file` as a signer (needs the workspace key here)."""
     from docklock.errors import KeyMaterialError
     from docklock.ledger import public_keyring_path
     from docklock.ledger.keys import read_public_key_document

@@ -18,20 +18,25 @@ the set may sign entries and checkpoints at that position, so the ledger records
 signed what (an entry's `sig` verifies with exactly one key: `identify_signer`). A
 `key-trust` entry counts only when its `endorsement`, a hybrid signature (ctx
 docklock/key-trust) over origin, action, key id, public key, name, endorser and the
-entry's own seq and prev, is by a key of the set; a key it adds must be listed under
-`signers` in docklock.pub, so every new signer is a reviewable commit. Only the chain's
-key rotates; a removed signer's history stays valid.
+entry's own seq and prev, is by the chain's key: only the workspace key enrols or
+removes signers (a signer signs work, so a leaked signer key cannot let another in). A
+key it adds must be listed under `signers` in docklock.pub, so every new signer is a
+reviewable commit. Only the chain's key rotates; a removed signer's history stays valid.
 
 Invariants (docs/adr/0002-ledger-format.md):
 - A command signs a checkpoint only with a key docklock.pub trusts to sign now (its
   `current` key or an active signer) and only over entries it can authenticate
-  (`authenticate_tail`): the newest checkpoint must be signed by a key in charge at its
-  size (the chain key, or a signer whose docklock.pub `since..until` covers it), every
-  entry after it must carry a valid signature by a key in charge at its position
-  (key-rotation and key-trust entries, checked in full, change the set), the chain's key
-  at the end must be docklock.pub's `current`, and the signer must be in charge at the
-  end. A line appended by anyone without a private key in charge therefore never gets
-  covered by a signature, and `ledger verify` reports it in the unsigned tail.
+  (`authenticate_tail`): the set in charge at the newest checkpoint is what the
+  ledger's own key-rotation and key-trust entries say (`replay_keys`: one bytes search
+  of the entries stream), never what docklock.pub alone says; that checkpoint must be
+  signed by a key of that set; every entry after it must carry a valid signature by a
+  key in charge at its position (key-rotation and key-trust entries, checked in full,
+  change the set); the chain's key at the end must be docklock.pub's `current`; the
+  signer must be in charge at the end; and docklock.pub's signers must agree with the
+  ledger's key-trust entries (`check_signers_agree`, the check `ledger verify` makes).
+  A line appended by anyone without a private key in charge therefore never gets
+  covered by a signature, and `ledger verify` reports it in the unsigned tail; a
+  removed signer whose copy of docklock.pub lost its `until` signs nothing.
 - Entries already covered by a verified checkpoint are authenticated by it; `ledger verify`
   checks per-entry signatures only after the newest checkpoint (and of the rare key-trust
   entries), so verifying 1M entries stays a hashing pass.
