@@ -10,7 +10,7 @@ were, so the shared append-only ledger is not left broken for everyone.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,13 @@ import pytest
 from docklock.errors import KeyMaterialError, LedgerError
 from docklock.ledger import EntryType, HybridSigner, Ledger, load_keyring, verify_ledger
 from docklock.ledger.keys import SIGNING_KEY_ENV, SIGNING_KEY_FILE_ENV, public_keyring_path
-from docklock.ledger.trust import replay_keys, trust_payload, trust_signer, untrust_signer
+from docklock.ledger.trust import (
+    KeyHistory,
+    replay_keys,
+    trust_payload,
+    trust_signer,
+    untrust_signer,
+)
 from docklock.workspace import WorkspacePaths
 
 FAST = "mldsa65-ed25519"
@@ -215,27 +221,77 @@ def test_an_interrupted_untrust_blocks_signing_until_it_is_finished(
     assert verify_ledger(workspace).ok
 
 
+def _replay(paths: WorkspacePaths) -> tuple[KeyHistory, list[int]]:
+    """replay_keys up to the newest checkpoint, as a new command would (a new Ledger
+    object); also the byte offsets it started reading the entries at."""
+    ledger = Ledger(paths, "t")
+    latest = ledger.latest_checkpoint()
+    assert latest is not None
+    starts: list[int] = []
+    read = ledger.storage.read_entries
+
+    def recording(offset: int = 0, end: int | None = None) -> Iterator[bytes]:
+        starts.append(offset)
+        return read(offset, end)
+
+    ledger.storage.read_entries = recording  # type: ignore[method-assign]
+    return replay_keys(ledger, load_keyring(paths), latest.size, latest.offset), starts
+
+
 def test_the_replay_finds_key_entries_across_chunk_boundaries(
         workspace: WorkspacePaths, signer: HybridSigner,
         team: tuple[HybridSigner, HybridSigner], monkeypatch: pytest.MonkeyPatch) -> None:
     """The scan searches bytes per chunk: a key-trust line split between two reads (here
-    reads of 7 bytes) is found all the same."""
+    reads of 1 to 40 bytes) is found all the same."""
     import docklock.ledger.storage as storage
 
     bob, eve = team
-    ledger = Ledger(workspace, "t")
-    latest = ledger.latest_checkpoint()
-    assert latest is not None
-    keyring = load_keyring(workspace)
-    whole = replay_keys(ledger, keyring, latest.size, latest.offset)
-    monkeypatch.setattr(storage, "CHUNK", 7)
-    split = replay_keys(ledger, keyring, latest.size, latest.offset)
-    assert split == whole
-    assert split.chain == signer.keyid
-    assert split.team == {bob.keyid}
-    listed = {s.keyid: (s.since, s.until) for s in keyring.signers}
-    assert split.trusted == listed
+    anchor = workspace.cache / "ledger-keys.json"
+    anchor.unlink()
+    whole, _ = _replay(workspace)
+    assert whole.chain == signer.keyid
+    assert whole.team == {bob.keyid}
+    listed = {s.keyid: (s.since, s.until) for s in load_keyring(workspace).signers}
+    assert whole.trusted == listed
     assert listed[eve.keyid][1] is not None
+    for size in range(1, 41):
+        monkeypatch.setattr(storage, "CHUNK", size)
+        anchor.unlink()
+        assert _replay(workspace) == (whole, [0]), size
+
+
+def test_a_command_replays_only_the_entries_since_the_last_one(
+        workspace: WorkspacePaths, signer: HybridSigner,
+        team: tuple[HybridSigner, HybridSigner]) -> None:
+    """The clone's anchor (.docklock/cache/ledger-keys.json) saves re-reading the ledger;
+    it counts only with the same docklock.pub and the same bytes at its end."""
+    _, eve = team
+    first, starts = _replay(workspace)
+    # The team fixture's commands left an anchor (at the checkpoint before the last).
+    assert len(starts) == 1
+    assert starts[0] > 0
+    before = Ledger(workspace, "t").latest_checkpoint()
+    assert before is not None
+    _work(workspace, signer)
+    again, starts = _replay(workspace)
+    assert (again, starts) == (first, [before.offset])
+    # Another docklock.pub (here: Eve's doctored copy) means a full replay ...
+    good = public_keyring_path(workspace).read_bytes()
+    _edit_signer(workspace, "eve", until=None)
+    doctored, starts = _replay(workspace)
+    assert starts == [0]
+    assert eve.keyid not in doctored.team
+    public_keyring_path(workspace).write_bytes(good)
+    assert _replay(workspace)[1] == [0]  # (the anchor was the doctored copy's)
+    now = Ledger(workspace, "t").latest_checkpoint()
+    assert now is not None
+    assert _replay(workspace)[1] == [now.offset]
+    # ... and so do other bytes where the anchor ends (a replaced ledger, say).
+    anchor = workspace.cache / "ledger-keys.json"
+    data = json.loads(anchor.read_text())
+    data["line"] = "00" * 32
+    anchor.write_text(json.dumps(data))
+    assert _replay(workspace)[1] == [0]
 
 
 def test_a_key_in_the_environment_with_one_half_says_what_the_value_must_be(
