@@ -176,8 +176,17 @@ def _where(raw: bytes, start: Location | None) -> Location:
 
 
 def open_state_store(paths: WorkspacePaths) -> StateBackend:
-    """The state store of the workspace's backend (nothing is read or locked yet)."""
-    return state_store_for(paths, backend_settings(paths))
+    """The state store of the workspace's backend (nothing is read or locked yet).
+
+    On postgres it first checks that the database's workspace is this project's (its
+    ledger is the one docklock.pub signs: docklock.backend.pg.check_project), so two
+    projects whose clusters share a name never read or write each other's state."""
+    settings = backend_settings(paths)
+    if not settings.is_local:
+        from docklock.backend.pg import check_project
+
+        check_project(postgres_backend(settings), paths)
+    return state_store_for(paths, settings)
 
 
 def ledger_storage(paths: WorkspacePaths) -> LedgerStorage:

@@ -40,7 +40,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from docklock.backend.pg import LOCK_SPACE, PgBackend  # noqa: F401  (tests import it)
+from docklock.backend.pg import PgBackend
 from docklock.errors import BackendError, LedgerError, Location
 
 FIRST_BATCH = 1024  # rows in the first round trip of a read (verify from a checkpoint)

@@ -28,7 +28,7 @@ from harness_pg import PostgresServer
 from psycopg.conninfo import conninfo_to_dict
 
 from docklock.backend import pg, pg_ledger
-from docklock.backend.pg_ledger import BATCH, FIRST_BATCH, LOCK_SPACE, PgLedgerStorage
+from docklock.backend.pg_ledger import BATCH, FIRST_BATCH, PgLedgerStorage
 from docklock.errors import LedgerError
 from docklock.ledger import HybridSigner, Ledger, ensure_keys, verify_ledger
 from docklock.ledger.storage import FileLedgerStorage, LedgerStorage
@@ -400,10 +400,10 @@ def _try_lock(session: PgLedgerStorage, shared: bool) -> bool:
     """Take and drop the ledger lock by the contract's key (CTX14), from `session`."""
     fn = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
     un = "pg_advisory_unlock_shared" if shared else "pg_advisory_unlock"
-    key = (LOCK_SPACE, f"ledger:{session.workspace}")
-    got = bool(session.backend.rows(f"SELECT {fn}(%s, hashtext(%s))", key)[0][0])
+    key = (f"docklock:ledger:{session.workspace}",)
+    got = bool(session.backend.rows(f"SELECT {fn}(hashtextextended(%s, 0))", key)[0][0])
     if got:
-        session.backend.rows(f"SELECT {un}(%s, hashtext(%s))", key)
+        session.backend.rows(f"SELECT {un}(hashtextextended(%s, 0))", key)
     return got
 
 

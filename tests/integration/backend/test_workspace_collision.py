@@ -71,7 +71,9 @@ def test_commands_refuse_a_workspace_signed_for_another_docklock_pub(
     second = _project(tmp_path / "two", first.env, workspace="shop-two")
     second("keys", "init")
     _set_workspace(second, None)
-    for args in (("state", "list"), ("state", "pull"), ("state", "show", "web")):
+    for args in (("state", "list"), ("state", "pull"), ("state", "show", "web"),
+                 ("plan", "--no-refresh"), ("drift",), ("status",),
+                 ("apply", "--auto-approve")):
         refused = second(*args, ok=None)
         assert refused.returncode == 1, (args, refused.stdout)
         line = refused.stderr.strip().splitlines()[0]
