@@ -555,16 +555,16 @@ def authenticate_tail(ledger: Ledger, signer_keyid: str, latest: Checkpoint | No
             location=where,
             hint="this clone's ledger may be older than its docklock.pub: use the shared "
                  "backend or the signing workspace's .docklock/ledger")
-    check_signers_agree(keyring, history.trusted, where)
+    check_signers_agree(keyring, history.trusted)
     return keyring
 
 
-def check_signers_agree(keyring: Keyring, trusted: Mapping[str, tuple[int, int | None]],
-                        where: Location) -> None:
+def check_signers_agree(keyring: Keyring,
+                        trusted: Mapping[str, tuple[int, int | None]]) -> None:
     """docklock.pub's signers must be exactly what the ledger's key-trust entries say
     (the check `ledger verify` makes, there over the whole ledger): signing over a ledger
     that a docklock.pub with a signer rolled back, edited or written in by hand disagrees
-    with would hand that copy's view to whoever verifies next."""
+    with would hand that copy's view to whoever verifies next. Names docklock.pub."""
     source = Path(keyring.source).name
     for listed in keyring.signers:
         seen = trusted.get(listed.keyid)
@@ -586,7 +586,8 @@ def check_signers_agree(keyring: Keyring, trusted: Mapping[str, tuple[int, int |
                        f"the ledger's key-trust entries give {seen[0]}.."
                        f"{'' if seen[1] is None else seen[1]}")
             hint = "restore the docklock.pub written by `keys trust` / `keys untrust`"
-        raise LedgerError(f"refusing to sign: {message}", location=where, hint=hint)
+        raise LedgerError(f"refusing to sign: {message}", location=Location(keyring.source),
+                          hint=hint)
 
 
 # ------------------------------------------------------------------ keys trust / untrust
