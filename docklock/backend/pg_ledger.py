@@ -232,6 +232,22 @@ class PgLedgerStorage:
                 return  # the last rows there are
             params.update(after=last_seq, n=BATCH)
 
+    def lines_ending_with(self, suffixes: tuple[bytes, ...], offset: int,
+                          end: int) -> list[bytes]:
+        """The entry lines (without newline) lying within bytes [offset, end) that end in
+        one of `suffixes`, in order: the server filters, so finding the rare key-rotation
+        and key-trust lines ships those lines, not the whole stream (docklock.ledger.trust
+        replays them before every signature)."""
+        if not suffixes or offset >= end:
+            return []
+        rows = self._rows(
+            "SELECT line FROM docklock_ledger_entries WHERE workspace = %(ws)s "
+            "AND start_offset >= %(start)s AND start_offset + length(line) + 1 <= %(end)s "
+            "AND EXISTS (SELECT 1 FROM unnest(%(ends)s::bytea[]) AS e(s) "
+            "WHERE substr(line, length(line) - length(e.s) + 1) = e.s) ORDER BY seq",
+            {"ws": self.workspace, "start": offset, "end": end, "ends": list(suffixes)})
+        return [bytes(r[0]) for r in rows]
+
     def read_entries_at(self, offset: int, n: int) -> bytes:
         """Up to `n` bytes from any `offset` (Ledger.tail reads backwards in steps)."""
         return b"".join(self.read_entries(offset, offset + n)) if n > 0 else b""

@@ -340,6 +340,12 @@ def replay_keys(ledger: Ledger, keyring: Keyring, size: int, offset: int) -> Key
         history, from_offset = anchor or (KeyHistory(keyring.genesis_keyid, set(), {}), 0)
     start = from_offset
     rest = b""  # the start of a line the previous chunk ended in
+    server_side = getattr(ledger.storage, "lines_ending_with", None)
+    if server_side is not None:  # PostgreSQL: the server ships only the key lines
+        ends = tuple(b"," + _KEY_MARK + e.rstrip(b"\n") for e in _KEY_ENDS)
+        for line in server_side(ends, from_offset, offset):
+            _replay_line(ledger, keyring, history, line)
+        from_offset = offset  # nothing left for the stream loop below
     for chunk in ledger.storage.read_entries(from_offset, offset):
         for line in _key_lines(rest, chunk):
             _replay_line(ledger, keyring, history, line)
