@@ -94,9 +94,12 @@ class LogConfig:
         return self.keys[-1]
 
     def accepted_verifiers(self) -> list[VerifierKey]:
-        """The keys whose checkpoint signatures count: the active one and the signers."""
+        """The keys whose checkpoint signatures count: the active one and the signers
+        (never a retired key, whatever form a signer entry gives it)."""
+        retired = {_public(k) for k in self.keys[:-1]}
         return [VerifierKey.parse(k, want_type=TYPE_ED25519)
-                for k in (self.active, *self.signers)]
+                for k in (self.active, *self.signers)
+                if k == self.active or _public(k) not in retired]
 
     def verifiers(self) -> list[VerifierKey]:
         """Every key, retired ones and signers included (for the by-key lookup only)."""
@@ -123,13 +126,14 @@ class WitnessConfig:
         must be set: `vkey` becomes the only accepted key and the previous ones are
         retired (never accepted again unless registered anew with `rotate`)."""
         current = self.log(origin)
-        if current is not None and current.active != vkey and not rotate:
+        if current is not None and _public(current.active) != _public(vkey) and not rotate:
             raise WitnessConfigError(
                 f"log {origin} is registered with another key ({current.active.split('+')[1]})",
                 hint="after `docklock keys rotate` replace it with `docklock witness add-log "
                      "--rotate`: the old key is then refused")
-        old = tuple(k for k in current.keys if k != vkey) if current else ()
-        signers = tuple(k for k in current.signers if k != vkey) if current else ()
+        old = tuple(k for k in current.keys if _public(k) != _public(vkey)) if current else ()
+        signers = tuple(k for k in current.signers
+                        if _public(k) != _public(vkey)) if current else ()
         logs = (*(lg for lg in self.logs if lg.origin != origin),
                 LogConfig(origin, (*old, vkey), signers))
         return WitnessConfig(self.name, logs)
@@ -142,18 +146,22 @@ class WitnessConfig:
             raise WitnessConfigError(f"log {origin} is not registered",
                                      hint="register it first with `docklock witness add-log "
                                           "ORIGIN VKEY` (the workspace key)")
+        # Keys are compared by their public key bytes, never as text: a key ID in other
+        # letter case is the same key (and must not revive a retired one).
+        public = _public(vkey)
         if remove:
-            if vkey not in current.signers:
+            if public not in {_public(k) for k in current.signers}:
                 raise WitnessConfigError(f"{vkey.split('+')[1] if '+' in vkey else vkey} is "
                                          f"not a signer of log {origin}")
-            signers = tuple(k for k in current.signers if k != vkey)
-        elif vkey in current.keys:
+            signers = tuple(k for k in current.signers if _public(k) != public)
+        elif public in {_public(k) for k in current.keys}:
             raise WitnessConfigError(
-                f"that key is log {origin}'s " + ("active key" if vkey == current.active
+                f"that key is log {origin}'s " + ("active key"
+                                                  if public == _public(current.active)
                                                   else "retired key (refused)"),
                 hint="a signer is another key: its `docklock witness log-key --all` line")
         else:
-            signers = (*(k for k in current.signers if k != vkey), vkey)
+            signers = (*(k for k in current.signers if _public(k) != public), vkey)
         logs = tuple(LogConfig(lg.origin, lg.keys, signers) if lg.origin == origin else lg
                      for lg in self.logs)
         return WitnessConfig(self.name, logs)
@@ -188,6 +196,12 @@ class WitnessConfig:
             if not isinstance(signers, list) or not all(isinstance(k, str) for k in signers):
                 raise WitnessConfigError(f"{source}: malformed signers of log "
                                          f"{lg['origin']}", location=Location(source))
+            try:
+                for k in (*lg["keys"], *signers):
+                    VerifierKey.parse(k, want_type=TYPE_ED25519)
+            except NoteError as exc:
+                raise WitnessConfigError(f"{source}: log {lg['origin']}: {exc.message}",
+                                         location=Location(source)) from exc
             out.append(LogConfig(lg["origin"], tuple(lg["keys"]), tuple(signers)))
         return cls(name, tuple(out))
 
@@ -262,6 +276,14 @@ def init_witness(folder: Path, name: str, algorithm: str = "ed25519") -> Cosigne
     return Cosigner(name, key)
 
 
+def _public(vkey: str) -> bytes:
+    """The public key bytes of a note verifier key (b"" if it does not parse)."""
+    try:
+        return VerifierKey.parse(vkey, want_type=TYPE_ED25519).public
+    except NoteError:
+        return b""
+
+
 def add_log(folder: Path, origin: str, vkey: str, *, rotate: bool = False,
             signer: bool = False, remove_signer: bool = False) -> WitnessConfig:
     """Register a log: its origin and one note verifier key (Ed25519, type 0x01).
@@ -270,7 +292,7 @@ def add_log(folder: Path, origin: str, vkey: str, *, rotate: bool = False,
     if not _NAME.fullmatch(origin):
         raise WitnessConfigError(f"log origin {origin!r} must be non-empty, without spaces")
     try:
-        VerifierKey.parse(vkey, want_type=TYPE_ED25519)
+        vkey = VerifierKey.parse(vkey.strip(), want_type=TYPE_ED25519).render()
     except NoteError as exc:
         raise WitnessConfigError(f"log key: {exc.message}",
                                  hint="pass the log's note verifier key, as printed by "

@@ -97,3 +97,47 @@ def test_signer_registration_refuses_the_log_key_and_unknown_logs(
         add_log(folder, "docklock.io/ledger/other/1", log_vkey, signer=True)
     with pytest.raises(WitnessConfigError, match="not a signer"):
         add_log(folder, origin, log_vkey, remove_signer=True)
+
+
+def _upper_id(vkey: str) -> str:
+    name, key_id, blob = vkey.split("+")
+    return f"{name}+{key_id.upper()}+{blob}"
+
+
+def test_a_key_in_other_letter_case_is_the_same_key(tmp_path: Path) -> None:
+    """Review R2: a retired log key re-registered as a signer with its key ID upper-cased
+    must not be accepted again (keys are compared by their public bytes)."""
+    from docklock.ledger.note import VerifierKey
+
+    folder = tmp_path / "w"
+    init_witness(folder, "witness.test/w1")
+    old, new, team = (VerifierKey.ed25519("log.test/x", bytes([i]) * 32).render()
+                      for i in (1, 2, 3))
+    add_log(folder, "log.test/x", old)
+    add_log(folder, "log.test/x", _upper_id(old))  # the same key: no rotation needed
+    add_log(folder, "log.test/x", new, rotate=True)
+    for key, message in ((_upper_id(old), "retired key"), (_upper_id(new), "active key")):
+        with pytest.raises(WitnessConfigError, match=message):
+            add_log(folder, "log.test/x", key, signer=True)
+    add_log(folder, "log.test/x", _upper_id(team), signer=True)
+    log = load_config(folder).logs[0]
+    assert log.signers == (team,)  # stored in canonical form
+    assert [v.public for v in log.accepted_verifiers()] == [bytes([2]) * 32, bytes([3]) * 32]
+    add_log(folder, "log.test/x", team, remove_signer=True)  # either form removes it
+    assert load_config(folder).logs[0].signers == ()
+
+
+def test_a_malformed_signer_in_the_config_is_a_config_error(tmp_path: Path) -> None:
+    import json
+
+    folder = tmp_path / "w"
+    init_witness(folder, "witness.test/w1")
+    from docklock.ledger.note import VerifierKey
+
+    add_log(folder, "log.test/x", VerifierKey.ed25519("log.test/x", b"\x01" * 32).render())
+    path = folder / "witness.json"
+    data = json.loads(path.read_text())
+    data["logs"][0]["signers"] = ["not a key"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(WitnessConfigError, match=r"log log\.test/x"):
+        load_config(folder)
