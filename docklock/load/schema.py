@@ -269,12 +269,23 @@ def sensitive_values(doc: Any) -> list[str]:
 
 def _backend_connection(spec: Any) -> list[str]:
     """A Cluster's `backend.connectionEnv` when it is not a variable name: someone pasted
-    the connection string (with its password) where the variable's name belongs."""
+    the connection string (with its password) where the variable's name belongs — as a
+    string, or inside a mapping or list (every string in it is masked)."""
     backend = spec.get("backend") if isinstance(spec, Mapping) else None
     value = backend.get("connectionEnv") if isinstance(backend, Mapping) else None
-    if isinstance(value, str) and value and not value.replace("_", "a").isalnum():
+    if isinstance(value, str):
+        return [value] if value and not value.replace("_", "a").isalnum() else []
+    return [leaf for leaf in _string_leaves(value) if leaf]
+
+
+def _string_leaves(value: Any) -> list[str]:
+    if isinstance(value, str):
         return [value]
-    return []
+    if isinstance(value, Mapping):
+        return [s for k, v in value.items() for s in (*_string_leaves(k), *_string_leaves(v))]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in _string_leaves(v)]
+    return [str(value)] if isinstance(value, (int, float)) else []
 
 
 def mask_values(text: str, secrets: Sequence[str]) -> str:
