@@ -3,6 +3,7 @@ ledger recording who signed what")."""
 
 from __future__ import annotations
 
+import pytest
 from ledger_helpers import raw_append
 
 from docklock.engine.context import Context
@@ -44,3 +45,17 @@ def test_show_marks_an_entry_no_listed_key_signed(
     ledger.close()
     view = show(Context(workspace))
     assert [view.signed_by[e.seq] for e in view.entries] == [signer.keyid[:16], "?"]
+
+
+def test_show_checks_only_the_newest_window_and_verifies_the_checkpoint(
+        workspace: WorkspacePaths, signer: HybridSigner, monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    import docklock.engine.ledger as engine_ledger
+
+    monkeypatch.setattr(engine_ledger, "SIGNER_WINDOW", 2)
+    for _ in range(3):
+        _work(workspace, signer)
+    view = show(Context(workspace))
+    assert sorted(view.signed_by) == [1, 2]  # the two newest of three entries
+    assert view.to_dict()["entries"][0]["signed_by"] is None
+    assert view.checkpoint_signer == signer.keyid[:16]
