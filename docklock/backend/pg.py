@@ -254,15 +254,25 @@ class PgBackend:
             self.rows("INSERT INTO docklock_workspaces (workspace) VALUES (%s) "
                       "ON CONFLICT (workspace) DO NOTHING", (self.workspace,))
         elif found[0][0] is not None:
-            moved_to, moved_at = found[0]
-            raise BackendError(
-                f"workspace {self.workspace!r} in the PostgreSQL database named by "
-                f"{self.conninfo_env} was migrated to {moved_to} at {moved_at}; its "
-                "state and ledger there are no longer current",
-                location=self.location,
-                hint=f"point spec.backend at where it went (docklock.yaml: {moved_to}), "
-                     "or give this workspace a new key with spec.backend.workspace")
+            raise self.moved_error(found[0][0], found[0][1])
         self._checked_moved = True
+
+    def moved_error(self, moved_to: str, moved_at: str, *, after: str = "") -> BackendError:
+        """The error for this workspace having been migrated to `moved_to` (`after`: what
+        the refused command was doing, e.g. "; nothing was recorded")."""
+        return BackendError(
+            f"workspace {self.workspace!r} in the PostgreSQL database named by "
+            f"{self.conninfo_env} was migrated to {moved_to} at {moved_at}; its "
+            f"state and ledger there are no longer current{after}",
+            location=self.location,
+            hint=f"point spec.backend at where it went (docklock.yaml: {moved_to}), "
+                 "or give this workspace a new key with spec.backend.workspace")
+
+    def moved(self) -> tuple[str, str] | None:
+        """(where, when) this workspace was migrated to; None while it lives here."""
+        found = self.rows("SELECT moved_to, moved_at::text FROM docklock_workspaces "
+                          "WHERE workspace = %s AND moved_to IS NOT NULL", (self.workspace,))
+        return None if not found else (str(found[0][0]), str(found[0][1]))
 
     def moved_to(self) -> str | None:
         """Where this workspace was migrated to (None: it lives here)."""
@@ -272,7 +282,10 @@ class PgBackend:
 
     def mark_moved(self, to: str) -> None:
         """Record that the workspace now lives in `to` (e.g. "local"): later opens of
-        it here fail with a clear error. Its rows stay (the ledger is append-only)."""
+        it here fail with a clear error, and so do appends of a command that opened it
+        before (pg_ledger's appends read the row FOR SHARE: this UPDATE waits for an
+        append in flight, and an append after it sees the mark). Its rows stay (the
+        ledger is append-only)."""
         self.rows("INSERT INTO docklock_workspaces (workspace, moved_to, moved_at) "
                   "VALUES (%s, %s, now()) ON CONFLICT (workspace) DO UPDATE "
                   "SET moved_to = EXCLUDED.moved_to, moved_at = EXCLUDED.moved_at",
@@ -332,7 +345,10 @@ def check_project(backend: PgBackend, paths: WorkspacePaths) -> None:
     ledger's identity record and first checkpoint, then two comparisons: the ledger's
     origin against docklock.pub's `ledger`, and the first checkpoint's signature key id
     against docklock.pub's genesis key (no signature is verified: `ledger verify` does
-    that). Without docklock.pub, or on an empty workspace, there is nothing to compare."""
+    that). On an empty workspace there is nothing to compare. Without docklock.pub a
+    workspace holding state or a ledger is refused: a project's first command (apply
+    creates docklock.pub before it writes anything) only ever meets an empty one, so a
+    project without keys there is another project whose cluster has the same name."""
     key = (id(backend), backend.workspace, str(paths.root))
     if key in _OWNED:
         return
@@ -343,6 +359,16 @@ def check_project(backend: PgBackend, paths: WorkspacePaths) -> None:
 
     path = public_keyring_path(paths)
     if not path.exists():
+        # Not cached: the project's own docklock.pub may appear later in this process.
+        has_state, has_ledger = backend.holdings()
+        if has_state or has_ledger:
+            what = " and ".join(w for w, held in (("state", has_state),
+                                                 ("a ledger", has_ledger)) if held)
+            raise BackendError(
+                f"workspace {backend.workspace!r} in the database named by "
+                f"{backend.conninfo_env} already holds {what}, and this project has no "
+                f"docklock.pub to show it is its own ({path} does not exist)",
+                location=backend.location, hint=foreign_workspace_hint(backend))
         return
     try:
         keyring = Keyring.load(path)

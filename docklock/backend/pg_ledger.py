@@ -20,6 +20,8 @@ row is written whole or not at all, so a line is never torn (`can_tear` is False
 
 Appending is one INSERT that only succeeds when `seq` and `offset` are still the end of
 the stream; a writer that lost a race gets a LedgerError, never a gap or a duplicate.
+Entries and checkpoints are refused once the workspace is marked moved (state migrate),
+even for a command that opened it before: the same INSERT reads the mark.
 Writers serialise on a PostgreSQL advisory lock keyed by the workspace (`exclusive()`;
 readers wanting a snapshot take it shared), so processes on different hosts sharing the
 database exclude each other as the flock on ledger.lock does on one host. The threads of
@@ -57,7 +59,14 @@ SELECT seq, start_offset + octet_length(line) + 1 FROM docklock_ledger_entries
 WHERE workspace = %s ORDER BY seq DESC LIMIT 1
 """
 
-# One round trip: the row is inserted only if it starts exactly where the stream ends.
+# Both appends also require that the workspace lives here: its docklock_workspaces row
+# is read FOR SHARE, so a migration's mark_moved (an UPDATE of it) waits for an append
+# in flight to commit, and an append that started before the mark re-reads the row once
+# it is committed and sees it. After mark_moved returns the stream is final (`state
+# migrate` checks it is what it copied), whatever locks the writer took.
+
+# One round trip: the row is inserted only if it starts exactly where the stream ends
+# (and the workspace was not migrated away).
 _APPEND_SQL = """
 INSERT INTO docklock_ledger_entries (workspace, seq, start_offset, line)
 SELECT %(ws)s, %(seq)s, %(offset)s, %(line)s
@@ -65,6 +74,16 @@ WHERE COALESCE(
     (SELECT ARRAY[seq + 1, start_offset + octet_length(line) + 1]
      FROM docklock_ledger_entries WHERE workspace = %(ws)s ORDER BY seq DESC LIMIT 1),
     ARRAY[0, 0]::bigint[]) = ARRAY[%(seq)s, %(offset)s]::bigint[]
+  AND COALESCE((SELECT moved_to IS NULL FROM docklock_workspaces
+                WHERE workspace = %(ws)s FOR SHARE), true)
+"""
+
+_APPEND_CHECKPOINT_SQL = """
+INSERT INTO docklock_ledger_checkpoints (workspace, idx, line)
+SELECT %(ws)s, COALESCE(max(idx), 0) + 1, %(line)s
+FROM docklock_ledger_checkpoints WHERE workspace = %(ws)s
+HAVING COALESCE((SELECT moved_to IS NULL FROM docklock_workspaces
+                 WHERE workspace = %(ws)s FOR SHARE), true)
 """
 
 # A batch of rows in one round trip, shipped as one value: the rows' bytes joined by the
@@ -264,7 +283,15 @@ class PgLedgerStorage:
         except pg_errors.UniqueViolation as exc:
             raise self._lost_race(seq, offset) from exc
         if inserted != 1:
+            self._refuse_if_moved()
             raise self._lost_race(seq, offset)
+
+    def _refuse_if_moved(self) -> None:
+        """The workspace was migrated away after this command opened it: say so (the
+        append was refused by the database, nothing was recorded)."""
+        moved = self.backend.moved()
+        if moved is not None:
+            raise self.backend.moved_error(*moved, after="; nothing was recorded")
 
     def _lost_race(self, seq: int, offset: int) -> LedgerError:
         next_seq, size = self._end()
@@ -294,17 +321,19 @@ class PgLedgerStorage:
 
     def append_checkpoint(self, line: bytes) -> None:
         try:
-            self._write(
-                "INSERT INTO docklock_ledger_checkpoints (workspace, idx, line) "
-                "SELECT %(ws)s, COALESCE(max(idx), 0) + 1, %(line)s "
-                "FROM docklock_ledger_checkpoints WHERE workspace = %(ws)s",
-                {"ws": self.workspace, "line": line}, "the checkpoint")
+            inserted = self._write(_APPEND_CHECKPOINT_SQL,
+                                   {"ws": self.workspace, "line": line}, "the checkpoint")
         except pg_errors.UniqueViolation as exc:
             raise LedgerError(
                 "another writer appended a checkpoint at the same time; nothing was recorded",
                 location=Location(self.checkpoints_label),
                 hint="run the command again (checkpoints are written under the ledger "
                      "lock)") from exc
+        if inserted != 1:
+            self._refuse_if_moved()
+            raise LedgerError("PostgreSQL stored no checkpoint; nothing was recorded",
+                              location=Location(self.checkpoints_label),
+                              hint="run the command again")
 
     # -- side records
 

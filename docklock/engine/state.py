@@ -17,11 +17,17 @@ serve a local workspace and a team's PostgreSQL one.
   `state-migrate` entry and checkpoint are appended on the target, and the source is
   retired (local files moved to `.docklock/migrated-<stamp>/`, a PostgreSQL workspace
   marked moved). The state keeps its lineage and serial.
-  A PostgreSQL source is marked moved BEFORE the move is recorded on the target (and
-  unmarked if recording fails), so clones still naming it stop at once; a kill leaves it
-  marked, and only this folder's re-run may open it. A re-run that finds the target
-  holding the source's ledger plus this source's state-migrate entry just finishes:
-  signs the checkpoint if it is missing and retires the source.
+  The source's ledger lock is held from its verification until it is retired, so a
+  writer that opened it earlier (`keys trust` in a clone still naming it) waits and then
+  fails instead of appending an entry nobody copies. A PostgreSQL source is marked moved
+  BEFORE it is copied (and unmarked if the move cannot be recorded), so clones still
+  naming it stop at once and its ledger refuses appends from then on (the INSERT reads
+  the mark); a kill leaves it marked, and only this folder's re-run may open it. The
+  source's streams are checked to be still the verified ones after the mark (and after
+  the copy), else nothing is recorded: "appended to during the migration; run it
+  again". A re-run that finds the target holding the source's ledger plus this source's
+  state-migrate entry just finishes: signs the checkpoint if it is missing and retires
+  the source.
 """
 
 from __future__ import annotations
@@ -328,6 +334,7 @@ def migrate(ctx: Context, to: str, *, lock_timeout: float = 0.0) -> MigrateResul
     )
     from docklock.backend.migrate import (
         MigrationError,
+        copy_ledger,
         holds_ledger,
         import_state,
         parse_state,
@@ -395,45 +402,61 @@ def migrate(ctx: Context, to: str, *, lock_timeout: float = 0.0) -> MigrateResul
         digest = "sha256:" + hashlib.sha256(data).hexdigest() if data is not None else None
         source_desc = _describe(source_settings, source_store, source_ledger)
 
+        # The source's ledger lock is held from its verification until it is retired:
+        # a writer that opened it before (a clone still naming it, `keys trust`) waits,
+        # and then finds it marked moved (PostgreSQL refuses the append) or gone (files).
+        report, snapshot = _verify_and_hold(paths, cluster, source_ledger, held)
         moved = recorded_move(source_ledger, target_ledger)
         if moved is not None:
             # A run killed after recording the move on the target: finish it (sign the
             # checkpoint if it was not, retire the source), once the entry is shown to
             # be this source's move of exactly these bytes.
-            report = _verify_source(paths, cluster, source_ledger)
             _check_recorded(moved, source_desc, state=state, digest=digest,
                             root=report.root, source=source_ledger, target=target_ledger)
             copied, seq, note = moved.copy, moved.seq, None
             if source_pg is not None:
                 source_pg.mark_moved(moved_mark)
+                try:
+                    _check_unchanged(source_ledger, snapshot)
+                except BaseException:
+                    source_pg.unmark_moved(moved_mark)
+                    raise
             if not moved.checkpointed:
                 with Ledger.open(paths, cluster, signer=signer) as ledger:
                     note = _checkpoint(ledger, signer)
         else:
-            report, copied = _verify_and_copy(paths, cluster, source_ledger,
-                                              target_ledger)
-            if data is not None and state is not None and there is None:
-                import_state(target_store, data, state)
-            payload = {
-                "from": source_desc,
-                "to": _describe(settings, target_store, target_ledger),
-                "state": None if state is None else {
-                    "lineage": state.lineage, "serial": state.serial, "digest": digest},
-                "ledger": {"entries": copied.entries, "checkpoints": copied.checkpoints,
-                           "bytes": copied.size, "root": report.root},
-            }
-            if source_pg is not None:
-                # Clones still naming the database stop here from now on (no split
-                # brain); undone below if the move cannot be recorded on the target.
-                source_pg.mark_moved(moved_mark)
-            # The target is docklock.yaml's backend: an ordinary Ledger writes there.
+            marked = False
             try:
+                if source_pg is not None:
+                    # Clones still naming the database stop here from now on (no split
+                    # brain), and no append lands after this (pg_ledger reads the mark
+                    # in its INSERT): what is there now is final, and is what is copied.
+                    # Undone below if the move cannot be recorded on the target.
+                    source_pg.mark_moved(moved_mark)
+                    marked = True
+                    _check_unchanged(source_ledger, snapshot)
+                with target_ledger.exclusive():
+                    copied = copy_ledger(source_ledger, target_ledger)
+                _check_unchanged(source_ledger, snapshot)
+                if data is not None and state is not None and there is None:
+                    import_state(target_store, data, state)
+                payload = {
+                    "from": source_desc,
+                    "to": _describe(settings, target_store, target_ledger),
+                    "state": None if state is None else {
+                        "lineage": state.lineage, "serial": state.serial,
+                        "digest": digest},
+                    "ledger": {"entries": copied.entries,
+                               "checkpoints": copied.checkpoints,
+                               "bytes": copied.size, "root": report.root},
+                }
+                # The target is docklock.yaml's backend: an ordinary Ledger writes there.
                 with Ledger.open(paths, cluster, signer=signer) as ledger:
                     entry = ledger.append(EntryType.STATE_MIGRATE, payload,
                                           serial=state.serial if state is not None
                                           else None)
             except BaseException:
-                if source_pg is not None:
+                if marked and source_pg is not None:
                     source_pg.unmark_moved(moved_mark)
                 raise
             seq = entry.seq
@@ -510,30 +533,49 @@ def _describe(settings: BackendSettings, store: StateBackend,
     return out
 
 
-def _verify_and_copy(paths: WorkspacePaths, cluster: str, source: LedgerStorage,
-                     target: LedgerStorage) -> tuple[VerifyReport, LedgerCopy]:
-    """Verify the source ledger, then copy exactly what was verified.
+def _verify_and_hold(paths: WorkspacePaths, cluster: str, source: LedgerStorage,
+                     held: ExitStack) -> tuple[VerifyReport, tuple[int, bytes]]:
+    """Verify the source ledger and leave its exclusive lock held (in `held`) with the
+    streams exactly as verified; returns the report and that snapshot (entries size,
+    checkpoint records), which `_check_unchanged` compares against later.
 
     verify_ledger holds the source's shared lock, which a process holding its exclusive
-    lock would wait for forever (flock), so the two are taken in turn: the streams' sizes
-    are noted before verifying and compared once the exclusive lock is held. Only an
-    append can change them (the ledger is append-only), so equal sizes mean the copied
-    bytes are the verified ones; otherwise another command appended in between, and the
-    pass is repeated."""
-    from docklock.backend.migrate import MigrationError, copy_ledger
+    lock would wait for forever (flock), so the two are taken in turn: the snapshot is
+    taken before verifying and compared once the exclusive lock is held. Only an append
+    can change it (the ledger is append-only), so an equal snapshot means the held
+    streams are the verified ones; otherwise another command appended in between, and
+    the pass is repeated."""
+    from docklock.backend.migrate import MigrationError
 
     for _attempt in range(3):
-        before = (source.entries_size(), len(source.checkpoint_data()))
+        before = _snapshot(source)
         report = _verify_source(paths, cluster, source)
-        with source.exclusive():
-            if (source.entries_size(), len(source.checkpoint_data())) != before:
+        with ExitStack() as attempt:
+            attempt.enter_context(source.exclusive())
+            if _snapshot(source) != before:
                 continue  # appended to while verifying: verify the new tail too
-            with target.exclusive():
-                return report, copy_ledger(source, target)
+            held.enter_context(attempt.pop_all())
+            return report, before
     raise MigrationError(f"{source.label} kept growing while it was verified",
                          hint="nothing was copied; stop the commands writing to the old "
                               "backend (clones whose docklock.yaml still names it) and "
                               "migrate again")
+
+
+def _snapshot(source: LedgerStorage) -> tuple[int, bytes]:
+    return source.entries_size(), source.checkpoint_data()
+
+
+def _check_unchanged(source: LedgerStorage, snapshot: tuple[int, bytes]) -> None:
+    """MigrationError when the source's streams are no longer `snapshot`: a writer that
+    did not take the ledger lock appended while the migration held it."""
+    from docklock.backend.migrate import MigrationError
+
+    if _snapshot(source) != snapshot:
+        raise MigrationError(
+            f"the ledger {source.label} was appended to during the migration; run it "
+            "again", hint="the move was not recorded and the source stays in use; the "
+                          "next run copies (or resumes copying) the ledger as it is then")
 
 
 def _verify_source(paths: WorkspacePaths, cluster: str, source: LedgerStorage
