@@ -1,7 +1,8 @@
 """Two projects whose clusters share metadata.name, in one database: the default
 workspace key is the same, so the second must be stopped before it shares (or shows)
 the first one's state and ledger: `keys init` refuses a workspace that holds anything,
-and commands refuse a workspace whose ledger another docklock.pub signed."""
+and commands refuse a workspace whose ledger another docklock.pub signed, or, in a
+project without docklock.pub, any workspace that is not empty."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
+from backend_helpers import service
+from conftest import PodmanHarness
 from test_state_cli import ENV, Cli, _base_env, _cluster
 
 pytestmark = pytest.mark.postgres
@@ -131,3 +134,41 @@ def test_a_lock_held_under_another_workspace_names_it(pg_conninfo: str,
     finally:
         alpha.backend.close()
         beta.backend.close()
+
+
+def test_a_project_without_docklock_pub_is_refused_a_used_workspace(
+        first: Cli, tmp_path: Path) -> None:
+    """No docklock.pub: nothing to compare the ledger with, but a project's own workspace
+    is empty until its first apply (which makes docklock.pub first), so one that already
+    holds state or a ledger is another project's."""
+    second = _project(tmp_path / "two", first.env)
+    for args in (("state", "list"), ("state", "pull"), ("state", "show", "web"),
+                 ("plan", "--no-refresh"), ("drift",), ("apply", "--auto-approve")):
+        refused = second(*args, ok=None)
+        assert refused.returncode == 1, (args, refused.stdout)
+        line = refused.stderr.strip().splitlines()[0]
+        assert "workspace 'shop'" in line, line
+        assert "already holds a ledger" in line, line
+        assert "no docklock.pub" in line, line
+        assert "spec.backend.workspace" in refused.stderr
+        assert "copy docklock.pub" in refused.stderr
+    assert not (second.root / "docklock.pub").exists()
+    # With the owner's docklock.pub it is a clone of that project, and reads it.
+    (second.root / "docklock.pub").write_bytes((first.root / "docklock.pub").read_bytes())
+    assert second("state", "list").returncode == 0
+
+
+@pytest.mark.podman
+def test_a_new_project_without_keys_starts_on_an_empty_workspace(
+        podman: PodmanHarness, pg_conninfo: str, tmp_path: Path) -> None:
+    """The first apply of a project with no docklock.pub yet, on an empty workspace: it
+    is not refused, makes docklock.pub, and the project reads its workspace afterwards."""
+    fresh = _project(tmp_path / "fresh", podman.cli_env(**{ENV: pg_conninfo}),
+                     workspace="fresh")
+    (fresh.root / "specs" / "app.yaml").write_text(service("web", podman.image))
+    assert fresh("state", "list").stdout.strip() == ""  # empty: nothing to refuse
+    assert not (fresh.root / "docklock.pub").exists()
+    fresh("apply", "--auto-approve")
+    assert (fresh.root / "docklock.pub").exists()
+    assert fresh("state", "list").stdout.splitlines() == ["Service/default/web"]
+    fresh("destroy", "--auto-approve")
