@@ -562,6 +562,19 @@ def _verify_and_hold(paths: WorkspacePaths, cluster: str, source: LedgerStorage,
                               "migrate again")
 
 
+def _verify_and_copy(paths: WorkspacePaths, cluster: str, source: LedgerStorage,
+                     target: LedgerStorage) -> tuple[VerifyReport, LedgerCopy]:
+    """Verify the source ledger and copy exactly what was verified, in one step (the
+    source's lock is released afterwards; `migrate` keeps it until the source is retired
+    and so does these steps itself)."""
+    from docklock.backend.migrate import copy_ledger
+
+    with ExitStack() as held:
+        report, _ = _verify_and_hold(paths, cluster, source, held)
+        with target.exclusive():
+            return report, copy_ledger(source, target)
+
+
 def _snapshot(source: LedgerStorage) -> tuple[int, bytes]:
     return source.entries_size(), source.checkpoint_data()
 
