@@ -49,6 +49,7 @@ from bench_plan import CLUSTER, documents
 from bench_plan import write_workspace as write_plan_workspace
 
 from docklock.backend import open_state_store
+from docklock.ledger.keys import init_keys
 from docklock.model import Resource
 from docklock.render import constant_context_digest, render
 from docklock.state import RecordedObject, State
@@ -166,6 +167,9 @@ def part_a(base: Path, conninfo: str, services: int, runs: int) -> None:
         root.mkdir()
         write_plan_workspace(root, docs)
         (root / "docklock.yaml").write_text(backend_yaml(CLUSTER, backend, policies=True))
+        # A real project has its docklock.pub (a postgres workspace holding state without
+        # one is refused as possibly another project's).
+        init_keys(WorkspacePaths(root), "mldsa65-ed25519")
         write_state(WorkspacePaths(root), resources)
         workspaces[backend] = root
     for root in workspaces.values():  # warm-up: bytecode, schema, page cache

@@ -190,8 +190,15 @@ def open_state_store(paths: WorkspacePaths) -> StateBackend:
 
 
 def ledger_storage(paths: WorkspacePaths) -> LedgerStorage:
-    """The ledger storage of the workspace's backend (docklock.ledger.Ledger's default)."""
-    return ledger_storage_for(paths, backend_settings(paths))
+    """The ledger storage of the workspace's backend (docklock.ledger.Ledger's default);
+    on postgres after the same project check as open_state_store (so `ledger show` never
+    prints another project's ledger)."""
+    settings = backend_settings(paths)
+    if not settings.is_local:
+        from docklock.backend.pg import check_project
+
+        check_project(postgres_backend(settings), paths)
+    return ledger_storage_for(paths, settings)
 
 
 def state_store_for(paths: WorkspacePaths, settings: BackendSettings) -> StateBackend:

@@ -76,7 +76,7 @@ def test_commands_refuse_a_workspace_signed_for_another_docklock_pub(
     _set_workspace(second, None)
     for args in (("state", "list"), ("state", "pull"), ("state", "show", "web"),
                  ("plan", "--no-refresh"), ("drift",), ("status",),
-                 ("apply", "--auto-approve")):
+                 ("apply", "--auto-approve"), ("ledger", "show")):
         refused = second(*args, ok=None)
         assert refused.returncode == 1, (args, refused.stdout)
         line = refused.stderr.strip().splitlines()[0]
@@ -143,7 +143,8 @@ def test_a_project_without_docklock_pub_is_refused_a_used_workspace(
     holds state or a ledger is another project's."""
     second = _project(tmp_path / "two", first.env)
     for args in (("state", "list"), ("state", "pull"), ("state", "show", "web"),
-                 ("plan", "--no-refresh"), ("drift",), ("apply", "--auto-approve")):
+                 ("plan", "--no-refresh"), ("drift",), ("apply", "--auto-approve"),
+                 ("ledger", "show")):
         refused = second(*args, ok=None)
         assert refused.returncode == 1, (args, refused.stdout)
         line = refused.stderr.strip().splitlines()[0]
