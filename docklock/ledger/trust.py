@@ -571,29 +571,44 @@ def check_signers_agree(keyring: Keyring,
     (the check `ledger verify` makes, there over the whole ledger): signing over a ledger
     that a docklock.pub with a signer rolled back, edited or written in by hand disagrees
     with would hand that copy's view to whoever verifies next. Names docklock.pub."""
+    found = signer_disagreement(keyring, trusted, signing=True)
+    if found is not None:
+        message, hint = found
+        raise LedgerError(f"refusing to sign: {message}", location=Location(keyring.source),
+                          hint=hint)
+
+
+def signer_disagreement(keyring: Keyring, trusted: Mapping[str, tuple[int, int | None]],
+                        *, signing: bool) -> tuple[str, str] | None:
+    """(message, hint) for the first signer docklock.pub lists otherwise than the
+    ledger's key-trust entries (`trusted`: key id -> (since, until)); None if they agree.
+    `signing`: the hints of a command about to sign, else those of `ledger verify`."""
     source = Path(keyring.source).name
     for listed in keyring.signers:
         seen = trusted.get(listed.keyid)
         if seen == (listed.since, listed.until):
             continue
+        who = f"signer {listed.name} ({listed.keyid[:16]})"
         if seen is None:
-            message = (f"{source} lists signer {listed.name} ({listed.keyid[:16]}), but no "
-                       "key-trust entry of this ledger adds it")
-            hint = ("remove it from docklock.pub, or have the workspace key's holder run "
-                    "`docklock keys trust` with its public key file")
-        elif listed.until is None and seen[1] is not None:
-            message = (f"{source} says signer {listed.name} ({listed.keyid[:16]}) is trusted, "
-                       f"but entry seq {seen[1]} removed it")
-            hint = ("pull the newer docklock.pub (with its `until`); if `keys untrust` "
-                    "stopped before writing it, run `docklock keys untrust` again to finish")
-        else:
-            message = (f"{source} gives signer {listed.name} ({listed.keyid[:16]}) sizes "
-                       f"{listed.since}..{'' if listed.until is None else listed.until}, but "
-                       f"the ledger's key-trust entries give {seen[0]}.."
-                       f"{'' if seen[1] is None else seen[1]}")
-            hint = "restore the docklock.pub written by `keys trust` / `keys untrust`"
-        raise LedgerError(f"refusing to sign: {message}", location=Location(keyring.source),
-                          hint=hint)
+            return (f"{source} lists {who}, but no key-trust entry of this ledger adds it",
+                    "remove it from docklock.pub, or "
+                    + ("have the workspace key's holder run" if signing else "run")
+                    + " `docklock keys trust` with its public key file")
+        if listed.until is None and seen[1] is not None:
+            if signing:
+                return (f"{source} says {who} is trusted, but entry seq {seen[1]} removed it",
+                        "pull the newer docklock.pub (with its `until`); if `keys untrust` "
+                        "stopped before writing it, run `docklock keys untrust` again to "
+                        "finish")
+            return (f"{source} says {who} is trusted, but entry seq {seen[1]} removed it: "
+                    "docklock.pub was rolled back to before a `keys untrust`",
+                    "restore the newer docklock.pub (with its `until`)")
+        return (f"{source} gives {who} sizes "
+                f"{listed.since}..{'' if listed.until is None else listed.until}, but the "
+                f"ledger's key-trust entries give {seen[0]}.."
+                f"{'' if seen[1] is None else seen[1]}",
+                "restore the docklock.pub written by `keys trust` / `keys untrust`")
+    return None
 
 
 # ------------------------------------------------------------------ keys trust / untrust

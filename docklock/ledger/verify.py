@@ -568,27 +568,11 @@ class _Run:
         signing trusts docklock.pub's intervals (trust.authenticate_tail), so a keyring
         rolled back to before a `keys untrust`, or a signer written in by hand, is named
         here (a full pass only: it needs every key-trust entry)."""
-        source = Path(self.keys.source).name
-        for listed in self.keys.signers:
-            seen = self.trusted.get(listed.keyid)
-            if seen == (listed.since, listed.until):
-                continue
-            if seen is None:
-                message = (f"{source} lists signer {listed.name} ({listed.keyid[:16]}), but no "
-                           "key-trust entry of this ledger adds it")
-                hint = ("remove it from docklock.pub, or run `docklock keys trust` with its "
-                        "public key file")
-            elif listed.until is None and seen[1] is not None:
-                message = (f"{source} says signer {listed.name} ({listed.keyid[:16]}) is "
-                           f"trusted, but entry seq {seen[1]} removed it: docklock.pub was "
-                           "rolled back to before a `keys untrust`")
-                hint = "restore the newer docklock.pub (with its `until`)"
-            else:
-                message = (f"{source} gives signer {listed.name} ({listed.keyid[:16]}) sizes "
-                           f"{listed.since}..{'' if listed.until is None else listed.until}, "
-                           f"but the ledger's key-trust entries give {seen[0]}.."
-                           f"{'' if seen[1] is None else seen[1]}")
-                hint = "restore the docklock.pub written by `keys trust` / `keys untrust`"
+        from docklock.ledger.trust import signer_disagreement
+
+        found = signer_disagreement(self.keys, self.trusted, signing=False)
+        if found is not None:
+            message, hint = found
             raise _Found(Problem("keys", message, self.keys.source, hint=hint))
 
     def check_identity(self) -> None:
