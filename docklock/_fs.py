@@ -20,9 +20,10 @@ import contextlib
 import gc
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Generic, TypeVar
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600,
@@ -86,3 +87,28 @@ def utc_now() -> str:
     own microsecond clock on purpose (docklock.ledger.store.entry_time).
     """
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_T = TypeVar("_T")
+
+
+class FileCache(Generic[_T]):
+    """Values derived from a file, re-derived only when the file changes (its mtime, size
+    or inode): docklock.yaml's settings are asked for several times per command."""
+
+    def __init__(self) -> None:
+        self._seen: dict[Path, tuple[tuple[int, int, int], _T]] = {}
+
+    def get(self, path: Path, derive: Callable[[], _T], missing: _T) -> _T:
+        """`derive()` for the current version of `path`; `missing` when it does not exist."""
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return missing
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        cached = self._seen.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        value = derive()
+        self._seen[path] = (stamp, value)
+        return value

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from docklock._fs import FileCache
 from docklock.errors import Location, StateError
 from docklock.workspace import WORKSPACE_FILE, WorkspacePaths
 
@@ -117,24 +118,14 @@ class BackendSettings:
 
 LOCAL = BackendSettings()
 
-# docklock.yaml's backend by (path) -> ((mtime, size, inode), settings): every Ledger and
-# state store asks for it, several times per command. A changed file is re-read.
-_SETTINGS: dict[Path, tuple[tuple[int, int, int], BackendSettings]] = {}
+# Every Ledger and state store asks for docklock.yaml's backend, several times per
+# command; a changed file is re-read.
+_SETTINGS: FileCache[BackendSettings] = FileCache()
 
 
 def backend_settings(paths: WorkspacePaths) -> BackendSettings:
     """The workspace's backend: `spec.backend` of docklock.yaml; local without one."""
-    try:
-        st = paths.config.stat()
-    except FileNotFoundError:
-        return LOCAL
-    stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-    cached = _SETTINGS.get(paths.config)
-    if cached is not None and cached[0] == stamp:
-        return cached[1]
-    settings = _read_settings(paths)
-    _SETTINGS[paths.config] = (stamp, settings)
-    return settings
+    return _SETTINGS.get(paths.config, lambda: _read_settings(paths), LOCAL)
 
 
 def _read_settings(paths: WorkspacePaths) -> BackendSettings:

@@ -7,26 +7,21 @@ not import it (house rule 12).
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from docklock._fs import FileCache
 from docklock.model import LedgerSpec
 from docklock.workspace import WorkspacePaths
 
-# docklock.yaml's `spec.ledger` by (path, mtime, size): every checkpoint asks for it, and
-# validating the file costs ~10 ms, half a checkpoint's budget. A changed file is re-read.
-_SETTINGS: dict[Path, tuple[tuple[int, int, int], LedgerSpec | None]] = {}
+# docklock.yaml's `spec.ledger`: every checkpoint asks for it, and validating the file
+# costs ~10 ms, half a checkpoint's budget. A changed file is re-read.
+_SETTINGS: FileCache[LedgerSpec | None] = FileCache()
 
 
 def ledger_settings(paths: WorkspacePaths) -> LedgerSpec | None:
     """`spec.ledger` of docklock.yaml (None without a docklock.yaml or a ledger section)."""
-    try:
-        st = paths.config.stat()
-    except FileNotFoundError:
-        return None
-    stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-    cached = _SETTINGS.get(paths.config)
-    if cached is not None and cached[0] == stamp:
-        return cached[1]
+    return _SETTINGS.get(paths.config, lambda: _read(paths), None)
+
+
+def _read(paths: WorkspacePaths) -> LedgerSpec | None:
     from docklock.load import load_cluster
     from docklock.model import ClusterSpec
 
@@ -36,7 +31,6 @@ def ledger_settings(paths: WorkspacePaths) -> LedgerSpec | None:
         from docklock.ledger.witnessing import _check_quorum
 
         _check_quorum(paths, settings)
-    _SETTINGS[paths.config] = (stamp, settings)
     return settings
 
 
