@@ -244,12 +244,12 @@ class LedgerText:
 
 
 def read_ledger(ws: Path) -> LedgerText:
-    path = ws / ".docklock" / "ledger" / "entries.jsonl"
+    """The entries as stored, through the workspace's backend (files or PostgreSQL)."""
+    from docklock.backend import ledger_storage
+    from docklock.workspace import WorkspacePaths
+
     out = LedgerText()
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return out
+    raw = b"".join(ledger_storage(WorkspacePaths(ws)).read_entries(0))
     out.torn_tail = bool(raw) and not raw.endswith(b"\n")
     for line in raw.split(b"\n"):
         if not line.strip():
@@ -295,8 +295,16 @@ def recorded_ids(ledger: LedgerText) -> set[str]:
 
 
 def state_ids(ws: Path) -> dict[str, str]:
-    """object key -> recorded Podman id, from state.json."""
-    data = json.loads((ws / ".docklock" / "state.json").read_text())
+    """object key -> recorded Podman id, from the state as stored (state.json's bytes,
+    through the workspace's backend)."""
+    from docklock.backend import open_state_store
+    from docklock.backend.migrate import stored_bytes
+    from docklock.workspace import WorkspacePaths
+
+    stored = stored_bytes(open_state_store(WorkspacePaths(ws)))
+    if stored is None:
+        raise FileNotFoundError("the workspace holds no state")
+    data = json.loads(stored)
     out: dict[str, str] = {}
     for res in data.get("resources", {}).values():
         for key, obj in res.get("objects", {}).items():
